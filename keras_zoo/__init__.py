@@ -1,0 +1,24 @@
+"""keras_zoo: the classic image-classification networks for Keras 3.
+
+>>> import keras_zoo
+>>> model = keras_zoo.build("resnet50", include_top=False, input_shape=(None, None, 3))
+>>> "resnext50_32x4d" in keras_zoo.list_models("resnext*")
+True
+"""
+
+__version__ = "0.1.0"
+
+from keras_zoo import models as _models  # noqa: E402,F401  (registers every family)
+from keras_zoo.layers import StageOutput, stage_outputs  # noqa: E402
+from keras_zoo.profile import count_macs  # noqa: E402
+from keras_zoo.registry import ModelInfo, build, list_models, model_info  # noqa: E402
+
+__all__ = [
+    "ModelInfo",
+    "StageOutput",
+    "build",
+    "count_macs",
+    "list_models",
+    "model_info",
+    "stage_outputs",
+]

@@ -1,0 +1,126 @@
+"""The input, head and checks every family shares: a family supplies only its body and head.
+
+A family's public function takes the keras.applications keywords and hands them to
+`build_model` together with two functions of tensors:
+
+- `features(inputs) -> feature_map`: the body, which marks its stage outputs with
+  `StageOutput` (strides 4, 8, 16, 32);
+- `head(pooled, classes) -> logits`: the classifier on the globally average-pooled features.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import keras
+
+from keras_zoo import checks
+from keras_zoo.layers import stage_outputs
+
+DEFAULT_SIZE = 224
+MIN_SIZE = 32
+N_STAGES = 4
+
+
+def _resolve_input(input_tensor, input_shape):
+    checks.check_input_tensor(input_tensor)
+    if input_tensor is None:
+        shape = (DEFAULT_SIZE, DEFAULT_SIZE, 3) if input_shape is None else input_shape
+        shape = _check_shape(shape)
+        return keras.Input(shape=shape), shape
+    shape = _check_shape(tuple(input_tensor.shape[1:]), arg="input_tensor shape")
+    if input_shape is not None and tuple(input_shape) != shape:
+        raise ValueError(
+            f"input_shape {tuple(input_shape)} disagrees with input_tensor's shape {shape}; "
+            "pass one of them"
+        )
+    return input_tensor, shape
+
+
+def _check_shape(shape, arg="input_shape"):
+    try:
+        return checks.check_input_shape(shape, min_size=MIN_SIZE, arg=arg)
+    except ValueError as err:
+        looks_channels_first = (
+            isinstance(shape, (tuple, list))
+            and len(shape) == 3
+            and shape[0] in (1, 3, 4)
+            and isinstance(shape[-1], int)
+            and shape[-1] > 4
+        )
+        if looks_channels_first:
+            raise ValueError(
+                f"{err}. It looks channels-first; keras_zoo models are channels-last: "
+                f"use {(shape[1], shape[2], shape[0])}"
+            ) from None
+        raise
+
+
+def build_model(
+    features: Callable[[Any], Any],
+    head: Callable[[Any, int], Any],
+    *,
+    name: str,
+    include_top: bool = True,
+    weights: Any = None,
+    input_tensor: Any = None,
+    input_shape: Any = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    features_only: bool = False,
+    out_indices: Any = None,
+) -> keras.Model:
+    """Checks the shared keywords, builds the Functional model and loads `weights`."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty string, got {name!r}")
+    checks.check_bool(include_top, "include_top")
+    checks.check_bool(features_only, "features_only")
+    checks.check_choice(pooling, "pooling", (None, "avg", "max"))
+    checks.check_positive_int(classes, "classes")
+    checks.check_activation(classifier_activation)
+    weights = checks.check_weights(weights)
+    if out_indices is not None and not features_only:
+        raise ValueError("out_indices applies only with features_only=True")
+    if features_only:
+        if pooling is not None:
+            raise ValueError("pooling does not apply with features_only=True (stage maps are returned)")
+        out_indices = checks.check_out_indices(
+            tuple(range(N_STAGES)) if out_indices is None else out_indices, N_STAGES
+        )
+    elif include_top and pooling == "max":
+        raise ValueError(
+            "pooling='max' applies only with include_top=False (the top average-pools)"
+        )
+
+    inputs, _ = _resolve_input(input_tensor, input_shape)
+    x = features(inputs)
+    sources = keras.utils.get_source_inputs(inputs)
+    model_inputs = sources[0] if len(sources) == 1 else sources
+
+    if features_only:
+        body = keras.Model(model_inputs, x)
+        stages = stage_outputs(body)
+        if len(stages) != N_STAGES:  # a family bug, not a user error
+            raise RuntimeError(f"{name}: expected {N_STAGES} stage outputs, found {len(stages)}")
+        outputs = [stages[i].output for i in out_indices]
+    elif include_top:
+        x = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
+        x = head(x, classes)
+        if classifier_activation is not None:
+            x = keras.layers.Activation(classifier_activation, name="predictions")(x)
+        outputs = x
+    elif pooling == "avg":
+        outputs = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
+    elif pooling == "max":
+        outputs = keras.layers.GlobalMaxPooling2D(name="global_maxpool")(x)
+    else:
+        outputs = x
+
+    model = keras.Model(model_inputs, outputs, name=name)
+    if weights is not None:
+        try:
+            model.load_weights(weights)
+        except Exception as err:  # Keras raises several types for a file that does not fit
+            raise ValueError(f"weights={weights!r} do not fit {name}: {err}") from None
+    return model

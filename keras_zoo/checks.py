@@ -1,0 +1,110 @@
+"""Argument checks shared by every family, the porter and the command line.
+
+Each check raises ValueError or TypeError naming the argument and what is allowed, so that bad
+input never reaches TensorFlow as an internal error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+
+KERAS_WEIGHT_SUFFIXES = (".weights.h5", ".h5")
+
+
+def check_bool(value: Any, arg: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{arg} must be True or False, got {value!r}")
+    return value
+
+
+def check_positive_int(value: Any, arg: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{arg} must be a positive integer, got {value!r}")
+    return value
+
+
+def check_choice(value: Any, arg: str, choices: Sequence[Any]) -> Any:
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{arg} must be one of {allowed}; got {value!r}")
+    return value
+
+
+def check_input_shape(input_shape: Any, *, min_size: int, arg: str = "input_shape") -> tuple:
+    """(height, width, channels): sizes None or >= min_size, channels a positive integer."""
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
+        raise ValueError(
+            f"{arg} must be (height, width, channels) in channels-last order, got {input_shape!r}"
+        )
+    *spatial, channels = input_shape
+    for size in spatial:
+        if size is None:
+            continue
+        if isinstance(size, bool) or not isinstance(size, int) or size < min_size:
+            raise ValueError(
+                f"{arg} {tuple(input_shape)}: height and width must be None or integers "
+                f">= {min_size}, got {size!r}"
+            )
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+        raise ValueError(
+            f"{arg} {tuple(input_shape)}: the channel count (last entry) must be a positive "
+            f"integer, got {channels!r}"
+        )
+    return tuple(input_shape)
+
+
+def check_weights(weights: Any) -> str | None:
+    """None, or the path of an existing Keras weights file."""
+    if weights is None:
+        return None
+    if not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(f"weights must be None or a file path, got {weights!r}")
+    path = os.fspath(weights)
+    if not path.endswith(KERAS_WEIGHT_SUFFIXES):
+        raise ValueError(
+            f"weights={path!r}: expected None or a Keras weights file ending in "
+            f"{' or '.join(KERAS_WEIGHT_SUFFIXES)}"
+        )
+    if not os.path.isfile(path):
+        raise ValueError(f"weights={path!r}: no such file")
+    return path
+
+
+def check_input_tensor(input_tensor: Any) -> None:
+    if input_tensor is not None and not keras.backend.is_keras_tensor(input_tensor):
+        raise TypeError(
+            "input_tensor must be a symbolic Keras tensor such as keras.Input((224, 224, 3)), "
+            f"got {type(input_tensor).__name__}"
+        )
+
+
+def check_activation(value: Any, arg: str = "classifier_activation") -> Any:
+    if value is None or callable(value):
+        return value
+    try:
+        keras.activations.get(value)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"{arg} must be None (logits), a Keras activation name such as 'softmax', or a "
+            f"callable; got {value!r}"
+        ) from None
+    return value
+
+
+def check_out_indices(out_indices: Any, n_stages: int) -> tuple[int, ...]:
+    valid = range(n_stages)
+    if (
+        not isinstance(out_indices, (tuple, list))
+        or not out_indices
+        or any(not isinstance(i, int) or isinstance(i, bool) or i not in valid for i in out_indices)
+        or len(set(out_indices)) != len(out_indices)
+    ):
+        raise ValueError(
+            f"out_indices must be distinct stage indices from {list(valid)} "
+            f"(strides {[4 * 2**i for i in valid]}), got {out_indices!r}"
+        )
+    return tuple(out_indices)

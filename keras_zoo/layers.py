@@ -1,0 +1,42 @@
+"""Keras layers of keras_zoo's own, registered for serialization under the package "keras_zoo"."""
+
+from __future__ import annotations
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
+class StageOutput(keras.layers.Identity):
+    """Marks a stage output (the last feature map at one stride) in a model's graph.
+
+    It computes nothing (the traced graph has no op for it); it exists so that the record of
+    stage outputs lives in the model itself and survives renaming, nesting and save/load.
+    `keras_zoo.stage_outputs(model)` reads the record; `build(..., features_only=True)` returns
+    these tensors; the feature-map tools show them by default.
+    """
+
+    def __init__(self, stride: int, **kwargs):
+        super().__init__(**kwargs)
+        self.stride = int(stride)
+
+    def get_config(self):
+        return {**super().get_config(), "stride": self.stride}
+
+
+def stage_outputs(model: keras.Model) -> list[StageOutput]:
+    """The StageOutput layers of `model` (searched through nested models), by increasing stride.
+
+    >>> import keras_zoo
+    >>> [(s.name, s.stride) for s in keras_zoo.stage_outputs(keras_zoo.build("resnet18"))]
+    [('stage1', 4), ('stage2', 8), ('stage3', 16), ('stage4', 32)]
+    """
+    found = []
+
+    def visit(layer):
+        if isinstance(layer, StageOutput):
+            found.append(layer)
+        for sub in getattr(layer, "layers", ()):
+            visit(sub)
+
+    visit(model)
+    return sorted(found, key=lambda s: s.stride)

@@ -1,0 +1,3 @@
+"""Family modules: importing one registers its variants."""
+
+from keras_zoo.models import resnet  # noqa: F401

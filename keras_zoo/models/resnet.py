@@ -1,0 +1,95 @@
+"""ResNet, ResNeXt and Wide-ResNet: torchvision's "v1.5" ResNet family as a table of variants.
+
+Each variant is a block type, the number of blocks in the four stages, and the bottleneck's
+groups and width; the layer names are torchvision's module paths (conv1, bn1, layer1.0.conv1,
+layer1.0.downsample.0, fc), so torchvision checkpoints load by name.
+
+>>> import keras_zoo
+>>> model = keras_zoo.build("resnext50_32x4d", include_top=False, pooling="avg")
+>>> model.output.shape
+(None, 2048)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from keras import layers
+
+from keras_zoo.blocks import basic_block, batch_norm, bottleneck, conv2d
+from keras_zoo.builder import build_model
+from keras_zoo.layers import StageOutput
+from keras_zoo.registry import register_model
+
+# id: (block, blocks per stage, groups, width_per_group, params, GMACs, top-1 of torchvision's
+# IMAGENET1K_V1 weights). Parameter counts and GMACs are torchvision's published figures.
+VARIANTS: dict[str, tuple] = {
+    "resnet18": (basic_block, (2, 2, 2, 2), 1, 64, 11_689_512, 1.814, 69.758),
+    "resnet34": (basic_block, (3, 4, 6, 3), 1, 64, 21_797_672, 3.664, 73.314),
+    "resnet50": (bottleneck, (3, 4, 6, 3), 1, 64, 25_557_032, 4.089, 76.130),
+    "resnet101": (bottleneck, (3, 4, 23, 3), 1, 64, 44_549_160, 7.801, 77.374),
+    "resnet152": (bottleneck, (3, 8, 36, 3), 1, 64, 60_192_808, 11.514, 78.312),
+    "resnext50_32x4d": (bottleneck, (3, 4, 6, 3), 32, 4, 25_028_904, 4.23, 77.618),
+    "resnext101_32x8d": (bottleneck, (3, 4, 23, 3), 32, 8, 88_791_336, 16.414, 79.312),
+    "resnext101_64x4d": (bottleneck, (3, 4, 23, 3), 64, 4, 83_455_272, 15.46, 83.246),
+    "wide_resnet50_2": (bottleneck, (3, 4, 6, 3), 1, 128, 68_883_240, 11.398, 78.468),
+    "wide_resnet101_2": (bottleneck, (3, 4, 23, 3), 1, 128, 126_886_696, 22.753, 78.848),
+}
+
+STAGE_PLANES = (64, 128, 256, 512)
+
+
+def resnet(
+    block: Callable[..., Any],
+    layers_per_stage: tuple[int, int, int, int],
+    *,
+    groups: int = 1,
+    width_per_group: int = 64,
+    include_top: bool = True,
+    weights: Any = None,
+    input_tensor: Any = None,
+    input_shape: Any = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "resnet",
+    features_only: bool = False,
+    out_indices: Any = None,
+):
+    """A ResNet of `block`s with `layers_per_stage` blocks in each of the four stages."""
+    block_kwargs = {} if block is basic_block else {
+        "groups": groups, "width_per_group": width_per_group
+    }
+
+    def features(x):
+        x = conv2d(x, 64, 7, 2, name="conv1")
+        x = batch_norm(x, name="bn1")
+        x = layers.ReLU(name="relu")(x)
+        # Zero padding equals PyTorch's -inf padding here: the input is >= 0 after the ReLU.
+        x = layers.ZeroPadding2D(1, name="maxpool.pad")(x)
+        x = layers.MaxPooling2D(3, 2, name="maxpool")(x)
+        for i, (planes, n_blocks) in enumerate(zip(STAGE_PLANES, layers_per_stage)):
+            for j in range(n_blocks):
+                stride = 2 if i > 0 and j == 0 else 1
+                x = block(x, planes, stride, **block_kwargs, name=f"layer{i + 1}.{j}")
+            x = StageOutput(stride=4 * 2**i, name=f"stage{i + 1}")(x)
+        return x
+
+    def head(x, classes):
+        return layers.Dense(classes, name="fc")(x)
+
+    return build_model(
+        features, head, name=name, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, features_only=features_only,
+        out_indices=out_indices,
+    )
+
+
+for _id, (_block, _layers, _groups, _width, _params, _gmacs, _top1) in VARIANTS.items():
+    register_model(
+        _id, "resnet", resnet,
+        config=dict(block=_block, layers_per_stage=_layers, groups=_groups,
+                    width_per_group=_width),
+        params=_params, gmacs=_gmacs, top1=_top1,
+    )

@@ -1,0 +1,17 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def relative_error(a, b) -> float:
+    """max |a - b| / max |b|: the measure of a port's error (see the porting notes)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
