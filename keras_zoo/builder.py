@@ -1,7 +1,8 @@
 """The input, head and checks every family shares: a family supplies only its body and head.
 
-A family's public function takes the keras.applications keywords and hands them to
-`build_model` together with two functions of tensors:
+A family's public function takes its own keywords and `**kwargs`, which it hands to
+`build_model` (the keras.applications keywords, checked here) together with two functions of
+tensors:
 
 - `features(inputs) -> feature_map`: the body, which marks its stage outputs with
   `StageOutput` (strides 4, 8, 16, 32);
@@ -10,6 +11,7 @@ A family's public function takes the keras.applications keywords and hands them 
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 import keras
@@ -124,3 +126,9 @@ def build_model(
         except Exception as err:  # Keras raises several types for a file that does not fit
             raise ValueError(f"weights={weights!r} do not fit {name}: {err}") from None
     return model
+
+
+# The keywords every family takes through build_model (a family passes them on as **kwargs).
+SHARED_KEYWORDS = tuple(
+    p.name for p in inspect.signature(build_model).parameters.values() if p.kind is p.KEYWORD_ONLY
+)

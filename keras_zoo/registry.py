@@ -19,6 +19,8 @@ import functools
 import inspect
 from typing import Any, Callable
 
+from keras_zoo.builder import SHARED_KEYWORDS
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -58,9 +60,13 @@ class ModelInfo:
 
     @property
     def keywords(self) -> tuple[str, ...]:
-        """The keywords `build(self.name, ...)` accepts, sorted."""
-        params = inspect.signature(self.builder).parameters
-        return tuple(sorted(p for p in params if p not in self.config))
+        """The keywords `build(self.name, ...)` accepts, sorted: the shared ones of
+        `builder.build_model` and the family's own, less the architecture the id fixes."""
+        own = [
+            p.name for p in inspect.signature(self.builder).parameters.values()
+            if p.kind is not p.VAR_KEYWORD and p.name not in self.config
+        ]
+        return tuple(sorted(set(own) | set(SHARED_KEYWORDS)))
 
 
 _REGISTRY: dict[str, ModelInfo] = {}

@@ -45,18 +45,11 @@ def resnet(
     *,
     groups: int = 1,
     width_per_group: int = 64,
-    include_top: bool = True,
-    weights: Any = None,
-    input_tensor: Any = None,
-    input_shape: Any = None,
-    pooling: str | None = None,
-    classes: int = 1000,
-    classifier_activation: Any = "softmax",
     name: str = "resnet",
-    features_only: bool = False,
-    out_indices: Any = None,
+    **kwargs: Any,
 ):
-    """A ResNet of `block`s with `layers_per_stage` blocks in each of the four stages."""
+    """A ResNet of `block`s with `layers_per_stage` blocks in each of the four stages;
+    `kwargs` are build_model's shared keywords (include_top, weights, input_shape, ...)."""
     block_kwargs = {} if block is basic_block else {
         "groups": groups, "width_per_group": width_per_group
     }
@@ -78,12 +71,7 @@ def resnet(
     def head(x, classes):
         return layers.Dense(classes, name="fc")(x)
 
-    return build_model(
-        features, head, name=name, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, features_only=features_only,
-        out_indices=out_indices,
-    )
+    return build_model(features, head, name=name, **kwargs)
 
 
 for _id, (_block, _layers, _groups, _width, _params, _gmacs, _top1) in VARIANTS.items():
