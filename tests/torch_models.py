@@ -112,8 +112,9 @@ def torch_model(name: str, num_classes: int = 1000) -> nn.Module:
 @torch.no_grad()
 def randomize(model: nn.Module, seed: int = 0, calibration_size: int = 224,
               calibration_batch: int = 4) -> nn.Module:
-    """Random weights and calibrated batch norm: non-trivial affine parameters, and running
-    statistics set to those of a random batch, so activations stay O(1) through deep nets."""
+    """Random weights and calibrated batch norm: He-normal convolutions and linears, running
+    statistics from train-mode passes over random data (cumulative average), then random affine
+    parameters. Returns the model in eval mode."""
     g = torch.Generator().manual_seed(seed)
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -122,15 +123,15 @@ def randomize(model: nn.Module, seed: int = 0, calibration_size: int = 224,
             if m.bias is not None:
                 m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
         elif isinstance(m, nn.BatchNorm2d):
-            m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-            m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.2)
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average: the statistics of the calibration batch
+            m.reset_parameters()
+            m.momentum = None
     model.train()
     model(torch.randn(calibration_batch, 3, calibration_size, calibration_size, generator=g))
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.momentum = 0.1
+            m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+            m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.2)
     return model.eval()
 
 
