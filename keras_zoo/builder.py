@@ -61,6 +61,7 @@ def _check_shape(shape, arg="input_shape"):
 def build_model(
     features: Callable[[Any], Any],
     head: Callable[[Any, int], Any],
+    classifier: tuple[str, ...],
     *,
     name: str,
     include_top: bool = True,
@@ -73,7 +74,11 @@ def build_model(
     features_only: bool = False,
     out_indices: Any = None,
 ) -> keras.Model:
-    """Checks the shared keywords, builds the Functional model and loads `weights`."""
+    """Checks the shared keywords, builds the Functional model and loads `weights`.
+
+    `classifier` names the layers `head` makes (PyTorch module paths): a checkpoint's tensors
+    for them are skipped when the model has no top or another number of classes.
+    """
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty string, got {name!r}")
     checks.check_bool(include_top, "include_top")
@@ -121,12 +126,17 @@ def build_model(
 
     model = keras.Model(model_inputs, outputs, name=name)
     if weights is not None:
-        try:
-            model.load_weights(weights)
-        except Exception as err:  # Keras raises several types for a file that does not fit
-            raise ValueError(f"weights={weights!r} do not fit {name}: {err}") from None
-    return model
+        from keras_zoo.port.loading import load_weights  # the porter builds models itself
 
+        def full_model(n_classes: int) -> keras.Model:
+            # the same architecture with a top of n_classes, for weights files of full models
+            return build_model(
+                features, head, classifier, name=f"{name}_full", classes=n_classes,
+                input_shape=(None, None, model.inputs[0].shape[-1]), classifier_activation=None,
+            )
+
+        load_weights(model, weights, classifier=classifier, full_model=full_model)
+    return model
 
 # The keywords every family takes through build_model (a family passes them on as **kwargs).
 SHARED_KEYWORDS = tuple(

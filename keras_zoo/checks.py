@@ -13,6 +13,7 @@ from typing import Any
 import keras
 
 KERAS_WEIGHT_SUFFIXES = (".weights.h5", ".h5")
+TORCH_WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
 
 
 def check_bool(value: Any, arg: str) -> bool:
@@ -58,16 +59,17 @@ def check_input_shape(input_shape: Any, *, min_size: int, arg: str = "input_shap
 
 
 def check_weights(weights: Any) -> str | None:
-    """None, or the path of an existing Keras weights file."""
+    """None, or the path of an existing weights file of a supported format."""
     if weights is None:
         return None
     if not isinstance(weights, (str, os.PathLike)):
-        raise TypeError(f"weights must be None or a file path, got {weights!r}")
+        raise TypeError(f"weights must be None, 'imagenet' or a file path, got {weights!r}")
     path = os.fspath(weights)
-    if not path.endswith(KERAS_WEIGHT_SUFFIXES):
+    if not path.endswith(KERAS_WEIGHT_SUFFIXES + TORCH_WEIGHT_SUFFIXES):
         raise ValueError(
-            f"weights={path!r}: expected None or a Keras weights file ending in "
-            f"{' or '.join(KERAS_WEIGHT_SUFFIXES)}"
+            f"weights={path!r}: expected None, 'imagenet', a Keras weights file "
+            f"({', '.join(KERAS_WEIGHT_SUFFIXES)}) or a PyTorch checkpoint "
+            f"({', '.join(TORCH_WEIGHT_SUFFIXES)})"
         )
     if not os.path.isfile(path):
         raise ValueError(f"weights={path!r}: no such file")

@@ -79,6 +79,27 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_port(args) -> int:
+    import importlib
+
+    from keras_zoo.port import port
+
+    reference = None
+    if args.reference:
+        module_name, _, attr = args.reference.partition(":")
+        if not (module_name and attr):
+            raise ValueError(f"--reference {args.reference!r}: expected MODULE:FUNCTION")
+        reference = getattr(importlib.import_module(module_name), attr)
+    print(f"porting {args.src} into {args.name} ...", flush=True)
+    result = port(args.name, args.src, args.dst, check=args.check, reference=reference)
+    print(f"wrote {result.path} ({os.path.getsize(result.path) / 2**20:.1f} MiB) in "
+          f"{result.seconds:.2f} s; source sha256 {result.sha256[:16]}...")
+    if result.error is not None:
+        print(f"numeric check: max |keras - torch| / max |torch| = {result.error:.2e} "
+              f"(tolerance 2e-05)")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keras-zoo", description="ResNet, ResNeXt, MobileNet and ShuffleNet for Keras 3."
@@ -99,6 +120,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=4)
     p.add_argument("--image-size", type=_image_size, default=224)
     p.set_defaults(run=_cmd_demo)
+
+    p = sub.add_parser("port", help="port a PyTorch checkpoint into a Keras weights file")
+    p.add_argument("name", help="model id, e.g. resnet50")
+    p.add_argument("src", help="PyTorch checkpoint (.pth, .pt, .bin, .ckpt, .safetensors)")
+    p.add_argument("dst", help="Keras weights file to write (.weights.h5, or .h5 for legacy H5)")
+    p.add_argument("--check", action="store_true",
+                   help="compare logits with the PyTorch model on random images (needs torch)")
+    p.add_argument("--reference", metavar="MODULE:FUNCTION",
+                   help="with --check: FUNCTION(name, classes) returns the PyTorch module "
+                        "(default: torchvision.models.get_model)")
+    p.set_defaults(run=_cmd_port)
     return parser
 
 
@@ -123,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OSError, RuntimeError) as err:
         print(f"keras-zoo {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -42,6 +42,8 @@ class ModelInfo:
         mean, std: per-channel normalisation of inputs scaled to [0, 1], RGB order.
         crop_pct: centre-crop fraction used for evaluation (224 of a 256 resize is 0.875).
         interpolation: resize interpolation of the reference evaluation.
+        weights_url: where the reference PyTorch weights are published (what
+            weights="imagenet" ports), or None.
         config: the architecture settings the id fixes (not user keywords).
     """
 
@@ -56,6 +58,7 @@ class ModelInfo:
     std: tuple[float, float, float] = IMAGENET_STD
     crop_pct: float = 0.875
     interpolation: str = "bilinear"
+    weights_url: str | None = None
     config: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
@@ -132,6 +135,11 @@ def build(name: str, /, **kwargs: Any):
     features_only=False with out_indices (stage outputs at strides 4, 8, 16, 32), and the
     family's own keywords (`model_info(name).keywords` lists them all).
 
+    weights may be "imagenet" (the published PyTorch weights, downloaded and ported once, then
+    cached), a PyTorch checkpoint (.pth, .pt, .bin, .ckpt, .safetensors) or a Keras weights file
+    (.weights.h5, .h5). Without the top or with another `classes`, the classifier's weights are
+    left out on purpose; every other weight must fit.
+
     >>> import keras_zoo
     >>> model = keras_zoo.build("resnet18", classes=10, classifier_activation=None)
     >>> model.output.shape
@@ -146,4 +154,8 @@ def build(name: str, /, **kwargs: Any):
             f"it takes: {', '.join(allowed)}"
         )
     kwargs.setdefault("name", name)
+    if isinstance(kwargs.get("weights"), str) and kwargs["weights"] == "imagenet":
+        from keras_zoo.port.pretrained import pretrained_weights
+
+        kwargs["weights"] = pretrained_weights(name)
     return info.builder(**kwargs)

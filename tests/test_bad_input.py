@@ -23,7 +23,7 @@ import keras_zoo
         (dict(input_shape="224"), ValueError, "input_shape"),
         (dict(weights="/no/such/file.weights.h5"), ValueError, "no such file"),
         (dict(weights="model.pkl"), ValueError, "weights='model.pkl'"),
-        (dict(weights=3), TypeError, "weights must be None or a file path"),
+        (dict(weights=3), TypeError, "weights must be None, 'imagenet' or a file path"),
         (dict(include_top="yes"), TypeError, "include_top must be True or False"),
         (dict(classifier_activation="softmaxx"), ValueError, "classifier_activation"),
         (dict(input_tensor=[1, 2, 3]), TypeError, "input_tensor must be a symbolic Keras tensor"),

@@ -57,7 +57,7 @@ def _reference(name, dtype=torch.float32):
 def _ported(name, ref, input_shape, **kwargs):
     model = keras_zoo.build(name, input_shape=input_shape, classifier_activation=None, **kwargs)
     skip = ("fc",) if kwargs.get("features_only") else ()
-    load_state_dict(model, state_dict_numpy(ref), skip_modules=skip)
+    load_state_dict(model, state_dict_numpy(ref), optional_modules=skip)
     return model
 
 

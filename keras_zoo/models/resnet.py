@@ -21,19 +21,31 @@ from keras_zoo.builder import build_model
 from keras_zoo.layers import StageOutput
 from keras_zoo.registry import register_model
 
-# id: (block, blocks per stage, groups, width_per_group, params, GMACs, top-1 of torchvision's
-# IMAGENET1K_V1 weights). Parameter counts and GMACs are torchvision's published figures.
+# id: (block, blocks per stage, groups, width_per_group, params, GMACs, top-1, weights file).
+# Parameter counts, GMACs and top-1 are torchvision's published figures for its IMAGENET1K_V1
+# weights, published as TORCHVISION_URL + the file name.
+TORCHVISION_URL = "https://download.pytorch.org/models/"
 VARIANTS: dict[str, tuple] = {
-    "resnet18": (basic_block, (2, 2, 2, 2), 1, 64, 11_689_512, 1.814, 69.758),
-    "resnet34": (basic_block, (3, 4, 6, 3), 1, 64, 21_797_672, 3.664, 73.314),
-    "resnet50": (bottleneck, (3, 4, 6, 3), 1, 64, 25_557_032, 4.089, 76.130),
-    "resnet101": (bottleneck, (3, 4, 23, 3), 1, 64, 44_549_160, 7.801, 77.374),
-    "resnet152": (bottleneck, (3, 8, 36, 3), 1, 64, 60_192_808, 11.514, 78.312),
-    "resnext50_32x4d": (bottleneck, (3, 4, 6, 3), 32, 4, 25_028_904, 4.23, 77.618),
-    "resnext101_32x8d": (bottleneck, (3, 4, 23, 3), 32, 8, 88_791_336, 16.414, 79.312),
-    "resnext101_64x4d": (bottleneck, (3, 4, 23, 3), 64, 4, 83_455_272, 15.46, 83.246),
-    "wide_resnet50_2": (bottleneck, (3, 4, 6, 3), 1, 128, 68_883_240, 11.398, 78.468),
-    "wide_resnet101_2": (bottleneck, (3, 4, 23, 3), 1, 128, 126_886_696, 22.753, 78.848),
+    "resnet18": (basic_block, (2, 2, 2, 2), 1, 64, 11_689_512, 1.814, 69.758,
+                 "resnet18-f37072fd.pth"),
+    "resnet34": (basic_block, (3, 4, 6, 3), 1, 64, 21_797_672, 3.664, 73.314,
+                 "resnet34-b627a593.pth"),
+    "resnet50": (bottleneck, (3, 4, 6, 3), 1, 64, 25_557_032, 4.089, 76.130,
+                 "resnet50-0676ba61.pth"),
+    "resnet101": (bottleneck, (3, 4, 23, 3), 1, 64, 44_549_160, 7.801, 77.374,
+                  "resnet101-63fe2227.pth"),
+    "resnet152": (bottleneck, (3, 8, 36, 3), 1, 64, 60_192_808, 11.514, 78.312,
+                  "resnet152-394f9c45.pth"),
+    "resnext50_32x4d": (bottleneck, (3, 4, 6, 3), 32, 4, 25_028_904, 4.23, 77.618,
+                        "resnext50_32x4d-7cdf4587.pth"),
+    "resnext101_32x8d": (bottleneck, (3, 4, 23, 3), 32, 8, 88_791_336, 16.414, 79.312,
+                         "resnext101_32x8d-8ba56ff5.pth"),
+    "resnext101_64x4d": (bottleneck, (3, 4, 23, 3), 64, 4, 83_455_272, 15.46, 83.246,
+                         "resnext101_64x4d-173b62eb.pth"),
+    "wide_resnet50_2": (bottleneck, (3, 4, 6, 3), 1, 128, 68_883_240, 11.398, 78.468,
+                        "wide_resnet50_2-95faca4d.pth"),
+    "wide_resnet101_2": (bottleneck, (3, 4, 23, 3), 1, 128, 126_886_696, 22.753, 78.848,
+                         "wide_resnet101_2-32ee1156.pth"),
 }
 
 STAGE_PLANES = (64, 128, 256, 512)
@@ -71,13 +83,13 @@ def resnet(
     def head(x, classes):
         return layers.Dense(classes, name="fc")(x)
 
-    return build_model(features, head, name=name, **kwargs)
+    return build_model(features, head, ("fc",), name=name, **kwargs)
 
 
-for _id, (_block, _layers, _groups, _width, _params, _gmacs, _top1) in VARIANTS.items():
+for _id, (_block, _layers, _groups, _width, _params, _gmacs, _top1, _file) in VARIANTS.items():
     register_model(
         _id, "resnet", resnet,
         config=dict(block=_block, layers_per_stage=_layers, groups=_groups,
                     width_per_group=_width),
-        params=_params, gmacs=_gmacs, top1=_top1,
+        params=_params, gmacs=_gmacs, top1=_top1, weights_url=TORCHVISION_URL + _file,
     )

@@ -1,6 +1,29 @@
-"""PyTorch weights into keras_zoo models: layout transforms and the name-based mapping."""
+"""PyTorch weights into keras_zoo models.
 
+- `read_checkpoint(path)`: a .pth (zip or legacy) or .safetensors file as numpy arrays, without
+  torch and without running any code from the file;
+- `load_state_dict(model, state_dict)`: sets a model by name, layouts transformed in one place;
+- `port(name, src, dst)`: a checkpoint in, a Keras weights file with provenance out;
+- `compare(model, module, images)`: where a port first diverges, layer by layer.
+"""
+
+from keras_zoo.port.compare import Comparison, LayerDiff, compare
+from keras_zoo.port.convert import PortResult, port, provenance
 from keras_zoo.port.layout import keras_weights_from_torch
-from keras_zoo.port.mapping import load_state_dict
+from keras_zoo.port.loading import identify
+from keras_zoo.port.mapping import load_state_dict, plan_state_dict
+from keras_zoo.port.reader import read_checkpoint
 
-__all__ = ["keras_weights_from_torch", "load_state_dict"]
+__all__ = [
+    "Comparison",
+    "LayerDiff",
+    "PortResult",
+    "compare",
+    "identify",
+    "keras_weights_from_torch",
+    "load_state_dict",
+    "plan_state_dict",
+    "port",
+    "provenance",
+    "read_checkpoint",
+]

@@ -8,6 +8,7 @@ is an error listing the names, and no weight is changed unless the whole mapping
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Iterable, Mapping
 
@@ -28,7 +29,8 @@ def weighted_layers(model: keras.Model) -> list[keras.layers.Layer]:
     return found
 
 
-def _group_by_module(state_dict: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+def group_by_module(state_dict: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """{module path: {parameter name: tensor}}, without bookkeeping buffers."""
     modules: dict[str, dict[str, np.ndarray]] = {}
     for key, value in state_dict.items():
         module, _, param = key.rpartition(".")
@@ -38,41 +40,62 @@ def _group_by_module(state_dict: Mapping[str, np.ndarray]) -> dict[str, dict[str
     return modules
 
 
+@dataclasses.dataclass
+class Plan:
+    """What a state_dict would set in a model, and what does not fit."""
+
+    assignments: list = dataclasses.field(default_factory=list)
+    mismatched: list[str] = dataclasses.field(default_factory=list)
+    missing: list[str] = dataclasses.field(default_factory=list)
+    unexpected: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def fits(self) -> bool:
+        return not (self.mismatched or self.missing or self.unexpected)
+
+    def report(self, limit: int = 20) -> str:
+        parts = []
+        for title, rows in (
+            ("shape mismatches", self.mismatched),
+            ("Keras layers with no checkpoint tensors", self.missing),
+            ("checkpoint tensors no Keras layer uses", self.unexpected),
+        ):
+            if rows:
+                more = f"\n  ... and {len(rows) - limit} more" if len(rows) > limit else ""
+                parts.append(f"{title} ({len(rows)}):\n  " + "\n  ".join(rows[:limit]) + more)
+        return "\n".join(parts)
+
+
 def _hint(name: str, candidates: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f" (closest: {close[0]!r})" if close else ""
 
 
-def _listing(title: str, rows: list[str], limit: int = 20) -> str:
-    more = f"\n  ... and {len(rows) - limit} more" if len(rows) > limit else ""
-    return f"{title} ({len(rows)}):\n  " + "\n  ".join(rows[:limit]) + more
-
-
-def load_state_dict(
+def plan_state_dict(
     model: keras.Model,
     state_dict: Mapping[str, np.ndarray],
     *,
-    skip_modules: Iterable[str] = (),
-) -> None:
-    """Sets every weight of `model` from a PyTorch `state_dict` of numpy arrays.
+    optional_modules: Iterable[str] = (),
+) -> Plan:
+    """Matches `state_dict` to `model` by name without changing the model.
 
-    `skip_modules` names module paths to leave out on both sides (a classifier that the
-    Keras model lacks or has with another number of classes). Raises ValueError listing missing
-    and unexpected keys and shape mismatches; the model is unchanged then.
+    Modules in `optional_modules` (a classifier) are skipped, on both sides, when the model has
+    no such layer or its shapes differ; every other tensor and weight must match.
     """
-    skip = set(skip_modules)
-    modules = _group_by_module(state_dict)
-    for module in skip:
-        modules.pop(module, None)
-    layers = [layer for layer in weighted_layers(model) if layer.name not in skip]
-
-    assignments, missing, mismatched = [], [], []
+    optional = set(optional_modules)
+    modules = group_by_module(state_dict)
+    layers = weighted_layers(model)
+    plan = Plan()
     for layer in layers:
         tensors = modules.pop(layer.name, None)
         keys = torch_keys(layer)
         if tensors is None or set(tensors) != set(keys):
+            if tensors is None and layer.name in optional:
+                plan.skipped.append(layer.name)
+                continue
             have = sorted(tensors or ())
-            missing.append(
+            plan.missing.append(
                 f"{layer.name}: needs {', '.join(f'{layer.name}.{k}' for k in keys)}"
                 + (f"; checkpoint has {', '.join(have)}" if have else _hint(layer.name, modules))
             )
@@ -81,31 +104,42 @@ def load_state_dict(
         expected = [tuple(w.shape) for w in layer.weights]
         got = [v.shape for v in values]
         if got != expected:
+            if layer.name in optional:
+                plan.skipped.append(layer.name)
+                continue
             shapes = ", ".join(f"{k} {tuple(np.shape(tensors[k]))}" for k in keys)
-            mismatched.append(
+            plan.mismatched.append(
                 f"{layer.name}: checkpoint {shapes} gives Keras shapes {got}, "
                 f"the model needs {expected}"
             )
             continue
-        assignments.append((layer, values))
+        plan.assignments.append((layer, values))
+    for module, tensors in modules.items():
+        if module in optional:
+            plan.skipped.append(module)
+            continue
+        plan.unexpected.extend(
+            f"{module}.{param}{_hint(module, (layer.name for layer in layers))}"
+            for param in sorted(tensors)
+        )
+    return plan
 
-    unexpected = [
-        f"{module}.{param}{_hint(module, (layer.name for layer in layers))}"
-        for module, tensors in modules.items()
-        for param in sorted(tensors)
-    ]
-    problems = [
-        _listing(title, rows)
-        for title, rows in (
-            ("shape mismatches", mismatched),
-            ("Keras layers with no checkpoint tensors", missing),
-            ("checkpoint tensors no Keras layer uses", unexpected),
-        )
-        if rows
-    ]
-    if problems:
-        raise ValueError(
-            f"the checkpoint does not fit model {model.name!r}:\n" + "\n".join(problems)
-        )
-    for layer, values in assignments:
+
+def load_state_dict(
+    model: keras.Model,
+    state_dict: Mapping[str, np.ndarray],
+    *,
+    optional_modules: Iterable[str] = (),
+) -> Plan:
+    """Sets every weight of `model` from a PyTorch `state_dict` of numpy arrays.
+
+    Raises ValueError listing shape mismatches, missing and unexpected keys; the model is
+    unchanged then. Returns the plan carried out (its `skipped` lists classifier modules left
+    out through `optional_modules`).
+    """
+    plan = plan_state_dict(model, state_dict, optional_modules=optional_modules)
+    if not plan.fits:
+        raise ValueError(f"the checkpoint does not fit model {model.name!r}:\n{plan.report()}")
+    for layer, values in plan.assignments:
         layer.set_weights(values)
+    return plan

@@ -1,0 +1,186 @@
+"""`port`: a PyTorch checkpoint in, a Keras weights file for the matching model out.
+
+The file is written atomically (a failed port leaves nothing behind) and records where it came
+from: the source file's name and sha256, the model id, the keras_zoo version, and the measured
+error when the numeric check ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import h5py
+import keras
+import numpy as np
+
+from keras_zoo.port.loading import fit_checkpoint
+
+CHECK_TOLERANCE = 2e-5  # max |keras - torch| / max |torch| on the logits, float32
+PROVENANCE_PREFIX = "keras_zoo."
+
+
+@dataclasses.dataclass(frozen=True)
+class PortResult:
+    """What `port` wrote: the file, the model id, the source and its sha256, the measured
+    relative error (None without a check) and the seconds the port took."""
+
+    path: str
+    model: str
+    source: str
+    sha256: str
+    error: float | None
+    seconds: float
+
+
+def sha256_of(path: str, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_for_checkpoint(name: str, state: dict[str, np.ndarray]) -> keras.Model:
+    """`build(name)` without softmax, with as many classes as the checkpoint's classifier."""
+    from keras_zoo.registry import build
+
+    model = build(name, input_shape=(None, None, 3), classifier_activation=None)
+    top = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
+    rows = state.get(f"{top.name}.weight")
+    if rows is not None and np.ndim(rows) == 2 and rows.shape[0] != top.units:
+        model = build(name, input_shape=(None, None, 3), classifier_activation=None,
+                      classes=int(rows.shape[0]))
+    return model
+
+
+def check_against_torch(
+    model: keras.Model,
+    state: dict[str, np.ndarray],
+    module: Any,
+    *,
+    size: int = 224,
+    seed: int = 0,
+) -> float:
+    """max |keras - torch| / max |torch| of the logits on random images.
+
+    The checkpoint is loaded (strictly) into the PyTorch `module` of the same architecture and
+    both run on the same random NHWC batch.
+    """
+    import torch
+
+    module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
+    module.eval()
+    x = np.random.default_rng(seed).normal(size=(2, size, size, 3)).astype("float32")
+    with torch.no_grad():
+        expected = module(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
+    got = np.asarray(model.predict(x, verbose=0))
+    return float(np.max(np.abs(got - expected)) / np.max(np.abs(expected)))
+
+
+def torchvision_reference(name: str, classes: int) -> Any:
+    """torchvision's model `name` with `classes` outputs: the default for the numeric check."""
+    try:
+        import torchvision
+    except ImportError as err:
+        raise RuntimeError(
+            f"the numeric check needs torch and torchvision ({err}); pass reference= (or "
+            "--reference MODULE:FUNCTION) to compare against another PyTorch module"
+        ) from None
+    return torchvision.models.get_model(name, weights=None, num_classes=classes)
+
+
+def _check_destination(dst: str) -> None:
+    if not dst.endswith((".weights.h5", ".h5")):
+        raise ValueError(f"destination {dst!r} must end in .weights.h5 (or .h5 for legacy H5)")
+    folder = os.path.dirname(os.path.abspath(dst))
+    if not os.path.isdir(folder):
+        raise ValueError(f"destination {dst!r}: folder {folder!r} does not exist")
+
+
+def write_weights(model: keras.Model, dst: str, provenance: dict[str, Any]) -> None:
+    """Saves `model`'s weights to `dst` (.weights.h5, or legacy H5 for other .h5 names) with
+    `provenance` as HDF5 attributes, through a temporary file renamed into place."""
+    _check_destination(dst)
+    suffix = ".weights.h5" if dst.endswith(".weights.h5") else ".h5"
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dst)), prefix=".keras_zoo-",
+                               suffix=suffix)
+    os.close(fd)
+    try:
+        if suffix == ".weights.h5":
+            model.save_weights(tmp, overwrite=True)
+        else:
+            model.save(tmp, overwrite=True)  # legacy H5, which load_weights also reads
+        with h5py.File(tmp, "a") as f:
+            for key, value in provenance.items():
+                f.attrs[PROVENANCE_PREFIX + key] = value
+        os.replace(tmp, dst)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def provenance(path: str | os.PathLike) -> dict[str, Any]:
+    """The provenance `port` recorded in a weights file ({} for other files)."""
+    with h5py.File(path, "r") as f:
+        return {
+            key[len(PROVENANCE_PREFIX):]: (value.item() if hasattr(value, "item") else value)
+            for key, value in f.attrs.items()
+            if key.startswith(PROVENANCE_PREFIX)
+        }
+
+
+def port(
+    name: str,
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    check: bool = False,
+    reference: Callable[[str, int], Any] | None = None,
+) -> PortResult:
+    """Ports the PyTorch checkpoint `src` into a Keras weights file `dst` for model `name`.
+
+    Every checkpoint tensor must fit the model exactly (a checkpoint of another architecture
+    fails, naming the architecture it looks like). With `check=True`, the ported model and the
+    PyTorch model (`reference(name, classes)`, torchvision's by default) are compared on
+    random images and a relative error above 2e-5 fails the port. Nothing is written unless
+    everything succeeded.
+
+    Example (with a torchvision checkpoint in the working folder)::
+
+        result = port("resnet50", "resnet50-0676ba61.pth", "resnet50.weights.h5")
+        result.seconds, result.sha256
+    """
+    from keras_zoo import __version__
+    from keras_zoo.port.reader import read_checkpoint
+
+    start = time.perf_counter()
+    src, dst = os.fspath(src), os.fspath(dst)
+    _check_destination(dst)
+    state = read_checkpoint(src)
+    model = model_for_checkpoint(name, state)
+    fit_checkpoint(model, state, source=os.path.basename(src))
+    error = None
+    if check:
+        classes = model.outputs[0].shape[-1]
+        module = (reference or torchvision_reference)(name, classes)
+        error = check_against_torch(model, state, module)
+        if not error <= CHECK_TOLERANCE:
+            raise ValueError(
+                f"numeric check failed for {name} from {os.path.basename(src)}: max relative "
+                f"logit error {error:.3g} > {CHECK_TOLERANCE:g}; nothing written"
+            )
+    digest = sha256_of(src)
+    record = {"model": name, "source": os.path.basename(src), "source_sha256": digest,
+              "version": __version__}
+    if error is not None:
+        record["check_max_relative_error"] = error
+    write_weights(model, dst, record)
+    return PortResult(dst, name, os.path.basename(src), digest, error,
+                      time.perf_counter() - start)

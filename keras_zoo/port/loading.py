@@ -1,0 +1,134 @@
+"""Loading weights files into a built model: PyTorch checkpoints by name, Keras files whole.
+
+`build(name, weights=...)` comes here. With include_top=False or another number of classes, the
+classifier's tensors are left out on purpose; everything else must fit exactly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+
+import h5py
+import keras
+import numpy as np
+
+from keras_zoo.checks import TORCH_WEIGHT_SUFFIXES
+from keras_zoo.port.mapping import Plan, plan_state_dict, weighted_layers
+
+_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def checkpoint_params(state_dict: Mapping[str, np.ndarray]) -> int:
+    """The parameter count of a state_dict (batch-norm running statistics excluded)."""
+    return sum(int(np.size(v)) for k, v in state_dict.items() if k.rpartition(".")[2] not in _BUFFERS)
+
+
+def identify(state_dict: Mapping[str, np.ndarray]) -> str | None:
+    """The registered id whose architecture the state_dict fits exactly, if any.
+
+    Ids with the checkpoint's parameter count are built and matched by name and shape.
+    """
+    from keras_zoo.registry import build, list_models, model_info
+
+    n_params = checkpoint_params(state_dict)
+    for name in list_models():
+        if model_info(name).params != n_params:
+            continue
+        candidate = build(name, input_shape=(None, None, 3), classifier_activation=None)
+        if plan_state_dict(candidate, state_dict).fits:
+            return name
+    return None
+
+
+def fit_checkpoint(
+    model: keras.Model,
+    state_dict: Mapping[str, np.ndarray],
+    *,
+    source: str,
+    optional_modules: tuple[str, ...] = (),
+) -> Plan:
+    """Sets `model` from `state_dict`, or raises ValueError saying what does not fit and, where
+    the shapes tell, which id the checkpoint belongs to. The model is unchanged on error."""
+    plan = plan_state_dict(model, state_dict, optional_modules=optional_modules)
+    if plan.fits:
+        for layer, values in plan.assignments:
+            layer.set_weights(values)
+        return plan
+    first = (plan.mismatched or plan.missing or plan.unexpected)[0]
+    message = f"{source} does not fit {model.name}: {first}"
+    guess = identify(state_dict)
+    if guess is not None and guess != model.name:
+        key = plan.mismatched[0].split(":")[0] if plan.mismatched else None
+        shape = f": {key} is {tuple(np.shape(state_dict[key + '.weight']))}" if key else ""
+        message += f"\nIt looks like {guess}{shape}."
+    raise ValueError(f"{message}\n{plan.report()}")
+
+
+def load_weights(
+    model: keras.Model,
+    path: str,
+    *,
+    classifier: tuple[str, ...],
+    full_model: Callable[[int], keras.Model],
+) -> None:
+    """Loads a PyTorch checkpoint or a Keras weights file into `model`.
+
+    `classifier` names the classifier layers; `full_model(classes)` builds the same architecture
+    with a top, to read Keras files of full models into a model without one.
+    """
+    if path.endswith(TORCH_WEIGHT_SUFFIXES):
+        from keras_zoo.port.reader import read_checkpoint
+
+        state = read_checkpoint(path)
+        fit_checkpoint(model, state, source=os.path.basename(path), optional_modules=classifier)
+    else:
+        _load_keras_file(model, path, classifier, full_model)
+
+
+def _keras_file_classes(path: str, classifier: str) -> int | None:
+    """The number of classes of the model whose weights `path` holds (None if headless)."""
+    with h5py.File(path, "r") as f:
+        if "layers" in f:  # Keras 3 .weights.h5: groups named by layer type, in creation order
+            dense = [k for k in f["layers"] if k == "dense" or k.startswith("dense_")]
+            if not dense:
+                return None
+            last = max(dense, key=lambda k: int(k.rpartition("_")[2]) if k != "dense" else 0)
+            return int(f["layers"][last]["vars"]["0"].shape[-1])
+        group = f["model_weights"] if "model_weights" in f else f  # legacy: by layer name
+        if classifier not in group:
+            return None
+        kernels = []
+        group[classifier].visititems(
+            lambda n, obj: kernels.append(obj) if n.endswith("kernel") or "kernel:" in n else None
+        )
+        return int(kernels[0].shape[-1]) if kernels else None
+
+
+def _load_keras_file(model, path, classifier, full_model) -> None:
+    layers = weighted_layers(model)
+    names = {layer.name for layer in layers}
+    try:
+        classes = _keras_file_classes(path, classifier[-1])
+    except OSError as err:
+        raise ValueError(f"weights={path!r} is not a readable HDF5 weights file: {err}") from None
+    has_top = all(c in names for c in classifier)
+    same_top = has_top and classes == model.get_layer(classifier[-1]).kernel.shape[-1]
+    source = model
+    if classes is not None and not same_top:
+        source = full_model(classes)  # the file's own architecture, then copied by name
+    try:
+        source.load_weights(path)
+    except Exception as err:  # Keras raises several types for a file that does not fit
+        raise ValueError(f"weights={path!r} do not fit {model.name}: {err}") from None
+    if source is model:
+        return
+    assignments = []
+    for layer in layers:
+        theirs = source.get_layer(layer.name).get_weights()
+        if [w.shape for w in theirs] == [tuple(w.shape) for w in layer.weights]:
+            assignments.append((layer, theirs))
+        elif layer.name not in classifier:
+            raise ValueError(f"weights={path!r}: layer {layer.name} does not fit {model.name}")
+    for layer, values in assignments:  # only once everything fits
+        layer.set_weights(values)

@@ -1,0 +1,46 @@
+"""Time `keras_zoo.port.port` (read, build, map, save) on a torchvision-layout checkpoint.
+
+    python scripts/time_port.py [NAME ...] [--rounds N]
+
+Makes a random checkpoint of each id with the torch references of the test suite (needs the test
+extra: torch), then ports it N times into a temporary folder and prints the seconds of each
+port, after imports.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import torch  # noqa: E402
+
+from keras_zoo.port import port  # noqa: E402
+from tests.torch_models import torch_model  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", default=["resnet50"])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.names:
+            src = os.path.join(tmp, f"{name}.pth")
+            torch.save(torch_model(name).state_dict(), src)
+            size = os.path.getsize(src) / 2**20
+            times = [
+                port(name, src, os.path.join(tmp, f"{name}-{i}.weights.h5")).seconds
+                for i in range(args.rounds)
+            ]
+            print(f"{name}: {size:.0f} MiB checkpoint, port seconds "
+                  f"min {min(times):.2f} median {statistics.median(times):.2f} "
+                  f"max {max(times):.2f} over {args.rounds} rounds")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""The porter end to end: checkpoint files in, Keras weights files out, exact and safe."""
+
+import dataclasses
+import os
+import pickle
+import subprocess
+import sys
+
+import h5py
+import keras
+import numpy as np
+import pytest
+import torch
+
+import keras_zoo
+from keras_zoo import cli, registry
+from keras_zoo.port import compare, load_state_dict, port, provenance, read_checkpoint
+from tests.conftest import relative_error
+from tests.torch_models import randomize, state_dict_numpy, torch_model
+
+
+@pytest.fixture(scope="module")
+def resnet18_ref():
+    return randomize(torch_model("resnet18"), seed=1)
+
+
+@pytest.fixture(scope="module")
+def resnet18_pth(resnet18_ref, tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "resnet18.pth"
+    torch.save(resnet18_ref.state_dict(), path)
+    return path
+
+
+def _weights(model):
+    return {w.path: w.numpy() for w in model.weights}
+
+
+def _direct(name, ref, **kwargs):
+    model = keras_zoo.build(name, classifier_activation=None, **kwargs)
+    load_state_dict(model, state_dict_numpy(ref))
+    return model
+
+
+def test_port_writes_weights_that_reload_bit_identical(resnet18_ref, resnet18_pth, tmp_path):
+    dst = tmp_path / "r18.weights.h5"
+    result = port("resnet18", resnet18_pth, dst)
+    assert result.path == str(dst) and os.path.isfile(dst) and result.error is None
+    loaded = keras_zoo.build("resnet18", weights=str(dst), classifier_activation=None)
+    expected = _direct("resnet18", resnet18_ref)
+    got, want = _weights(loaded), _weights(expected)
+    assert got.keys() == want.keys()
+    assert all(np.array_equal(got[k], want[k]) for k in want)
+    record = provenance(dst)
+    assert record["model"] == "resnet18" and record["source"] == "resnet18.pth"
+    assert record["source_sha256"] == result.sha256 and len(result.sha256) == 64
+    assert record["version"] == keras_zoo.__version__
+    assert "check_max_relative_error" not in record
+
+
+def test_legacy_h5_destination(resnet18_ref, resnet18_pth, tmp_path):
+    dst = tmp_path / "r18.h5"
+    port("resnet18", resnet18_pth, dst)
+    model = keras_zoo.build("resnet18", classifier_activation=None)
+    model.load_weights(dst)
+    want = _weights(_direct("resnet18", resnet18_ref))
+    assert all(np.array_equal(v, want[k]) for k, v in _weights(model).items())
+    assert provenance(dst)["model"] == "resnet18"
+
+
+def test_zip_legacy_and_safetensors_give_identical_keras_weights(resnet18_ref, tmp_path):
+    from safetensors.torch import save_file
+
+    state = resnet18_ref.state_dict()
+    torch.save(state, tmp_path / "zip.pth")
+    torch.save(state, tmp_path / "legacy.pth", _use_new_zipfile_serialization=False)
+    save_file({k: v.contiguous() for k, v in state.items()}, tmp_path / "w.safetensors")
+    ported = []
+    for src in ("zip.pth", "legacy.pth", "w.safetensors"):
+        port("resnet18", tmp_path / src, tmp_path / f"{src}.weights.h5")
+        model = keras_zoo.build("resnet18", weights=str(tmp_path / f"{src}.weights.h5"))
+        ported.append(_weights(model))
+    for other in ported[1:]:
+        assert all(np.array_equal(other[k], ported[0][k]) for k in ported[0])
+
+
+def test_build_loads_a_checkpoint_directly_and_skips_the_classifier_on_purpose(
+    resnet18_ref, resnet18_pth, rng
+):
+    x = rng.normal(size=(1, 96, 96, 3)).astype("float32")
+    with torch.no_grad():
+        t = torch.from_numpy(x.transpose(0, 3, 1, 2))
+        logits = resnet18_ref(t).numpy()
+        feats = resnet18_ref.forward_features(t).numpy().transpose(0, 2, 3, 1)
+    full = keras_zoo.build("resnet18", weights=str(resnet18_pth), classifier_activation=None,
+                           input_shape=(96, 96, 3))
+    assert relative_error(full.predict(x, verbose=0), logits) <= 2e-5
+    headless = keras_zoo.build("resnet18", weights=str(resnet18_pth), include_top=False,
+                               input_shape=(96, 96, 3))
+    assert relative_error(headless.predict(x, verbose=0), feats) <= 2e-5
+    five = keras_zoo.build("resnet18", weights=str(resnet18_pth), classes=5,
+                           input_shape=(96, 96, 3))
+    assert five.output.shape == (None, 5)
+    np.testing.assert_array_equal(five.get_layer("layer4.1.conv2").kernel.numpy(),
+                                  full.get_layer("layer4.1.conv2").kernel.numpy())
+
+
+def test_keras_weights_of_a_full_model_load_without_the_top(resnet18_pth, tmp_path):
+    dst = tmp_path / "r18.weights.h5"
+    port("resnet18", resnet18_pth, dst)
+    full = keras_zoo.build("resnet18", weights=str(dst))
+    for kwargs in (dict(include_top=False), dict(classes=3), dict(features_only=True)):
+        model = keras_zoo.build("resnet18", weights=str(dst), **kwargs)
+        np.testing.assert_array_equal(model.get_layer("layer3.0.conv1").kernel.numpy(),
+                                      full.get_layer("layer3.0.conv1").kernel.numpy())
+
+
+def test_a_fine_tuned_checkpoint_ports_with_its_own_classes(tmp_path):
+    ref = randomize(torch_model("resnet18", num_classes=5), seed=2)
+    torch.save({"state_dict": ref.state_dict(), "epoch": 7}, tmp_path / "flowers.pth")
+    port("resnet18", tmp_path / "flowers.pth", tmp_path / "flowers.weights.h5")
+    model = keras_zoo.build("resnet18", classes=5, weights=str(tmp_path / "flowers.weights.h5"))
+    np.testing.assert_array_equal(model.get_layer("fc").kernel.numpy(),
+                                  ref.fc.weight.detach().numpy().T)
+
+
+def test_wrong_architecture_names_the_one_it_looks_like(tmp_path):
+    torch.save(torch_model("resnext50_32x4d").state_dict(), tmp_path / "x.pth")
+    dst = tmp_path / "out.weights.h5"
+    with pytest.raises(ValueError) as err:
+        port("resnet50", tmp_path / "x.pth", dst)
+    message = str(err.value)
+    assert "x.pth does not fit resnet50: layer1.0.conv1: checkpoint weight (128, 64, 1, 1)" in message
+    assert "looks like resnext50_32x4d: layer1.0.conv1 is (128, 64, 1, 1)" in message
+    assert not dst.exists() and os.listdir(tmp_path) == ["x.pth"]
+
+
+def test_a_pickle_that_runs_a_command_is_refused_and_nothing_runs(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    path = tmp_path / "evil.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, path)  # a real zip, then a poisoned data.pkl
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        entries = {i.filename: z.read(i) for i in z.infolist()}
+    pkl = next(n for n in entries if n.endswith("data.pkl"))
+    entries[pkl] = pickle.dumps({"fc.weight": Evil()}, protocol=2)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    dst = tmp_path / "out.weights.h5"
+    with pytest.raises(Exception, match=r"system") as err:
+        port("resnet18", path, dst)
+    assert "refus" in str(err.value)
+    assert not (tmp_path / "pwned").exists() and not dst.exists()
+
+
+def test_a_truncated_checkpoint_is_a_clear_error_and_writes_nothing(resnet18_pth, tmp_path):
+    cut = tmp_path / "cut.pth"
+    data = resnet18_pth.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="cut.pth"):
+        port("resnet18", cut, tmp_path / "out.weights.h5")
+    assert not (tmp_path / "out.weights.h5").exists()
+
+
+def test_bad_destination_is_refused_before_any_work(resnet18_pth, tmp_path):
+    with pytest.raises(ValueError, match="must end in .weights.h5"):
+        port("resnet18", resnet18_pth, tmp_path / "out.keras")
+    with pytest.raises(ValueError, match="does not exist"):
+        port("resnet18", resnet18_pth, tmp_path / "no" / "out.weights.h5")
+
+
+def _shifted_pool_resnet18(name, classes):
+    # same parameters, different function: the check must notice
+    model = torch_model(name, num_classes=classes)
+    model.maxpool = torch.nn.MaxPool2d(3, 2, 0)
+    return model
+
+
+def test_numeric_check_records_the_error_or_fails_and_writes_nothing(resnet18_pth, tmp_path):
+    good = port("resnet18", resnet18_pth, tmp_path / "ok.weights.h5", check=True,
+                reference=torch_model)
+    assert 0 < good.error <= 2e-5
+    assert provenance(tmp_path / "ok.weights.h5")["check_max_relative_error"] == good.error
+    bad = tmp_path / "bad.weights.h5"
+    with pytest.raises(ValueError, match="numeric check failed.*nothing written"):
+        port("resnet18", resnet18_pth, bad, check=True, reference=_shifted_pool_resnet18)
+    assert not bad.exists()
+
+
+def test_cli_port_and_script(resnet18_pth, tmp_path, capsys):
+    dst = tmp_path / "cli.weights.h5"
+    assert cli.main(["port", "resnet18", str(resnet18_pth), str(dst), "--check",
+                     "--reference", "tests.torch_models:torch_model"]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {dst}" in out and "numeric check: max |keras - torch| / max |torch| = " in out
+    assert provenance(dst)["check_max_relative_error"] <= 2e-5
+    assert cli.main(["port", "resnet50", str(resnet18_pth), str(tmp_path / "x.weights.h5")]) == 2
+    assert "does not fit resnet50" in capsys.readouterr().err
+    script = subprocess.run(
+        [sys.executable, "scripts/port_weights.py", "resnet18", str(resnet18_pth),
+         str(tmp_path / "script.weights.h5")],
+        capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
+    assert script.returncode == 0, script.stderr
+    assert (tmp_path / "script.weights.h5").is_file()
+
+
+def _set_weights_url(monkeypatch, url):
+    info = dataclasses.replace(keras_zoo.model_info("resnet18"), weights_url=url)
+    monkeypatch.setitem(registry._REGISTRY, "resnet18", info)
+
+
+def test_imagenet_weights_download_verify_port_and_cache(resnet18_ref, tmp_path, monkeypatch):
+    import hashlib
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    staging = tmp_path / "staging.pth"
+    torch.save(resnet18_ref.state_dict(), staging)
+    digest = hashlib.sha256(staging.read_bytes()).hexdigest()
+    # the registered file name with this file's hash prefix in place of torchvision's
+    _set_weights_url(monkeypatch, f"https://example.invalid/resnet18-{digest[:8]}.pth")
+    staging.rename(mirror / f"resnet18-{digest[:8]}.pth")
+    monkeypatch.setenv("KERAS_ZOO_WEIGHTS_URL", mirror.as_uri())
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    model = keras_zoo.build("resnet18", weights="imagenet", classifier_activation=None)
+    want = _weights(_direct("resnet18", resnet18_ref))
+    assert all(np.array_equal(v, want[k]) for k, v in _weights(model).items())
+    cached = tmp_path / "keras_home" / "keras_zoo" / f"resnet18-{digest[:8]}.weights.h5"
+    assert cached.is_file() and provenance(cached)["source_sha256"] == digest
+    # the second time neither downloads nor ports
+    (mirror / f"resnet18-{digest[:8]}.pth").unlink()
+    (tmp_path / "keras_home" / "keras_zoo" / "torch" / f"resnet18-{digest[:8]}.pth").unlink()
+    headless = keras_zoo.build("resnet18", weights="imagenet", include_top=False)
+    np.testing.assert_array_equal(headless.get_layer("conv1").kernel.numpy(),
+                                  model.get_layer("conv1").kernel.numpy())
+
+
+def test_imagenet_download_with_the_wrong_hash_is_deleted(resnet18_ref, tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    torch.save(resnet18_ref.state_dict(), mirror / "resnet18-00000000.pth")
+    _set_weights_url(monkeypatch, "https://example.invalid/resnet18-00000000.pth")
+    monkeypatch.setenv("KERAS_ZOO_WEIGHTS_URL", mirror.as_uri())
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))
+    with pytest.raises(ValueError, match="does not match the sha256 prefix 00000000"):
+        keras_zoo.build("resnet18", weights="imagenet")
+    assert not list((tmp_path / "home").rglob("*.pth"))
+    assert not list((tmp_path / "home").rglob("*.weights.h5"))
+
+
+def test_compare_finds_the_first_diverging_layer(resnet18_ref, rng):
+    model = _direct("resnet18", resnet18_ref, input_shape=(64, 64, 3))
+    x = rng.normal(size=(1, 64, 64, 3)).astype("float32")
+    good = compare(model, resnet18_ref, x)
+    assert good.first_divergence is None
+    names = [row.name for row in good.rows]
+    assert {"conv1", "bn1", "layer1.0.conv1", "layer2.0", "fc"} <= set(names)
+    layer = model.get_layer("layer2.0.conv1")
+    layer.set_weights([layer.get_weights()[0].transpose(1, 0, 2, 3)])  # kh <-> kw
+    bad = compare(model, resnet18_ref, x)
+    assert bad.first_divergence.name == "layer2.0.conv1"
+    assert "<- first divergence" in str(bad)
