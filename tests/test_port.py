@@ -104,8 +104,9 @@ def test_build_loads_a_checkpoint_directly_and_skips_the_classifier_on_purpose(
                                   full.get_layer("layer4.1.conv2").kernel.numpy())
 
 
-def test_keras_weights_of_a_full_model_load_without_the_top(resnet18_pth, tmp_path):
-    dst = tmp_path / "r18.weights.h5"
+@pytest.mark.parametrize("suffix", [".weights.h5", ".h5"])
+def test_keras_weights_of_a_full_model_load_without_the_top(resnet18_pth, tmp_path, suffix):
+    dst = tmp_path / f"r18{suffix}"
     port("resnet18", resnet18_pth, dst)
     full = keras_zoo.build("resnet18", weights=str(dst))
     for kwargs in (dict(include_top=False), dict(classes=3), dict(features_only=True)):
