@@ -18,19 +18,48 @@ TORCH_BN_EPSILON = 1e-5
 TORCH_BN_MOMENTUM = 0.9  # Keras momentum = 1 - PyTorch momentum (0.1)
 
 
+def _pad(x, kernel_size: int, stride: int, name: str):
+    """(x, padding) so that a k x k window at `stride` pads k // 2 on every side, as PyTorch."""
+    pad = kernel_size // 2
+    if pad and stride > 1:
+        return layers.ZeroPadding2D(pad, name=f"{name}.pad")(x), "valid"
+    return x, "same" if pad else "valid"
+
+
 def conv2d(x, filters: int, kernel_size: int, stride: int = 1, groups: int = 1, *, name: str,
            use_bias: bool = False):
     """A k x k convolution padded as PyTorch pads it (k // 2 on every side)."""
-    pad = kernel_size // 2
-    if pad and stride > 1:
-        x = layers.ZeroPadding2D(pad, name=f"{name}.pad")(x)
-        padding = "valid"
-    else:
-        padding = "same" if pad else "valid"
+    x, padding = _pad(x, kernel_size, stride, name)
     return layers.Conv2D(
         filters, kernel_size, strides=stride, padding=padding, groups=groups,
         use_bias=use_bias, name=name,
     )(x)
+
+
+def depthwise_conv2d(x, kernel_size: int, stride: int = 1, depth_multiplier: int = 1, *,
+                     name: str):
+    """A k x k depthwise convolution (PyTorch's groups == channels) padded as PyTorch pads it.
+
+    DepthwiseConv2D, not Conv2D(groups=channels): the same function, many times faster on CPU.
+    """
+    x, padding = _pad(x, kernel_size, stride, name)
+    return layers.DepthwiseConv2D(
+        kernel_size, strides=stride, padding=padding, depth_multiplier=depth_multiplier,
+        use_bias=False, name=name,
+    )(x)
+
+
+def activation(x, kind: str | None, *, name: str):
+    """PyTorch's activations by name: relu, relu6, hardswish, hardsigmoid (Keras 3's hard_silu
+    and hard_sigmoid are PyTorch's relu6(x + 3) / 6 forms); None is the identity."""
+    if kind is None:
+        return x
+    if kind == "relu":
+        return layers.ReLU(name=name)(x)
+    if kind == "relu6":
+        return layers.ReLU(6.0, name=name)(x)
+    keras_name = {"hardswish": "hard_silu", "hardsigmoid": "hard_sigmoid"}[kind]
+    return layers.Activation(keras_name, name=name)(x)
 
 
 def batch_norm(x, *, name: str, epsilon: float = TORCH_BN_EPSILON,
@@ -43,6 +72,100 @@ def conv_bn(x, filters: int, kernel_size: int, stride: int = 1, groups: int = 1,
     """conv2d followed by batch_norm, without an activation."""
     x = conv2d(x, filters, kernel_size, stride, groups, name=name)
     return batch_norm(x, name=bn_name, epsilon=epsilon)
+
+
+def conv_bn_act(x, filters: int, kernel_size: int, stride: int = 1, groups: int = 1, *,
+                name: str, activation_kind: str | None, epsilon: float = TORCH_BN_EPSILON,
+                momentum: float = TORCH_BN_MOMENTUM, depthwise: bool = False):
+    """torchvision's Conv2dNormActivation: layers `name`.0 (conv), `name`.1 (batch norm) and
+    `name`.2 (activation). depthwise=True makes the convolution depthwise."""
+    if depthwise:
+        x = depthwise_conv2d(x, kernel_size, stride, name=f"{name}.0")
+    else:
+        x = conv2d(x, filters, kernel_size, stride, groups, name=f"{name}.0")
+    x = batch_norm(x, name=f"{name}.1", epsilon=epsilon, momentum=momentum)
+    return activation(x, activation_kind, name=f"{name}.2")
+
+
+def _make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """`v` rounded to a multiple of `divisor`, never more than 10% below `v` (the channel
+    rounding of the MobileNet papers, torchvision and timm).
+
+    >>> _make_divisible(32 * 0.75), _make_divisible(16 * 0.35), _make_divisible(18)
+    (24, 8, 24)
+    """
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+def se_block(x, squeeze_channels: int, *, name: str, gate: str = "hardsigmoid"):
+    """Squeeze-and-excitation: global average pool, 1x1 conv + ReLU to `squeeze_channels`,
+    1x1 conv + gate back to the input's channels, then scale the input (torchvision's
+    SqueezeExcitation: `name`.fc1, `name`.fc2)."""
+    channels = x.shape[-1]
+    s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}.avgpool")(x)
+    s = layers.Conv2D(squeeze_channels, 1, name=f"{name}.fc1")(s)
+    s = layers.ReLU(name=f"{name}.activation")(s)
+    s = layers.Conv2D(channels, 1, name=f"{name}.fc2")(s)
+    s = activation(s, gate, name=f"{name}.scale_activation")
+    return layers.Multiply(name=name)([x, s])
+
+
+def _inverted_res_block(x, expanded: int, filters: int, stride: int = 1, kernel_size: int = 3, *,
+                        activation_kind: str, use_se: bool = False, name: str, seq: str,
+                        epsilon: float = TORCH_BN_EPSILON, momentum: float = TORCH_BN_MOMENTUM,
+                        project_as_unit: bool = False):
+    """MobileNet V2/V3 inverted residual: 1x1 expand + activation (skipped when `expanded`
+    equals the input channels), k x k depthwise + activation, optional squeeze-and-excitation,
+    1x1 linear projection; a residual add when stride is 1 and channels are unchanged.
+
+    Layers are named as torchvision's nn.Sequential `name`.`seq` numbers them: V2
+    ("features.3.conv") has the projection as two entries (conv, batch norm); V3
+    ("features.3.block") as one Conv2dNormActivation (`project_as_unit=True`).
+
+    >>> import keras
+    >>> y = _inverted_res_block(keras.Input((56, 56, 24)), 144, 24, activation_kind="relu6",
+    ...                         name="features.3", seq="conv")
+    >>> y.shape
+    (None, 56, 56, 24)
+    """
+    inputs = x
+    bn = dict(epsilon=epsilon, momentum=momentum)
+    i = 0
+    if expanded != x.shape[-1]:
+        x = conv_bn_act(x, expanded, 1, name=f"{name}.{seq}.{i}", activation_kind=activation_kind,
+                        **bn)
+        i += 1
+    x = conv_bn_act(x, expanded, kernel_size, stride, name=f"{name}.{seq}.{i}",
+                    activation_kind=activation_kind, depthwise=True, **bn)
+    i += 1
+    if use_se:
+        x = se_block(x, _make_divisible(expanded // 4, 8), name=f"{name}.{seq}.{i}")
+        i += 1
+    if project_as_unit:
+        x = conv_bn_act(x, filters, 1, name=f"{name}.{seq}.{i}", activation_kind=None, **bn)
+    else:
+        x = conv2d(x, filters, 1, name=f"{name}.{seq}.{i}")
+        x = batch_norm(x, name=f"{name}.{seq}.{i + 1}", **bn)
+    if stride == 1 and inputs.shape[-1] == filters:
+        return layers.Add(name=name)([inputs, x])
+    return layers.Identity(name=name)(x)
+
+
+def depthwise_separable(x, filters: int, stride: int = 1, depth_multiplier: int = 1, *,
+                        name: str, activation_kind: str = "relu",
+                        epsilon: float = TORCH_BN_EPSILON):
+    """MobileNet V1's block: 3x3 depthwise + BN + activation, 1x1 pointwise + BN + activation
+    (timm's DepthwiseSeparableConv names: conv_dw, bn1, conv_pw, bn2)."""
+    x = depthwise_conv2d(x, 3, stride, depth_multiplier, name=f"{name}.conv_dw")
+    x = batch_norm(x, name=f"{name}.bn1", epsilon=epsilon)
+    x = activation(x, activation_kind, name=f"{name}.act1")
+    x = conv2d(x, filters, 1, name=f"{name}.conv_pw")
+    x = batch_norm(x, name=f"{name}.bn2", epsilon=epsilon)
+    return activation(x, activation_kind, name=name)
 
 
 def _shortcut(x, filters: int, stride: int, *, name: str):

@@ -23,6 +23,25 @@ class StageOutput(keras.layers.Identity):
         return {**super().get_config(), "stride": self.stride}
 
 
+def stage_output(x, stride: int):
+    """Marks `x` as the stage output at `stride` (4, 8, 16, 32 -> stage1 .. stage4)."""
+    return StageOutput(stride=stride, name=f"stage{stride.bit_length() - 2}")(x)
+
+
+def apply_stages(x, steps, *, stride: int = 1):
+    """Applies `steps`, a sequence of (stride, function of a tensor), to `x` (already at
+    `stride`), marking the last tensor at each stride from 4 on as a stage output: before every
+    step that downsamples, and at the end.
+    """
+    total = stride
+    for step_stride, step in steps:
+        if step_stride > 1 and total >= 4:
+            x = stage_output(x, total)
+        x = step(x)
+        total *= step_stride
+    return stage_output(x, total)
+
+
 def stage_outputs(model: keras.Model) -> list[StageOutput]:
     """The StageOutput layers of `model` (searched through nested models), by increasing stride.
 

@@ -44,6 +44,8 @@ class ModelInfo:
         interpolation: resize interpolation of the reference evaluation.
         weights_url: where the reference PyTorch weights are published (what
             weights="imagenet" ports), or None.
+        weights_for: keywords whose values the published weights fix, with the values they
+            were trained at, e.g. {"alpha": (1.0,)}.
         config: the architecture settings the id fixes (not user keywords).
     """
 
@@ -59,6 +61,7 @@ class ModelInfo:
     crop_pct: float = 0.875
     interpolation: str = "bilinear"
     weights_url: str | None = None
+    weights_for: dict[str, tuple] = dataclasses.field(default_factory=dict)
     config: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
@@ -156,6 +159,15 @@ def build(name: str, /, **kwargs: Any):
     kwargs.setdefault("name", name)
     if isinstance(kwargs.get("weights"), str) and kwargs["weights"] == "imagenet":
         from keras_zoo.port.pretrained import pretrained_weights
+
+        defaults = inspect.signature(info.builder).parameters
+        for key, allowed in info.weights_for.items():
+            value = kwargs.get(key, defaults[key].default)
+            if value not in allowed:
+                raise ValueError(
+                    f"weights='imagenet': {name}'s published weights exist only for "
+                    f"{key} in {list(allowed)}; got {key}={value!r}"
+                )
 
         kwargs["weights"] = pretrained_weights(name)
     return info.builder(**kwargs)

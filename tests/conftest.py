@@ -15,3 +15,19 @@ def relative_error(a, b) -> float:
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def float64():
+    """Builds Keras models in float64 for the duration of a test."""
+    import keras
+
+    # Keras caches the global dtype policy on first use: set it as well as floatx.
+    policy, floatx = keras.config.dtype_policy(), keras.config.floatx()
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(floatx)
+        keras.config.set_dtype_policy(policy)

@@ -10,10 +10,6 @@ into the Keras models by name and compared on logits and on every stage output:
   1e-3 or more, and an even size catches asymmetric padding that an odd size hides.
 """
 
-import copy
-import functools
-
-import keras
 import numpy as np
 import pytest
 import torch
@@ -21,74 +17,44 @@ import torch
 import keras_zoo
 from keras_zoo.port import load_state_dict
 from tests.conftest import relative_error
+from tests.parity import (
+    FLOAT32_TOLERANCE,
+    FLOAT64_TOLERANCE,
+    ported,
+    reference,
+    torch_logits,
+)
 from tests.test_registry import RESNET_IDS
-from tests.torch_models import randomize, state_dict_numpy, torch_model
-
-FLOAT64_TOLERANCE = 1e-10
-FLOAT32_TOLERANCE = 2e-5
+from tests.torch_models import state_dict_numpy, torch_model
 
 # float64 runs are slower: one id for each block kind (basic, bottleneck, grouped, wide)
 FLOAT64_IDS = ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2"]
 FLOAT64_SIZES = {"224": (224, 224), "odd-97x131": (97, 131)}
 
 
-@pytest.fixture
-def float64():
-    # Keras caches the global dtype policy on first use: set it as well as floatx.
-    policy, floatx = keras.config.dtype_policy(), keras.config.floatx()
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-    try:
-        yield
-    finally:
-        keras.config.set_floatx(floatx)
-        keras.config.set_dtype_policy(policy)
-
-
-@functools.lru_cache(maxsize=1)
-def _float32_reference(name):
-    return randomize(torch_model(name), seed=len(name))
-
-
-def _reference(name, dtype=torch.float32):
-    return copy.deepcopy(_float32_reference(name)).to(dtype)
-
-
-def _ported(name, ref, input_shape, **kwargs):
-    model = keras_zoo.build(name, input_shape=input_shape, classifier_activation=None, **kwargs)
-    skip = ("fc",) if kwargs.get("features_only") else ()
-    load_state_dict(model, state_dict_numpy(ref), optional_modules=skip)
-    return model
-
-
-def _torch(ref, x):
-    with torch.no_grad():
-        return ref(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
-
-
 @pytest.mark.parametrize("size", FLOAT64_SIZES.values(), ids=FLOAT64_SIZES.keys())
 @pytest.mark.parametrize("name", FLOAT64_IDS)
-def test_float64_logits_equal_torch(name, size, rng, float64):
-    ref = _reference(name, torch.float64)
-    model = _ported(name, ref, (*size, 3))
+def test_float64_logits_equaltorch_logits(name, size, rng, float64):
+    ref = reference(name, torch.float64)
+    model = ported(name, ref, (*size, 3))
     assert all(w.dtype == "float64" for w in model.weights)
     x = rng.normal(size=(2, *size, 3))
-    assert relative_error(model.predict(x, verbose=0), _torch(ref, x)) <= FLOAT64_TOLERANCE
+    assert relative_error(model.predict(x, verbose=0), torch_logits(ref, x)) <= FLOAT64_TOLERANCE
 
 
 @pytest.mark.parametrize("size", [(224, 224), (193, 257)], ids=["224", "odd-193x257"])
 @pytest.mark.parametrize("name", RESNET_IDS)
-def test_float32_logits_match_torch(name, size, rng):
-    ref = _reference(name)
-    model = _ported(name, ref, (*size, 3))
+def test_float32_logits_matchtorch_logits(name, size, rng):
+    ref = reference(name)
+    model = ported(name, ref, (*size, 3))
     x = rng.normal(size=(2, *size, 3)).astype("float32")
-    assert relative_error(model.predict(x, verbose=0), _torch(ref, x)) <= FLOAT32_TOLERANCE
+    assert relative_error(model.predict(x, verbose=0), torch_logits(ref, x)) <= FLOAT32_TOLERANCE
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnext50_32x4d"])
 def test_stage_outputs_equal_torch_layers(name, rng, float64):
-    ref = _reference(name, torch.float64)
-    model = _ported(name, ref, (None, None, 3), features_only=True)
+    ref = reference(name, torch.float64)
+    model = ported(name, ref, (None, None, 3), features_only=True, optional_modules=("fc",))
     x = rng.normal(size=(1, 120, 88, 3))
     with torch.no_grad():
         t = torch.from_numpy(x.transpose(0, 3, 1, 2))
@@ -104,12 +70,12 @@ def test_stage_outputs_equal_torch_layers(name, rng, float64):
 
 def test_a_wrong_layout_is_caught_by_the_numbers(rng, float64):
     # The checks above are not blind: swapping kh and kw of one 3x3 kernel keeps every shape.
-    ref = _reference("resnet18", torch.float64)
-    model = _ported("resnet18", ref, (64, 64, 3))
+    ref = reference("resnet18", torch.float64)
+    model = ported("resnet18", ref, (64, 64, 3))
     layer = model.get_layer("layer2.0.conv1")
     layer.set_weights([layer.get_weights()[0].transpose(1, 0, 2, 3)])
     x = rng.normal(size=(1, 64, 64, 3))
-    assert relative_error(model.predict(x, verbose=0), _torch(ref, x)) > 1e-3
+    assert relative_error(model.predict(x, verbose=0), torch_logits(ref, x)) > 1e-3
 
 
 def test_checkpoint_of_another_architecture_is_refused_and_model_unchanged():

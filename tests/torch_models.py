@@ -104,22 +104,195 @@ RESNETS = {
 }
 
 
-def torch_model(name: str, num_classes: int = 1000) -> nn.Module:
+def torch_model(name: str, num_classes: int = 1000, alpha: float = 1.0) -> nn.Module:
+    """The reference of a keras_zoo id (alpha: the width multiplier of the MobileNets)."""
+    if name == "mobilenet_v1":
+        return MobileNetV1(num_classes, alpha)
+    if name == "mobilenet_v2":
+        return MobileNetV2(num_classes, alpha)
+    if name.startswith("mobilenet_v3_"):
+        return MobileNetV3(name.rpartition("_")[2], num_classes, alpha)
     block, layers, kwargs = RESNETS[name]
     return ResNet(block, layers, num_classes=num_classes, **kwargs)
+
+
+def _make_divisible(v, divisor=8, min_value=None):
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
+
+
+class ConvNormAct(nn.Sequential):
+    """torchvision's Conv2dNormActivation: keys .0 (conv), .1 (batch norm)."""
+
+    def __init__(self, cin, cout, k=3, stride=1, groups=1, act=nn.ReLU6, eps=1e-5, momentum=0.1):
+        layers = [nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False),
+                  nn.BatchNorm2d(cout, eps=eps, momentum=momentum)]
+        if act is not None:
+            layers.append(act(inplace=True))
+        super().__init__(*layers)
+
+
+class InvertedResidualV2(nn.Module):
+    def __init__(self, inp, oup, stride, expand_ratio):
+        super().__init__()
+        hidden = int(round(inp * expand_ratio))
+        self.use_res_connect = stride == 1 and inp == oup
+        layers = [] if expand_ratio == 1 else [ConvNormAct(inp, hidden, 1)]
+        layers += [ConvNormAct(hidden, hidden, 3, stride, groups=hidden),
+                   nn.Conv2d(hidden, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup)]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    SETTING = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1],
+               [6, 160, 3, 2], [6, 320, 1, 1]]
+
+    def __init__(self, num_classes=1000, width_mult=1.0):
+        super().__init__()
+        inp = _make_divisible(32 * width_mult)
+        last = _make_divisible(1280 * max(1.0, width_mult))
+        features = [ConvNormAct(3, inp, stride=2)]
+        for t, c, n, s in self.SETTING:
+            out = _make_divisible(c * width_mult)
+            for i in range(n):
+                features.append(InvertedResidualV2(inp, out, s if i == 0 else 1, t))
+                inp = out
+        features.append(ConvNormAct(inp, last, 1))
+        self.features = nn.Sequential(*features)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(last, num_classes))
+
+    def forward(self, x):
+        x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
+        return self.classifier(torch.flatten(x, 1))
+
+
+class SqueezeExcitation(nn.Module):
+    def __init__(self, channels, squeeze):
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.activation = nn.ReLU()
+        self.scale_activation = nn.Hardsigmoid()
+
+    def forward(self, x):
+        s = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
+        return s * x
+
+
+class InvertedResidualV3(nn.Module):
+    def __init__(self, cin, k, exp, cout, use_se, act, stride):
+        super().__init__()
+        act = nn.Hardswish if act == "HS" else nn.ReLU
+        bn = dict(eps=0.001, momentum=0.01)
+        self.use_res_connect = stride == 1 and cin == cout
+        layers = [] if exp == cin else [ConvNormAct(cin, exp, 1, act=act, **bn)]
+        layers.append(ConvNormAct(exp, exp, k, stride, groups=exp, act=act, **bn))
+        if use_se:
+            layers.append(SqueezeExcitation(exp, _make_divisible(exp // 4, 8)))
+        layers.append(ConvNormAct(exp, cout, 1, act=None, **bn))
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.block(x) if self.use_res_connect else self.block(x)
+
+
+V3_ROWS = {
+    "large": ([(16, 3, 16, 16, False, "RE", 1), (16, 3, 64, 24, False, "RE", 2),
+               (24, 3, 72, 24, False, "RE", 1), (24, 5, 72, 40, True, "RE", 2),
+               (40, 5, 120, 40, True, "RE", 1), (40, 5, 120, 40, True, "RE", 1),
+               (40, 3, 240, 80, False, "HS", 2), (80, 3, 200, 80, False, "HS", 1),
+               (80, 3, 184, 80, False, "HS", 1), (80, 3, 184, 80, False, "HS", 1),
+               (80, 3, 480, 112, True, "HS", 1), (112, 3, 672, 112, True, "HS", 1),
+               (112, 5, 672, 160, True, "HS", 2), (160, 5, 960, 160, True, "HS", 1),
+               (160, 5, 960, 160, True, "HS", 1)], 1280),
+    "small": ([(16, 3, 16, 16, True, "RE", 2), (16, 3, 72, 24, False, "RE", 2),
+               (24, 3, 88, 24, False, "RE", 1), (24, 5, 96, 40, True, "HS", 2),
+               (40, 5, 240, 40, True, "HS", 1), (40, 5, 240, 40, True, "HS", 1),
+               (40, 5, 120, 48, True, "HS", 1), (48, 5, 144, 48, True, "HS", 1),
+               (48, 5, 288, 96, True, "HS", 2), (96, 5, 576, 96, True, "HS", 1),
+               (96, 5, 576, 96, True, "HS", 1)], 1024),
+}
+
+
+class MobileNetV3(nn.Module):
+    def __init__(self, arch, num_classes=1000, width_mult=1.0):
+        super().__init__()
+        rows, last_channel = V3_ROWS[arch]
+        adj = lambda c: _make_divisible(c * width_mult)  # noqa: E731
+        rows = [(adj(a), k, adj(e), adj(o), se, act, s) for a, k, e, o, se, act, s in rows]
+        bn = dict(eps=0.001, momentum=0.01)
+        layers = [ConvNormAct(3, rows[0][0], 3, 2, act=nn.Hardswish, **bn)]
+        layers += [InvertedResidualV3(*row) for row in rows]
+        last_conv = 6 * rows[-1][3]
+        layers.append(ConvNormAct(rows[-1][3], last_conv, 1, act=nn.Hardswish, **bn))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(
+            nn.Linear(last_conv, adj(last_channel)), nn.Hardswish(inplace=True),
+            nn.Dropout(0.2, inplace=True), nn.Linear(adj(last_channel), num_classes))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+class DepthwiseSeparable(nn.Module):
+    """timm's DepthwiseSeparableConv with activation after the pointwise conv."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv_dw = nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False)
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.conv_pw = nn.Conv2d(cin, cout, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv_dw(x)))
+        return torch.relu(self.bn2(self.conv_pw(x)))
+
+
+class MobileNetV1(nn.Module):
+    """timm's mobilenetv1_100 key layout: conv_stem, bn1, blocks.S.B.*, classifier."""
+
+    STAGES = [(64, 1, 1), (128, 2, 2), (256, 2, 2), (512, 2, 6), (1024, 2, 2)]
+
+    def __init__(self, num_classes=1000, width_mult=1.0):
+        super().__init__()
+        cin = _make_divisible(32 * width_mult)
+        self.conv_stem = nn.Conv2d(3, cin, 3, 2, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cin)
+        stages = []
+        for c, s, n in self.STAGES:
+            cout = _make_divisible(c * width_mult)
+            blocks = []
+            for i in range(n):
+                blocks.append(DepthwiseSeparable(cin, cout, s if i == 0 else 1))
+                cin = cout
+            stages.append(nn.Sequential(*blocks))
+        self.blocks = nn.Sequential(*stages)
+        self.classifier = nn.Linear(cin, num_classes)
+
+    def forward(self, x):
+        x = self.blocks(torch.relu(self.bn1(self.conv_stem(x))))
+        return self.classifier(x.mean((2, 3)))
 
 
 @torch.no_grad()
 def randomize(model: nn.Module, seed: int = 0, calibration_size: int = 224,
               calibration_batch: int = 4) -> nn.Module:
-    """Random weights and calibrated batch norm: He-normal convolutions and linears, running
+    """Random weights and calibrated batch norm: He-normal (fan-out) convolutions and linears, running
     statistics from train-mode passes over random data (cumulative average), then random affine
     parameters. Returns the model in eval mode."""
     g = torch.Generator().manual_seed(seed)
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            fan_in = m.weight[0].numel()
-            m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / fan_in) ** 0.5)
+            # He-normal over fan-out, torchvision's own initialisation of its convolutions
+            fan_out = m.weight.shape[0] * m.weight[0, 0].numel()
+            m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / fan_out) ** 0.5)
             if m.bias is not None:
                 m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
         elif isinstance(m, nn.BatchNorm2d):

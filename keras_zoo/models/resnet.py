@@ -18,7 +18,7 @@ from keras import layers
 
 from keras_zoo.blocks import basic_block, batch_norm, bottleneck, conv2d
 from keras_zoo.builder import build_model
-from keras_zoo.layers import StageOutput
+from keras_zoo.layers import stage_output
 from keras_zoo.registry import register_model
 
 # id: (block, blocks per stage, groups, width_per_group, params, GMACs, top-1, weights file).
@@ -77,7 +77,7 @@ def resnet(
             for j in range(n_blocks):
                 stride = 2 if i > 0 and j == 0 else 1
                 x = block(x, planes, stride, **block_kwargs, name=f"layer{i + 1}.{j}")
-            x = StageOutput(stride=4 * 2**i, name=f"stage{i + 1}")(x)
+            x = stage_output(x, 4 * 2**i)
         return x
 
     def head(x, classes):

@@ -1,0 +1,221 @@
+"""MobileNet V1, V2 and V3 (Small, Large) as tables of block configurations.
+
+- V2 and V3 follow torchvision exactly (module paths features.N.conv.K / features.N.block.K,
+  classifier.K; `alpha` is torchvision's width_mult), so torchvision checkpoints load by name.
+- V1 follows the key layout of timm's mobilenetv1_100 (conv_stem, bn1, blocks.S.B.conv_dw,
+  .bn1, .conv_pw, .bn2, classifier), ReLU after every batch norm, batch norm epsilon 1e-5;
+  `alpha` scales every layer's channels, rounded to multiples of 8 as timm does (for alpha in
+  0.25, 0.5, 0.75, 1.0 this equals keras.applications MobileNet's int(c * alpha)).
+
+>>> import keras_zoo
+>>> model = keras_zoo.build("mobilenet_v2", alpha=0.75)
+>>> sum(int(w.numpy().size) for w in model.trainable_weights)
+2636424
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import Any
+
+from keras import layers
+
+from keras_zoo.blocks import (
+    _inverted_res_block,
+    _make_divisible,
+    activation,
+    batch_norm,
+    conv2d,
+    conv_bn_act,
+    depthwise_separable,
+)
+from keras_zoo.builder import build_model
+from keras_zoo.layers import apply_stages
+from keras_zoo.registry import register_model
+
+TORCHVISION_URL = "https://download.pytorch.org/models/"
+V3_BN = dict(epsilon=1e-3, momentum=0.99)  # torchvision's V3: eps 0.001, torch momentum 0.01
+
+
+def _check_alpha(alpha: Any) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0:
+        raise ValueError(f"alpha must be a positive number (0.35 .. 1.4 are usual), got {alpha!r}")
+    return float(alpha)
+
+
+def _check_dropout(dropout: Any) -> float:
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+    return float(dropout)
+
+
+# ---------------------------------------------------------------------------------------------
+# MobileNet V1: (output channels, stride, repeats) per stage, after a 32-channel stride-2 stem.
+V1_STAGES = [(64, 1, 1), (128, 2, 2), (256, 2, 2), (512, 2, 6), (1024, 2, 2)]
+
+
+def mobilenet_v1(*, alpha: float = 1.0, depth_multiplier: int = 1, name: str = "mobilenet_v1",
+                 **kwargs):
+    """MobileNet V1 (Howard et al., 2017): depthwise separable convolutions.
+
+    alpha is the paper's width multiplier; the resolution multiplier is the input size
+    (input_shape=(160, 160, 3) ...). depth_multiplier multiplies the depthwise channels, as in
+    keras.applications.MobileNet.
+    """
+    alpha = _check_alpha(alpha)
+    if isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, int) \
+            or depth_multiplier < 1:
+        raise ValueError(f"depth_multiplier must be a positive integer, got {depth_multiplier!r}")
+
+    def features(x):
+        x = conv2d(x, _make_divisible(32 * alpha), 3, 2, name="conv_stem")
+        x = batch_norm(x, name="bn1")
+        x = activation(x, "relu", name="act1")
+        steps = []
+        for s, (channels, stride, repeats) in enumerate(V1_STAGES):
+            for b in range(repeats):
+                steps.append((stride if b == 0 else 1, _v1_step(
+                    _make_divisible(channels * alpha), stride if b == 0 else 1,
+                    depth_multiplier, f"blocks.{s}.{b}")))
+        return apply_stages(x, steps, stride=2)
+
+    def head(x, classes):
+        return layers.Dense(classes, name="classifier")(x)
+
+    return build_model(features, head, ("classifier",), name=name, **kwargs)
+
+
+def _v1_step(filters, stride, depth_multiplier, name):
+    return lambda x: depthwise_separable(x, filters, stride, depth_multiplier, name=name)
+
+
+# ---------------------------------------------------------------------------------------------
+# MobileNet V2: (expansion t, output channels c, repeats n, first stride s), torchvision's table.
+V2_SETTING = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+              (6, 160, 3, 2), (6, 320, 1, 1)]
+
+
+def mobilenet_v2(*, alpha: float = 1.0, dropout: float = 0.2, name: str = "mobilenet_v2",
+                 **kwargs):
+    """MobileNet V2 (Sandler et al., 2018): inverted residuals with linear bottlenecks.
+
+    alpha is torchvision's width_mult: channels rounded by _make_divisible to multiples of 8,
+    the last 1280-channel convolution not narrowed below alpha 1.0.
+    """
+    alpha = _check_alpha(alpha)
+    dropout = _check_dropout(dropout)
+    stem = _make_divisible(32 * alpha)
+    last = _make_divisible(1280 * max(1.0, alpha))
+
+    def features(x):
+        x = conv_bn_act(x, stem, 3, 2, name="features.0", activation_kind="relu6")
+        steps, index, channels = [], 1, stem
+        for t, c, n, s in V2_SETTING:
+            out = _make_divisible(c * alpha)
+            for i in range(n):
+                stride = s if i == 0 else 1
+                steps.append((stride, _v2_step(int(round(channels * t)), out, stride, index)))
+                channels, index = out, index + 1
+        steps.append((1, lambda t: conv_bn_act(t, last, 1, name=f"features.{index}",
+                                               activation_kind="relu6")))
+        return apply_stages(x, steps, stride=2)
+
+    def head(x, classes):
+        x = layers.Dropout(dropout, name="classifier.0")(x)
+        return layers.Dense(classes, name="classifier.1")(x)
+
+    return build_model(features, head, ("classifier.1",), name=name, **kwargs)
+
+
+def _v2_step(expanded, out, stride, index):
+    return lambda x: _inverted_res_block(x, expanded, out, stride, activation_kind="relu6",
+                                         name=f"features.{index}", seq="conv")
+
+
+# ---------------------------------------------------------------------------------------------
+# MobileNet V3: torchvision's InvertedResidualConfig rows, before width scaling.
+@dataclasses.dataclass(frozen=True)
+class V3Block:
+    input_channels: int
+    kernel: int
+    expanded_channels: int
+    out_channels: int
+    use_se: bool
+    activation: str  # "RE" (ReLU) or "HS" (hard-swish)
+    stride: int
+
+
+V3_LARGE = [
+    V3Block(16, 3, 16, 16, False, "RE", 1), V3Block(16, 3, 64, 24, False, "RE", 2),
+    V3Block(24, 3, 72, 24, False, "RE", 1), V3Block(24, 5, 72, 40, True, "RE", 2),
+    V3Block(40, 5, 120, 40, True, "RE", 1), V3Block(40, 5, 120, 40, True, "RE", 1),
+    V3Block(40, 3, 240, 80, False, "HS", 2), V3Block(80, 3, 200, 80, False, "HS", 1),
+    V3Block(80, 3, 184, 80, False, "HS", 1), V3Block(80, 3, 184, 80, False, "HS", 1),
+    V3Block(80, 3, 480, 112, True, "HS", 1), V3Block(112, 3, 672, 112, True, "HS", 1),
+    V3Block(112, 5, 672, 160, True, "HS", 2), V3Block(160, 5, 960, 160, True, "HS", 1),
+    V3Block(160, 5, 960, 160, True, "HS", 1),
+]
+V3_SMALL = [
+    V3Block(16, 3, 16, 16, True, "RE", 2), V3Block(16, 3, 72, 24, False, "RE", 2),
+    V3Block(24, 3, 88, 24, False, "RE", 1), V3Block(24, 5, 96, 40, True, "HS", 2),
+    V3Block(40, 5, 240, 40, True, "HS", 1), V3Block(40, 5, 240, 40, True, "HS", 1),
+    V3Block(40, 5, 120, 48, True, "HS", 1), V3Block(48, 5, 144, 48, True, "HS", 1),
+    V3Block(48, 5, 288, 96, True, "HS", 2), V3Block(96, 5, 576, 96, True, "HS", 1),
+    V3Block(96, 5, 576, 96, True, "HS", 1),
+]
+V3_ARCHS = {"large": (V3_LARGE, 1280), "small": (V3_SMALL, 1024)}
+
+
+def mobilenet_v3(arch: str, *, alpha: float = 1.0, dropout: float = 0.2,
+                 name: str = "mobilenet_v3", **kwargs):
+    """MobileNet V3 (Howard et al., 2019), "large" or "small", as torchvision defines it:
+    hard-swish, squeeze-and-excitation with a hard-sigmoid gate, a 16-filter stem, and the
+    classifier Linear -> hard-swish -> Dropout -> Linear. alpha is torchvision's width_mult
+    (every channel count, the classifier's hidden width included)."""
+    alpha = _check_alpha(alpha)
+    dropout = _check_dropout(dropout)
+    rows, last_channel = V3_ARCHS[arch]
+    scale = lambda c: _make_divisible(c * alpha)  # noqa: E731
+    last_conv = 6 * scale(rows[-1].out_channels)
+
+    def features(x):
+        x = conv_bn_act(x, scale(rows[0].input_channels), 3, 2, name="features.0",
+                        activation_kind="hardswish", **V3_BN)
+        steps = [(row.stride, _v3_step(row, scale, i + 1)) for i, row in enumerate(rows)]
+        steps.append((1, lambda t: conv_bn_act(t, last_conv, 1, name=f"features.{len(rows) + 1}",
+                                               activation_kind="hardswish", **V3_BN)))
+        return apply_stages(x, steps, stride=2)
+
+    def head(x, classes):
+        x = layers.Dense(scale(last_channel), name="classifier.0")(x)
+        x = activation(x, "hardswish", name="classifier.1")
+        x = layers.Dropout(dropout, name="classifier.2")(x)
+        return layers.Dense(classes, name="classifier.3")(x)
+
+    return build_model(features, head, ("classifier.0", "classifier.3"), name=name, **kwargs)
+
+
+def _v3_step(row: V3Block, scale, index: int):
+    return lambda x: _inverted_res_block(
+        x, scale(row.expanded_channels), scale(row.out_channels), row.stride, row.kernel,
+        activation_kind="hardswish" if row.activation == "HS" else "relu", use_se=row.use_se,
+        name=f"features.{index}", seq="block", project_as_unit=True, **V3_BN,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameter counts are torchvision's (V2, V3) and keras.applications' (V1) at alpha 1.0;
+# GMACs and top-1 are torchvision's published figures for its IMAGENET1K_V1 weights.
+register_model("mobilenet_v1", "mobilenet", mobilenet_v1, params=4_231_976, gmacs=0.569)
+register_model("mobilenet_v2", "mobilenet", mobilenet_v2, params=3_504_872, gmacs=0.301,
+               top1=71.878, weights_url=TORCHVISION_URL + "mobilenet_v2-b0353104.pth",
+               weights_for={"alpha": (1.0,)})
+register_model("mobilenet_v3_large", "mobilenet", mobilenet_v3, config=dict(arch="large"),
+               params=5_483_032, gmacs=0.217, top1=74.042,
+               weights_url=TORCHVISION_URL + "mobilenet_v3_large-8738ca79.pth",
+               weights_for={"alpha": (1.0,)})
+register_model("mobilenet_v3_small", "mobilenet", mobilenet_v3, config=dict(arch="small"),
+               params=2_542_856, gmacs=0.057, top1=67.668,
+               weights_url=TORCHVISION_URL + "mobilenet_v3_small-047dcff4.pth",
+               weights_for={"alpha": (1.0,)})

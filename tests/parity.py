@@ -1,0 +1,40 @@
+"""Shared parts of the parity tests: references, porting them, running them."""
+
+import copy
+import functools
+
+import numpy as np
+import torch
+
+import keras_zoo
+from keras_zoo.port import load_state_dict
+from tests.torch_models import randomize, state_dict_numpy, torch_model
+
+FLOAT64_TOLERANCE = 1e-10  # the same function: measured ~1e-13 .. 1e-14
+FLOAT32_TOLERANCE = 2e-5  # max |keras - torch| / max |torch| of a correct float32 port
+
+
+@functools.lru_cache(maxsize=1)
+def _float32_reference(name, alpha, seed):
+    kwargs = {} if alpha is None else {"alpha": alpha}
+    return randomize(torch_model(name, **kwargs), seed=seed)
+
+
+def reference(name, dtype=torch.float32, *, alpha=None, seed=None):
+    """A torch reference of `name` with random weights and calibrated batch norm (cached)."""
+    seed = len(name) if seed is None else seed
+    return copy.deepcopy(_float32_reference(name, alpha, seed)).to(dtype)
+
+
+def ported(name, ref, input_shape, *, optional_modules=(), **build_kwargs):
+    """`build(name, ...)` (logits) with the reference's weights loaded by name."""
+    model = keras_zoo.build(name, input_shape=input_shape, classifier_activation=None,
+                            **build_kwargs)
+    load_state_dict(model, state_dict_numpy(ref), optional_modules=optional_modules)
+    return model
+
+
+def torch_logits(ref, x: np.ndarray) -> np.ndarray:
+    """The reference's output for NHWC `x` (in the reference's dtype)."""
+    with torch.no_grad():
+        return ref(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
