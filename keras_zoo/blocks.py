@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from keras import layers
 
+from keras_zoo.layers import ChannelShuffle, ChannelSplit
+
 TORCH_BN_EPSILON = 1e-5
 TORCH_BN_MOMENTUM = 0.9  # Keras momentum = 1 - PyTorch momentum (0.1)
 
@@ -166,6 +168,88 @@ def depthwise_separable(x, filters: int, stride: int = 1, depth_multiplier: int 
     x = conv2d(x, filters, 1, name=f"{name}.conv_pw")
     x = batch_norm(x, name=f"{name}.bn2", epsilon=epsilon)
     return activation(x, activation_kind, name=name)
+
+
+def channel_shuffle(x, groups: int, *, name: str):
+    """ShuffleNet's channel shuffle (see keras_zoo.layers.ChannelShuffle).
+
+    >>> import keras
+    >>> channel_shuffle(keras.Input((7, 7, 48)), 2, name="shuffle").shape
+    (None, 7, 7, 48)
+    """
+    return ChannelShuffle(groups, name=name)(x)
+
+
+def shuffle_unit(x, filters: int, stride: int = 1, *, name: str):
+    """ShuffleNet V2 unit, torchvision's InvertedResidual: at stride 1 the channels split in
+    two halves, one passes through and the other through 1x1 conv + BN + ReLU, 3x3 depthwise +
+    BN, 1x1 conv + BN + ReLU (`name`.branch2.0 .. .7); at stride 2 both branches see the whole
+    input, the first as 3x3 depthwise + BN, 1x1 conv + BN + ReLU (`name`.branch1.0 .. .4).
+    The halves are concatenated and shuffled in 2 groups.
+
+    >>> import keras
+    >>> shuffle_unit(keras.Input((28, 28, 24)), 116, stride=2, name="stage2.0").shape
+    (None, 14, 14, 116)
+    """
+    branch = filters // 2
+    if stride == 1:
+        if x.shape[-1] != filters:
+            raise ValueError(f"{name}: a stride-1 unit keeps its {x.shape[-1]} channels, "
+                             f"got filters={filters}")
+        passed, x2 = ChannelSplit(name=f"{name}.split")(x)
+    else:
+        b1 = depthwise_conv2d(x, 3, stride, name=f"{name}.branch1.0")
+        b1 = batch_norm(b1, name=f"{name}.branch1.1")
+        b1 = conv2d(b1, branch, 1, name=f"{name}.branch1.2")
+        b1 = batch_norm(b1, name=f"{name}.branch1.3")
+        passed = layers.ReLU(name=f"{name}.branch1.4")(b1)
+        x2 = x
+    b2 = conv2d(x2, branch, 1, name=f"{name}.branch2.0")
+    b2 = batch_norm(b2, name=f"{name}.branch2.1")
+    b2 = layers.ReLU(name=f"{name}.branch2.2")(b2)
+    b2 = depthwise_conv2d(b2, 3, stride, name=f"{name}.branch2.3")
+    b2 = batch_norm(b2, name=f"{name}.branch2.4")
+    b2 = conv2d(b2, branch, 1, name=f"{name}.branch2.5")
+    b2 = batch_norm(b2, name=f"{name}.branch2.6")
+    b2 = layers.ReLU(name=f"{name}.branch2.7")(b2)
+    y = layers.Concatenate(name=f"{name}.concat")([passed, b2])
+    return channel_shuffle(y, 2, name=name)
+
+
+def shuffle_v1_unit(x, filters: int, stride: int, groups: int, *, first_group: bool = False,
+                    name: str):
+    """ShuffleNet V1 unit, megvii's ShuffleV1Block: 1x1 group conv (plain in the first unit of
+    stage 2) + BN + ReLU to filters / 4, channel shuffle, 3x3 depthwise (strided) + BN, 1x1
+    group conv + BN; stride 1 adds the input then ReLU, stride 2 concatenates a 3x3 average
+    pool of the input (zero padding counted, as PyTorch's count_include_pad) with ReLU(branch).
+
+    Layer names follow megvii's release (`name`.branch_main_1.0 .. .4, .branch_main_2.0/.1).
+    Its shuffle reshapes the channels to (C / groups, groups) before transposing: the paper's
+    shuffle with C / groups groups, which is what its checkpoints were trained with.
+    """
+    inp = x.shape[-1]
+    mid = filters // 4
+    outputs = filters - inp if stride == 2 else filters
+    for what, value in (("input channels", inp), ("bottleneck channels", mid),
+                        ("branch output channels", outputs)):
+        if value % groups:
+            raise ValueError(f"{name}: {what} ({value}) must be divisible by groups ({groups})")
+    y = conv2d(x, mid, 1, groups=1 if first_group else groups, name=f"{name}.branch_main_1.0")
+    y = batch_norm(y, name=f"{name}.branch_main_1.1")
+    y = layers.ReLU(name=f"{name}.branch_main_1.2")(y)
+    y = depthwise_conv2d(y, 3, stride, name=f"{name}.branch_main_1.3")
+    y = batch_norm(y, name=f"{name}.branch_main_1.4")
+    if groups > 1:
+        y = channel_shuffle(y, mid // groups, name=f"{name}.shuffle")
+    y = conv2d(y, outputs, 1, groups=groups, name=f"{name}.branch_main_2.0")
+    y = batch_norm(y, name=f"{name}.branch_main_2.1")
+    if stride == 1:
+        y = layers.Add(name=f"{name}.add")([y, x])
+        return layers.ReLU(name=name)(y)
+    proj = layers.ZeroPadding2D(1, name=f"{name}.branch_proj.pad")(x)
+    proj = layers.AveragePooling2D(3, 2, name=f"{name}.branch_proj")(proj)
+    y = layers.ReLU(name=f"{name}.relu")(y)
+    return layers.Concatenate(name=name)([proj, y])
 
 
 def _shortcut(x, filters: int, stride: int, *, name: str):

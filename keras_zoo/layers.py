@@ -23,6 +23,53 @@ class StageOutput(keras.layers.Identity):
         return {**super().get_config(), "stride": self.stride}
 
 
+@keras.saving.register_keras_serializable(package="keras_zoo")
+class ChannelShuffle(keras.layers.Layer):
+    """ShuffleNet's channel shuffle: channels split into `groups` groups, interleaved.
+
+    Output channel i * groups + j is input channel j * (C / groups) + i (PyTorch's view to
+    (groups, C / groups), transpose, flatten). It is computed as a 3-D reshape/transpose over
+    (N * H * W, groups, C / groups), never a 5-D transpose (which TFLite conversion rejects).
+    """
+
+    def __init__(self, groups: int, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = int(groups)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels % self.groups:
+            raise ValueError(
+                f"{self.name}: channels ({channels}) must be divisible by groups ({self.groups})"
+            )
+
+    def call(self, x):
+        shape = keras.ops.shape(x)
+        channels = x.shape[-1]
+        y = keras.ops.reshape(x, (-1, self.groups, channels // self.groups))
+        y = keras.ops.transpose(y, (0, 2, 1))
+        return keras.ops.reshape(y, shape)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups}
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
+class ChannelSplit(keras.layers.Layer):
+    """The two halves of the channels (PyTorch's x.chunk(2, dim=1)), as two outputs."""
+
+    def call(self, x):
+        half = x.shape[-1] // 2
+        return [x[..., :half], x[..., half:]]
+
+    def compute_output_shape(self, input_shape):
+        half = (*input_shape[:-1], input_shape[-1] // 2)
+        return [half, half]
+
+
 def stage_output(x, stride: int):
     """Marks `x` as the stage output at `stride` (4, 8, 16, 32 -> stage1 .. stage4)."""
     return StageOutput(stride=stride, name=f"stage{stride.bit_length() - 2}")(x)

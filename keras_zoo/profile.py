@@ -37,8 +37,11 @@ def count_macs(model: keras.Model) -> int:
         if isinstance(layer, keras.Model):
             total += count_macs(layer)
             continue
-        shape = getattr(layer, "output", None) is not None and layer.output.shape
-        if shape and any(d is None for d in shape[1:]):
+        if not isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
+                                  keras.layers.Dense)):
+            continue
+        shape = layer.output.shape
+        if any(d is None for d in shape[1:]):
             raise ValueError(
                 f"count_macs needs a fixed input size; layer {layer.name!r} has output shape "
                 f"{tuple(shape)}. Build the model with input_shape=(224, 224, 3)."

@@ -40,6 +40,7 @@ class ModelInfo:
         top1: ImageNet-1k top-1 accuracy (%) of the reference weights, or None.
         input_size: (height, width, channels) the reference weights were evaluated at.
         mean, std: per-channel normalisation of inputs scaled to [0, 1], RGB order.
+        channel_order: "RGB", or "BGR" for weights trained on BGR images.
         crop_pct: centre-crop fraction used for evaluation (224 of a 256 resize is 0.875).
         interpolation: resize interpolation of the reference evaluation.
         weights_url: where the reference PyTorch weights are published (what
@@ -58,6 +59,7 @@ class ModelInfo:
     input_size: tuple[int, int, int] = (224, 224, 3)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    channel_order: str = "RGB"
     crop_pct: float = 0.875
     interpolation: str = "bilinear"
     weights_url: str | None = None

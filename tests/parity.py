@@ -38,3 +38,17 @@ def torch_logits(ref, x: np.ndarray) -> np.ndarray:
     """The reference's output for NHWC `x` (in the reference's dtype)."""
     with torch.no_grad():
         return ref(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
+
+
+def logit_error(name, size, rng, dtype=torch.float32, *, alpha=None, seed=None) -> float:
+    """max |keras - torch| / max |torch| of the logits of `name` ported from its reference, on
+    a random batch of two `size` images, both frameworks in `dtype`."""
+    ref = reference(name, dtype, alpha=alpha, seed=seed)
+    kwargs = {} if alpha is None else {"alpha": alpha}
+    model = ported(name, ref, (*size, 3), **kwargs)
+    np_dtype = "float64" if dtype == torch.float64 else "float32"
+    assert all(w.dtype == np_dtype for w in model.weights)
+    x = rng.normal(size=(2, *size, 3)).astype(np_dtype)
+    got = model.predict(x, verbose=0)
+    want = torch_logits(ref, x)
+    return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))

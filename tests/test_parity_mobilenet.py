@@ -15,7 +15,14 @@ import pytest
 import torch
 
 from tests.conftest import relative_error
-from tests.parity import FLOAT32_TOLERANCE, FLOAT64_TOLERANCE, ported, reference, torch_logits
+from tests.parity import (
+    FLOAT32_TOLERANCE,
+    FLOAT64_TOLERANCE,
+    logit_error,
+    ported,
+    reference,
+    torch_logits,
+)
 
 REFERENCE_CONDITIONING = 5e-6
 # (id, alpha, seed of a well-conditioned reference)
@@ -45,11 +52,8 @@ def test_float32_logits_match_torch(name, alpha, seed, size, rng):
 @pytest.mark.parametrize("size", [(224, 224), (97, 131)], ids=["224", "odd-97x131"])
 @pytest.mark.parametrize("name, alpha, seed", CONFIGS, ids=IDS)
 def test_float64_logits_equal_torch(name, alpha, seed, size, rng, float64):
-    ref = reference(name, torch.float64, alpha=alpha, seed=seed)
-    model = ported(name, ref, (*size, 3), alpha=alpha)
-    assert all(w.dtype == "float64" for w in model.weights)
-    x = rng.normal(size=(2, *size, 3))
-    assert relative_error(model.predict(x, verbose=0), torch_logits(ref, x)) <= FLOAT64_TOLERANCE
+    error = logit_error(name, size, rng, torch.float64, alpha=alpha, seed=seed)
+    assert error <= FLOAT64_TOLERANCE
 
 
 @pytest.mark.parametrize("name, classifier, blocks", [

@@ -20,6 +20,7 @@ from tests.conftest import relative_error
 from tests.parity import (
     FLOAT32_TOLERANCE,
     FLOAT64_TOLERANCE,
+    logit_error,
     ported,
     reference,
     torch_logits,
@@ -34,21 +35,14 @@ FLOAT64_SIZES = {"224": (224, 224), "odd-97x131": (97, 131)}
 
 @pytest.mark.parametrize("size", FLOAT64_SIZES.values(), ids=FLOAT64_SIZES.keys())
 @pytest.mark.parametrize("name", FLOAT64_IDS)
-def test_float64_logits_equaltorch_logits(name, size, rng, float64):
-    ref = reference(name, torch.float64)
-    model = ported(name, ref, (*size, 3))
-    assert all(w.dtype == "float64" for w in model.weights)
-    x = rng.normal(size=(2, *size, 3))
-    assert relative_error(model.predict(x, verbose=0), torch_logits(ref, x)) <= FLOAT64_TOLERANCE
+def test_float64_logits_equal_torch(name, size, rng, float64):
+    assert logit_error(name, size, rng, torch.float64) <= FLOAT64_TOLERANCE
 
 
 @pytest.mark.parametrize("size", [(224, 224), (193, 257)], ids=["224", "odd-193x257"])
 @pytest.mark.parametrize("name", RESNET_IDS)
-def test_float32_logits_matchtorch_logits(name, size, rng):
-    ref = reference(name)
-    model = ported(name, ref, (*size, 3))
-    x = rng.normal(size=(2, *size, 3)).astype("float32")
-    assert relative_error(model.predict(x, verbose=0), torch_logits(ref, x)) <= FLOAT32_TOLERANCE
+def test_float32_logits_match_torch(name, size, rng):
+    assert logit_error(name, size, rng) <= FLOAT32_TOLERANCE
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnext50_32x4d"])

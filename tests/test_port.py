@@ -6,15 +6,13 @@ import pickle
 import subprocess
 import sys
 
-import h5py
-import keras
 import numpy as np
 import pytest
 import torch
 
 import keras_zoo
 from keras_zoo import cli, registry
-from keras_zoo.port import compare, load_state_dict, port, provenance, read_checkpoint
+from keras_zoo.port import compare, load_state_dict, port, provenance
 from tests.conftest import relative_error
 from tests.torch_models import randomize, state_dict_numpy, torch_model
 

@@ -112,6 +112,12 @@ def torch_model(name: str, num_classes: int = 1000, alpha: float = 1.0) -> nn.Mo
         return MobileNetV2(num_classes, alpha)
     if name.startswith("mobilenet_v3_"):
         return MobileNetV3(name.rpartition("_")[2], num_classes, alpha)
+    if name.startswith("shufflenet_v2_x"):  # shufflenet_v2_x1_5
+        return ShuffleNetV2(float(name[len("shufflenet_v2_x"):].replace("_", ".")), num_classes)
+    if name.startswith("shufflenet_v1_g"):  # shufflenet_v1_g3_x1_0
+        group, scale = name[len("shufflenet_v1_g"):].split("_x")
+        group, scale = int(group), float(scale.replace("_", "."))
+        return ShuffleNetV1(MEGVII_V1[group, scale], group, num_classes)
     block, layers, kwargs = RESNETS[name]
     return ResNet(block, layers, num_classes=num_classes, **kwargs)
 
@@ -279,6 +285,133 @@ class MobileNetV1(nn.Module):
     def forward(self, x):
         x = self.blocks(torch.relu(self.bn1(self.conv_stem(x))))
         return self.classifier(x.mean((2, 3)))
+
+
+def torch_channel_shuffle(x, groups):
+    """torchvision's channel_shuffle: view as (groups, C / groups), transpose, flatten."""
+    b, c, h, w = x.shape
+    return x.view(b, groups, c // groups, h, w).transpose(1, 2).contiguous().view(b, c, h, w)
+
+
+class ShuffleV2Unit(nn.Module):
+    """torchvision's shufflenetv2.InvertedResidual."""
+
+    def __init__(self, inp, oup, stride):
+        super().__init__()
+        self.stride = stride
+        bf = oup // 2
+        if stride > 1:
+            self.branch1 = nn.Sequential(
+                nn.Conv2d(inp, inp, 3, stride, 1, groups=inp, bias=False), nn.BatchNorm2d(inp),
+                nn.Conv2d(inp, bf, 1, bias=False), nn.BatchNorm2d(bf), nn.ReLU(inplace=True))
+        else:
+            self.branch1 = nn.Sequential()
+        self.branch2 = nn.Sequential(
+            nn.Conv2d(inp if stride > 1 else bf, bf, 1, bias=False), nn.BatchNorm2d(bf),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(bf, bf, 3, stride, 1, groups=bf, bias=False), nn.BatchNorm2d(bf),
+            nn.Conv2d(bf, bf, 1, bias=False), nn.BatchNorm2d(bf), nn.ReLU(inplace=True))
+
+    def forward(self, x):
+        if self.stride == 1:
+            x1, x2 = x.chunk(2, dim=1)
+            out = torch.cat((x1, self.branch2(x2)), dim=1)
+        else:
+            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
+        return torch_channel_shuffle(out, 2)
+
+
+class ShuffleNetV2(nn.Module):
+    CHANNELS = {0.5: [24, 48, 96, 192, 1024], 1.0: [24, 116, 232, 464, 1024],
+                1.5: [24, 176, 352, 704, 1024], 2.0: [24, 244, 488, 976, 2048]}
+
+    def __init__(self, scale, num_classes=1000):
+        super().__init__()
+        ch = self.CHANNELS[scale]
+        self.conv1 = nn.Sequential(nn.Conv2d(3, ch[0], 3, 2, 1, bias=False),
+                                   nn.BatchNorm2d(ch[0]), nn.ReLU(inplace=True))
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        cin = ch[0]
+        for i, (repeats, cout) in enumerate(zip([4, 8, 4], ch[1:4])):
+            units = [ShuffleV2Unit(cin, cout, 2)] + [ShuffleV2Unit(cout, cout, 1)
+                                                      for _ in range(repeats - 1)]
+            setattr(self, f"stage{i + 2}", nn.Sequential(*units))
+            cin = cout
+        self.conv5 = nn.Sequential(nn.Conv2d(cin, ch[-1], 1, bias=False),
+                                   nn.BatchNorm2d(ch[-1]), nn.ReLU(inplace=True))
+        self.fc = nn.Linear(ch[-1], num_classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.conv1(x))
+        x = self.conv5(self.stage4(self.stage3(self.stage2(x))))
+        return self.fc(x.mean([2, 3]))
+
+
+class ShuffleV1Block(nn.Module):
+    """megvii's ShuffleV1Block (ShuffleNet-Series, ShuffleNetV1/blocks.py)."""
+
+    def __init__(self, inp, oup, *, group, first_group, mid_channels, stride):
+        super().__init__()
+        self.stride, self.group = stride, group
+        outputs = oup - inp if stride == 2 else oup
+        self.branch_main_1 = nn.Sequential(
+            nn.Conv2d(inp, mid_channels, 1, 1, 0, groups=1 if first_group else group, bias=False),
+            nn.BatchNorm2d(mid_channels), nn.ReLU(inplace=True),
+            nn.Conv2d(mid_channels, mid_channels, 3, stride, 1, groups=mid_channels, bias=False),
+            nn.BatchNorm2d(mid_channels))
+        self.branch_main_2 = nn.Sequential(
+            nn.Conv2d(mid_channels, outputs, 1, 1, 0, groups=group, bias=False),
+            nn.BatchNorm2d(outputs))
+        if stride == 2:
+            self.branch_proj = nn.AvgPool2d(3, 2, 1)
+
+    def channel_shuffle(self, x):
+        # megvii's own formulation: reshape to (C / group, group), then swap
+        b, c, h, w = x.shape
+        x = x.reshape(b, c // self.group, self.group, h, w).permute(0, 2, 1, 3, 4)
+        return x.reshape(b, c, h, w)
+
+    def forward(self, old_x):
+        x = self.branch_main_1(old_x)
+        if self.group > 1:
+            x = self.channel_shuffle(x)
+        x = self.branch_main_2(x)
+        if self.stride == 1:
+            return torch.relu(x + old_x)
+        return torch.cat((self.branch_proj(old_x), torch.relu(x)), 1)
+
+
+class ShuffleNetV1(nn.Module):
+    """megvii's ShuffleNetV1 (first_conv, maxpool, features, classifier) for any channels."""
+
+    def __init__(self, channels, group, num_classes=1000):
+        super().__init__()
+        stem, *stages = channels
+        self.first_conv = nn.Sequential(nn.Conv2d(3, stem, 3, 2, 1, bias=False),
+                                        nn.BatchNorm2d(stem), nn.ReLU(inplace=True))
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        features, cin = [], stem
+        for s, (repeats, cout) in enumerate(zip([4, 8, 4], stages)):
+            for i in range(repeats):
+                features.append(ShuffleV1Block(cin, cout, group=group,
+                                               first_group=s == 0 and i == 0,
+                                               mid_channels=cout // 4, stride=2 if i == 0 else 1))
+                cin = cout
+        self.features = nn.Sequential(*features)
+        self.classifier = nn.Sequential(nn.Linear(cin, num_classes, bias=False))
+
+    def forward(self, x):
+        x = self.features(self.maxpool(self.first_conv(x)))
+        return self.classifier(x.mean([2, 3]))
+
+
+# megvii's stage_out_channels for the released settings (stem, stage2, stage3, stage4)
+MEGVII_V1 = {
+    (3, 0.5): (12, 120, 240, 480), (3, 1.0): (24, 240, 480, 960),
+    (3, 1.5): (24, 360, 720, 1440), (3, 2.0): (48, 480, 960, 1920),
+    (8, 0.5): (16, 192, 384, 768), (8, 1.0): (24, 384, 768, 1536),
+    (8, 1.5): (24, 576, 1152, 2304), (8, 2.0): (48, 768, 1536, 3072),
+}
 
 
 @torch.no_grad()

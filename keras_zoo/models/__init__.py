@@ -2,3 +2,4 @@
 
 from keras_zoo.models import resnet  # noqa: F401
 from keras_zoo.models import mobilenet  # noqa: F401
+from keras_zoo.models import shufflenet  # noqa: F401

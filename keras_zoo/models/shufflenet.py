@@ -1,0 +1,160 @@
+"""ShuffleNet V1 and V2 as tables of stage channels.
+
+- V2 follows torchvision (conv1.0, stage2.0.branch1.0, stage2.0.branch2.3, conv5.0, fc), so its
+  checkpoints load by name; `scale` picks the width (0.5, 1.0, 1.5, 2.0).
+- V1 follows megvii's official release (megvii-model/ShuffleNet-Series, ShuffleNetV1: first_conv,
+  features.N.branch_main_1/2, classifier.0 without bias) for groups 3 and 8, the settings with
+  official weights, with its stage channels and stems; groups 1, 2 and 4 take the paper's Table 1
+  channels times `scale` (rounded to multiples of 4 x groups, so every unit's group convolutions
+  divide evenly) and a 24 x scale stem. Where the Keras side differs: megvii's 7x7 average pool
+  before the classifier is a global average pool (the same at 224x224, and any size works), and
+  its channel shuffle is expressed as the paper's shuffle with C / groups groups (the same
+  permutation; see blocks.shuffle_v1_unit).
+"""
+
+from __future__ import annotations
+
+from keras import layers
+
+from keras_zoo.blocks import _make_divisible, batch_norm, conv2d, conv_bn_act, shuffle_unit, \
+    shuffle_v1_unit
+from keras_zoo.builder import build_model
+from keras_zoo.layers import apply_stages
+from keras_zoo.registry import register_model
+
+STAGE_REPEATS = (4, 8, 4)
+SCALES = (0.5, 1.0, 1.5, 2.0)
+
+# ---------------------------------------------------------------------------------------------
+# ShuffleNet V2: torchvision's stages_out_channels (stage2, stage3, stage4, conv5), stem 24.
+V2_CHANNELS = {
+    0.5: (48, 96, 192, 1024),
+    1.0: (116, 232, 464, 1024),
+    1.5: (176, 352, 704, 1024),
+    2.0: (244, 488, 976, 2048),
+}
+
+
+def _check_scale(scale, allowed=SCALES) -> float:
+    if isinstance(scale, bool) or scale not in allowed:
+        raise ValueError(f"scale must be one of {', '.join(map(str, allowed))}; got {scale!r}")
+    return float(scale)
+
+
+def shufflenet_v2(*, scale: float = 1.0, name: str = "shufflenet_v2", **kwargs):
+    """ShuffleNet V2 (Ma et al., 2018) at width `scale` (0.5, 1.0, 1.5 or 2.0)."""
+    *stages, last = V2_CHANNELS[_check_scale(scale)]
+
+    def features(x):
+        x = conv_bn_act(x, 24, 3, 2, name="conv1", activation_kind="relu")
+        steps = [(2, _max_pool)]
+        for index, (channels, repeats) in enumerate(zip(stages, STAGE_REPEATS)):
+            for i in range(repeats):
+                steps.append((2 if i == 0 else 1, _v2_step(channels, 2 if i == 0 else 1,
+                                                           f"stage{index + 2}.{i}")))
+        steps.append((1, lambda t: conv_bn_act(t, last, 1, name="conv5",
+                                               activation_kind="relu")))
+        return apply_stages(x, steps, stride=2)
+
+    def head(x, classes):
+        return layers.Dense(classes, name="fc")(x)
+
+    return build_model(features, head, ("fc",), name=name, **kwargs)
+
+
+def _max_pool(x, name="maxpool"):
+    # zero padding equals PyTorch's -inf padding here: the input is >= 0 after a ReLU
+    x = layers.ZeroPadding2D(1, name=f"{name}.pad")(x)
+    return layers.MaxPooling2D(3, 2, name=name)(x)
+
+
+def _v2_step(channels, stride, name):
+    return lambda x: shuffle_unit(x, channels, stride, name=name)
+
+
+# ---------------------------------------------------------------------------------------------
+# ShuffleNet V1: (stem, stage2, stage3, stage4) channels. Groups 3 and 8: megvii's tables for
+# every scale. Other groups: the paper's Table 1 at 1.0x.
+V1_OFFICIAL = {
+    (3, 0.5): (12, 120, 240, 480), (3, 1.0): (24, 240, 480, 960),
+    (3, 1.5): (24, 360, 720, 1440), (3, 2.0): (48, 480, 960, 1920),
+    (8, 0.5): (16, 192, 384, 768), (8, 1.0): (24, 384, 768, 1536),
+    (8, 1.5): (24, 576, 1152, 2304), (8, 2.0): (48, 768, 1536, 3072),
+}
+V1_PAPER = {1: (144, 288, 576), 2: (200, 400, 800), 4: (272, 544, 1088)}  # stage2..4 at 1.0x
+V1_GROUPS = (1, 2, 3, 4, 8)
+
+
+def v1_channels(groups: int, scale: float) -> tuple[int, int, int, int]:
+    """(stem, stage2, stage3, stage4) output channels of ShuffleNet V1 at `groups`, `scale`."""
+    if isinstance(groups, bool) or groups not in V1_GROUPS:
+        raise ValueError(f"groups must be one of {', '.join(map(str, V1_GROUPS))}; got {groups!r}")
+    scale = _check_scale(scale)
+    if (groups, scale) in V1_OFFICIAL:
+        return V1_OFFICIAL[(groups, scale)]
+    # stage widths double from stage to stage; a multiple of 4 x groups keeps every group
+    # convolution (bottleneck = output / 4) even
+    stage2 = _make_divisible(V1_PAPER[groups][0] * scale, 4 * groups)
+    return (int(24 * scale), stage2, 2 * stage2, 4 * stage2)
+
+
+def shufflenet_v1(*, groups: int = 3, scale: float = 1.0, name: str = "shufflenet_v1", **kwargs):
+    """ShuffleNet V1 (Zhang et al., 2018) with `groups` in 1, 2, 3, 4, 8 and `scale` in 0.5,
+    1.0, 1.5, 2.0: pointwise group convolutions, channel shuffle, depthwise convolutions."""
+    stem, *stages = v1_channels(groups, scale)
+
+    def features(x):
+        x = conv2d(x, stem, 3, 2, name="first_conv.0")
+        x = batch_norm(x, name="first_conv.1")
+        x = layers.ReLU(name="first_conv.2")(x)
+        steps, index = [(2, _max_pool)], 0
+        for s, (channels, repeats) in enumerate(zip(stages, STAGE_REPEATS)):
+            for i in range(repeats):
+                steps.append((2 if i == 0 else 1, _v1_step(
+                    channels, 2 if i == 0 else 1, groups, s == 0 and i == 0, index)))
+                index += 1
+        return apply_stages(x, steps, stride=2)
+
+    def head(x, classes):
+        return layers.Dense(classes, use_bias=False, name="classifier.0")(x)
+
+    return build_model(features, head, ("classifier.0",), name=name, **kwargs)
+
+
+def _v1_step(channels, stride, groups, first_group, index):
+    return lambda x: shuffle_v1_unit(x, channels, stride, groups, first_group=first_group,
+                                     name=f"features.{index}")
+
+
+# ---------------------------------------------------------------------------------------------
+TORCHVISION_URL = "https://download.pytorch.org/models/"
+# torchvision's published parameter counts, GMACs and top-1 of its IMAGENET1K_V1 weights
+V2_IDS = {
+    0.5: (1_366_792, 0.04, 60.552, "shufflenetv2_x0.5-f707e7126e.pth"),
+    1.0: (2_278_604, 0.145, 69.362, "shufflenetv2_x1-5666bf0f80.pth"),
+    1.5: (3_503_624, 0.296, 72.996, "shufflenetv2_x1_5-3c479a10.pth"),
+    2.0: (7_393_996, 0.583, 76.230, "shufflenetv2_x2_0-8be3c8ee.pth"),
+}
+for _scale, (_params, _gmacs, _top1, _file) in V2_IDS.items():
+    register_model(f"shufflenet_v2_x{str(_scale).replace('.', '_')}", "shufflenet", shufflenet_v2,
+                   config=dict(scale=_scale), params=_params, gmacs=_gmacs, top1=_top1,
+                   weights_url=TORCHVISION_URL + _file)
+register_model("shufflenet_v2", "shufflenet", shufflenet_v2, params=V2_IDS[1.0][0],
+               gmacs=V2_IDS[1.0][1])
+
+# megvii's release is evaluated on BGR images in [0, 255] without normalisation.
+_MEGVII = dict(mean=(0.0, 0.0, 0.0), std=(1 / 255, 1 / 255, 1 / 255), channel_order="BGR")
+# Parameter counts and GMACs of the V1 settings as counted here (trainable weights,
+# keras_zoo.count_macs); tests/test_shufflenet.py checks the counts against the megvii-layout
+# torch reference and the 1.0x complexities against the paper's Table 1.
+V1_IDS = {
+    (3, 0.5): (717_324, 0.0376), (3, 1.0): (1_864_728, 0.1375), (3, 1.5): (3_441_168, 0.2924),
+    (3, 2.0): (5_449_776, 0.524), (8, 0.5): (1_010_448, 0.0405), (8, 1.0): (2_433_768, 0.1384),
+    (8, 1.5): (4_268_952, 0.2902), (8, 2.0): (6_521_232, 0.5219),
+}
+for (_groups, _scale), (_params, _gmacs) in V1_IDS.items():
+    register_model(f"shufflenet_v1_g{_groups}_x{str(_scale).replace('.', '_')}", "shufflenet",
+                   shufflenet_v1, config=dict(groups=_groups, scale=_scale), params=_params,
+                   gmacs=_gmacs, **_MEGVII)
+register_model("shufflenet_v1", "shufflenet", shufflenet_v1, params=V1_IDS[(3, 1.0)][0],
+               gmacs=V1_IDS[(3, 1.0)][1], **_MEGVII)
