@@ -6,6 +6,7 @@ input never reaches TensorFlow as an internal error.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -23,13 +24,28 @@ def check_bool(value: Any, arg: str) -> bool:
 
 
 def check_positive_int(value: Any, arg: str) -> int:
+    """An int >= 1 (not a bool)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{arg} must be a positive integer, got {value!r}")
     return value
 
 
+def check_positive_number(value: Any, arg: str, usual: str = "") -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        hint = f" ({usual} are usual)" if usual else ""
+        raise ValueError(f"{arg} must be a positive number{hint}, got {value!r}")
+    return float(value)
+
+
+def check_fraction(value: Any, arg: str) -> float:
+    """A number in [0, 1) (a dropout rate)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise ValueError(f"{arg} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
 def check_choice(value: Any, arg: str, choices: Sequence[Any]) -> Any:
-    if value not in choices:
+    if value not in choices or (isinstance(value, bool) and not any(c is value for c in choices)):
         allowed = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{arg} must be one of {allowed}; got {value!r}")
     return value

@@ -16,11 +16,11 @@
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from typing import Any
 
 from keras import layers
 
+from keras_zoo import checks
 from keras_zoo.blocks import (
     _inverted_res_block,
     _make_divisible,
@@ -39,15 +39,7 @@ V3_BN = dict(epsilon=1e-3, momentum=0.99)  # torchvision's V3: eps 0.001, torch 
 
 
 def _check_alpha(alpha: Any) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0:
-        raise ValueError(f"alpha must be a positive number (0.35 .. 1.4 are usual), got {alpha!r}")
-    return float(alpha)
-
-
-def _check_dropout(dropout: Any) -> float:
-    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
-    return float(dropout)
+    return checks.check_positive_number(alpha, "alpha", usual="0.35 .. 1.4")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -64,9 +56,7 @@ def mobilenet_v1(*, alpha: float = 1.0, depth_multiplier: int = 1, name: str = "
     keras.applications.MobileNet.
     """
     alpha = _check_alpha(alpha)
-    if isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, int) \
-            or depth_multiplier < 1:
-        raise ValueError(f"depth_multiplier must be a positive integer, got {depth_multiplier!r}")
+    checks.check_positive_int(depth_multiplier, "depth_multiplier")
 
     def features(x):
         x = conv2d(x, _make_divisible(32 * alpha), 3, 2, name="conv_stem")
@@ -104,7 +94,7 @@ def mobilenet_v2(*, alpha: float = 1.0, dropout: float = 0.2, name: str = "mobil
     the last 1280-channel convolution not narrowed below alpha 1.0.
     """
     alpha = _check_alpha(alpha)
-    dropout = _check_dropout(dropout)
+    dropout = checks.check_fraction(dropout, "dropout")
     stem = _make_divisible(32 * alpha)
     last = _make_divisible(1280 * max(1.0, alpha))
 
@@ -174,7 +164,7 @@ def mobilenet_v3(arch: str, *, alpha: float = 1.0, dropout: float = 0.2,
     classifier Linear -> hard-swish -> Dropout -> Linear. alpha is torchvision's width_mult
     (every channel count, the classifier's hidden width included)."""
     alpha = _check_alpha(alpha)
-    dropout = _check_dropout(dropout)
+    dropout = checks.check_fraction(dropout, "dropout")
     rows, last_channel = V3_ARCHS[arch]
     scale = lambda c: _make_divisible(c * alpha)  # noqa: E731
     last_conv = 6 * scale(rows[-1].out_channels)

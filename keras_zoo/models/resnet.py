@@ -92,4 +92,6 @@ for _id, (_block, _layers, _groups, _width, _params, _gmacs, _top1, _file) in VA
         config=dict(block=_block, layers_per_stage=_layers, groups=_groups,
                     width_per_group=_width),
         params=_params, gmacs=_gmacs, top1=_top1, weights_url=TORCHVISION_URL + _file,
+        # resnext101_64x4d's only weights are evaluated on a 232 resize, the others on 256
+        crop_pct=224 / 232 if _id == "resnext101_64x4d" else 0.875,
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from keras import layers
 
+from keras_zoo import checks
 from keras_zoo.blocks import _make_divisible, batch_norm, conv2d, conv_bn_act, shuffle_unit, \
     shuffle_v1_unit
 from keras_zoo.builder import build_model
@@ -35,10 +36,8 @@ V2_CHANNELS = {
 }
 
 
-def _check_scale(scale, allowed=SCALES) -> float:
-    if isinstance(scale, bool) or scale not in allowed:
-        raise ValueError(f"scale must be one of {', '.join(map(str, allowed))}; got {scale!r}")
-    return float(scale)
+def _check_scale(scale) -> float:
+    return float(checks.check_choice(scale, "scale", SCALES))
 
 
 def shufflenet_v2(*, scale: float = 1.0, name: str = "shufflenet_v2", **kwargs):
@@ -87,8 +86,7 @@ V1_GROUPS = (1, 2, 3, 4, 8)
 
 def v1_channels(groups: int, scale: float) -> tuple[int, int, int, int]:
     """(stem, stage2, stage3, stage4) output channels of ShuffleNet V1 at `groups`, `scale`."""
-    if isinstance(groups, bool) or groups not in V1_GROUPS:
-        raise ValueError(f"groups must be one of {', '.join(map(str, V1_GROUPS))}; got {groups!r}")
+    checks.check_choice(groups, "groups", V1_GROUPS)
     scale = _check_scale(scale)
     if (groups, scale) in V1_OFFICIAL:
         return V1_OFFICIAL[(groups, scale)]
@@ -138,7 +136,9 @@ V2_IDS = {
 for _scale, (_params, _gmacs, _top1, _file) in V2_IDS.items():
     register_model(f"shufflenet_v2_x{str(_scale).replace('.', '_')}", "shufflenet", shufflenet_v2,
                    config=dict(scale=_scale), params=_params, gmacs=_gmacs, top1=_top1,
-                   weights_url=TORCHVISION_URL + _file)
+                   weights_url=TORCHVISION_URL + _file,
+                   # torchvision evaluates the 1.5x and 2.0x weights on a 232 resize
+                   crop_pct=224 / 232 if _scale > 1 else 0.875)
 register_model("shufflenet_v2", "shufflenet", shufflenet_v2, params=V2_IDS[1.0][0],
                gmacs=V2_IDS[1.0][1])
 
