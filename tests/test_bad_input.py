@@ -55,3 +55,16 @@ def test_weights_that_do_not_fit(tmp_path):
     small.save_weights(path)
     with pytest.raises(ValueError, match="do not fit resnet50"):
         keras_zoo.build("resnet50", input_shape=(32, 32, 3), classes=3, weights=str(path))
+
+
+def test_a_keras_file_that_does_not_fit_leaves_the_model_unchanged(tmp_path):
+    from keras_zoo.port.loading import load_weights
+
+    keras_zoo.build("resnet18", input_shape=(32, 32, 3), classes=3).save_weights(
+        tmp_path / "r18.weights.h5")
+    model = keras_zoo.build("resnet34", input_shape=(32, 32, 3), classes=3)
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="do not fit resnet34"):
+        load_weights(model, str(tmp_path / "r18.weights.h5"), classifier=("fc",),
+                     full_model=None)
+    assert all((a == b).all() for a, b in zip(before, model.get_weights()))

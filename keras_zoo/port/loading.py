@@ -7,6 +7,7 @@ classifier's tensors are left out on purpose; everything else must fit exactly.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping
 
 import h5py
@@ -117,9 +118,19 @@ def _load_keras_file(model, path, classifier, full_model) -> None:
     source = model
     if classes is not None and not same_top:
         source = full_model(classes)  # the file's own architecture, then copied by name
+    before = model.get_weights() if source is model else None
     try:
-        source.load_weights(path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            source.load_weights(path)
+        # Keras warns, rather than fails, when parts of the file match nothing in the model
+        skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)
+                   or "could not be loaded" in str(w.message)]
+        if skipped:
+            raise ValueError(skipped[0])
     except Exception as err:  # Keras raises several types for a file that does not fit
+        if before is not None:
+            model.set_weights(before)  # nothing partial
         raise ValueError(f"weights={path!r} do not fit {model.name}: {err}") from None
     if source is model:
         return
