@@ -5,7 +5,7 @@ into the Keras models by name and compared on logits and on every stage output:
 
 - in float32, the dtype users run, max |keras - torch| / max |torch| <= 2e-5 for every id, at
   224x224 and at an odd non-square size (the floor of a correct port is ~1e-6 here);
-- in float64 both compute the same function to ~1e-14, so the check there is 1e-10: any
+- in float64 both compute the same function to ~1e-15, so the check there is 1e-10: any
   architecture or layout bug (stride placement, padding, epsilon, a transposed kernel) gives
   1e-3 or more, and an even size catches asymmetric padding that an odd size hides.
 """
