@@ -28,15 +28,14 @@ def _resolve_input(input_tensor, input_shape):
     checks.check_input_tensor(input_tensor)
     if input_tensor is None:
         shape = (DEFAULT_SIZE, DEFAULT_SIZE, 3) if input_shape is None else input_shape
-        shape = _check_shape(shape)
-        return keras.Input(shape=shape), shape
+        return keras.Input(shape=_check_shape(shape))
     shape = _check_shape(tuple(input_tensor.shape[1:]), arg="input_tensor shape")
     if input_shape is not None and tuple(input_shape) != shape:
         raise ValueError(
             f"input_shape {tuple(input_shape)} disagrees with input_tensor's shape {shape}; "
             "pass one of them"
         )
-    return input_tensor, shape
+    return input_tensor
 
 
 def _check_shape(shape, arg="input_shape"):
@@ -100,7 +99,7 @@ def build_model(
             "pooling='max' applies only with include_top=False (the top average-pools)"
         )
 
-    inputs, _ = _resolve_input(input_tensor, input_shape)
+    inputs = _resolve_input(input_tensor, input_shape)
     x = features(inputs)
     sources = keras.utils.get_source_inputs(inputs)
     model_inputs = sources[0] if len(sources) == 1 else sources

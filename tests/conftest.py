@@ -31,3 +31,12 @@ def float64():
     finally:
         keras.config.set_floatx(floatx)
         keras.config.set_dtype_policy(policy)
+
+
+def assert_save_load_round_trip(model, x, tmp_path):
+    """model.save(.keras) -> load_model gives identical outputs on `x`."""
+    import keras
+
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import keras_zoo
+from tests.conftest import assert_save_load_round_trip
 
 MOBILENET_IDS = ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"]
 
@@ -107,9 +108,7 @@ def test_depthwise_layers_are_depthwise_not_grouped():
 def test_save_load_round_trip(name, tmp_path, rng):
     model = keras_zoo.build(name, input_shape=(96, 96, 3), classes=4, alpha=0.75)
     x = rng.normal(size=(2, 96, 96, 3)).astype("float32")
-    model.save(tmp_path / "m.keras")
-    loaded = keras.models.load_model(tmp_path / "m.keras")
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert_save_load_round_trip(model, x, tmp_path)
 
 
 @pytest.mark.parametrize("name", MOBILENET_IDS)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import keras_zoo
+from tests.conftest import assert_save_load_round_trip
 from tests.test_registry import RESNET_IDS
 
 
@@ -131,10 +132,7 @@ def test_batch_norm_settings_match_torch():
 def test_save_load_round_trip_gives_identical_outputs(tmp_path, rng):
     model = keras_zoo.build("resnext50_32x4d", input_shape=(64, 64, 3), classes=10)
     x = rng.normal(size=(2, 64, 64, 3)).astype("float32")
-    path = tmp_path / "resnext.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert_save_load_round_trip(model, x, tmp_path)
 
 
 def test_weights_file_round_trip_through_build(tmp_path, rng):

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import keras_zoo
+from tests.conftest import assert_save_load_round_trip
 from keras_zoo.blocks import channel_shuffle
 from keras_zoo.models.shufflenet import SCALES, V1_GROUPS
 
@@ -99,9 +100,7 @@ def test_channel_shuffle_graph_has_no_5d_transpose():
 def test_save_load_round_trip(name, tmp_path, rng):
     model = keras_zoo.build(name, input_shape=(None, None, 3), classes=3)
     x = rng.normal(size=(2, 96, 64, 3)).astype("float32")
-    model.save(tmp_path / "m.keras")
-    loaded = keras.models.load_model(tmp_path / "m.keras")
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert_save_load_round_trip(model, x, tmp_path)
 
 
 def test_bad_input():

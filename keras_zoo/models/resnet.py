@@ -18,7 +18,7 @@ from keras import layers
 
 from keras_zoo.blocks import basic_block, batch_norm, bottleneck, conv2d
 from keras_zoo.builder import build_model
-from keras_zoo.layers import stage_output
+from keras_zoo.layers import apply_stages
 from keras_zoo.registry import register_model
 
 # id: (block, blocks per stage, groups, width_per_group, params, GMACs, top-1, weights file).
@@ -73,17 +73,22 @@ def resnet(
         # Zero padding equals PyTorch's -inf padding here: the input is >= 0 after the ReLU.
         x = layers.ZeroPadding2D(1, name="maxpool.pad")(x)
         x = layers.MaxPooling2D(3, 2, name="maxpool")(x)
-        for i, (planes, n_blocks) in enumerate(zip(STAGE_PLANES, layers_per_stage)):
-            for j in range(n_blocks):
-                stride = 2 if i > 0 and j == 0 else 1
-                x = block(x, planes, stride, **block_kwargs, name=f"layer{i + 1}.{j}")
-            x = stage_output(x, 4 * 2**i)
-        return x
+        steps = [
+            (stride, _block_step(block, planes, stride, block_kwargs, f"layer{i + 1}.{j}"))
+            for i, (planes, n_blocks) in enumerate(zip(STAGE_PLANES, layers_per_stage))
+            for j in range(n_blocks)
+            for stride in [2 if i > 0 and j == 0 else 1]
+        ]
+        return apply_stages(x, steps, stride=4)
 
     def head(x, classes):
         return layers.Dense(classes, name="fc")(x)
 
     return build_model(features, head, ("fc",), name=name, **kwargs)
+
+
+def _block_step(block, planes, stride, block_kwargs, name):
+    return lambda x: block(x, planes, stride, **block_kwargs, name=name)
 
 
 for _id, (_block, _layers, _groups, _width, _params, _gmacs, _top1, _file) in VARIANTS.items():
