@@ -3,6 +3,9 @@
     keras-zoo list [PATTERN]       model ids with parameters, GMACs and reference top-1
     keras-zoo info NAME            one id's metadata and the keywords build() takes
     keras-zoo demo [NAME ...]      build, print summary figures, run a batch of images
+    keras-zoo port NAME SRC DST    port a PyTorch checkpoint into a Keras weights file
+    keras-zoo analyze-features NAME --image IMG --out DIR    feature maps of chosen layers
+    keras-zoo analyze-kernels NAME --out DIR                 statistics and histograms of weights
 """
 
 from __future__ import annotations
@@ -100,6 +103,123 @@ def _cmd_port(args) -> int:
     return 0
 
 
+def _load_model(args, **kwargs):
+    """The model the analysis commands look at: a registered id built with the given flags and
+    weights, or a saved Keras model (.keras)."""
+    import keras
+
+    import keras_zoo
+
+    if args.name.endswith(".keras"):
+        if args.weights or args.alpha is not None:
+            raise ValueError(f"{args.name}: a saved model has its own weights and width; "
+                             "drop --weights and --alpha")
+        if not os.path.isfile(args.name):
+            raise ValueError(f"model file {args.name!r}: no such file")
+        return keras.models.load_model(args.name), None
+    info = keras_zoo.model_info(args.name)
+    if args.alpha is not None:
+        kwargs["alpha"] = args.alpha
+    size = args.image_size or info.input_size[0]
+    model = keras_zoo.build(args.name, weights=args.weights, classes=args.classes,
+                            input_shape=(size, size, 3), **kwargs)
+    if not args.weights:
+        print(f"note: no --weights, so {args.name} has its initial (random) weights",
+              file=sys.stderr)
+    return model, info
+
+
+def _file_name(layer_name: str) -> str:
+    return layer_name.replace("/", "__")
+
+
+def _write_csv(path: str, header: list[str], rows) -> None:
+    import csv
+
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _cmd_analyze_features(args) -> int:
+    from keras_zoo import viz
+    from keras_zoo.data import load_image, normalize
+    from keras_zoo.files import staged_dir
+
+    model, info = _load_model(args)
+    size = tuple(model.inputs[0].shape[1:3])
+    if None in size:
+        size = (224, 224)
+    image = load_image(args.image, size)
+    x = normalize(image, info) if info is not None else image
+    values = viz.feature_maps(model, x, args.layers)  # unknown layers fail before any writing
+    with staged_dir(args.out) as tmp:
+        rows = []
+        for name, value in values.items():
+            stats = viz.activation_stats(value)
+            rows.append([name, "x".join(map(str, value.shape[1:])), stats["mean"], stats["std"],
+                         float(value.min()), float(value.max()), stats["zero_fraction"]])
+            if value.ndim == 4:
+                figure = viz.plot_feature_maps(model, x, name, n=args.n)
+                figure.savefig(os.path.join(tmp, f"{_file_name(name)}.png"), dpi=100)
+        _write_csv(os.path.join(tmp, "feature_stats.csv"),
+                   ["layer", "shape", "mean", "std", "min", "max", "zero_fraction"], rows)
+        files = sorted(os.listdir(tmp))
+    print(f"{args.image}: {len(values)} layers of {model.name} -> {args.out}/")
+    for row in rows:
+        print(f"  {row[0]:<28} {row[1]:>14}  mean {row[2]:9.4f}  std {row[3]:9.4f}  "
+              f"zeros {row[6]:6.1%}")
+    print(f"wrote {', '.join(files)}")
+    return 0
+
+
+def _cmd_analyze_kernels(args) -> int:
+    import keras
+
+    from keras_zoo import viz
+    from keras_zoo.files import staged_dir
+
+    model, _ = _load_model(args)
+    rows = viz.kernel_stats(model)
+    kernels = [w for w in viz.named_weights(model) if w.kernel_tag is not None]
+    with staged_dir(args.out) as tmp:
+        _write_csv(os.path.join(tmp, "kernel_stats.csv"),
+                   ["name", "shape", "mean", "std", "min", "max"],
+                   [[r.name, "x".join(map(str, r.shape)), r.mean, r.std, r.min, r.max]
+                    for r in rows])
+        first = viz.first_conv(model)
+        if first is not None:
+            import matplotlib.image
+
+            tiles = viz.filter_tiles(keras.ops.convert_to_numpy(first.layer.kernel))
+            matplotlib.image.imsave(os.path.join(tmp, "first_conv_filters.png"), tiles)
+        os.makedirs(os.path.join(tmp, "histograms"))
+        progress = keras.utils.Progbar(len(kernels), unit_name="histogram")
+        for i, weight in enumerate(kernels):
+            figure = viz.plot_kernel_histograms(model, [weight.name])
+            figure.savefig(os.path.join(tmp, "histograms", f"{_file_name(weight.kernel_tag)}.png"),
+                           dpi=80)
+            progress.update(i + 1)
+    print(f"{model.name}: statistics of {len(rows)} weights -> {args.out}/kernel_stats.csv, "
+          f"{len(kernels)} kernel histograms -> {args.out}/histograms/"
+          + (f", first convolution's filters -> {args.out}/first_conv_filters.png"
+             if first is not None else ""))
+    return 0
+
+
+def _add_model_flags(p) -> None:
+    p.add_argument("name", help="model id (e.g. mobilenet_v2) or a saved Keras model (.keras)")
+    p.add_argument("--weights", help="'imagenet', a PyTorch checkpoint or a Keras weights file "
+                                     "(default: initial weights)")
+    p.add_argument("--alpha", type=float, help="width multiplier of the MobileNets")
+    p.add_argument("--classes", type=_positive_int, default=1000,
+                   help="classes of the weights' classifier (default 1000)")
+    p.add_argument("--image-size", type=_image_size,
+                   help="input size (default: the id's, 224 for most)")
+    p.add_argument("--out", required=True, help="folder to write into")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keras-zoo", description="ResNet, ResNeXt, MobileNet and ShuffleNet for Keras 3."
@@ -131,6 +251,21 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --check: FUNCTION(name, classes) returns the PyTorch module "
                         "(default: torchvision.models.get_model)")
     p.set_defaults(run=_cmd_port)
+
+    p = sub.add_parser("analyze-features",
+                       help="feature maps of chosen layers for one image: PNG grids and a CSV")
+    _add_model_flags(p)
+    p.add_argument("--image", required=True, help="image file (JPEG, PNG, ...)")
+    p.add_argument("--layers", nargs="+", metavar="LAYER",
+                   help="layer names (default: the stage outputs)")
+    p.add_argument("-n", type=_positive_int, default=12,
+                   help="channels shown per layer (default 12, a 3x4 grid)")
+    p.set_defaults(run=_cmd_analyze_features)
+
+    p = sub.add_parser("analyze-kernels",
+                       help="mean, std, min, max of every weight (CSV) and kernel histograms")
+    _add_model_flags(p)
+    p.set_defaults(run=_cmd_analyze_kernels)
     return parser
 
 

@@ -1,0 +1,284 @@
+"""TensorBoard callbacks that show what a network sees: feature maps, kernels, Grad-CAM and the
+confusion matrix, for keras_zoo models and any Functional, Sequential or nested Keras model.
+
+Each writes into `log_dir` itself (Keras' own TensorBoard callback writes into its train/ and
+validation/ sub-folders, so both can share one log_dir), at the end of every
+`every_n_epochs`-th epoch from the first, with the epoch index (from 0, as Keras' epoch
+scalars) as the step. Tags never carry the model's name, so runs compare:
+
+    feature_maps/<layer>                          FeatureMapLogger, one image per sample
+    activations/<layer>/mean, /std, /zero_fraction
+    kernels/<layer>/mean, /std, /min, /max        KernelStatsLogger (std with ddof=1)
+    kernels/<layer>                               histogram
+    filters/<first conv>                          the first convolution's filters, RGB tiles
+    grad_cam/<layer>                              GradCAMLogger, one image per sample
+    confusion_matrix                              ConfusionMatrixLogger
+    precision/<class>, recall/<class>
+
+>>> import numpy as np, keras, keras_zoo
+>>> from keras_zoo.callbacks import FeatureMapLogger, KernelStatsLogger
+>>> model = keras_zoo.build("mobilenet_v3_small", input_shape=(64, 64, 3), classes=3)
+>>> model.compile("adam", "sparse_categorical_crossentropy")
+>>> x, y = np.random.rand(8, 64, 64, 3), np.arange(8) % 3
+>>> import tempfile; log_dir = tempfile.mkdtemp()
+>>> history = model.fit(x, y, epochs=1, verbose=0, callbacks=[
+...     FeatureMapLogger(log_dir, x[:2]), KernelStatsLogger(log_dir)])
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from keras_zoo.checks import check_positive_int
+from keras_zoo.viz import features as _features
+from keras_zoo.viz import images as _images
+from keras_zoo.viz import kernels as _kernels
+from keras_zoo.viz.confusion import confusion_matrix, plot_confusion_matrix, precision_recall
+from keras_zoo.viz.gradcam import grad_cam
+from keras_zoo.viz.graph import default_cam_layer, find_layers, make_probe
+
+_WRITERS: dict = {}  # folder -> [writer, callbacks in a fit using it]
+
+
+def _tensorboard_installed() -> bool:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _open_writer(log_dir: str):
+    """One summary writer per folder, shared by the callbacks that write there during a fit:
+    TensorBoard reads a folder's event files one after another, so two live writers in one
+    folder would hide each other's latest events."""
+    import tensorflow as tf
+
+    key = os.path.realpath(log_dir)
+    entry = _WRITERS.get(key)
+    if entry is None or not os.path.isdir(key):  # a folder deleted since: start afresh
+        entry = _WRITERS[key] = [tf.summary.create_file_writer(log_dir), 0]
+    entry[1] += 1
+    return entry[0]
+
+
+def _close_writer(log_dir: str) -> None:
+    key = os.path.realpath(log_dir)
+    entry = _WRITERS.get(key)
+    if entry is None:
+        return
+    entry[1] -= 1
+    entry[0].flush()
+    if entry[1] <= 0:
+        entry[0].close()
+        del _WRITERS[key]
+
+
+def _caller_stacklevel() -> int:
+    """The stacklevel of the first caller outside this module, so warnings point at user code."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_back.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    return level + 1
+
+
+class InspectionCallback(keras.callbacks.Callback):
+    """Writes summaries to `log_dir` every `every_n_epochs` epochs; subclasses say what in
+    `log(epoch)`. Without TensorBoard it warns once and writes nothing."""
+
+    def __init__(self, log_dir: str | os.PathLike, every_n_epochs: int = 1):
+        super().__init__()
+        if not isinstance(log_dir, (str, os.PathLike)):
+            raise TypeError(f"log_dir must be a folder path, got {log_dir!r}")
+        self.log_dir = os.fspath(log_dir)
+        self.every_n_epochs = check_positive_int(every_n_epochs, "every_n_epochs")
+        self.enabled = _tensorboard_installed()
+        if not self.enabled:
+            warnings.warn(
+                f"{type(self).__name__}: TensorBoard is not installed, so nothing will be "
+                f"written to {self.log_dir}; install it with `pip install tensorboard`",
+                stacklevel=_caller_stacklevel(),
+            )
+        self._writer = None
+
+    def on_train_begin(self, logs=None):
+        if self.enabled:
+            self.prepare()
+            self._writer = _open_writer(self.log_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._writer is None or epoch % self.every_n_epochs:
+            return
+        with self._writer.as_default(step=epoch):
+            self.log(epoch)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer = None
+            _close_writer(self.log_dir)
+
+    def prepare(self) -> None:
+        """Called at the start of training, with self.model set: checks and set-up."""
+
+    def log(self, epoch: int) -> None:
+        raise NotImplementedError
+
+
+class FeatureMapLogger(InspectionCallback):
+    """Logs, for each chosen layer, a grid of its channels (each min-max normalised) for every
+    sample image under `feature_maps/<layer>`, and the activations' mean, std and fraction of
+    zeros under `activations/<layer>/...`.
+
+    images: the fixed sample, as the model takes it (N, H, W, C), or a tf.data.Dataset whose
+    first batch is used. layers: layer names; default: a keras_zoo model's stage outputs, for
+    any other model the last layer at each spatial resolution. max_channels: show only the
+    first channels of wide layers (default: all).
+    """
+
+    def __init__(self, log_dir, images, layers: Sequence[str] | None = None,
+                 every_n_epochs: int = 1, *, max_channels: int | None = None):
+        super().__init__(log_dir, every_n_epochs)
+        self.images = images
+        self.layers = [layers] if isinstance(layers, str) else layers
+        self.max_channels = (None if max_channels is None
+                             else check_positive_int(max_channels, "max_channels"))
+
+    def prepare(self):
+        self._batch = _features.as_images(self.model, self.images)
+        self._refs = _features.resolve_layers(self.model, self.layers, self._batch.shape[1:])
+        self._probe = make_probe(self.model, self._refs)
+
+    def log(self, epoch):
+        import tensorflow as tf
+
+        for ref, value in zip(self._refs, self._probe(self._batch)):
+            value = np.asarray(value)
+            if value.ndim == 4:
+                grids = np.stack([
+                    _images.tile_channels(v, max_channels=self.max_channels) for v in value
+                ])
+                tf.summary.image(f"feature_maps/{ref.name}", grids, max_outputs=len(grids),
+                                 description=f"{value.shape[-1]} channels of "
+                                             f"{value.shape[1]}x{value.shape[2]}")
+            for stat, number in _features.activation_stats(value).items():
+                tf.summary.scalar(f"activations/{ref.name}/{stat}", number)
+
+
+class KernelStatsLogger(InspectionCallback):
+    """Logs every convolution (also depthwise and separable) and dense kernel's mean, std
+    (ddof=1), min and max as scalars `kernels/<layer>/...` and its histogram `kernels/<layer>`,
+    and the first convolution's filters as one RGB tile image `filters/<layer>`."""
+
+    def prepare(self):
+        self._kernels = [w for w in _kernels.named_weights(self.model) if w.kernel_tag]
+        self._first = _kernels.first_conv(self.model)
+
+    def log(self, epoch):
+        import tensorflow as tf
+
+        for weight in self._kernels:
+            values = keras.ops.convert_to_numpy(weight.variable)
+            stat = _kernels.weight_stat(weight.name, values)
+            for key in ("mean", "std", "min", "max"):
+                tf.summary.scalar(f"kernels/{weight.kernel_tag}/{key}", getattr(stat, key))
+            tf.summary.histogram(f"kernels/{weight.kernel_tag}", values)
+        if self._first is not None:
+            kernel = keras.ops.convert_to_numpy(self._first.layer.kernel)
+            tf.summary.image(f"filters/{self._first.name}",
+                             _images.filter_tiles(kernel)[None],
+                             description=f"{kernel.shape[-1]} filters of {kernel.shape[0]}x"
+                                         f"{kernel.shape[1]}x{kernel.shape[2]}")
+
+
+class GradCAMLogger(InspectionCallback):
+    """Logs Grad-CAM heatmaps (`keras_zoo.viz.grad_cam`) over the sample images under
+    `grad_cam/<layer>`, one image per sample.
+
+    class_index: a class for all images, one per image, or None for each image's predicted
+    class; layer: default the last layer with a 4-D output.
+    """
+
+    def __init__(self, log_dir, images, class_index=None, layer: str | None = None,
+                 every_n_epochs: int = 1):
+        super().__init__(log_dir, every_n_epochs)
+        self.images, self.class_index, self.layer = images, class_index, layer
+
+    def prepare(self):
+        self._batch = _features.as_images(self.model, self.images)
+        ref = (default_cam_layer(self.model) if self.layer is None
+               else find_layers(self.model, [self.layer], argument="layer")[0])
+        self._layer = ref.name
+
+    def log(self, epoch):
+        import tensorflow as tf
+
+        heatmaps = grad_cam(self.model, self._batch, self.class_index, self._layer)
+        tf.summary.image(f"grad_cam/{self._layer}",
+                         _images.overlay_heatmaps(self._batch, heatmaps),
+                         max_outputs=len(self._batch))
+
+
+class ConfusionMatrixLogger(InspectionCallback):
+    """Logs the confusion matrix of the model's predictions on `data` as an image
+    (`confusion_matrix`) and each class's precision and recall (`precision/<class>`,
+    `recall/<class>`).
+
+    data: a tf.data.Dataset of (images, labels) batches, or an (images, labels) pair; labels
+    are class indices, shape (N,) or (N, 1), or one-hot rows. class_names: one per model output.
+    """
+
+    def __init__(self, log_dir, data, class_names: Sequence[str], every_n_epochs: int = 1):
+        super().__init__(log_dir, every_n_epochs)
+        if isinstance(class_names, str) or len(class_names) < 2:
+            raise ValueError(f"class_names: expected a list of at least 2 names, got "
+                             f"{class_names!r}")
+        self.data, self.class_names = data, [str(c) for c in class_names]
+
+    def prepare(self):
+        outputs = self.model.outputs[0].shape[-1]
+        if outputs != len(self.class_names):
+            raise ValueError(f"class_names: {len(self.class_names)} names for a model with "
+                             f"{outputs} outputs")
+
+    def _batches(self):
+        import tensorflow as tf
+
+        if isinstance(self.data, tf.data.Dataset):
+            yield from self.data
+        elif isinstance(self.data, (tuple, list)) and len(self.data) == 2:
+            x, y = self.data
+            for start in range(0, len(x), 64):
+                yield x[start:start + 64], y[start:start + 64]
+        else:
+            raise TypeError("data: expected a tf.data.Dataset of (images, labels) or an "
+                            f"(images, labels) pair, got {type(self.data).__name__}")
+
+    def matrix(self) -> np.ndarray:
+        """The confusion matrix of the current model on `data`."""
+        truth, predicted = [], []
+        for x, y in self._batches():
+            y = np.asarray(y)
+            one_hot = y.ndim == 2 and y.shape[1] == len(self.class_names)
+            truth.append(y.argmax(axis=-1) if one_hot else y.ravel())
+            predicted.append(np.asarray(self.model.predict_on_batch(x)).argmax(axis=-1))
+        return confusion_matrix(np.concatenate(truth), np.concatenate(predicted),
+                                len(self.class_names))
+
+    def log(self, epoch):
+        import tensorflow as tf
+
+        matrix = self.matrix()
+        figure = plot_confusion_matrix(matrix, self.class_names,
+                                       title=f"confusion matrix, epoch {epoch}")
+        tf.summary.image("confusion_matrix", _images.figure_to_array(figure)[None])
+        precision, recall = precision_recall(matrix)
+        for name, p, r in zip(self.class_names, precision, recall):
+            tf.summary.scalar(f"precision/{name}", p)
+            tf.summary.scalar(f"recall/{name}", r)

@@ -1,0 +1,74 @@
+"""Confusion matrices and per-class precision and recall."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
+    """Counts (num_classes, num_classes): row = true class, column = predicted class.
+
+    >>> confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], 3)
+    array([[1, 0, 0],
+           [0, 1, 1],
+           [0, 0, 1]])
+    """
+    y_true, y_pred = np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {y_true.size} and {y_pred.size}")
+    for arg, y in (("y_true", y_true), ("y_pred", y_pred)):
+        if y.size and (y.min() < 0 or y.max() >= num_classes):
+            raise ValueError(f"{arg}: class indices must be in [0, {num_classes}), "
+                             f"got {y.min()}..{y.max()}")
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (y_true.astype(np.int64), y_pred.astype(np.int64)), 1)
+    return matrix
+
+
+def precision_recall(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class precision (of the predictions of a class, the true ones) and recall (of the
+    images of a class, those found); 0 for a class never predicted or never present.
+
+    >>> p, r = precision_recall(np.array([[3, 1], [0, 4]]))
+    >>> p.round(3).tolist(), r.round(3).tolist()
+    ([1.0, 0.8], [0.75, 1.0])
+    """
+    matrix = np.asarray(matrix, np.float64)
+    hits = np.diag(matrix)
+    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
+    precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
+    recall = np.divide(hits, actual, out=np.zeros_like(hits), where=actual > 0)
+    return precision, recall
+
+
+def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], *,
+                          title: str = "confusion matrix"):
+    """The matrix as a matplotlib Figure: counts in the cells, shaded by the fraction of
+    each true class (row)."""
+    from matplotlib.figure import Figure
+
+    matrix = np.asarray(matrix)
+    n = len(class_names)
+    if matrix.shape != (n, n):
+        raise ValueError(f"matrix: expected shape ({n}, {n}) for {n} class names, "
+                         f"got {matrix.shape}")
+    rows = matrix.sum(axis=1, keepdims=True)
+    fraction = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
+    size = 2.5 + 0.45 * n
+    figure = Figure(figsize=(size + 1, size), layout="constrained")
+    ax = figure.add_subplot()
+    image = ax.imshow(fraction, cmap="Blues", vmin=0, vmax=1)
+    figure.colorbar(image, ax=ax, label="fraction of the true class")
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if fraction[i, j] > 0.5 else "black")
+    return figure

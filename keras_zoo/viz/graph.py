@@ -1,0 +1,257 @@
+"""Finding layers in a Keras model (through nested models) and computing their outputs.
+
+Every inspection tool names layers the same way: a layer's own name when it is unique in the
+model with its nested models flattened, else the path of names from the outermost nested model
+("backbone/conv1"). The model's own name is never part of it, so names compare across runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+import keras
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LayerRef:
+    """A layer of a model, possibly inside nested models.
+
+    Attributes:
+        path: the nested models from the outermost one down, then the layer itself (a
+            top-level layer's path is just the layer).
+        name: the name the inspection tools use for it (see the module docstring).
+    """
+
+    path: tuple
+    name: str
+
+    @property
+    def layer(self) -> keras.layers.Layer:
+        return self.path[-1]
+
+    def output(self, model: keras.Model):
+        """The layer's symbolic output in the graph of the model that contains it."""
+        parent = self.path[-2] if len(self.path) > 1 else model
+        outputs = _node_in(parent, self.layer).output_tensors
+        if len(outputs) != 1:
+            raise ValueError(f"layer {self.name!r} has {len(outputs)} outputs; pick a layer "
+                             "with one output")
+        return outputs[0]
+
+
+def graph_of(model) -> keras.Model:
+    """The Functional graph of a Functional or Sequential model; TypeError for others."""
+    graph = model._functional if isinstance(model, keras.Sequential) else model
+    if isinstance(model, keras.Sequential) and graph is None:
+        raise ValueError(
+            f"Sequential model {model.name!r} has no graph yet: start it with keras.Input(shape) "
+            "or build it before inspecting it"
+        )
+    if not (isinstance(graph, keras.Model) and hasattr(graph, "_nodes_by_depth")):
+        raise TypeError(
+            f"inspection needs a Functional or Sequential model; {getattr(model, 'name', model)!r} "
+            f"is a {type(model).__name__}"
+        )
+    return graph
+
+
+def _inputs(model):
+    """The model's inputs in the structure it is called with (one tensor, not a list of one)."""
+    return _single(model.inputs)
+
+
+def _single(tensors):
+    return tensors[0] if len(tensors) == 1 else list(tensors)
+
+
+def _is_graph_model(layer) -> bool:
+    if isinstance(layer, keras.Sequential):
+        return layer._functional is not None
+    return isinstance(layer, keras.Model) and hasattr(layer, "_nodes_by_depth")
+
+
+def _node_in(model, layer):
+    """The one call of `layer` in `model`'s graph."""
+    graph = graph_of(model)
+    ids = {id(node) for nodes in graph._nodes_by_depth.values() for node in nodes}
+    nodes = [node for node in layer._inbound_nodes if id(node) in ids]
+    if len(nodes) != 1:
+        raise ValueError(f"layer {layer.name!r} is called {len(nodes)} times in {model.name!r}; "
+                         "inspection needs a layer called once")
+    return nodes[0]
+
+
+def walk_layers(model: keras.Model, *, include_models: bool = False) -> list[LayerRef]:
+    """Every layer of `model` in graph order, nested Functional and Sequential models opened in
+    place (and listed themselves, before their layers, with include_models=True).
+
+    >>> import keras_zoo
+    >>> [ref.name for ref in walk_layers(keras_zoo.build("resnet18"))][:4]
+    ['conv1.pad', 'conv1', 'bn1', 'relu']
+    """
+    graph_of(model)
+    paths = _all_paths(model)
+    counts = Counter(path[-1].name for path in paths)
+    return [
+        LayerRef(path, path[-1].name if counts[path[-1].name] == 1
+                 else "/".join(layer.name for layer in path))
+        for path in paths
+        if include_models or not _is_graph_model(path[-1])
+    ]
+
+
+def _all_paths(model) -> list[tuple]:
+    paths = []
+
+    def visit(parent, prefix):
+        for layer in parent.layers:
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            paths.append(prefix + (layer,))
+            if _is_graph_model(layer):
+                visit(layer, prefix + (layer,))
+
+    visit(model, ())
+    return paths
+
+
+def find_layers(model: keras.Model, names: Sequence[str], *, argument: str = "layers"
+                ) -> list[LayerRef]:
+    """The layers called `names` (names as `walk_layers` gives them, or full paths
+    "outer/inner"); ValueError listing the valid names for one that is not there."""
+    if isinstance(names, str):
+        names = [names]
+    refs = walk_layers(model, include_models=True)
+    by_name = {ref.name: ref for ref in refs}
+    by_name.update({"/".join(layer.name for layer in ref.path): ref for ref in refs})
+    found = []
+    for name in names:
+        if name not in by_name:
+            valid = [ref.name for ref in refs]
+            close = difflib.get_close_matches(str(name), valid, n=3)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise ValueError(
+                f"{argument}: {model.name!r} has no layer {name!r}.{hint} "
+                f"Valid layer names: {', '.join(valid)}"
+            )
+        found.append(by_name[name])
+    return found
+
+
+def spatial_layers(model: keras.Model, input_shape: Sequence[int] | None = None
+                   ) -> list[tuple[LayerRef, tuple]]:
+    """(layer, output shape) for each layer with one 4-D output (batch, height, width,
+    channels), in graph order; shapes for a batch of `input_shape` images when given."""
+    refs = []
+    for ref in walk_layers(model):
+        try:
+            tensor = ref.output(model)
+        except ValueError:
+            continue
+        if len(tensor.shape) == 4:
+            refs.append((ref, tuple(tensor.shape)))
+    if input_shape is not None and refs:
+        probe = make_probe(model, [ref for ref, _ in refs])
+        symbolic = probe(keras.KerasTensor((1, *input_shape)))
+        refs = [(ref, tuple(t.shape)) for (ref, _), t in zip(refs, symbolic)]
+    return refs
+
+
+def default_feature_layers(model: keras.Model, input_shape: Sequence[int] | None = None
+                           ) -> list[LayerRef]:
+    """The stage outputs of a keras_zoo model; for any other model, the last layer at each
+    spatial resolution (by order of first appearance)."""
+    from keras_zoo.layers import StageOutput
+
+    refs = walk_layers(model)
+    stages = [ref for ref in refs if isinstance(ref.layer, StageOutput)]
+    if stages:
+        return sorted(stages, key=lambda ref: ref.layer.stride)
+    spatial = spatial_layers(model, input_shape)
+    last: dict[tuple, int] = {}
+    for i, (ref, shape) in enumerate(spatial):
+        if shape[1] is None or shape[2] is None:
+            raise ValueError(
+                f"{model.name!r} has no fixed input size, so its resolutions are unknown: "
+                "give the input shape (or sample images), or name the layers"
+            )
+        last[shape[1:3]] = i
+    return [spatial[i][0] for i in sorted(last.values())]
+
+
+def default_cam_layer(model: keras.Model) -> LayerRef:
+    """The last layer with a 4-D output: where Grad-CAM looks by default."""
+    spatial = spatial_layers(model)
+    if not spatial:
+        raise ValueError(f"{model.name!r} has no layer with a 4-D (batch, height, width, "
+                         "channels) output")
+    return spatial[-1][0]
+
+
+def make_probe(model: keras.Model, refs: Sequence[LayerRef]) -> Callable:
+    """A function of the model's inputs returning the outputs of `refs` (a list, in order).
+
+    Layers inside nested models are reached through the nested model's input in the outer
+    graph, so any depth of nesting works. Inference mode (training=False).
+    """
+    graph_of(model)
+    outputs, slots, groups = [], [], {}
+    for i, ref in enumerate(refs):
+        if len(ref.path) == 1:
+            slots.append((i, len(outputs)))
+            outputs.append(ref.output(model))
+        else:
+            groups.setdefault(id(ref.path[0]), (ref.path[0], []))[1].append((i, ref))
+    nested = []
+    for sub, members in groups.values():
+        inputs = _node_in(model, sub).input_tensors
+        start = len(outputs)
+        outputs.extend(inputs)
+        inner = [LayerRef(ref.path[1:], ref.name) for _, ref in members]
+        nested.append((start, len(inputs), make_probe(sub, inner), [i for i, _ in members]))
+    head = keras.Model(_inputs(model), outputs)
+
+    def probe(x):
+        values = head(x, training=False)
+        values = values if isinstance(values, (list, tuple)) else [values]
+        result = [None] * len(refs)
+        for i, j in slots:
+            result[i] = values[j]
+        for start, n, sub_probe, indices in nested:
+            sub_in = values[start:start + n]
+            for i, value in zip(indices, sub_probe(sub_in[0] if n == 1 else list(sub_in))):
+                result[i] = value
+        return result
+
+    return probe
+
+
+def split_at(model: keras.Model, ref: LayerRef) -> Callable:
+    """A function of the model's inputs returning (the output of `ref`, the model's output)
+    from one forward pass, so that gradients of the output reach the layer's output."""
+    if len(model.outputs) != 1:
+        raise ValueError(f"{model.name!r} has {len(model.outputs)} outputs; Grad-CAM needs one")
+    layer = ref.path[0]
+    if len(ref.path) == 1:
+        both = keras.Model(_inputs(model), [ref.output(model), model.outputs[0]])
+        return lambda x: tuple(both(x, training=False))
+    node = _node_in(model, layer)
+    if len(node.output_tensors) != 1:
+        raise ValueError(f"nested model {layer.name!r} has {len(node.output_tensors)} outputs; "
+                         "Grad-CAM needs one")
+    before = keras.Model(_inputs(model), _single(node.input_tensors))
+    # The rest of the outer graph, from the nested model's output (and the inputs, for
+    # branches that go around it).
+    after = keras.Model([*model.inputs, node.output_tensors[0]], model.outputs[0])
+    inner = split_at(layer, LayerRef(ref.path[1:], ref.name))
+
+    def run(x):
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        sub_in = before(x, training=False)
+        tap, sub_out = inner(sub_in)
+        return tap, after([*xs, sub_out], training=False)
+
+    return run

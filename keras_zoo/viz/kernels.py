@@ -1,0 +1,130 @@
+"""Kernel statistics and histograms: what a network's weights look like."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import keras
+import numpy as np
+
+from keras_zoo.viz.graph import LayerRef, walk_layers
+
+
+class KernelStat(NamedTuple):
+    """One weight's statistics; std is the sample standard deviation (ddof=1)."""
+
+    name: str
+    shape: tuple
+    mean: float
+    std: float
+    min: float
+    max: float
+
+
+class NamedWeight(NamedTuple):
+    """A weight variable with the names the inspection tools give it.
+
+    name: "<layer name>/<variable name>" (as in `kernel_stats`); kernel_tag: the name its
+    TensorBoard tags use, the layer name alone when the layer has one kernel, or None for a
+    weight that is not a kernel (bias, batch-norm statistics...).
+    """
+
+    name: str
+    kernel_tag: str | None
+    variable: keras.Variable
+    ref: LayerRef
+
+
+def named_weights(model: keras.Model) -> list[NamedWeight]:
+    """Every floating-point weight of `model` (nested models opened), in graph order.
+
+    A kernel is a variable called "kernel", "depthwise_kernel" or "pointwise_kernel": the
+    weights of convolutions (also depthwise and separable) and dense layers.
+    """
+    found = []
+    for ref in walk_layers(model):
+        weights = [v for v in ref.layer.weights if "float" in str(v.dtype)]
+        kernels = [v for v in weights if v.name.endswith("kernel")]
+        for v in weights:
+            tag = None
+            if any(v is k for k in kernels):
+                tag = ref.name if len(kernels) == 1 else f"{ref.name}/{v.name}"
+            found.append(NamedWeight(f"{ref.name}/{v.name}", tag, v, ref))
+    return found
+
+
+def weight_stat(name: str, values: np.ndarray) -> KernelStat:
+    values = np.asarray(values, np.float64)
+    std = float(values.std(ddof=1)) if values.size > 1 else float("nan")
+    return KernelStat(name, tuple(values.shape), float(values.mean()), std,
+                      float(values.min()), float(values.max()))
+
+
+def kernel_stats(model: keras.Model, *, kernels_only: bool = False) -> list[KernelStat]:
+    """Rows (weight name, shape, mean, std, min, max) for every weight of `model` (every
+    kernel only, with kernels_only=True), in graph order, computed in float64.
+
+    >>> import keras_zoo
+    >>> rows = kernel_stats(keras_zoo.build("resnet18"))
+    >>> rows[0].name, rows[0].shape, rows[1].name
+    ('conv1/kernel', (7, 7, 3, 64), 'bn1/gamma')
+    """
+    return [
+        weight_stat(w.name, keras.ops.convert_to_numpy(w.variable))
+        for w in named_weights(model)
+        if w.kernel_tag is not None or not kernels_only
+    ]
+
+
+def first_conv(model: keras.Model) -> LayerRef | None:
+    """The first (non-depthwise) 2-D convolution of `model`, whose filters see the image."""
+    for ref in walk_layers(model):
+        if isinstance(ref.layer, keras.layers.Conv2D):
+            return ref
+    return None
+
+
+def plot_kernel_histograms(model: keras.Model, names: Sequence[str] | None = None, *,
+                           bins: int = 60, cols: int = 3):
+    """Histograms of the weights called `names` (as `kernel_stats` names them; default: every
+    kernel), one panel each with its mean, std, min and max, as a matplotlib Figure.
+
+    >>> import keras_zoo
+    >>> model = keras_zoo.build("resnet18")
+    >>> figure = plot_kernel_histograms(model, ["conv1/kernel", "fc/kernel"])
+    >>> [ax.get_title() for ax in figure.axes]
+    ['conv1/kernel (7, 7, 3, 64)', 'fc/kernel (512, 1000)']
+    """
+    from matplotlib.figure import Figure
+
+    from keras_zoo.checks import check_positive_int
+
+    bins, cols = check_positive_int(bins, "bins"), check_positive_int(cols, "cols")
+    weights = named_weights(model)
+    by_name = {w.name: w for w in weights}
+    if names is None:
+        chosen = [w for w in weights if w.kernel_tag is not None]
+    else:
+        if isinstance(names, str):
+            names = [names]
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise ValueError(f"names: {model.name!r} has no weight {unknown[0]!r}; valid weight "
+                             f"names: {', '.join(by_name)}")
+        chosen = [by_name[n] for n in names]
+    if not chosen:
+        raise ValueError(f"{model.name!r} has no kernels to plot")
+    cols = min(cols, len(chosen))
+    rows = -(-len(chosen) // cols)
+    figure = Figure(figsize=(4.2 * cols, 3.0 * rows), layout="constrained")
+    for i, weight in enumerate(chosen):
+        values = keras.ops.convert_to_numpy(weight.variable)
+        stat = weight_stat(weight.name, values)
+        ax = figure.add_subplot(rows, cols, i + 1)
+        ax.hist(values.ravel(), bins=bins, color="tab:blue")
+        ax.set_title(f"{weight.name} {stat.shape}", fontsize=9)
+        ax.text(0.98, 0.95, f"mean {stat.mean:.3g}\nstd {stat.std:.3g}\nmin {stat.min:.3g}\n"
+                f"max {stat.max:.3g}", transform=ax.transAxes, ha="right", va="top", fontsize=8)
+        ax.tick_params(labelsize=7)
+    return figure

@@ -1,0 +1,664 @@
+"""The TensorBoard callbacks (keras_zoo.callbacks): what they write, read back from the event
+files with TensorBoard's own EventAccumulator, and served by a real TensorBoard server.
+
+Models are fitted with run_eagerly=True: on this CPU-only machine an eager fit of a tiny batch
+takes about 2 s where tracing the train step of a MobileNet takes about 12 s; the callbacks do
+not depend on it.
+"""
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import types
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import keras_zoo
+from keras_zoo import viz
+from keras_zoo.callbacks import (
+    ConfusionMatrixLogger,
+    FeatureMapLogger,
+    GradCAMLogger,
+    KernelStatsLogger,
+)
+from keras_zoo.viz.images import filter_tiles, grid_shape, overlay_heatmaps, tile_channels
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CLASS_NAMES = ["cat", "dog", "bird"]
+SAMPLES = 4  # more than tf.summary.image's default max_outputs (3)
+STATS = {
+    "mean": np.mean,
+    "std": np.std,
+    "zero_fraction": lambda v: np.mean(v == 0),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# reading event files back
+
+
+def load_events(log_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(log_dir), size_guidance={"tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def tags_of(acc):
+    return set(acc.Tags()["tensors"])
+
+
+def plugin_of(acc, tag):
+    return acc.SummaryMetadata(tag).plugin_data.plugin_name
+
+
+def steps_of(acc, tag):
+    return [event.step for event in acc.Tensors(tag)]
+
+
+def value_of(acc, tag, index=-1):
+    from tensorboard.util import tensor_util
+
+    return tensor_util.make_ndarray(acc.Tensors(tag)[index].tensor_proto)
+
+
+def scalar_of(acc, tag, index=-1):
+    return value_of(acc, tag, index).item()
+
+
+def images_of(acc, tag, index=-1):
+    """(width, height, [PNG bytes, ...]) of one image summary event."""
+    value = value_of(acc, tag, index)
+    return int(value[0]), int(value[1]), list(value[2:])
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    assert data.startswith(PNG_SIGNATURE)
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def as_uint8_close(png: np.ndarray, picture: np.ndarray):
+    """A PNG decoded to uint8 shows `picture` (float in [0, 1] or uint8): tf.summary.image
+    converts floats to uint8 by truncating x * 255.5, so a pixel is within 1 of x * 255."""
+    picture = np.asarray(picture)
+    if picture.dtype != np.uint8:
+        picture = picture * 255.0
+    if picture.ndim == 3 and picture.shape[-1] == 1:
+        picture = picture[..., 0]
+    assert png.shape == picture.shape
+    np.testing.assert_allclose(png.astype(np.float64), picture.astype(np.float64), atol=1.0 + 1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# models and data
+
+
+def small_sequential(name="small_sequential", classes=3):
+    """Conv2D / MaxPooling2D / Flatten / Dense at 32x32, layers named."""
+    return keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_a"),
+            keras.layers.Conv2D(5, 3, padding="same", activation="relu", name="conv_b"),
+            keras.layers.MaxPooling2D(name="pool_a"),
+            keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv_c"),
+            keras.layers.MaxPooling2D(name="pool_b"),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(classes, activation="softmax", name="dense"),
+        ],
+        name=name,
+    )
+
+
+def small_functional(name):
+    """A Functional model with a branch, every layer named, so that two of them differ only in
+    the model's name."""
+    inputs = keras.Input((32, 32, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="stem")(inputs)
+    y = keras.layers.Conv2D(4, 3, padding="same", name="branch")(x)
+    x = keras.layers.Add(name="merge")([x, y])
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    x = keras.layers.SeparableConv2D(6, 3, padding="same", activation="relu", name="sep")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(3, activation="softmax", name="head")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def compiled(model, loss="sparse_categorical_crossentropy"):
+    model.compile(keras.optimizers.Adam(1e-2), loss, run_eagerly=True)
+    return model
+
+
+def data(n, size, seed=0, shift=0):
+    """n noise images, the channel of each image's class brighter, and the classes."""
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) + shift) % 3
+    images = rng.random((n, size, size, 3)).astype(np.float32) * 0.5
+    images[np.arange(n), :, :, labels] += 0.5
+    return images, labels
+
+
+def last_layer_per_resolution(model):
+    """Independently of keras_zoo.viz: the last of model.layers at each spatial resolution."""
+    last = {}
+    for layer in model.layers:
+        shape = layer.output.shape
+        if len(shape) == 4:
+            last[tuple(shape[1:3])] = layer.name  # keeps the first appearance's position
+    return list(last.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# shared checks
+
+
+def check_feature_maps(acc, model, samples, names, steps):
+    """feature_maps/<name> images and activations/<name>/... scalars for exactly `names`, at
+    `steps`, the last of them equal to what keras_zoo.viz.feature_maps gives now."""
+    tags = tags_of(acc)
+    assert {t for t in tags if t.startswith("feature_maps/")} == {
+        f"feature_maps/{name}" for name in names
+    }
+    assert {t for t in tags if t.startswith("activations/")} == {
+        f"activations/{name}/{stat}" for name in names for stat in STATS
+    }
+    maps = viz.feature_maps(model, samples)
+    assert list(maps) == list(names)
+    for name, value in maps.items():
+        tag = f"feature_maps/{name}"
+        assert plugin_of(acc, tag) == "images"
+        assert steps_of(acc, tag) == steps
+        n, h, w, c = value.shape
+        rows, cols = grid_shape(c)
+        height, width = rows * h + (rows - 1), cols * w + (cols - 1)
+        for index in range(len(steps)):
+            header_w, header_h, pngs = images_of(acc, tag, index)
+            assert (header_w, header_h) == (width, height)
+            assert len(pngs) == len(samples)
+            for png in pngs:
+                assert decode_png(png).shape[:2] == (height, width)
+        # the last epoch's pictures are the current model's channels, image by image
+        _, _, pngs = images_of(acc, tag)
+        for png, one in zip(pngs, value):
+            as_uint8_close(decode_png(png), tile_channels(one))
+        for stat, numpy_stat in STATS.items():
+            stat_tag = f"activations/{name}/{stat}"
+            assert plugin_of(acc, stat_tag) == "scalars"
+            assert steps_of(acc, stat_tag) == steps
+            np.testing.assert_allclose(scalar_of(acc, stat_tag), numpy_stat(value),
+                                       rtol=1e-5, atol=1e-7)
+
+
+def check_kernels(acc, model, steps):
+    kernels = [w for w in viz.named_weights(model) if w.kernel_tag is not None]
+    assert kernels
+    expected = set()
+    for weight in kernels:
+        expected |= {f"kernels/{weight.kernel_tag}"}
+        expected |= {f"kernels/{weight.kernel_tag}/{s}" for s in ("mean", "std", "min", "max")}
+    assert {t for t in tags_of(acc) if t.startswith("kernels/")} == expected
+    for weight in kernels:
+        values = keras.ops.convert_to_numpy(weight.variable).astype(np.float64)
+        numpy_stats = {"mean": values.mean(), "std": values.std(ddof=1),
+                       "min": values.min(), "max": values.max()}
+        for stat, number in numpy_stats.items():
+            tag = f"kernels/{weight.kernel_tag}/{stat}"
+            assert plugin_of(acc, tag) == "scalars"
+            assert steps_of(acc, tag) == steps
+            np.testing.assert_allclose(scalar_of(acc, tag), number, rtol=1e-5, atol=1e-9,
+                                       err_msg=tag)
+        tag = f"kernels/{weight.kernel_tag}"
+        assert plugin_of(acc, tag) == "histograms"
+        assert steps_of(acc, tag) == steps
+        for index in range(len(steps)):
+            histogram = value_of(acc, tag, index)
+            assert histogram.ndim == 2 and histogram.shape[1] == 3
+            assert histogram[:, 2].sum() == values.size
+        histogram = value_of(acc, tag)
+        np.testing.assert_allclose([histogram[0, 0], histogram[-1, 1]],
+                                   [values.min(), values.max()], rtol=1e-5, atol=1e-9)
+
+
+def check_filters(acc, model, steps):
+    first = viz.first_conv(model)
+    assert {t for t in tags_of(acc) if t.startswith("filters/")} == {f"filters/{first.name}"}
+    tag = f"filters/{first.name}"
+    assert plugin_of(acc, tag) == "images"
+    assert steps_of(acc, tag) == steps
+    tiles = filter_tiles(keras.ops.convert_to_numpy(first.layer.kernel))
+    width, height, pngs = images_of(acc, tag)
+    assert (height, width) == tiles.shape[:2]
+    assert len(pngs) == 1
+    picture = decode_png(pngs[0])
+    assert picture.shape == tiles.shape  # RGB tiles
+    as_uint8_close(picture, tiles)
+
+
+def check_grad_cam(acc, model, samples, layer, steps):
+    tag = f"grad_cam/{layer}"
+    assert {t for t in tags_of(acc) if t.startswith("grad_cam/")} == {tag}
+    assert plugin_of(acc, tag) == "images"
+    assert steps_of(acc, tag) == steps
+    for index in range(len(steps)):
+        width, height, pngs = images_of(acc, tag, index)
+        assert (height, width) == samples.shape[1:3]
+        assert len(pngs) == len(samples)
+        for png in pngs:
+            assert decode_png(png).shape == (*samples.shape[1:3], 3)
+    _, _, pngs = images_of(acc, tag)
+    expected = overlay_heatmaps(samples, viz.grad_cam(model, samples, layer=layer))
+    for png, picture in zip(pngs, expected):
+        as_uint8_close(decode_png(png), picture)
+
+
+# ---------------------------------------------------------------------------------------------
+# one fit of a keras_zoo model, read by several tests
+
+
+@pytest.fixture(scope="module")
+def zoo_run(tmp_path_factory):
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    base = tmp_path_factory.mktemp("zoo_run")
+    logs = types.SimpleNamespace(main=base / "main", cam_stage3=base / "cam_stage3",
+                                 cm_dataset=base / "cm_dataset")
+    model = compiled(keras_zoo.build("mobilenet_v3_small", input_shape=(64, 64, 3), classes=3))
+    x, y = data(8, 64)
+    samples = x[:SAMPLES]
+    x_ds, y_ds = data(9, 64, seed=1, shift=1)
+    one_hot = np.eye(3, dtype=np.float32)[y_ds]
+    dataset = tf.data.Dataset.from_tensor_slices((x_ds, one_hot)).batch(4)
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[
+        FeatureMapLogger(logs.main, samples),
+        KernelStatsLogger(logs.main),
+        GradCAMLogger(logs.main, samples),
+        ConfusionMatrixLogger(logs.main, (x, y), CLASS_NAMES),
+        GradCAMLogger(logs.cam_stage3, samples, layer="stage3"),
+        ConfusionMatrixLogger(logs.cm_dataset, dataset, CLASS_NAMES),
+    ])
+    return types.SimpleNamespace(
+        model=model, x=x, y=y, samples=samples, x_ds=x_ds, y_ds=y_ds, logs=logs,
+        acc=load_events(logs.main),
+    )
+
+
+# 1. FeatureMapLogger
+
+
+def test_feature_maps_of_a_keras_zoo_model(zoo_run):
+    stages = [layer.name for layer in keras_zoo.stage_outputs(zoo_run.model)]
+    assert stages == ["stage1", "stage2", "stage3", "stage4"]
+    check_feature_maps(zoo_run.acc, zoo_run.model, zoo_run.samples, stages, steps=[0, 1])
+
+
+def test_feature_maps_every_n_epochs(tmp_path):
+    keras.utils.set_random_seed(1)
+    model = compiled(small_sequential())
+    x, y = data(4, 32)
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[
+        FeatureMapLogger(tmp_path / "every2", x[:2], every_n_epochs=2),
+        KernelStatsLogger(tmp_path / "every2", every_n_epochs=2),
+        FeatureMapLogger(tmp_path / "every1", x[:2]),
+    ])
+    every2, every1 = load_events(tmp_path / "every2"), load_events(tmp_path / "every1")
+    assert any(t.startswith("kernels/") for t in tags_of(every2))
+    for tag in tags_of(every2):
+        assert steps_of(every2, tag) == [0, 2], tag
+    assert tags_of(every1)
+    for tag in tags_of(every1):
+        assert steps_of(every1, tag) == [0, 1, 2], tag
+    check_feature_maps(every2, model, x[:2], last_layer_per_resolution(model), steps=[0, 2])
+
+
+# 2. KernelStatsLogger
+
+
+def test_kernel_stats_and_histograms(zoo_run):
+    check_kernels(zoo_run.acc, zoo_run.model, steps=[0, 1])
+
+
+def test_first_convolution_filters(zoo_run):
+    check_filters(zoo_run.acc, zoo_run.model, steps=[0, 1])
+
+
+def test_tags_carry_no_model_name(tmp_path):
+    keras.utils.set_random_seed(2)
+    x, y = data(4, 32)
+    tag_sets = []
+    for name in ("first_model", "second_model"):
+        model = compiled(small_functional(name))
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[
+            FeatureMapLogger(tmp_path / name, x[:2]),
+            KernelStatsLogger(tmp_path / name),
+            GradCAMLogger(tmp_path / name, x[:2]),
+        ])
+        tags = tags_of(load_events(tmp_path / name))
+        assert not any(name in tag for tag in tags)
+        tag_sets.append(tags)
+    assert tag_sets[0] == tag_sets[1]
+    assert any(t.startswith("kernels/") for t in tag_sets[0])
+    assert any(t.startswith("feature_maps/") for t in tag_sets[0])
+
+
+def test_keras_zoo_tags_carry_no_model_name(zoo_run):
+    assert zoo_run.model.name
+    assert not any(zoo_run.model.name in tag for tag in tags_of(zoo_run.acc))
+
+
+# 3. Functional, Sequential and nested models
+
+
+def test_functional_model(tmp_path):
+    keras.utils.set_random_seed(3)
+    model = compiled(small_functional("functional"))
+    x, y = data(4, 32)
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[
+        FeatureMapLogger(tmp_path, x[:2]),
+        KernelStatsLogger(tmp_path),
+        GradCAMLogger(tmp_path, x[:2]),
+    ])
+    acc = load_events(tmp_path)
+    expected = last_layer_per_resolution(model)
+    assert expected == ["merge", "sep"]
+    check_feature_maps(acc, model, x[:2], expected, steps=[0, 1])
+    check_kernels(acc, model, steps=[0, 1])
+    # SeparableConv2D has two kernels: each gets its own tag
+    assert {"kernels/sep/depthwise_kernel", "kernels/sep/pointwise_kernel"} <= tags_of(acc)
+    check_filters(acc, model, steps=[0, 1])
+    check_grad_cam(acc, model, x[:2], "sep", steps=[0, 1])
+
+
+def test_sequential_model(tmp_path):
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(4)
+    model = compiled(small_sequential())
+    x, y = data(6, 32)
+    x_ds, y_ds = data(10, 32, seed=1, shift=1)
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (x_ds, np.eye(3, dtype=np.float32)[y_ds])).batch(4)
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[
+        FeatureMapLogger(tmp_path, x[:SAMPLES]),
+        KernelStatsLogger(tmp_path),
+        GradCAMLogger(tmp_path, x[:SAMPLES]),
+        ConfusionMatrixLogger(tmp_path, (x, y), CLASS_NAMES),
+        ConfusionMatrixLogger(tmp_path / "cm_dataset", dataset, CLASS_NAMES),
+    ])
+    acc = load_events(tmp_path)
+    expected = last_layer_per_resolution(model)
+    assert expected == ["conv_b", "conv_c", "pool_b"]
+    check_feature_maps(acc, model, x[:SAMPLES], expected, steps=[0, 1])
+    check_kernels(acc, model, steps=[0, 1])
+    check_filters(acc, model, steps=[0, 1])
+    check_grad_cam(acc, model, x[:SAMPLES], "pool_b", steps=[0, 1])
+    # this small model's predictions are not all one class, so that precision and recall differ
+    # from class to class and mistakes in the matrix show
+    check_confusion(acc, model, x, y, steps=[0, 1], varied=True)
+    check_confusion(load_events(tmp_path / "cm_dataset"), model, x_ds, y_ds, steps=[0, 1],
+                    varied=True)
+
+
+def test_nested_model(tmp_path):
+    keras.utils.set_random_seed(5)
+    backbone = keras_zoo.build("mobilenet_v3_small", input_shape=(64, 64, 3), include_top=False)
+    model = compiled(keras.Sequential([
+        keras.Input((64, 64, 3)),
+        backbone,
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(3, activation="softmax"),
+    ], name="nested"))
+    x, y = data(4, 64)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[
+        FeatureMapLogger(tmp_path, x[:2]),
+        KernelStatsLogger(tmp_path),
+        GradCAMLogger(tmp_path, x[:2]),
+    ])
+    acc = load_events(tmp_path)
+    stages = [layer.name for layer in keras_zoo.stage_outputs(backbone)]
+    assert stages == ["stage1", "stage2", "stage3", "stage4"]
+    check_feature_maps(acc, model, x[:2], stages, steps=[0])
+    check_kernels(acc, model, steps=[0])
+    # the backbone's kernels and the outer Dense are all there, without the backbone's name
+    assert not any(backbone.name in tag for tag in tags_of(acc))
+    assert f"kernels/{model.layers[-1].name}" in tags_of(acc)
+    check_filters(acc, model, steps=[0])
+    check_grad_cam(acc, model, x[:2], "stage4", steps=[0])
+
+
+# 4. GradCAMLogger
+
+
+def test_grad_cam_images(zoo_run):
+    layer = viz.default_cam_layer(zoo_run.model).name
+    check_grad_cam(zoo_run.acc, zoo_run.model, zoo_run.samples, layer, steps=[0, 1])
+
+
+def test_grad_cam_at_a_chosen_layer(zoo_run):
+    acc = load_events(zoo_run.logs.cam_stage3)
+    assert tags_of(acc) == {"grad_cam/stage3"}
+    check_grad_cam(acc, zoo_run.model, zoo_run.samples, "stage3", steps=[0, 1])
+
+
+# 5. ConfusionMatrixLogger
+
+
+def check_confusion(acc, model, x, truth, steps, varied=False):
+    tags = tags_of(acc)
+    assert "confusion_matrix" in tags
+    assert plugin_of(acc, "confusion_matrix") == "images"
+    assert steps_of(acc, "confusion_matrix") == steps
+    predicted = model.predict(x, verbose=0).argmax(axis=-1)
+    matrix = viz.confusion_matrix(truth, predicted, len(CLASS_NAMES))
+    precision, recall = viz.precision_recall(matrix)
+    if varied:
+        assert len(set(predicted)) > 1 and len(set(precision)) > 1 and len(set(recall)) > 1
+    assert {t for t in tags if t.startswith(("precision/", "recall/"))} == {
+        f"{kind}/{name}" for kind in ("precision", "recall") for name in CLASS_NAMES
+    }
+    for name, p, r in zip(CLASS_NAMES, precision, recall):
+        for tag, number in ((f"precision/{name}", p), (f"recall/{name}", r)):
+            assert plugin_of(acc, tag) == "scalars"
+            assert steps_of(acc, tag) == steps
+            np.testing.assert_allclose(scalar_of(acc, tag), number, rtol=1e-6, err_msg=tag)
+    width, height, pngs = images_of(acc, "confusion_matrix")
+    assert len(pngs) == 1
+    picture = decode_png(pngs[0])
+    rendered = viz.figure_to_array(viz.plot_confusion_matrix(matrix, CLASS_NAMES))
+    assert picture.shape == rendered.shape == (height, width, 3)
+
+
+def test_confusion_matrix_from_arrays(zoo_run):
+    check_confusion(zoo_run.acc, zoo_run.model, zoo_run.x, zoo_run.y, steps=[0, 1])
+
+
+def test_confusion_matrix_from_a_dataset_of_one_hot_labels(zoo_run):
+    acc = load_events(zoo_run.logs.cm_dataset)
+    check_confusion(acc, zoo_run.model, zoo_run.x_ds, zoo_run.y_ds, steps=[0, 1])
+    assert not any(t.startswith(("feature_maps/", "kernels/")) for t in tags_of(acc))
+
+
+def test_confusion_matrix_class_names_of_the_wrong_length(tmp_path):
+    model = compiled(small_sequential())
+    x, y = data(4, 32)
+    logger = ConfusionMatrixLogger(tmp_path, (x, y), ["cat", "dog"])  # checked at fit start
+    with pytest.raises(ValueError, match=r"class_names: 2 names for a model with 3 outputs"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
+    assert int(model.optimizer.iterations) == 0  # raised before any training step
+    for bad in ("cat", ["cat"], []):
+        with pytest.raises(ValueError, match="class_names"):
+            ConfusionMatrixLogger(tmp_path, (x, y), bad)
+
+
+# 6. without TensorBoard
+
+
+def test_without_tensorboard(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    log_dir = tmp_path / "logs"
+    model = compiled(small_sequential())
+    x, y = data(4, 32)
+    callbacks = []
+    for make in (
+        lambda: FeatureMapLogger(log_dir, x[:2]),
+        lambda: KernelStatsLogger(log_dir),
+        lambda: GradCAMLogger(log_dir, x[:2]),
+        lambda: ConfusionMatrixLogger(log_dir, (x, y), CLASS_NAMES),
+    ):
+        with pytest.warns(UserWarning, match="TensorBoard is not installed"):
+            callbacks.append(make())
+    history = model.fit(x, y, epochs=2, verbose=0, callbacks=callbacks)
+    assert len(history.history["loss"]) == 2
+    assert not log_dir.exists() or not any(log_dir.rglob("*"))
+
+
+# 7. bad input
+
+
+def test_unknown_layer_name(tmp_path):
+    model = compiled(small_sequential())
+    x, y = data(4, 32)
+    names = [layer.name for layer in model.layers]
+    for logger in (FeatureMapLogger(tmp_path, x[:2], layers=["conv_a", "conv_z"]),
+                   GradCAMLogger(tmp_path, x[:2], layer="conv_z")):
+        with pytest.raises(ValueError, match=r"no layer 'conv_z'.*Valid layer names: ") as info:
+            model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
+        for name in names:
+            assert name in str(info.value)
+    assert not any(tmp_path.iterdir())
+
+
+def test_wrong_image_shape(tmp_path):
+    model = compiled(small_sequential())
+    x, y = data(4, 32)
+    for logger in (FeatureMapLogger(tmp_path, np.zeros((2, 16, 16, 3), np.float32)),
+                   FeatureMapLogger(tmp_path, np.zeros((2, 32, 32, 1), np.float32)),
+                   GradCAMLogger(tmp_path, np.zeros((2, 16, 16, 3), np.float32))):
+        with pytest.raises(ValueError, match=r"images: expected images of shape \(N, 32, 32, 3\)"):
+            model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("every", [0, -1, 1.5, True])
+def test_every_n_epochs_must_be_a_positive_integer(tmp_path, every):
+    x, y = data(2, 32)
+    for make in (
+        lambda: FeatureMapLogger(tmp_path, x, every_n_epochs=every),
+        lambda: KernelStatsLogger(tmp_path, every_n_epochs=every),
+        lambda: GradCAMLogger(tmp_path, x, every_n_epochs=every),
+        lambda: ConfusionMatrixLogger(tmp_path, (x, y), CLASS_NAMES, every_n_epochs=every),
+    ):
+        with pytest.raises(ValueError, match="every_n_epochs must be a positive integer"):
+            make()
+
+
+# 8. a real TensorBoard server
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 10) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        assert response.status == 200
+        return response.read()
+
+
+def test_tensorboard_server_shows_the_feature_maps(zoo_run, tmp_path):
+    log_dir = zoo_run.logs.main
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    expected = {f"feature_maps/stage{i}" for i in range(1, 5)}
+    server_log = open(tmp_path / "tensorboard.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(log_dir),
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=server_log, stderr=subprocess.STDOUT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    try:
+        tags, deadline = {}, time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert server.poll() is None, (tmp_path / "tensorboard.log").read_text()[-3000:]
+            try:
+                tags = json.loads(http_get(f"{base}/data/plugin/images/tags", timeout=5))
+            except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
+                tags = {}
+            if expected <= set(tags.get(".", {})):
+                break
+            time.sleep(0.5)
+        assert expected <= set(tags.get(".", {})), (
+            tags, (tmp_path / "tensorboard.log").read_text()[-3000:])
+        # the server knows each event holds one image per sample image
+        assert tags["."]["feature_maps/stage2"]["samples"] == SAMPLES
+
+        value = zoo_run.model.get_layer("stage2").output.shape
+        rows, cols = grid_shape(value[-1])
+        size = (rows * value[1] + rows - 1, cols * value[2] + cols - 1)
+        query = urllib.parse.urlencode({"tag": "feature_maps/stage2", "run": ".",
+                                        "sample": SAMPLES - 1})
+        entries = json.loads(http_get(f"{base}/data/plugin/images/images?{query}"))
+        assert [entry["step"] for entry in entries] == [0, 1]
+        png = http_get(f"{base}/data/plugin/images/individualImage?{entries[-1]['query']}")
+        assert png.startswith(PNG_SIGNATURE)
+        picture = decode_png(png)
+        assert picture.shape[:2] == size
+        # the last sample's grid at the last epoch, as the event file has it
+        _, _, pngs = images_of(zoo_run.acc, "feature_maps/stage2")
+        np.testing.assert_array_equal(picture, decode_png(pngs[-1]))
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+        server_log.close()
+
+
+# regressions
+
+
+def test_confusion_matrix_reads_column_labels_as_class_indices(tmp_path):
+    model = compiled(small_sequential())
+    x, y = data(30, 32)
+    logger = ConfusionMatrixLogger(tmp_path, (x, y[:, None]), CLASS_NAMES)
+    logger.set_model(model)
+    assert logger.matrix().sum(axis=1).tolist() == [10, 10, 10]
+
+
+def test_a_deleted_log_dir_is_written_again(tmp_path):
+    import shutil
+
+    model = compiled(small_sequential())
+    x, y = data(4, 32)
+    log_dir = tmp_path / "logs"
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[FeatureMapLogger(log_dir, x[:1])])
+    shutil.rmtree(log_dir)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[FeatureMapLogger(log_dir, x[:1]),
+                                                    KernelStatsLogger(log_dir)])
+    tags = tags_of(load_events(log_dir))
+    assert "feature_maps/conv_b" in tags and "kernels/conv_a/mean" in tags
+
+
+def test_the_missing_tensorboard_warning_points_at_the_caller(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    for make in (lambda: FeatureMapLogger(tmp_path, np.zeros((1, 32, 32, 3))),
+                 lambda: KernelStatsLogger(tmp_path)):
+        with pytest.warns(UserWarning, match="TensorBoard is not installed") as record:
+            make()
+        assert record[0].filename == __file__
