@@ -13,6 +13,18 @@ from keras_zoo.layers import StageOutput, stage_outputs  # noqa: E402
 from keras_zoo.profile import count_macs  # noqa: E402
 from keras_zoo.registry import ModelInfo, build, list_models, model_info  # noqa: E402
 
+_SUBMODULES = ("callbacks", "data", "viz")
+
+
+def __getattr__(name):
+    """keras_zoo.viz, keras_zoo.callbacks and keras_zoo.data, imported on first use."""
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"keras_zoo.{name}")
+    raise AttributeError(f"module 'keras_zoo' has no attribute {name!r}")
+
+
 __all__ = [
     "ModelInfo",
     "StageOutput",
