@@ -267,7 +267,9 @@ class ConfusionMatrixLogger(InspectionCallback):
             y = np.asarray(y)
             one_hot = y.ndim == 2 and y.shape[1] == len(self.class_names)
             truth.append(y.argmax(axis=-1) if one_hot else y.ravel())
-            predicted.append(np.asarray(self.model.predict_on_batch(x)).argmax(axis=-1))
+            # a plain call, not predict: under a multi-worker strategy predict runs collective
+            # ops that the workers which do not log would never join
+            predicted.append(np.asarray(self.model(x, training=False)).argmax(axis=-1))
         return confusion_matrix(np.concatenate(truth), np.concatenate(predicted),
                                 len(self.class_names))
 

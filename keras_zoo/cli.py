@@ -6,6 +6,10 @@
     keras-zoo port NAME SRC DST    port a PyTorch checkpoint into a Keras weights file
     keras-zoo analyze-features NAME --image IMG --out DIR    feature maps of chosen layers
     keras-zoo analyze-kernels NAME --out DIR                 statistics and histograms of weights
+    keras-zoo digits DIR           write the bundled handwritten digits as a class-per-folder tree
+    keras-zoo train NAME --data DIR                          train or fine-tune on a folder
+    keras-zoo evaluate NAME --weights W --data DIR           accuracy, precision, recall
+    keras-zoo predict NAME --weights W IMAGE ...             top classes of images
 """
 
 from __future__ import annotations
@@ -208,6 +212,66 @@ def _cmd_analyze_kernels(args) -> int:
     return 0
 
 
+def _cmd_digits(args) -> int:
+    from keras_zoo.datasets import write_digits
+
+    root = write_digits(args.dir, size=args.size)
+    print(f"{root}: 1797 handwritten digits (scikit-learn's bundled 8x8 scans) as "
+          f"{args.size}x{args.size} PNG files in the class folders 0..9")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from keras_zoo.training import train
+
+    augment = () if args.augment == "none" else tuple(args.augment.split(","))
+    result = train(args.name, args.data, epochs=args.epochs, batch_size=args.batch_size,
+                   lr=args.lr, image_size=args.image_size, alpha=args.alpha,
+                   weights=args.weights, freeze_backbone=args.freeze_backbone,
+                   log_dir=args.log_dir, out=args.out, strategy=args.strategy,
+                   validation_split=args.validation_split, seed=args.seed, augment=augment,
+                   inspect=not args.no_inspect, verbose=args.verbose)
+    print(f"best validation accuracy {result.best_val_accuracy:.4f} in {result.seconds:.0f} s; "
+          f"wrote {result.weights}, class_indices.json and run.json in {result.out}")
+    print(f"to look at the run: tensorboard --logdir {os.path.dirname(result.log_dir) or '.'}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from keras_zoo import viz
+    from keras_zoo.files import staged_dir
+    from keras_zoo.training import evaluate
+
+    result = evaluate(args.name, args.weights, args.data, subset=args.subset, alpha=args.alpha,
+                      image_size=args.image_size)
+    print(f"{args.name} on {result.images} images of {args.data} ({args.subset}): accuracy "
+          f"{result.accuracy:.4f}")
+    width = max(len(c) for c in result.class_names)
+    print(f"  {'class':<{width}} {'precision':>9} {'recall':>7} {'images':>7}")
+    for c, p, r, n in zip(result.class_names, result.precision, result.recall,
+                          result.matrix.sum(axis=1)):
+        print(f"  {c:<{width}} {p:9.4f} {r:7.4f} {n:7d}")
+    out = args.out or os.path.dirname(os.path.abspath(args.weights))
+    figure = viz.plot_confusion_matrix(result.matrix, result.class_names,
+                                       title=f"{args.name}, {args.subset}: accuracy "
+                                             f"{result.accuracy:.4f}")
+    with staged_dir(out) as tmp:
+        figure.savefig(os.path.join(tmp, f"confusion_matrix_{args.subset}.png"), dpi=100)
+    print(f"wrote {os.path.join(out, f'confusion_matrix_{args.subset}.png')}")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from keras_zoo.training import predict
+
+    results = predict(args.name, args.weights, args.images, top_k=args.top_k,
+                      temperature=args.temperature, alpha=args.alpha,
+                      image_size=args.image_size)
+    for path, top in zip(args.images, results):
+        print(f"{path}: " + ", ".join(f"{c} {p:.4f}" for c, p in top))
+    return 0
+
+
 def _add_model_flags(p) -> None:
     p.add_argument("name", help="model id (e.g. mobilenet_v2) or a saved Keras model (.keras)")
     p.add_argument("--weights", help="'imagenet', a PyTorch checkpoint or a Keras weights file "
@@ -266,6 +330,62 @@ def _parser() -> argparse.ArgumentParser:
                        help="mean, std, min, max of every weight (CSV) and kernel histograms")
     _add_model_flags(p)
     p.set_defaults(run=_cmd_analyze_kernels)
+
+    p = sub.add_parser("digits", help="write the bundled handwritten digits as class folders")
+    p.add_argument("dir", help="folder to write (DIR/0 .. DIR/9)")
+    p.add_argument("--size", type=_positive_int, default=32, help="image size (default 32)")
+    p.set_defaults(run=_cmd_digits)
+
+    p = sub.add_parser("train", help="train or fine-tune a model on a class-per-folder tree")
+    p.add_argument("name", help="model id, e.g. mobilenet_v2")
+    p.add_argument("--data", required=True, help="folder with one sub-folder of images per class")
+    p.add_argument("--epochs", type=_positive_int, default=10)
+    p.add_argument("--batch-size", type=_positive_int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (cosine decay)")
+    p.add_argument("--image-size", type=int, help="input size (default: the id's, 224 for most)")
+    p.add_argument("--alpha", type=float, help="width multiplier of the MobileNets")
+    p.add_argument("--weights", help="'imagenet', a PyTorch checkpoint or a Keras weights file to "
+                                     "start from (its classifier is replaced)")
+    p.add_argument("--freeze-backbone", action="store_true",
+                   help="train only the layers after the last stage (the head)")
+    p.add_argument("--log-dir", help="TensorBoard folder (default: --out)")
+    p.add_argument("--out", help="folder for the weights, class_indices.json and run.json "
+                                 "(default logs/NAME_DATAFOLDER)")
+    p.add_argument("--strategy", default="default", choices=["default", "mirrored",
+                                                              "multi-worker"],
+                   help="tf.distribute strategy; multi-worker reads TF_CONFIG")
+    p.add_argument("--validation-split", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and the shuffling")
+    p.add_argument("--augment", default="flip,crop",
+                   help="'flip', 'crop', 'flip,crop' (default) or 'none'")
+    p.add_argument("--no-inspect", action="store_true",
+                   help="no feature-map, kernel and confusion-matrix logging")
+    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
+                   help="Keras fit verbosity: 1 progress bars (default), 2 a line per epoch")
+    p.set_defaults(run=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="accuracy, precision, recall and a confusion matrix")
+    p.add_argument("name")
+    p.add_argument("--weights", required=True, help="the weights train wrote")
+    p.add_argument("--data", required=True, help="a class-per-folder tree with the same classes")
+    p.add_argument("--subset", default="all", choices=["all", "training", "validation"],
+                   help="images of the training run's split (default: all)")
+    p.add_argument("--alpha", type=float)
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--out", help="folder for the confusion-matrix PNG (default: beside the "
+                                 "weights)")
+    p.set_defaults(run=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="the top classes of images")
+    p.add_argument("name")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--weights", required=True, help="the weights train wrote")
+    p.add_argument("--top-k", type=_positive_int, default=5)
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="softmax temperature: > 1 smooths the probabilities (default 1)")
+    p.add_argument("--alpha", type=float)
+    p.add_argument("--image-size", type=int)
+    p.set_defaults(run=_cmd_predict)
     return parser
 
 

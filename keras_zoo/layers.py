@@ -106,3 +106,30 @@ def stage_outputs(model: keras.Model) -> list[StageOutput]:
 
     visit(model)
     return sorted(found, key=lambda s: s.stride)
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
+class TemperatureSoftmax(keras.layers.Layer):
+    """softmax(logits / temperature): temperature > 1 smooths the distribution towards
+    uniform, < 1 sharpens it towards the arg-max; 1 is the plain softmax.
+
+    >>> import numpy as np
+    >>> probs = TemperatureSoftmax(2.0)(np.array([[2.0, 0.0]]))
+    >>> [round(float(p), 4) for p in probs[0]]  # softmax([1, 0])
+    [0.7311, 0.2689]
+    """
+
+    def __init__(self, temperature: float = 1.0, **kwargs):
+        from keras_zoo.checks import check_positive_number
+
+        super().__init__(**kwargs)
+        self.temperature = float(check_positive_number(temperature, "temperature"))
+
+    def call(self, logits):
+        return keras.ops.softmax(logits / self.temperature, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}

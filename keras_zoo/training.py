@@ -1,0 +1,335 @@
+"""The training workflow on a class-per-folder image tree: train, evaluate, predict.
+
+`train` writes into its `out` folder:
+
+    best.weights.h5      the weights of the epoch with the best validation accuracy
+    class_indices.json   {"0": "daisy", "1": "dandelion", ...}
+    run.json             the run configuration (model flags, data, split, schedule) and results
+
+and logs to `log_dir`: Keras' epoch scalars and the inspection callbacks (feature maps of fixed
+validation images, kernel statistics, the validation confusion matrix). `evaluate` and
+`predict` read the model flags and class names back from the files beside the weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from keras_zoo import checks
+
+AUGMENTATIONS = ("flip", "crop")
+BEST_WEIGHTS = "best.weights.h5"
+CLASS_INDICES = "class_indices.json"
+RUN_CONFIG = "run.json"
+BACKUP = ".backup"
+SAMPLE_IMAGES = 8
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` did: where it wrote, the best validation accuracy and Keras' history."""
+
+    out: str
+    log_dir: str
+    weights: str
+    best_val_accuracy: float
+    history: dict
+    seconds: float
+
+
+def _model_kwargs(name: str, alpha: float | None, image_size: int, classes: int) -> dict:
+    from keras_zoo.builder import MIN_SIZE
+    from keras_zoo.registry import model_info
+
+    info = model_info(name)
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < MIN_SIZE:
+        raise ValueError(f"image size {image_size!r} is below {name}'s minimum of {MIN_SIZE}"
+                         if isinstance(image_size, int) else
+                         f"image size must be an integer, got {image_size!r}")
+    kwargs = {"input_shape": (image_size, image_size, 3), "classes": classes,
+              "classifier_activation": None}
+    if alpha is not None:
+        if "alpha" not in info.keywords:
+            raise ValueError(f"alpha: {name} has no width multiplier; the MobileNets take one")
+        kwargs["alpha"] = alpha
+    return kwargs
+
+
+def _freeze_backbone(model) -> int:
+    """Freezes every layer up to the last stage output (batch norm then runs in inference
+    mode); returns how many layers stay trainable."""
+    from keras_zoo.layers import StageOutput
+
+    last = max(i for i, layer in enumerate(model.layers) if isinstance(layer, StageOutput))
+    for layer in model.layers[:last + 1]:
+        layer.trainable = False
+    return sum(1 for layer in model.layers[last + 1:] if layer.weights)
+
+
+def _write_json(path: str, value) -> None:
+    tmp = f"{path}.partial"
+    with open(tmp, "w") as f:
+        json.dump(value, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: float = 1e-3,
+          image_size: int | None = None, alpha: float | None = None, weights: str | None = None,
+          freeze_backbone: bool = False, log_dir: str | None = None, out: str | None = None,
+          strategy: str | None = None, validation_split: float = 0.2, seed: int = 0,
+          augment: Sequence[str] = AUGMENTATIONS, inspect: bool = True, verbose: int | str = 1,
+          callbacks: Sequence = ()) -> TrainResult:
+    """Trains model id `name` on the class-per-folder tree `data` with Keras fit.
+
+    weights: a PyTorch checkpoint, Keras weights file or "imagenet" to start from; its
+    classifier is left out (a new head for this data's classes). freeze_backbone trains only
+    the layers after the last stage output. log_dir and out default to logs/<name>_<data
+    folder name>. A run interrupted after some epochs resumes from the last finished epoch when
+    started again with the same out (keras.callbacks.BackupAndRestore). Everything is checked
+    before anything is written.
+    """
+    import keras
+
+    from keras_zoo import callbacks as inspection
+    from keras_zoo.data import make_dataset, scan_folder
+    from keras_zoo.distribute import is_chief, make_strategy, prepare_model
+    from keras_zoo.registry import build, model_info
+
+    start = time.perf_counter()
+    info = model_info(name)
+    epochs = checks.check_positive_int(epochs, "epochs")
+    batch_size = checks.check_positive_int(batch_size, "batch_size")
+    lr = checks.check_positive_number(lr, "lr", "1e-3 to 1e-4")
+    if not 0 < validation_split < 1:
+        raise ValueError(f"validation_split must be in (0, 1), got {validation_split!r}")
+    augment = tuple(augment)
+    for kind in augment:
+        checks.check_choice(kind, "augment", AUGMENTATIONS)
+    weights = None if weights is None else (
+        weights if weights == "imagenet" else checks.check_weights(weights))
+    image_size = info.input_size[0] if image_size is None else image_size
+    folder = scan_folder(data)
+    classes = len(folder.class_names)
+    kwargs = _model_kwargs(name, alpha, image_size, classes)
+    run_name = f"{name}_{os.path.basename(os.path.normpath(data))}"
+    out = os.path.join("logs", run_name) if out is None else os.fspath(out)
+    log_dir = out if log_dir is None else os.fspath(log_dir)
+    dist = make_strategy(strategy)
+    train_idx, val_idx = folder.split(validation_split, seed)
+    files, labels = np.array(folder.files), folder.labels
+    common = dict(image_size=image_size, info=info, batch_size=batch_size, seed=seed)
+    train_ds = make_dataset(files[train_idx], labels[train_idx], training=True, augment=augment,
+                            **common)
+    val_ds = make_dataset(files[val_idx], labels[val_idx], **common)
+    with dist.scope():
+        model = build(name, weights=weights, **kwargs)
+        if freeze_backbone:
+            _freeze_backbone(model)
+        steps = epochs * -(-len(train_idx) // batch_size)
+        schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps)
+        model.compile(optimizer=keras.optimizers.Adam(schedule),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+    prepare_model(model, dist, train_ds)
+
+    # everything is checked: from here on the run writes
+    os.makedirs(out, exist_ok=True)
+    class_indices = {str(i): c for i, c in enumerate(folder.class_names)}
+    config = {
+        "model": name,
+        "alpha": alpha,
+        "image_size": image_size,
+        "classes": classes,
+        "data": os.path.abspath(data),
+        "validation_split": validation_split,
+        "seed": seed,
+        "train_images": int(len(train_idx)),
+        "validation_images": int(len(val_idx)),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "schedule": "cosine decay, Adam",
+        "weights": weights,
+        "freeze_backbone": freeze_backbone,
+        "augment": list(augment),
+        "strategy": strategy or "default",
+        "log_dir": os.path.abspath(log_dir),
+    }
+    _write_json(os.path.join(out, CLASS_INDICES), class_indices)
+    _write_json(os.path.join(out, RUN_CONFIG), config)
+    best = os.path.join(out, BEST_WEIGHTS)
+    cbs = [
+        keras.callbacks.BackupAndRestore(os.path.join(out, BACKUP)),
+        keras.callbacks.ModelCheckpoint(best, monitor="val_accuracy", mode="max",
+                                        save_best_only=True, save_weights_only=True),
+    ]
+    if inspect and is_chief():
+        samples = np.concatenate([x for x, _ in val_ds.take(
+            -(-SAMPLE_IMAGES // batch_size))])[:SAMPLE_IMAGES]
+        cbs += [
+            keras.callbacks.TensorBoard(log_dir),
+            inspection.FeatureMapLogger(log_dir, samples),
+            inspection.KernelStatsLogger(log_dir),
+            inspection.ConfusionMatrixLogger(log_dir, val_ds, folder.class_names),
+        ]
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
+                        callbacks=[*cbs, *callbacks], shuffle=False)  # train_ds shuffles
+    val_acc = [float(np.ravel(v)[0]) for v in history.history.get("val_accuracy", [])]
+    result = TrainResult(out=out, log_dir=log_dir, weights=best,
+                         best_val_accuracy=max(val_acc) if val_acc else float("nan"),
+                         history={k: [float(np.ravel(v)[0]) for v in vs]
+                                  for k, vs in history.history.items()},
+                         seconds=time.perf_counter() - start)
+    config["results"] = {"best_val_accuracy": result.best_val_accuracy,
+                         "epochs_run_now": len(val_acc), "history": result.history,
+                         "seconds": round(result.seconds, 1)}
+    _write_json(os.path.join(out, RUN_CONFIG), config)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# the trained model back: evaluate and predict
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    """A model with the weights `train` wrote and what it knows from the files beside them."""
+
+    model: object
+    name: str
+    class_names: tuple[str, ...]
+    image_size: int
+    config: dict
+
+
+def read_class_indices(path: str) -> tuple[str, ...]:
+    """Class names by index from class_indices.json ({"0": "daisy", ...}, or {"daisy": 0})."""
+    with open(path) as f:
+        raw = json.load(f)
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError(f"{path}: expected a JSON object of class indices")
+    pairs = ([(int(k), str(v)) for k, v in raw.items()] if all(
+        isinstance(v, str) for v in raw.values()) else [(int(v), str(k)) for k, v in raw.items()])
+    pairs.sort()
+    if [i for i, _ in pairs] != list(range(len(pairs))):
+        raise ValueError(f"{path}: class indices must be 0..{len(pairs) - 1}")
+    return tuple(name for _, name in pairs)
+
+
+def load_trained(name: str, weights: str, *, alpha: float | None = None,
+                 image_size: int | None = None) -> TrainedModel:
+    """Builds `name` with the flags of the run that wrote `weights` (run.json beside them;
+    alpha and image_size given here take precedence) and loads the weights, whose classifier
+    must match class_indices.json beside them."""
+    from keras_zoo.port.loading import _keras_file_classes
+    from keras_zoo.registry import build, model_info
+
+    info = model_info(name)
+    weights = os.fspath(weights)
+    if not os.path.isfile(weights):
+        raise ValueError(f"weights {weights!r}: no such file")
+    if not weights.endswith(checks.KERAS_WEIGHT_SUFFIXES):
+        raise ValueError(f"weights {weights!r}: expected the Keras weights file train wrote "
+                         f"({', '.join(checks.KERAS_WEIGHT_SUFFIXES)})")
+    folder = os.path.dirname(os.path.abspath(weights))
+    config = {}
+    if os.path.isfile(os.path.join(folder, RUN_CONFIG)):
+        with open(os.path.join(folder, RUN_CONFIG)) as f:
+            config = json.load(f)
+        if config.get("model") not in (None, name):
+            raise ValueError(f"weights {weights!r} were trained as {config['model']}, not {name}")
+    indices = os.path.join(folder, CLASS_INDICES)
+    if not os.path.isfile(indices):
+        raise ValueError(f"weights {weights!r}: no {CLASS_INDICES} beside them to name the "
+                         "classes")
+    class_names = read_class_indices(indices)
+    try:
+        file_classes = _keras_file_classes(weights, "")
+    except OSError as err:
+        raise ValueError(f"weights {weights!r} is not a readable weights file: {err}") from None
+    if file_classes != len(class_names):
+        raise ValueError(f"weights {weights!r} hold a classifier of {file_classes} classes but "
+                         f"{indices} lists {len(class_names)}")
+    alpha = config.get("alpha") if alpha is None else alpha
+    image_size = image_size or config.get("image_size") or info.input_size[0]
+    kwargs = _model_kwargs(name, alpha, image_size, len(class_names))
+    model = build(name, weights=weights, **kwargs)
+    return TrainedModel(model, name, class_names, image_size, config)
+
+
+def predict(name: str, weights: str, images: Sequence[str], *, top_k: int = 5,
+            temperature: float = 1.0, alpha: float | None = None,
+            image_size: int | None = None) -> list[list[tuple[str, float]]]:
+    """For each image file, the top_k (class name, probability) pairs, with probabilities
+    softmax(logits / temperature) (`keras_zoo.layers.TemperatureSoftmax`)."""
+    from keras_zoo.data import make_dataset
+    from keras_zoo.layers import TemperatureSoftmax
+    from keras_zoo.registry import model_info
+
+    top_k = checks.check_positive_int(top_k, "top_k")
+    softmax = TemperatureSoftmax(temperature)
+    if not images:
+        raise ValueError("images: give at least one image file")
+    from keras_zoo.data import _verify_image
+
+    for path in images:
+        if not os.path.isfile(path):
+            raise ValueError(f"image {path!r}: no such file")
+        _verify_image(path)
+    trained = load_trained(name, weights, alpha=alpha, image_size=image_size)
+    ds = make_dataset(list(images), np.zeros(len(images), np.int32), image_size=trained.image_size,
+                      info=model_info(name), batch_size=32)
+    logits = np.concatenate([trained.model.predict_on_batch(x) for x, _ in ds])
+    probs = np.asarray(softmax(logits))
+    k = min(top_k, len(trained.class_names))
+    return [[(trained.class_names[i], float(p[i])) for i in np.argsort(-p)[:k]] for p in probs]
+
+
+@dataclasses.dataclass
+class Evaluation:
+    accuracy: float
+    class_names: tuple[str, ...]
+    precision: np.ndarray
+    recall: np.ndarray
+    matrix: np.ndarray
+    images: int
+
+
+def evaluate(name: str, weights: str, data: str, *, subset: str = "all",
+             alpha: float | None = None, image_size: int | None = None,
+             batch_size: int = 32) -> Evaluation:
+    """Accuracy, per-class precision and recall and the confusion matrix on `data` (all of
+    it, or the training or validation subset of the run's split)."""
+    from keras_zoo.data import make_dataset, scan_folder
+    from keras_zoo.registry import model_info
+    from keras_zoo.viz.confusion import confusion_matrix, precision_recall
+
+    checks.check_choice(subset, "subset", ("all", "training", "validation"))
+    folder = scan_folder(data)
+    trained = load_trained(name, weights, alpha=alpha, image_size=image_size)
+    if folder.class_names != trained.class_names:
+        raise ValueError(f"data {data!r} has the classes {list(folder.class_names)} but the "
+                         f"weights' {CLASS_INDICES} lists {list(trained.class_names)}")
+    indices = np.arange(len(folder.files))
+    if subset != "all":
+        if "validation_split" not in trained.config:
+            raise ValueError(f"subset {subset!r} needs the {RUN_CONFIG} of the training run "
+                             "beside the weights")
+        train_idx, val_idx = folder.split(trained.config["validation_split"],
+                                          trained.config["seed"])
+        indices = val_idx if subset == "validation" else train_idx
+    files, labels = np.array(folder.files)[indices], folder.labels[indices]
+    ds = make_dataset(files, labels, image_size=trained.image_size, info=model_info(name),
+                      batch_size=batch_size)
+    predicted = np.concatenate([trained.model.predict_on_batch(x).argmax(-1) for x, _ in ds])
+    matrix = confusion_matrix(labels, predicted, len(folder.class_names))
+    precision, recall = precision_recall(matrix)
+    return Evaluation(float(np.mean(predicted == labels)), folder.class_names, precision, recall,
+                      matrix, len(labels))

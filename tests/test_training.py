@@ -1,0 +1,313 @@
+"""The training workflow end to end on a generated class-per-folder tree: train, evaluate and
+predict from the command line, resuming an interrupted run, two workers, and bad input."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import h5py
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_zoo import cli
+from keras_zoo.data import make_dataset, scan_folder
+from keras_zoo.layers import TemperatureSoftmax
+from keras_zoo.registry import model_info
+from keras_zoo.training import load_trained, train
+
+MODEL = "mobilenet_v3_small"
+COLOURS = {"blue": 2, "green": 1, "red": 0}  # class folder -> the channel that is bright
+
+
+def make_tree(root, per_class=10, size=40, seed=0, classes=COLOURS):
+    rng = np.random.default_rng(seed)
+    for name, channel in classes.items():
+        os.makedirs(root / name, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 90, (size, size, 3))
+            pixels[..., channel] += 160
+            Image.fromarray(pixels.astype(np.uint8)).save(root / name / f"{i:02d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    return make_tree(tmp_path_factory.mktemp("data") / "colours")
+
+
+@pytest.fixture(scope="module")
+def run(tree, tmp_path_factory):
+    """One epoch of `keras-zoo train` on the tree."""
+    base = tmp_path_factory.mktemp("run")
+    out, logs = base / "out", base / "logs"
+    code = cli.main(["train", MODEL, "--data", str(tree), "--epochs", "1", "--batch-size", "8",
+                     "--image-size", "32", "--alpha", "0.75", "--out", str(out),
+                     "--log-dir", str(logs), "--verbose", "0"])
+    assert code == 0
+    return out, logs
+
+
+def test_train_writes_weights_class_indices_and_the_run_configuration(run, tree):
+    out, logs = run
+    assert sorted(os.listdir(out)) == ["best.weights.h5", "class_indices.json", "run.json"]
+    assert json.loads((out / "class_indices.json").read_text()) == {
+        "0": "blue", "1": "green", "2": "red"}
+    config = json.loads((out / "run.json").read_text())
+    assert (config["model"], config["alpha"], config["image_size"], config["classes"]) == (
+        MODEL, 0.75, 32, 3)
+    assert config["train_images"] + config["validation_images"] == 30
+    assert config["validation_images"] == 6  # 20% of each class
+    assert config["results"]["epochs_run_now"] == 1
+    assert 0 <= config["results"]["best_val_accuracy"] <= 1
+    trained = load_trained(MODEL, str(out / "best.weights.h5"))
+    assert trained.model.output.shape == (None, 3) and trained.image_size == 32
+    # the inspection callbacks and Keras' own scalars are in the log folder
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(logs), size_guidance={"tensors": 0})
+    acc.Reload()
+    tags = set(acc.Tags()["tensors"])
+    assert {"feature_maps/stage1", "feature_maps/stage4", "confusion_matrix",
+            "precision/red", "recall/blue", "kernels/features.0.0/std"} <= tags
+    validation = EventAccumulator(str(logs / "validation"), size_guidance={"tensors": 0})
+    validation.Reload()
+    assert "epoch_accuracy" in validation.Tags()["tensors"]
+
+
+def _validation_predictions(out, tree):
+    trained = load_trained(MODEL, str(out / "best.weights.h5"))
+    folder = scan_folder(tree)
+    _, val_idx = folder.split(trained.config["validation_split"], trained.config["seed"])
+    ds = make_dataset(np.array(folder.files)[val_idx], folder.labels[val_idx], image_size=32,
+                      info=model_info(MODEL), batch_size=4)
+    logits = np.concatenate([trained.model.predict_on_batch(x) for x, _ in ds])
+    return logits, folder.labels[val_idx], np.array(folder.files)[val_idx]
+
+
+def test_evaluate_reports_the_models_own_accuracy_and_draws_the_matrix(run, tree, capsys,
+                                                                       tmp_path):
+    out, _ = run
+    assert cli.main(["evaluate", MODEL, "--weights", str(out / "best.weights.h5"),
+                     "--data", str(tree), "--subset", "validation", "--out",
+                     str(tmp_path / "eval")]) == 0
+    printed = capsys.readouterr().out
+    logits, labels, _ = _validation_predictions(out, tree)
+    accuracy = np.mean(logits.argmax(-1) == labels)
+    assert f"on 6 images of {tree} (validation): accuracy {accuracy:.4f}" in printed
+    for name in COLOURS:
+        assert f"  {name} " in printed
+    with Image.open(tmp_path / "eval" / "confusion_matrix_validation.png") as png:
+        assert png.format == "PNG"
+
+
+def test_predict_prints_temperature_scaled_probabilities(run, tree, capsys):
+    out, _ = run
+    logits, _, files = _validation_predictions(out, tree)
+    assert cli.main(["predict", MODEL, "--weights", str(out / "best.weights.h5"),
+                     "--top-k", "2", "--temperature", "2.5", *files[:2]]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    names = ["blue", "green", "red"]
+    for line, row, path in zip(lines, logits[:2], files[:2]):
+        probs = np.exp(row / 2.5) / np.exp(row / 2.5).sum()
+        top = np.argsort(-probs)[:2]
+        assert line == f"{path}: " + ", ".join(f"{names[i]} {probs[i]:.4f}" for i in top)
+
+
+def test_temperature_softmax_smooths_and_serialises():
+    logits = np.array([[3.0, 1.0, -2.0]], "float32")
+    for t in (0.5, 1.0, 4.0):
+        expected = np.exp(logits / t) / np.exp(logits / t).sum()
+        np.testing.assert_allclose(TemperatureSoftmax(t)(logits), expected, rtol=1e-6)
+    assert np.max(TemperatureSoftmax(4.0)(logits)) < np.max(TemperatureSoftmax(1.0)(logits))
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, TemperatureSoftmax(3.0)(inputs))
+    clone = keras.Model.from_config(model.get_config())
+    assert clone.layers[-1].temperature == 3.0
+    with pytest.raises(ValueError, match="temperature must be a positive number"):
+        TemperatureSoftmax(0)
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Stops the process at the end of epoch `at` (after the backup of that epoch)."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.at:
+            raise KeyboardInterrupt
+
+
+class _Epochs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.seen.append(epoch)
+
+
+def test_an_interrupted_run_resumes_from_its_last_finished_epoch(tree, tmp_path):
+    out = tmp_path / "out"
+    common = dict(epochs=3, batch_size=8, image_size=32, out=str(out), inspect=False,
+                  verbose=0)
+    first = _Epochs()
+    with pytest.raises(KeyboardInterrupt):
+        train("shufflenet_v2_x0_5", str(tree), callbacks=[first, _Interrupt(at=1)], **common)
+    assert first.seen == [0, 1]
+    assert (out / ".backup").is_dir() and (out / "best.weights.h5").is_file()
+    second = _Epochs()
+    result = train("shufflenet_v2_x0_5", str(tree), callbacks=[second], **common)
+    assert second.seen == [2]  # epochs 0 and 1 are not run again
+    assert len(result.history["loss"]) == 1
+    assert not (out / ".backup").exists()  # removed once the run completes
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_workers_finish_with_identical_weights(tree, tmp_path):
+    ports = [_free_port(), _free_port()]
+    workers = [f"127.0.0.1:{p}" for p in ports]
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3",
+               "CUDA_VISIBLE_DEVICES": ""}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "keras_zoo", "train", "shufflenet_v2_x0_5", "--data",
+             str(tree), "--epochs", "2", "--batch-size", "8", "--image-size", "32",
+             "--strategy", "multi-worker", "--out", str(tmp_path / f"worker{index}"),
+             "--verbose", "2"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=400)[0])
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+
+    def arrays(path):
+        found = {}
+        with h5py.File(path) as f:
+            f.visititems(lambda n, o: found.__setitem__(n, o[()])
+                         if isinstance(o, h5py.Dataset) else None)
+        return found
+
+    a = arrays(tmp_path / "worker0" / "best.weights.h5")
+    b = arrays(tmp_path / "worker1" / "best.weights.h5")
+    assert a.keys() == b.keys() and len(a) > 50
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    # only the chief logs for TensorBoard
+    assert (tmp_path / "worker0" / "train").is_dir()
+    assert not (tmp_path / "worker1" / "train").exists()
+
+
+def test_the_mirrored_strategy_trains_on_this_machines_devices(tree, tmp_path):
+    result = train("shufflenet_v2_x0_5", str(tree), epochs=1, batch_size=8, image_size=32,
+                   out=str(tmp_path / "out"), strategy="mirrored", inspect=False, verbose=0)
+    assert len(result.history["loss"]) == 1 and os.path.isfile(result.weights)
+
+
+def _fails(capsys, argv, expected, out=None):
+    code = cli.main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith(f"keras-zoo {argv[0]}: error: ") and expected in err[-1], err
+    if out is not None:
+        assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize("case", ["no class folders", "one class", "no images", "not a folder"])
+def test_train_refuses_bad_data_folders(case, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    if case == "one class":
+        make_tree(data, per_class=2, classes={"only": 0})
+    elif case == "no images":
+        (data / "a").mkdir()
+        (data / "b").mkdir()
+        (data / "a" / "notes.txt").write_text("not an image")
+    elif case == "not a folder":
+        data = tmp_path / "missing"
+    expected = {"no class folders": "has no class sub-folders",
+                "one class": "has one class sub-folder ('only')",
+                "no images": "has no images", "not a folder": "no such folder"}[case]
+    out = tmp_path / "out"
+    if case == "no images":
+        with pytest.warns(UserWarning, match="notes.txt"):
+            _fails(capsys, ["train", MODEL, "--data", str(data), "--out", str(out)], expected, out)
+    else:
+        _fails(capsys, ["train", MODEL, "--data", str(data), "--out", str(out)], expected, out)
+
+
+def test_train_refuses_a_corrupt_image_naming_it(tree, tmp_path, capsys):
+    data = make_tree(tmp_path / "data", per_class=2)
+    (data / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    _fails(capsys, ["train", MODEL, "--data", str(data), "--out", str(tmp_path / "out")],
+           f"{data / 'red' / 'broken.jpg'} is not a readable image", tmp_path / "out")
+
+
+def test_a_non_image_file_is_left_out_with_a_warning_naming_it(tmp_path):
+    data = make_tree(tmp_path / "data", per_class=2)
+    (data / "red" / "labels.csv").write_text("a,b\n")
+    with pytest.warns(UserWarning, match=r"left out 1 file.*labels.csv"):
+        folder = scan_folder(data)
+    assert len(folder.files) == 6
+
+
+def test_train_refuses_small_images_and_missing_weights(tree, tmp_path, capsys):
+    out = tmp_path / "out"
+    _fails(capsys, ["train", MODEL, "--data", str(tree), "--image-size", "16", "--out", str(out)],
+           f"image size 16 is below {MODEL}'s minimum of 32", out)
+    _fails(capsys, ["train", MODEL, "--data", str(tree), "--weights",
+                    str(tmp_path / "nope.pth"), "--out", str(out)], "nope.pth", out)
+    _fails(capsys, ["train", "resnet18", "--data", str(tree), "--alpha", "0.5",
+                    "--out", str(out)], "resnet18 has no width multiplier", out)
+
+
+def test_predict_and_evaluate_refuse_weights_that_do_not_fit(run, tree, tmp_path, capsys):
+    out, _ = run
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in ("best.weights.h5", "run.json"):
+        (other / name).write_bytes((out / name).read_bytes())
+    (other / "class_indices.json").write_text(json.dumps({"0": "blue", "1": "green"}))
+    image = str(next((tree / "red").iterdir()))
+    _fails(capsys, ["predict", MODEL, "--weights", str(other / "best.weights.h5"), image],
+           "hold a classifier of 3 classes but")
+    _fails(capsys, ["predict", MODEL, "--weights", str(tmp_path / "missing.weights.h5"), image],
+           "missing.weights.h5': no such file")
+    _fails(capsys, ["predict", MODEL, "--weights", str(out / "best.weights.h5"),
+                    str(tmp_path / "nope.png")], "nope.png': no such file")
+    data = make_tree(tmp_path / "two", per_class=2, classes={"blue": 2, "green": 1,
+                                                             "yellow": 0})
+    _fails(capsys, ["evaluate", MODEL, "--weights", str(out / "best.weights.h5"), "--data",
+                    str(data)], "has the classes ['blue', 'green', 'yellow'] but")
+
+
+def test_digits_command_writes_the_bundled_dataset(tmp_path, capsys):
+    root = tmp_path / "digits"
+    assert cli.main(["digits", str(root), "--size", "16"]) == 0
+    folder = scan_folder(root)
+    assert folder.class_names == tuple(str(d) for d in range(10)) and len(folder.files) == 1797
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    with Image.open(root / "7" / "0007.png") as png:
+        assert png.size == (16, 16) and png.mode == "RGB"
+        small = np.asarray(png.convert("L").resize((8, 8), Image.BILINEAR), float)
+    # the picture is the scan it came from (up to resampling)
+    assert np.corrcoef(small.ravel(), digits.images[7].ravel())[0, 1] > 0.9
+    assert cli.main(["digits", str(root), "--size", "16"]) == 0  # a complete tree is kept
