@@ -311,3 +311,34 @@ def test_digits_command_writes_the_bundled_dataset(tmp_path, capsys):
     # the picture is the scan it came from (up to resampling)
     assert np.corrcoef(small.ravel(), digits.images[7].ravel())[0, 1] > 0.9
     assert cli.main(["digits", str(root), "--size", "16"]) == 0  # a complete tree is kept
+
+
+def test_transfer_learning_loads_all_but_the_head_and_can_freeze_the_backbone(tree, tmp_path):
+    import keras_zoo
+
+    source = keras_zoo.build("shufflenet_v2_x0_5", input_shape=(32, 32, 3))  # 1000 classes
+    rng = np.random.default_rng(3)
+    source.set_weights([w + rng.normal(0, 0.01, w.shape).astype(w.dtype)
+                        for w in source.get_weights()])
+    source.save_weights(tmp_path / "source.weights.h5")
+    snapshots = {}
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            snapshots["begin"] = {layer.name: layer.get_weights() for layer in self.model.layers}
+
+        def on_train_end(self, logs=None):
+            snapshots["end"] = {layer.name: layer.get_weights() for layer in self.model.layers}
+
+    train("shufflenet_v2_x0_5", str(tree), epochs=1, batch_size=8, image_size=32,
+          weights=str(tmp_path / "source.weights.h5"), freeze_backbone=True,
+          out=str(tmp_path / "out"), inspect=False, verbose=0, callbacks=[Snapshot()])
+    begin, end = snapshots["begin"], snapshots["end"]
+    for name in ("conv1.0", "stage2.0.branch1.0", "conv5.1"):  # backbone, batch norm included
+        for a, b, c in zip(begin[name], end[name], source.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, c, err_msg=name)  # loaded from the source
+            np.testing.assert_array_equal(b, c, err_msg=name)  # and frozen
+    assert begin["fc"][0].shape == (1024, 3)  # a new head for the 3 classes
+    assert not np.array_equal(begin["fc"][0], end["fc"][0])  # which trained
+    config = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert config["freeze_backbone"] is True and config["weights"].endswith("source.weights.h5")
