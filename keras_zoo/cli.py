@@ -10,6 +10,7 @@
     keras-zoo train NAME --data DIR                          train or fine-tune on a folder
     keras-zoo evaluate NAME --weights W --data DIR           accuracy, precision, recall
     keras-zoo predict NAME --weights W IMAGE ...             top classes of images
+    keras-zoo bench                against keras.applications and PyTorch, side by side
 """
 
 from __future__ import annotations
@@ -272,6 +273,16 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_bench(args) -> int:
+    from keras_zoo import bench
+
+    bench.run_all(size=args.image_size, batch_sizes=args.batch_sizes, rounds=args.rounds,
+                  seconds=args.seconds, train_batch=args.train_batch, cases=args.cases,
+                  torch_reference=args.torch_reference, jit_compile=args.xla,
+                  memory=not args.no_memory)
+    return 0
+
+
 def _add_model_flags(p) -> None:
     p.add_argument("name", help="model id (e.g. mobilenet_v2) or a saved Keras model (.keras)")
     p.add_argument("--weights", help="'imagenet', a PyTorch checkpoint or a Keras weights file "
@@ -386,6 +397,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float)
     p.add_argument("--image-size", type=int)
     p.set_defaults(run=_cmd_predict)
+
+    p = sub.add_parser("bench", help="keras_zoo against keras.applications and PyTorch")
+    p.add_argument("--cases", nargs="+", metavar="MODEL",
+                   help="some of: mobilenet_v1 mobilenet_v2 'mobilenet_v2 a0.75' "
+                        "mobilenet_v3_small mobilenet_v3_large resnet50 (default: all)")
+    p.add_argument("--image-size", type=_image_size, default=224)
+    p.add_argument("--batch-sizes", type=_positive_int, nargs="+", default=[1, 16])
+    p.add_argument("--rounds", type=_positive_int, default=5)
+    p.add_argument("--seconds", type=float, default=2.0,
+                   help="seconds of calls per contender per round (default 2)")
+    p.add_argument("--train-batch", type=_positive_int, default=16)
+    p.add_argument("--xla", action="store_true", help="compile every Keras contender with XLA")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
+    p.add_argument("--torch-reference", default="tests.torch_models:torch_model",
+                   metavar="MODULE:FUNCTION",
+                   help="FUNCTION(name, num_classes, alpha) -> torch module for the torch "
+                        "column (default: the test suite's references, from a checkout)")
+    p.set_defaults(run=_cmd_bench)
     return parser
 
 
