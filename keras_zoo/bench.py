@@ -341,7 +341,7 @@ def run_all(*, size: int = 224, batch_sizes: Sequence[int] = (1, 16), rounds: in
         results["training"] = bench_training(train_cases, size=size, batch=train_batch,
                                              rounds=rounds, seconds=seconds, out=out)
     results["build"] = bench_build(chosen, size=size, rounds=rounds, out=out)
-    if torch_fn is not None and any(c.name == "resnet50" for c in chosen):
+    if torch_fn is not None:  # the checkpoint is made with the torch reference
         results["port"] = bench_port(torch_fn, rounds=rounds, out=out)
     if memory:
         results["memory"] = peak_memory(chosen, size=size, batch=max(batch_sizes), out=out)

@@ -28,7 +28,9 @@ def test_a_tiny_benchmark_fills_every_table():
         assert "ratio torch" in row  # the test extra has torch and the references
         assert row["gflops"] == pytest.approx(2 * row["gmacs"] * zoo[1])
     assert [r["model"] for r in results["training"]] == ["mobilenet_v2"]
-    assert len(results["build"]) == 2 and len(results["port"]) == 3
+    assert len(results["build"]) == 2
+    low, median, high = results["port"]
+    assert 0 < low <= median <= high
     memory = results["memory"]
     assert all(r["keras_zoo"] > 100 and r["keras.applications"] > 100 for r in memory)
     for heading in ("inference, 32x32", "training steps/s", "build seconds", "porting resnet50",
