@@ -283,7 +283,12 @@ def peak_memory(cases: Sequence[Case], *, size: int, batch: int, out=sys.stdout)
         "    make = bench.zoo_model if who == 'keras_zoo' else bench.keras_app_model\n"
         "    run = bench.keras_runner(make(case, size))\n"
         "    run(np.zeros((batch, size, size, 3), 'float32'))\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        "try:  # VmHWM starts afresh at exec; ru_maxrss keeps the forking parent's peak\n"
+        "    with open('/proc/self/status') as f:\n"
+        "        kib = [int(l.split()[1]) for l in f if l.startswith('VmHWM:')][0]\n"
+        "except OSError:\n"
+        "    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(kib / 1024)\n"
     )
     print(f"\npeak memory, MiB (a fresh process: imports, build, one batch of {batch} at "
           f"{size}x{size})", file=out)
