@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Sequence
 
+import keras
 import numpy as np
 
 from keras_zoo import checks
@@ -72,6 +73,25 @@ def _freeze_backbone(model) -> int:
     return sum(1 for layer in model.layers[last + 1:] if layer.weights)
 
 
+class _BestSoFar(keras.callbacks.Callback):
+    """Records the run's best validation accuracy in the backup folder, for a resumed run."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+        self.value = None
+        if os.path.isfile(path):
+            with open(path) as f:
+                self.value = json.load(f)["val_accuracy"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = float(np.ravel((logs or {}).get("val_accuracy", np.nan))[0])
+        if value == value and (self.value is None or value > self.value):
+            self.value = value
+            if os.path.isdir(os.path.dirname(self.path)):  # BackupAndRestore's, made before
+                _write_json(self.path, {"val_accuracy": value, "epoch": epoch})
+
+
 def _write_json(path: str, value) -> None:
     tmp = f"{path}.partial"
     with open(tmp, "w") as f:
@@ -95,7 +115,6 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
     started again with the same out (keras.callbacks.BackupAndRestore). Everything is checked
     before anything is written.
     """
-    import keras
 
     from keras_zoo import callbacks as inspection
     from keras_zoo.data import make_dataset, scan_folder
@@ -165,10 +184,14 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
     _write_json(os.path.join(out, CLASS_INDICES), class_indices)
     _write_json(os.path.join(out, RUN_CONFIG), config)
     best = os.path.join(out, BEST_WEIGHTS)
+    best_so_far = _BestSoFar(os.path.join(out, BACKUP, "best.json"))
     cbs = [
         keras.callbacks.BackupAndRestore(os.path.join(out, BACKUP)),
+        # a resumed run keeps the best weights of the epochs before the interruption
         keras.callbacks.ModelCheckpoint(best, monitor="val_accuracy", mode="max",
-                                        save_best_only=True, save_weights_only=True),
+                                        save_best_only=True, save_weights_only=True,
+                                        initial_value_threshold=best_so_far.value),
+        best_so_far,
     ]
     if inspect and is_chief():
         samples = np.concatenate([x for x, _ in val_ds.take(

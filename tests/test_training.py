@@ -148,8 +148,13 @@ class _Epochs(keras.callbacks.Callback):
         super().__init__()
         self.seen = []
 
+        self.val_accuracy = []
+
     def on_epoch_begin(self, epoch, logs=None):
         self.seen.append(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.val_accuracy.append(float(logs["val_accuracy"]))
 
 
 def test_an_interrupted_run_resumes_from_its_last_finished_epoch(tree, tmp_path):
@@ -161,6 +166,9 @@ def test_an_interrupted_run_resumes_from_its_last_finished_epoch(tree, tmp_path)
         train("shufflenet_v2_x0_5", str(tree), callbacks=[first, _Interrupt(at=1)], **common)
     assert first.seen == [0, 1]
     assert (out / ".backup").is_dir() and (out / "best.weights.h5").is_file()
+    # the best validation accuracy so far is kept for the resumed run's checkpointing
+    best = json.loads((out / ".backup" / "best.json").read_text())
+    assert best["val_accuracy"] == pytest.approx(max(first.val_accuracy))
     second = _Epochs()
     result = train("shufflenet_v2_x0_5", str(tree), callbacks=[second], **common)
     assert second.seen == [2]  # epochs 0 and 1 are not run again
