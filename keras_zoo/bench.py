@@ -251,8 +251,10 @@ def bench_build(cases: Sequence[Case], *, size: int, rounds: int, out=sys.stdout
     return rows
 
 
-def bench_port(torch_fn, name: str = "resnet50", rounds: int = 3, out=sys.stdout):
-    """Seconds to port a torchvision-layout checkpoint of `name` (read, build, map, save)."""
+def port_seconds(torch_fn, name: str = "resnet50", rounds: int = 3
+                 ) -> tuple[list[float], float]:
+    """Seconds of each of `rounds` ports (read, build, map, save) of a torchvision-layout
+    checkpoint of `name` made with `torch_fn`, and the checkpoint's size in MiB."""
     import tempfile
 
     import torch
@@ -264,6 +266,12 @@ def bench_port(torch_fn, name: str = "resnet50", rounds: int = 3, out=sys.stdout
         torch.save(torch_fn(name, 1000, 1.0).state_dict(), src)
         times = [port(name, src, os.path.join(tmp, f"{name}-{i}.weights.h5")).seconds
                  for i in range(rounds)]
+        return times, os.path.getsize(src) / 2**20
+
+
+def bench_port(torch_fn, name: str = "resnet50", rounds: int = 3, out=sys.stdout):
+    """Prints and returns min, median, max of `port_seconds`."""
+    times, _ = port_seconds(torch_fn, name, rounds)
     print(f"\nporting {name}: seconds {_fmt(summary(times))} over {rounds} rounds", file=out)
     return summary(times)
 

@@ -149,6 +149,7 @@ def _write_csv(path: str, header: list[str], rows) -> None:
 
 def _cmd_analyze_features(args) -> int:
     from keras_zoo import viz
+    from keras_zoo.viz.features import channel_figure
     from keras_zoo.data import load_image, normalize
     from keras_zoo.files import staged_dir
 
@@ -166,7 +167,7 @@ def _cmd_analyze_features(args) -> int:
             rows.append([name, "x".join(map(str, value.shape[1:])), stats["mean"], stats["std"],
                          float(value.min()), float(value.max()), stats["zero_fraction"]])
             if value.ndim == 4:
-                figure = viz.plot_feature_maps(model, x, name, n=args.n)
+                figure = channel_figure(value[0], name, n=args.n)
                 figure.savefig(os.path.join(tmp, f"{_file_name(name)}.png"), dpi=100)
         _write_csv(os.path.join(tmp, "feature_stats.csv"),
                    ["layer", "shape", "mean", "std", "min", "max", "zero_fraction"], rows)
@@ -183,6 +184,7 @@ def _cmd_analyze_kernels(args) -> int:
     import keras
 
     from keras_zoo import viz
+    from keras_zoo.viz.kernels import histogram_figure
     from keras_zoo.files import staged_dir
 
     model, _ = _load_model(args)
@@ -202,7 +204,7 @@ def _cmd_analyze_kernels(args) -> int:
         os.makedirs(os.path.join(tmp, "histograms"))
         progress = keras.utils.Progbar(len(kernels), unit_name="histogram")
         for i, weight in enumerate(kernels):
-            figure = viz.plot_kernel_histograms(model, [weight.name])
+            figure = histogram_figure([weight])
             figure.savefig(os.path.join(tmp, "histograms", f"{_file_name(weight.kernel_tag)}.png"),
                            dpi=80)
             progress.update(i + 1)

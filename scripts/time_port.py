@@ -11,14 +11,11 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import torch  # noqa: E402
-
-from keras_zoo.port import port  # noqa: E402
+from keras_zoo.bench import port_seconds  # noqa: E402
 from tests.torch_models import torch_model  # noqa: E402
 
 
@@ -27,18 +24,11 @@ def main() -> int:
     parser.add_argument("names", nargs="*", default=["resnet50"])
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in args.names:
-            src = os.path.join(tmp, f"{name}.pth")
-            torch.save(torch_model(name).state_dict(), src)
-            size = os.path.getsize(src) / 2**20
-            times = [
-                port(name, src, os.path.join(tmp, f"{name}-{i}.weights.h5")).seconds
-                for i in range(args.rounds)
-            ]
-            print(f"{name}: {size:.0f} MiB checkpoint, port seconds "
-                  f"min {min(times):.2f} median {statistics.median(times):.2f} "
-                  f"max {max(times):.2f} over {args.rounds} rounds")
+    for name in args.names:
+        times, size = port_seconds(torch_model, name, args.rounds)
+        print(f"{name}: {size:.0f} MiB checkpoint, port seconds "
+              f"min {min(times):.2f} median {statistics.median(times):.2f} "
+              f"max {max(times):.2f} over {args.rounds} rounds")
     return 0
 
 

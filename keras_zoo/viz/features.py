@@ -87,8 +87,6 @@ def plot_feature_maps(model: keras.Model, image, layer: str, n: int = 12, *, col
     >>> len(figure.axes)
     12
     """
-    from matplotlib.figure import Figure
-
     from keras_zoo.checks import check_positive_int
 
     n, cols = check_positive_int(n, "n"), check_positive_int(cols, "cols")
@@ -101,13 +99,21 @@ def plot_feature_maps(model: keras.Model, image, layer: str, n: int = 12, *, col
     if value.ndim != 4:
         raise ValueError(f"layer {layer!r} outputs shape {value.shape}, not a feature map "
                          "(batch, height, width, channels)")
-    n = min(n, value.shape[-1])
+    return channel_figure(value[0], ref.name, n=n, cols=cols, cmap=cmap)
+
+
+def channel_figure(feature_map: np.ndarray, title: str, *, n: int = 12, cols: int = 4,
+                   cmap: str = "gray"):
+    """One image's feature map (H, W, C): its first `n` channels as a Figure of `cols` columns."""
+    from matplotlib.figure import Figure
+
+    n = min(n, feature_map.shape[-1])
     rows = -(-n // cols)
     figure = Figure(figsize=(2.2 * min(cols, n), 2.2 * rows + 0.5), layout="constrained")
     for i in range(n):
         ax = figure.add_subplot(rows, min(cols, n), i + 1)
-        ax.imshow(value[0, :, :, i], cmap=cmap)
+        ax.imshow(feature_map[:, :, i], cmap=cmap)
         ax.set_title(f"channel {i}", fontsize=8)
         ax.set_axis_off()
-    figure.suptitle(f"{ref.name}: {'x'.join(map(str, value.shape[1:]))}")
+    figure.suptitle(f"{title}: {'x'.join(map(str, feature_map.shape))}")
     return figure

@@ -96,8 +96,6 @@ def plot_kernel_histograms(model: keras.Model, names: Sequence[str] | None = Non
     >>> [ax.get_title() for ax in figure.axes]
     ['conv1/kernel (7, 7, 3, 64)', 'fc/kernel (512, 1000)']
     """
-    from matplotlib.figure import Figure
-
     from keras_zoo.checks import check_positive_int
 
     bins, cols = check_positive_int(bins, "bins"), check_positive_int(cols, "cols")
@@ -115,10 +113,17 @@ def plot_kernel_histograms(model: keras.Model, names: Sequence[str] | None = Non
         chosen = [by_name[n] for n in names]
     if not chosen:
         raise ValueError(f"{model.name!r} has no kernels to plot")
-    cols = min(cols, len(chosen))
-    rows = -(-len(chosen) // cols)
+    return histogram_figure(chosen, bins=bins, cols=cols)
+
+
+def histogram_figure(weights: Sequence[NamedWeight], *, bins: int = 60, cols: int = 3):
+    """Histograms of `weights` (from `named_weights`), one panel each with its statistics."""
+    from matplotlib.figure import Figure
+
+    cols = min(cols, len(weights))
+    rows = -(-len(weights) // cols)
     figure = Figure(figsize=(4.2 * cols, 3.0 * rows), layout="constrained")
-    for i, weight in enumerate(chosen):
+    for i, weight in enumerate(weights):
         values = keras.ops.convert_to_numpy(weight.variable)
         stat = weight_stat(weight.name, values)
         ax = figure.add_subplot(rows, cols, i + 1)
