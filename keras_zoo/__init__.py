@@ -9,6 +9,7 @@ True
 __version__ = "0.1.0"
 
 from keras_zoo import models as _models  # noqa: E402,F401  (registers every family)
+from keras_zoo.fold import fold_batchnorm  # noqa: E402
 from keras_zoo.layers import StageOutput, stage_outputs  # noqa: E402
 from keras_zoo.profile import count_macs  # noqa: E402
 from keras_zoo.registry import ModelInfo, build, list_models, model_info  # noqa: E402
@@ -30,6 +31,7 @@ __all__ = [
     "StageOutput",
     "build",
     "count_macs",
+    "fold_batchnorm",
     "list_models",
     "model_info",
     "stage_outputs",

@@ -140,30 +140,41 @@ def summary(values: Sequence[float]) -> tuple[float, float, float]:
     return min(values), statistics.median(values), max(values)
 
 
-def _fmt(triple, digits=2) -> str:
+def fmt(triple, digits=2) -> str:
     lo, mid, hi = triple
     return f"{mid:.{digits}f} ({lo:.{digits}f}..{hi:.{digits}f})"
+
+
+VARIANTS = ("keras_zoo", "folded")  # the model as built; keras_zoo.fold_batchnorm's export
 
 
 def bench_inference(cases: Sequence[Case], *, size: int, batch_sizes: Sequence[int],
                     rounds: int, seconds: float, torch_fn=None, jit_compile: bool = False,
                     peak: float | None = None, out=sys.stdout) -> list[dict]:
-    """Inference images/s of each case against its peers; prints a table, returns its rows."""
+    """Inference images/s of each case, as built and folded, against its peers; prints a table
+    (two lines per case and batch) and returns its rows.
+
+    A row has, for each variant V of VARIANTS: V (images/s min, median, max), "V ratio PEER"
+    for each peer measured, "V gflops"; and the peers' own images/s under their names.
+    """
+    from keras_zoo.fold import fold_batchnorm
     from keras_zoo.profile import count_macs
 
+    peers = ["keras.applications"] + (["torch"] if torch_fn is not None else [])
     rows = []
     print(f"\ninference, {size}x{size}, images/s median (min..max) over {rounds} rounds; "
-          f"ratio = keras_zoo / peer per round", file=out)
-    header = (f"{'model':<20} {'batch':>5} {'keras_zoo':>22} {'keras.applications':>22} "
-              f"{'ratio':>18}")
-    if torch_fn is not None:
-        header += f" {'torch':>22} {'ratio':>18}"
+          f"ratio = keras_zoo / peer per round; folded = keras_zoo.fold_batchnorm(model)",
+          file=out)
+    header = f"{'model':<20} {'batch':>5} {'variant':<9} {'keras_zoo':>22}"
+    for peer in peers:
+        header += f" {peer:>22} {'ratio':>18}"
     print(header + f" {'GFLOP/s':>8}" + (f" {'of peak':>7}" if peak else ""), file=out)
     rng = np.random.default_rng(0)
     for case in cases:
         zoo = zoo_model(case, size)
         macs = count_macs(zoo)
-        runners = {"keras_zoo": keras_runner(zoo, jit_compile)}
+        runners = {"keras_zoo": keras_runner(zoo, jit_compile),
+                   "folded": keras_runner(fold_batchnorm(zoo), jit_compile)}
         if case.keras_app:
             runners["keras.applications"] = keras_runner(keras_app_model(case, size),
                                                          jit_compile)
@@ -172,23 +183,23 @@ def bench_inference(cases: Sequence[Case], *, size: int, batch_sizes: Sequence[i
         for batch in batch_sizes:
             x = rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
             ips = alternate(runners, x, rounds, seconds)
-            row = {"model": case.label, "batch": batch, "gmacs": macs / 1e9,
-                   "keras_zoo": summary(ips["keras_zoo"])}
-            line = f"{case.label:<20} {batch:>5} {_fmt(row['keras_zoo'], 1):>22}"
-            for peer in ("keras.applications", "torch"):
-                if peer == "torch" and torch_fn is None:
-                    continue
-                if peer in ips:
-                    row[peer] = summary(ips[peer])
-                    row[f"ratio {peer}"] = summary(
-                        [a / b for a, b in zip(ips["keras_zoo"], ips[peer])])
-                    line += f" {_fmt(row[peer], 1):>22} {_fmt(row[f'ratio {peer}']):>18}"
-                else:
-                    line += f" {'-':>22} {'-':>18}"
-            gflops = 2 * macs * row["keras_zoo"][1] / 1e9
-            row["gflops"] = gflops
-            line += f" {gflops:8.1f}" + (f" {gflops / peak:7.0%}" if peak else "")
-            print(line, file=out, flush=True)
+            row = {"model": case.label, "batch": batch, "gmacs": macs / 1e9}
+            row.update({peer: summary(ips[peer]) for peer in peers if peer in ips})
+            for variant in VARIANTS:
+                row[variant] = summary(ips[variant])
+                first = variant == VARIANTS[0]
+                line = (f"{case.label if first else '':<20} {batch if first else '':>5} "
+                        f"{variant:<9} {fmt(row[variant], 1):>22}")
+                for peer in peers:
+                    if peer not in ips:
+                        line += f" {'-':>22} {'-':>18}"
+                        continue
+                    ratio = summary([a / b for a, b in zip(ips[variant], ips[peer])])
+                    row[f"{variant} ratio {peer}"] = ratio
+                    line += f" {fmt(row[peer], 1) if first else '':>22} {fmt(ratio):>18}"
+                gflops = row[f"{variant} gflops"] = 2 * macs * row[variant][1] / 1e9
+                line += f" {gflops:8.1f}" + (f" {gflops / peak:7.0%}" if peak else "")
+                print(line, file=out, flush=True)
             rows.append(row)
         del runners, zoo
         gc.collect()
@@ -219,8 +230,8 @@ def bench_training(cases: Sequence[Case], *, size: int, batch: int, rounds: int,
         row = {"model": case.label, **{k: summary(v) for k, v in steps.items()},
                "ratio": summary([a / b for a, b in zip(steps["keras_zoo"],
                                                        steps["keras.applications"])])}
-        print(f"{case.label:<20} {_fmt(row['keras_zoo']):>20} "
-              f"{_fmt(row['keras.applications']):>20} {_fmt(row['ratio']):>18}",
+        print(f"{case.label:<20} {fmt(row['keras_zoo']):>20} "
+              f"{fmt(row['keras.applications']):>20} {fmt(row['ratio']):>18}",
               file=out, flush=True)
         rows.append(row)
     return rows
@@ -244,8 +255,8 @@ def bench_build(cases: Sequence[Case], *, size: int, rounds: int, out=sys.stdout
         row = {"model": case.label, **{k: summary(v) for k, v in times.items()},
                "ratio": summary([a / b for a, b in zip(times["keras_zoo"],
                                                        times["keras.applications"])])}
-        print(f"{case.label:<20} {_fmt(row['keras_zoo']):>20} "
-              f"{_fmt(row['keras.applications']):>20} {_fmt(row['ratio']):>18}", file=out,
+        print(f"{case.label:<20} {fmt(row['keras_zoo']):>20} "
+              f"{fmt(row['keras.applications']):>20} {fmt(row['ratio']):>18}", file=out,
               flush=True)
         rows.append(row)
     return rows
@@ -272,7 +283,7 @@ def port_seconds(torch_fn, name: str = "resnet50", rounds: int = 3
 def bench_port(torch_fn, name: str = "resnet50", rounds: int = 3, out=sys.stdout):
     """Prints and returns min, median, max of `port_seconds`."""
     times, _ = port_seconds(torch_fn, name, rounds)
-    print(f"\nporting {name}: seconds {_fmt(summary(times))} over {rounds} rounds", file=out)
+    print(f"\nporting {name}: seconds {fmt(summary(times))} over {rounds} rounds", file=out)
     return summary(times)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from keras import layers
 
-from keras_zoo.layers import ChannelShuffle, ChannelSplit
+from keras_zoo.layers import BatchNormalization, ChannelShuffle, ChannelSplit
 
 TORCH_BN_EPSILON = 1e-5
 TORCH_BN_MOMENTUM = 0.9  # Keras momentum = 1 - PyTorch momentum (0.1)
@@ -66,7 +66,15 @@ def activation(x, kind: str | None, *, name: str):
 
 def batch_norm(x, *, name: str, epsilon: float = TORCH_BN_EPSILON,
                momentum: float = TORCH_BN_MOMENTUM):
-    return layers.BatchNormalization(epsilon=epsilon, momentum=momentum, name=name)(x)
+    """A batch norm with PyTorch's defaults. After a plain (ungrouped) Conv2D it is
+    keras_zoo.layers.BatchNormalization, whose inference TensorFlow merges into the
+    convolution; after anything else (depthwise or grouped convolutions), where nothing merges
+    and the standalone fused kernel is the slower one, Keras' own. scripts/bench_batchnorm.py
+    measures the three choices side by side."""
+    producer = x._keras_history.operation
+    fused = isinstance(producer, layers.Conv2D) and producer.groups == 1
+    layer = BatchNormalization if fused else layers.BatchNormalization
+    return layer(epsilon=epsilon, momentum=momentum, name=name)(x)
 
 
 def conv_bn(x, filters: int, kernel_size: int, stride: int = 1, groups: int = 1, *,

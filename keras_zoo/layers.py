@@ -24,6 +24,45 @@ class StageOutput(keras.layers.Identity):
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """Keras' BatchNormalization, whose inference computes with TensorFlow's fused kernel.
+
+    Where Keras normalises with the moving statistics (inference, or a frozen layer in
+    training) a 4-D channels-last float input goes through FusedBatchNormV3, which
+    TensorFlow's graph optimiser merges into a plain Conv2D before it; everything else
+    (training statistics, masks, other ranks, float64, other backends) is Keras' own code. The
+    weights, their names and the arithmetic are Keras': the two paths agree to float32
+    rounding (tests/test_layers.py). Standing alone (after a depthwise convolution) the fused
+    kernel is slower than Keras' multiply-add, so keras_zoo.blocks.batch_norm uses this layer
+    only after a plain Conv2D.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if training and self.trainable or not self._fusable(inputs):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        def weight(variable, default):  # gamma and beta are None without scale / center
+            if variable is None:
+                return tf.fill([inputs.shape[-1]], default)
+            return tf.cast(variable, tf.float32)
+
+        outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
+            tf.cast(inputs, tf.float32), weight(self.gamma, 1.0), weight(self.beta, 0.0),
+            mean=weight(self.moving_mean, 0.0), variance=weight(self.moving_variance, 1.0),
+            epsilon=self.epsilon, data_format="NHWC", is_training=False,
+        )
+        return tf.cast(outputs, self.compute_dtype)
+
+    def _fusable(self, inputs) -> bool:
+        """A 4-D channels-last input of float16, bfloat16 or float32, on TensorFlow."""
+        return (keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4
+                and self.axis in (-1, 3)
+                and keras.backend.standardize_dtype(inputs.dtype) in ("float16", "bfloat16",
+                                                                       "float32"))
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
 class ChannelShuffle(keras.layers.Layer):
     """ShuffleNet's channel shuffle: channels split into `groups` groups, interleaved.
 

@@ -21,12 +21,14 @@ def test_a_tiny_benchmark_fills_every_table():
         ("mobilenet_v2", 1), ("mobilenet_v2", 2), ("mobilenet_v3_small", 1),
         ("mobilenet_v3_small", 2)]
     for row in rows:
-        zoo, peer, ratio = row["keras_zoo"], row["keras.applications"], \
-            row["ratio keras.applications"]
-        assert 0 < zoo[0] <= zoo[1] <= zoo[2] and 0 < peer[0]
-        assert 0 < ratio[0] <= ratio[1] <= ratio[2]
-        assert "ratio torch" in row  # the test extra has torch and the references
-        assert row["gflops"] == pytest.approx(2 * row["gmacs"] * zoo[1])
+        peer = row["keras.applications"]
+        assert 0 < peer[0] <= peer[1] <= peer[2]
+        for variant in bench.VARIANTS:
+            ips, ratio = row[variant], row[f"{variant} ratio keras.applications"]
+            assert 0 < ips[0] <= ips[1] <= ips[2]
+            assert 0 < ratio[0] <= ratio[1] <= ratio[2]
+            assert f"{variant} ratio torch" in row  # the test extra has torch and the references
+            assert row[f"{variant} gflops"] == pytest.approx(2 * row["gmacs"] * ips[1])
     assert [r["model"] for r in results["training"]] == ["mobilenet_v2"]
     assert len(results["build"]) == 2
     low, median, high = results["port"]
@@ -39,11 +41,14 @@ def test_a_tiny_benchmark_fills_every_table():
 
 
 def test_the_runners_compute_the_models_outputs():
+    import keras_zoo
+
     case = bench.CASES[0]
     model = bench.zoo_model(case, 32)
     x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
-    np.testing.assert_allclose(bench.keras_runner(model)(x), model.predict_on_batch(x),
-                               rtol=1e-5, atol=1e-5)
+    for contender in (model, keras_zoo.fold_batchnorm(model)):
+        np.testing.assert_allclose(bench.keras_runner(contender)(x), model.predict_on_batch(x),
+                                   rtol=1e-5, atol=1e-5)
 
 
 def test_bench_rejects_unknown_cases(capsys):
