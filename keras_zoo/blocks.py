@@ -71,7 +71,8 @@ def batch_norm(x, *, name: str, epsilon: float = TORCH_BN_EPSILON,
     convolution; after anything else (depthwise or grouped convolutions), where nothing merges
     and the standalone fused kernel is the slower one, Keras' own. scripts/bench_batchnorm.py
     measures the three choices side by side."""
-    producer = x._keras_history.operation
+    history = getattr(x, "_keras_history", None)  # the layer that made x (symbolic x only)
+    producer = history.operation if history else None
     fused = isinstance(producer, layers.Conv2D) and producer.groups == 1
     layer = BatchNormalization if fused else layers.BatchNormalization
     return layer(epsilon=epsilon, momentum=momentum, name=name)(x)
