@@ -42,14 +42,14 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
     >>> bool(np.allclose(folded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6))
     True
     """
-    from keras_zoo.viz.graph import graph_of
-
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a Functional or Sequential keras.Model, got "
                         f"{type(model).__name__}")
-    graph_of(model)  # TypeError / ValueError for subclassed or unbuilt models
-
-    pairs = _foldable_pairs(model)
+    try:
+        pairs = _foldable_pairs(model)
+    except TypeError as error:  # a subclassed model, at the top or nested: no graph to fold
+        raise TypeError(f"model: fold_batchnorm needs Functional or Sequential models ({error})"
+                        ) from None
     producers = {id(bn): layer for layer, bn in pairs}  # batch norm -> the layer it folds into
     folded_into = {id(layer): bn for layer, bn in pairs}
     clones = {}

@@ -118,5 +118,5 @@ def test_models_without_a_graph_are_refused():
         def call(self, x):
             return x
 
-    with pytest.raises(TypeError, match="Functional or Sequential"):
+    with pytest.raises(TypeError, match="model: fold_batchnorm needs Functional or Sequential"):
         keras_zoo.fold_batchnorm(Subclassed())

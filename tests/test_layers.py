@@ -90,3 +90,14 @@ def test_models_use_the_fused_layer_only_after_plain_convolutions():
                                   "features.2.conv.1.1"]) == [True, True, False]
     # after ResNeXt's grouped 3x3 (Keras computes grouped convolutions apart): Keras' own
     assert kinds("resnext50_32x4d", ["bn1", "layer1.0.bn1", "layer1.0.bn2"]) == [True, True, False]
+
+
+def test_small_epsilons_are_kept_not_raised_to_a_minimum(rng):
+    # Dead channels (variance 0) expose any epsilon the fused kernel would substitute.
+    x = rng.normal(0, 1e-3, (1, 4, 4, 3)).astype("float32")
+    for epsilon in (1e-5, 1e-7):
+        ours, theirs = _pair(rng, x.shape, epsilon=epsilon)
+        for layer in (ours, theirs):
+            layer.moving_variance.assign(np.zeros(3, "float32"))
+        fused = tf.function(lambda v: ours(v, training=False))(x)
+        assert relative_error(fused, theirs(x, training=False)) < 1e-6
