@@ -149,6 +149,16 @@ def data(n, size, seed=0, shift=0):
     return images, labels
 
 
+def fit_with_inspection(model, x, y, log_dir, epochs):
+    """Fits `model` with the feature-map, kernel and Grad-CAM loggers on x[:2]; the events."""
+    model.fit(x, y, epochs=epochs, verbose=0, callbacks=[
+        FeatureMapLogger(log_dir, x[:2]),
+        KernelStatsLogger(log_dir),
+        GradCAMLogger(log_dir, x[:2]),
+    ])
+    return load_events(log_dir)
+
+
 def last_layer_per_resolution(model):
     """Independently of keras_zoo.viz: the last of model.layers at each spatial resolution."""
     last = {}
@@ -364,12 +374,7 @@ def test_functional_model(tmp_path):
     keras.utils.set_random_seed(3)
     model = compiled(small_functional("functional"))
     x, y = data(4, 32)
-    model.fit(x, y, epochs=2, verbose=0, callbacks=[
-        FeatureMapLogger(tmp_path, x[:2]),
-        KernelStatsLogger(tmp_path),
-        GradCAMLogger(tmp_path, x[:2]),
-    ])
-    acc = load_events(tmp_path)
+    acc = fit_with_inspection(model, x, y, tmp_path, epochs=2)
     expected = last_layer_per_resolution(model)
     assert expected == ["merge", "sep"]
     check_feature_maps(acc, model, x[:2], expected, steps=[0, 1])
@@ -420,12 +425,7 @@ def test_nested_model(tmp_path):
         keras.layers.Dense(3, activation="softmax"),
     ], name="nested"))
     x, y = data(4, 64)
-    model.fit(x, y, epochs=1, verbose=0, callbacks=[
-        FeatureMapLogger(tmp_path, x[:2]),
-        KernelStatsLogger(tmp_path),
-        GradCAMLogger(tmp_path, x[:2]),
-    ])
-    acc = load_events(tmp_path)
+    acc = fit_with_inspection(model, x, y, tmp_path, epochs=1)
     stages = [layer.name for layer in keras_zoo.stage_outputs(backbone)]
     assert stages == ["stage1", "stage2", "stage3", "stage4"]
     check_feature_maps(acc, model, x[:2], stages, steps=[0])
