@@ -12,6 +12,13 @@ def relative_error(a, b) -> float:
     return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
 
 
+def random_batch_norm_weights(layer, rng, spread: float):
+    """Random statistics for a built batch norm, far from the initial ones: gamma and the
+    variance uniform in [0.5, 1.5], beta and the mean normal with standard deviation `spread`."""
+    return [(rng.uniform(0.5, 1.5, w.shape) if "variance" in w.path or "gamma" in w.path
+             else rng.normal(0, spread, w.shape)).astype("float32") for w in layer.weights]
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

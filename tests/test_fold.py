@@ -6,16 +6,15 @@ import numpy as np
 import pytest
 
 import keras_zoo
-from tests.conftest import assert_save_load_round_trip, relative_error
+from tests.conftest import (assert_save_load_round_trip, random_batch_norm_weights,
+                            relative_error)
 
 
 def _randomize_batch_norms(model, rng):
     """Statistics far from the initial ones, so that a wrong fold shows in the outputs."""
     for layer in model._flatten_layers():
         if isinstance(layer, keras.layers.BatchNormalization):
-            layer.set_weights([
-                (rng.uniform(0.5, 1.5, w.shape) if "variance" in w.path or "gamma" in w.path
-                 else rng.normal(0, 0.2, w.shape)).astype("float32") for w in layer.weights])
+            layer.set_weights(random_batch_norm_weights(layer, rng, 0.2))
 
 
 def _batch_norms(model):

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from keras_zoo.layers import BatchNormalization
-from tests.conftest import assert_save_load_round_trip, relative_error
+from tests.conftest import (assert_save_load_round_trip, random_batch_norm_weights,
+                            relative_error)
 
 
 def _pair(rng, shape, **kwargs):
@@ -15,10 +16,9 @@ def _pair(rng, shape, **kwargs):
     ours, theirs = BatchNormalization(**kwargs), keras.layers.BatchNormalization(**kwargs)
     ours.build(shape)
     theirs.build(shape)
-    weights = [rng.uniform(0.5, 1.5, w.shape) if "variance" in w.path or "gamma" in w.path
-               else rng.normal(0, 0.3, w.shape) for w in theirs.weights]
+    weights = random_batch_norm_weights(theirs, rng, 0.3)
     for layer in (ours, theirs):
-        layer.set_weights([w.astype("float32") for w in weights])
+        layer.set_weights(weights)
     return ours, theirs
 
 
