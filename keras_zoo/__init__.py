@@ -6,13 +6,15 @@
 True
 """
 
-__version__ = "0.1.0"
-
-from keras_zoo import models as _models  # noqa: E402,F401  (registers every family)
-from keras_zoo.fold import fold_batchnorm  # noqa: E402
-from keras_zoo.layers import StageOutput, stage_outputs  # noqa: E402
-from keras_zoo.profile import count_macs  # noqa: E402
-from keras_zoo.registry import ModelInfo, build, list_models, model_info  # noqa: E402
+from keras_zoo._version import __version__  # noqa: F401
+from keras_zoo import models as _models  # noqa: F401  (registers every family)
+from keras_zoo.api import build
+from keras_zoo.fold import fold_batchnorm
+from keras_zoo.layers import StageOutput, stage_outputs
+from keras_zoo.preprocess import decode_predictions, preprocessing
+from keras_zoo.profile import count_macs
+from keras_zoo.registry import ModelInfo, list_models, list_weights, model_info
+from keras_zoo.weight_sets import Preprocessing, WeightSet
 
 _SUBMODULES = ("callbacks", "data", "viz")
 
@@ -31,8 +33,13 @@ __all__ = [
     "StageOutput",
     "build",
     "count_macs",
+    "decode_predictions",
+    "Preprocessing",
+    "WeightSet",
     "fold_batchnorm",
     "list_models",
+    "list_weights",
     "model_info",
+    "preprocessing",
     "stage_outputs",
 ]

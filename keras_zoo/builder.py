@@ -60,11 +60,9 @@ def _check_shape(shape, arg="input_shape"):
 def build_model(
     features: Callable[[Any], Any],
     head: Callable[[Any, int], Any],
-    classifier: tuple[str, ...],
     *,
     name: str,
     include_top: bool = True,
-    weights: Any = None,
     input_tensor: Any = None,
     input_shape: Any = None,
     pooling: str | None = None,
@@ -72,12 +70,11 @@ def build_model(
     classifier_activation: Any = "softmax",
     features_only: bool = False,
     out_indices: Any = None,
+    normalization: keras.layers.Layer | None = None,
 ) -> keras.Model:
-    """Checks the shared keywords, builds the Functional model and loads `weights`.
-
-    `classifier` names the layers `head` makes (PyTorch module paths): a checkpoint's tensors
-    for them are skipped when the model has no top or another number of classes.
-    """
+    """Checks the shared keywords and builds the Functional model: the architecture only
+    (keras_zoo.build loads weights into it). `normalization`, when given, is applied to the
+    input before the body (build's include_preprocessing)."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty string, got {name!r}")
     checks.check_bool(include_top, "include_top")
@@ -85,7 +82,6 @@ def build_model(
     checks.check_choice(pooling, "pooling", (None, "avg", "max"))
     checks.check_positive_int(classes, "classes")
     checks.check_activation(classifier_activation)
-    weights = checks.check_weights(weights)
     if out_indices is not None and not features_only:
         raise ValueError("out_indices applies only with features_only=True")
     if features_only:
@@ -100,7 +96,7 @@ def build_model(
         )
 
     inputs = _resolve_input(input_tensor, input_shape)
-    x = features(inputs)
+    x = features(inputs if normalization is None else normalization(inputs))
     sources = keras.utils.get_source_inputs(inputs)
     model_inputs = sources[0] if len(sources) == 1 else sources
 
@@ -123,21 +119,12 @@ def build_model(
     else:
         outputs = x
 
-    model = keras.Model(model_inputs, outputs, name=name)
-    if weights is not None:
-        from keras_zoo.port.loading import load_weights  # the porter builds models itself
+    return keras.Model(model_inputs, outputs, name=name)
 
-        def full_model(n_classes: int) -> keras.Model:
-            # the same architecture with a top of n_classes, for weights files of full models
-            return build_model(
-                features, head, classifier, name=f"{name}_full", classes=n_classes,
-                input_shape=(None, None, model.inputs[0].shape[-1]), classifier_activation=None,
-            )
-
-        load_weights(model, weights, classifier=classifier, full_model=full_model)
-    return model
 
 # The keywords every family takes through build_model (a family passes them on as **kwargs).
+# (normalization is build's: include_preprocessing=True makes it from the weights' statistics)
 SHARED_KEYWORDS = tuple(
-    p.name for p in inspect.signature(build_model).parameters.values() if p.kind is p.KEYWORD_ONLY
+    p.name for p in inspect.signature(build_model).parameters.values()
+    if p.kind is p.KEYWORD_ONLY and p.name != "normalization"
 )

@@ -1,6 +1,7 @@
 """The `keras-zoo` command line.
 
-    keras-zoo list [PATTERN]       model ids with parameters, GMACs and reference top-1
+    keras-zoo list [PATTERN] [--weights]   model ids with parameters, GMACs and top-1, or
+                                   their weight sets with each one's preprocessing
     keras-zoo info NAME            one id's metadata and the keywords build() takes
     keras-zoo demo [NAME ...]      build, print summary figures, run a batch of images
     keras-zoo port NAME SRC DST    port a PyTorch checkpoint into a Keras weights file
@@ -30,12 +31,38 @@ def _cmd_list(args) -> int:
     if not names:
         print(f"no model id matches {args.pattern!r}", file=sys.stderr)
         return 1
+    if args.weights:
+        print(weights_table(names))
+        return 0
     print(f"{'id':<20} {'params':>13} {'GMACs':>7} {'top-1':>7}")
     for name in names:
         info = keras_zoo.model_info(name)
         top1 = f"{info.top1:.3f}" if info.top1 is not None else "-"
         print(f"{name:<20} {info.params:>13,} {info.gmacs:>7.3f} {top1:>7}")
     return 0
+
+
+def weights_table(names) -> str:
+    """A Markdown table of the weight sets of model ids `names` (the first of each id is its
+    default), with the preprocessing each was evaluated with."""
+    import keras_zoo
+
+    rows = ["| id | weights | top-1 | layout | size | resize | interpolation | mean / std |",
+            "|---|---|---:|---|---:|---:|---|---|"]
+    for name in names:
+        for i, ws in enumerate(keras_zoo.list_weights(name)):
+            pre = ws.preprocessing
+            top1 = f"{ws.top1:.3f}" if ws.top1 is not None else "-"
+            stats = ("BGR 0..255" if pre.channel_order == "BGR" else
+                     f"{_fmt(pre.mean)} / {_fmt(pre.std)}")
+            key = f"{ws.key} (default)" if i == 0 else ws.key
+            rows.append(f"| {name} | {key} | {top1} | {ws.layout} | {pre.input_size[0]} | "
+                        f"{pre.resize_size} | {pre.interpolation} | {stats} |")
+    return "\n".join(rows)
+
+
+def _fmt(values) -> str:
+    return "(" + ", ".join(f"{v:g}" for v in values) + ")"
 
 
 def _cmd_info(args) -> int:
@@ -45,9 +72,13 @@ def _cmd_info(args) -> int:
     print(f"{info.name} ({info.family} family)")
     print(f"  parameters    {info.params:,}")
     print(f"  GMACs         {info.gmacs} at {info.input_size[0]}x{info.input_size[1]}")
-    print(f"  top-1         {info.top1 if info.top1 is not None else '-'} (reference weights)")
-    print(f"  input size    {info.input_size}, crop {info.crop_pct}, {info.interpolation}")
-    print(f"  mean / std    {info.mean} / {info.std} (RGB in [0, 1])")
+    print(f"  top-1         {info.top1 if info.top1 is not None else '-'} (default weights)")
+    print(f"  input size    {info.input_size}, crop {info.crop_pct:.4g}, {info.interpolation}")
+    print(f"  mean / std    {info.mean} / {info.std} ({info.channel_order} in [0, 1])")
+    for i, ws in enumerate(info.weights):
+        label = "weights" if i == 0 else ""
+        note = "default, " if i == 0 else ""
+        print(f"  {label:<13} {ws.key} ({note}top-1 {ws.top1}, {ws.layout} layout)")
     print(f"  architecture  {', '.join(f'{k}={_short(v)}' for k, v in info.config.items())}")
     print(f"  keywords      {', '.join(info.keywords)}")
     return 0
@@ -147,18 +178,32 @@ def _write_csv(path: str, header: list[str], rows) -> None:
         writer.writerows(rows)
 
 
+def _prepare_image(path: str, model, info, weights):
+    """The image file at `path` as a batch of one, prepared as `keras_zoo.preprocessing(id,
+    weights)` prepares it (resized, centre-cropped to the model's input size, normalised). For
+    a saved model, whose preprocessing is not known: resized and cropped the same way (bilinear,
+    crop_pct 0.875) and scaled to [0, 1]."""
+    import numpy as np
+
+    from keras_zoo.data import read_image
+    from keras_zoo.preprocess import preprocessing, resize_layer
+    from keras_zoo.weight_sets import Preprocessing
+
+    size = tuple(model.inputs[0].shape[1:3])
+    size = (224, 224) if None in size else size
+    image = read_image(path)[None]
+    if info is None:
+        return np.asarray(resize_layer(Preprocessing(input_size=size))(image)) / 255.0
+    return np.asarray(preprocessing(info.name, weights, image_size=size[0])(image))
+
+
 def _cmd_analyze_features(args) -> int:
     from keras_zoo import viz
     from keras_zoo.viz.features import channel_figure
-    from keras_zoo.data import load_image, normalize
     from keras_zoo.files import staged_dir
 
     model, info = _load_model(args)
-    size = tuple(model.inputs[0].shape[1:3])
-    if None in size:
-        size = (224, 224)
-    image = load_image(args.image, size)
-    x = normalize(image, info) if info is not None else image
+    x = _prepare_image(args.image, model, info, args.weights)
     values = viz.feature_maps(model, x, args.layers)  # unknown layers fail before any writing
     with staged_dir(args.out) as tmp:
         rows = []
@@ -287,8 +332,9 @@ def _cmd_bench(args) -> int:
 
 def _add_model_flags(p) -> None:
     p.add_argument("name", help="model id (e.g. mobilenet_v2) or a saved Keras model (.keras)")
-    p.add_argument("--weights", help="'imagenet', a PyTorch checkpoint or a Keras weights file "
-                                     "(default: initial weights)")
+    p.add_argument("--weights", help="'imagenet', a weight set ('torchvision:IMAGENET1K_V2', see "
+                   "'keras-zoo list --weights'), a PyTorch checkpoint or a Keras weights file "
+                   "(default: initial weights)")
     p.add_argument("--alpha", type=float, help="width multiplier of the MobileNets")
     p.add_argument("--classes", type=_positive_int, default=1000,
                    help="classes of the weights' classifier (default 1000)")
@@ -305,6 +351,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list model ids")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'resnet*'")
+    p.add_argument("--weights", action="store_true",
+                   help="list the ids' weight sets with their preprocessing (a Markdown table)")
     p.set_defaults(run=_cmd_list)
 
     p = sub.add_parser("info", help="metadata and keywords of one model id")
@@ -357,8 +405,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (cosine decay)")
     p.add_argument("--image-size", type=int, help="input size (default: the id's, 224 for most)")
     p.add_argument("--alpha", type=float, help="width multiplier of the MobileNets")
-    p.add_argument("--weights", help="'imagenet', a PyTorch checkpoint or a Keras weights file to "
-                                     "start from (its classifier is replaced)")
+    p.add_argument("--weights", help="'imagenet', a weight set ('torchvision:IMAGENET1K_V2'), a "
+                   "PyTorch checkpoint or a Keras weights file to start from (its "
+                   "classifier is replaced)")
     p.add_argument("--freeze-backbone", action="store_true",
                    help="train only the layers after the last stage (the head)")
     p.add_argument("--log-dir", help="TensorBoard folder (default: --out)")

@@ -1,13 +1,14 @@
-"""Images in: image files and class-per-folder trees, normalised as a model id's weights expect.
+"""Images in: image files and class-per-folder trees, prepared as a model id's weights expect.
 
 A data folder holds one sub-folder per class (flower_photos/daisy/*.jpg, .../tulips/*.jpg); class
 indices follow the sorted folder names, as keras.utils.image_dataset_from_directory numbers them.
+Images are decoded here and prepared by `keras_zoo.preprocessing`'s layers, the package's one
+image path (resize, crop and normalisation of the weight set in use).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import warnings
 
@@ -19,35 +20,21 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 _DECODABLE = {"JPEG", "PNG", "BMP", "GIF", "MPO"}  # what tf.io.decode_image reads
 
 
-def load_image(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
-    """The image file at `path` as RGB float32 (height, width, 3) in [0, 1], resized to `size`
-    (height, width) bilinearly; ValueError naming the file if it is missing or not an image."""
-    import keras
-
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """The image file at `path` as RGB uint8 (height, width, 3), decoded as `make_dataset`
+    decodes it; ValueError naming the file if it is missing or not a readable image.
+    `keras_zoo.preprocessing(name, weights)(image[None])` prepares it for a model."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"image {path!r}: no such file")
-    try:
-        image = keras.utils.load_img(path, color_mode="rgb", target_size=tuple(size),
-                                     interpolation="bilinear")
-    except Exception as err:  # PIL raises several types for a file that is not an image
-        raise ValueError(f"image {path!r} is not a readable image: {err}") from None
-    return np.asarray(image, np.float32) / 255.0
+    _verify_image(path, f"image {path!r}")
+    return _decode(path).numpy()
 
 
-def normalize(images, info: ModelInfo):
-    """RGB images in [0, 1] normalised as `info`'s weights expect: (x - mean) / std, then
-    reordered to BGR for weights trained on BGR images. Takes numpy arrays or tensors.
+def _decode(path):
+    import tensorflow as tf
 
-    >>> import keras_zoo
-    >>> x = normalize(np.full((1, 2, 2, 3), 0.5), keras_zoo.model_info("resnet50"))
-    >>> [round(float(v), 3) for v in x[0, 0, 0]]
-    [0.066, 0.196, 0.418]
-    """
-    if isinstance(images, (np.ndarray, list, tuple, float, int)):
-        images = np.asarray(images, np.float32)
-    x = (images - np.float32(info.mean)) / np.float32(info.std)
-    return x[..., ::-1] if info.channel_order == "BGR" else x
+    return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,61 +108,64 @@ def scan_folder(root: str | os.PathLike, *, argument: str = "data",
     return ImageFolder(root, tuple(classes), tuple(files), np.array(labels, np.int32))
 
 
-def _verify_image(path: str) -> None:
+def _verify_image(path: str, name: str | None = None) -> None:
     from PIL import Image
 
+    name = name or path
     try:
         with Image.open(path) as image:
             kind = image.format
             image.verify()
     except Exception as err:  # PIL raises several types for a damaged file
-        raise ValueError(f"{path} is not a readable image: {err}") from None
+        raise ValueError(f"{name} is not a readable image: {err}") from None
     if kind not in _DECODABLE:
-        raise ValueError(f"{path} is a {kind} image; readable formats are JPEG, PNG, BMP, GIF")
-
-
-def resize_size(image_size: int, crop_pct: float) -> int:
-    """The size images are resized to before the central (or random) crop of image_size."""
-    return math.ceil(image_size / crop_pct)
+        raise ValueError(f"{name} is a {kind} image; readable formats are JPEG, PNG, BMP, GIF")
 
 
 def make_dataset(files, labels, *, image_size: int, info: ModelInfo, batch_size: int,
                  training: bool = False, augment: tuple[str, ...] = (), seed: int = 0,
-                 crop_pct: float | None = None):
-    """A tf.data pipeline of (normalised images, labels) batches, prefetched.
+                 weights: str | os.PathLike | None = None):
+    """A tf.data pipeline of (prepared images, labels) batches, prefetched.
 
-    Every image is decoded as RGB, resized to resize_size(image_size, crop_pct) and cropped to
-    image_size: at the centre, or (training with "crop" in augment) at random; "flip" in augment
-    adds random horizontal flips when training. crop_pct defaults to the id's metadata.
+    Every image is decoded as RGB and prepared by the layers of
+    `keras_zoo.preprocessing(info.name, weights, image_size=image_size)`: the shorter side
+    resized with the weight set's interpolation and crop_pct, the image_size x image_size
+    centre cut out, normalised. Training with "crop" in augment cuts image_size x image_size
+    out of the resized image at random instead, and "flip" in augment flips images
+    horizontally at random; both draw from `seed`, anew each epoch. `weights` names the weight
+    set whose preprocessing is used (None or a file: the id's default).
     """
-    import keras
     import tensorflow as tf
 
-    crop_pct = info.crop_pct if crop_pct is None else crop_pct
-    big = resize_size(image_size, crop_pct)
+    from keras_zoo.preprocess import preprocessing
 
-    def load(path, label):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        image = tf.image.resize(image, (big, big), method="bilinear", antialias=True)
-        return image / 255.0, label
+    resize, normalize = preprocessing(info.name, weights, image_size=image_size).layers
+    random_crop = training and "crop" in augment
+    flip = training and "flip" in augment
+
+    def load(path, label, draw=None):
+        image = _decode(path)
+        if random_crop:
+            image = tf.image.stateless_random_crop(resize.resize(image), (image_size,
+                                                   image_size, 3), seed=tf.stack([draw, 0]))
+        else:
+            image = resize(image)
+        if flip:
+            image = tf.image.stateless_random_flip_left_right(image, seed=tf.stack([draw, 1]))
+        return normalize(image), label
+
+    def load_drawn(item, draw):
+        return load(*item, draw)
 
     ds = tf.data.Dataset.from_tensor_slices((list(files), np.asarray(labels, np.int32)))
     if training:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-    random_crop = training and "crop" in augment
-    crop = (keras.layers.RandomCrop(image_size, image_size, seed=seed) if random_crop
-            else keras.layers.CenterCrop(image_size, image_size))
-    flip = keras.layers.RandomFlip("horizontal", seed=seed) if training and "flip" in augment \
-        else None
-
-    def transform(images, labels_):
-        images = crop(images, training=random_crop)
-        if flip is not None:
-            images = flip(images, training=True)
-        return normalize(images, info), labels_
-
-    ds = ds.batch(batch_size).map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+        # one random number per image and epoch: the seed of its crop and flip
+        draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip(ds, draws).map(load_drawn, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -172,3 +172,134 @@ class TemperatureSoftmax(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "temperature": self.temperature}
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
+class Normalize(keras.layers.Layer):
+    """RGB values in [0, 255] to what a weight set takes: (x / 255 - mean) / std per channel,
+    then the channels reversed for weights trained on BGR images. What
+    `build(..., include_preprocessing=True)` puts after the input, so that an exported model
+    takes raw images (keras.applications' MobileNetV3 convention).
+
+    >>> import numpy as np
+    >>> layer = Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    >>> np.asarray(layer(np.array([[0.0, 127.5, 255.0]]))).tolist()
+    [[-2.0, 0.0, 2.0]]
+    """
+
+    def __init__(self, mean, std, channel_order: str = "RGB", **kwargs):
+        super().__init__(**kwargs)
+        if channel_order not in ("RGB", "BGR"):
+            raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+        self.channel_order = channel_order
+
+    def build(self, input_shape):
+        if input_shape[-1] != len(self.mean):
+            raise ValueError(
+                f"include_preprocessing normalises {len(self.mean)}-channel RGB images; the "
+                f"input has {input_shape[-1]} channels")
+
+    def call(self, inputs):
+        scale = keras.ops.convert_to_tensor([1 / (255 * s) for s in self.std], self.compute_dtype)
+        shift = keras.ops.convert_to_tensor([m / s for m, s in zip(self.mean, self.std)],
+                                            self.compute_dtype)
+        x = keras.ops.cast(inputs, self.compute_dtype) * scale - shift
+        return keras.ops.flip(x, axis=-1) if self.channel_order == "BGR" else x
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "std": self.std,
+                "channel_order": self.channel_order}
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
+class ResizeAndCrop(keras.layers.Layer):
+    """Images resized as torchvision's and timm's evaluation transforms resize them (PIL's
+    antialiased resampling): the shorter side to `size`, the longer one to
+    floor(size * longer / shorter), so the aspect ratio is kept; then, with `crop` (an int or
+    (height, width)), the centre cut out as torchvision's CenterCrop cuts it (offsets
+    (resized - crop) / 2 rounded half to even).
+
+    `interpolation` is "bilinear", "bicubic" or "nearest". With `eight_bit` (the default) the
+    arithmetic is PIL's on 8-bit images: the width resampled first, then the height, each
+    result rounded to integers in [0, 255]; this makes the output equal to torchvision's on
+    the same uint8 image to within one level (tests/test_preprocessing.py). eight_bit=False
+    resamples once in float, unclipped (torchvision's float tensors).
+
+    Takes RGB values in [0, 255] of any dtype: a batch (N, H, W, C) of images of one size, or
+    one image (H, W, C); returns float32 values in [0, 255]. `resize` is the step before the
+    crop, for training pipelines that crop at random. TensorFlow ops (sizes are dynamic).
+
+    >>> import numpy as np
+    >>> layer = ResizeAndCrop(8, crop=6)
+    >>> tuple(layer(np.zeros((2, 10, 20, 3), "uint8")).shape)
+    (2, 6, 6, 3)
+    >>> tuple(layer.resize(np.zeros((10, 20, 3))).shape)  # one image, not cropped
+    (8, 16, 3)
+    """
+
+    def __init__(self, size: int, crop=None, interpolation: str = "bilinear",
+                 eight_bit: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        if interpolation not in ("bilinear", "bicubic", "nearest"):
+            raise ValueError(f"interpolation must be 'bilinear', 'bicubic' or 'nearest', got "
+                             f"{interpolation!r}")
+        self.size = int(size)
+        crop = (crop, crop) if isinstance(crop, int) else crop
+        self.crop = None if crop is None else tuple(int(c) for c in crop)
+        if self.size < 1 or self.crop is not None and not 0 < min(self.crop) <= max(
+                self.crop) <= self.size:
+            raise ValueError(f"size must be positive and crop at most size (the shorter side "
+                             f"after resizing), got size={size!r}, crop={crop!r}")
+        self.interpolation = interpolation
+        self.eight_bit = bool(eight_bit)
+
+    def resize(self, images):
+        """`images` with the shorter side resized to `size` (no crop), as float32."""
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(images)
+        single = x.shape.rank == 3
+        x = tf.cast(x[None] if single else x, tf.float32)
+        height, width = tf.shape(x)[1], tf.shape(x)[2]
+        # torchvision: int(size * long / short); integer arithmetic floors it exactly
+        longer = self.size * tf.maximum(height, width) // tf.minimum(height, width)
+        wide = height < width
+        new_height = tf.where(wide, self.size, longer)
+        new_width = tf.where(wide, longer, self.size)
+        if self.eight_bit:  # PIL: a horizontal pass, then a vertical one, each to 8 bits
+            x = self._resample(x, height, new_width)
+        x = self._resample(x, new_height, new_width)
+        return x[0] if single else x
+
+    def _resample(self, x, height, width):
+        import tensorflow as tf
+
+        x = tf.image.resize(x, tf.stack([height, width]), method=self.interpolation,
+                            antialias=True)
+        return tf.clip_by_value(tf.round(x), 0.0, 255.0) if self.eight_bit else x
+
+    def call(self, images):
+        import tensorflow as tf
+
+        x = self.resize(images)
+        if self.crop is not None:
+            single = x.shape.rank == 3
+            x = x[None] if single else x
+            shape = tf.shape(x)
+            # torchvision: int(round((resized - crop) / 2.0)), Python's round half to even
+            top, left = (tf.cast(tf.round(tf.cast(shape[axis] - c, tf.float32) / 2), tf.int32)
+                         for axis, c in ((1, self.crop[0]), (2, self.crop[1])))
+            x = tf.slice(x, tf.stack([0, top, left, 0]), [-1, *self.crop, -1])
+            x = x[0] if single else x
+        x = tf.ensure_shape(x, self.compute_output_shape(tuple(images.shape)))
+        return tf.cast(x, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        spatial = self.crop if self.crop is not None else (None, None)
+        return (*input_shape[:-3], *spatial, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "crop": self.crop,
+                "interpolation": self.interpolation, "eight_bit": self.eight_bit}

@@ -1,7 +1,7 @@
-"""The one registry of model ids: `build`, `list_models` and each variant's metadata.
+"""The one registry of model ids: `list_models`, each variant's metadata and weight sets.
 
 A family module registers every variant it defines with `register_model`; nothing else in the
-package keeps a list of ids.
+package keeps a list of ids. `keras_zoo.build` (keras_zoo/api.py) builds from it.
 
 >>> import keras_zoo
 >>> keras_zoo.list_models("resnet1*")
@@ -20,9 +20,10 @@ import inspect
 from typing import Any, Callable
 
 from keras_zoo.builder import SHARED_KEYWORDS
+from keras_zoo.weight_sets import Preprocessing, WeightSet
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+# Keywords `build` takes above construction: the weights to load and the input normalisation.
+LOADING_KEYWORDS = ("weights", "include_preprocessing")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,22 +33,24 @@ class ModelInfo:
     Attributes:
         name: the model id, e.g. "resnet50".
         family: the family module that builds it, e.g. "resnet".
-        builder: a callable that takes the public keywords and returns a `keras.Model`.
+        builder: a callable that takes the architecture keywords and returns a `keras.Model`
+            (the architecture only: weights are loaded above it, by `keras_zoo.build`).
         params: trainable parameter count at the default settings (equals the reference
             PyTorch model's parameter count).
         gmacs: multiply-accumulates of one 224x224 image, in billions, as published for the
             reference weights (convolutions and dense layers).
-        top1: ImageNet-1k top-1 accuracy (%) of the reference weights, or None.
-        input_size: (height, width, channels) the reference weights were evaluated at.
-        mean, std: per-channel normalisation of inputs scaled to [0, 1], RGB order.
-        channel_order: "RGB", or "BGR" for weights trained on BGR images.
-        crop_pct: centre-crop fraction used for evaluation (224 of a 256 resize is 0.875).
-        interpolation: resize interpolation of the reference evaluation.
-        weights_url: where the reference PyTorch weights are published (what
-            weights="imagenet" ports), or None.
-        weights_for: keywords whose values the published weights fix, with the values they
-            were trained at, e.g. {"alpha": (1.0,)}.
+        classifier: the module paths of the classifier's weighted layers, whose checkpoint
+            tensors are left out without the top or with another number of classes.
+        weights: the published weight sets (`keras_zoo.weight_sets.WeightSet`); the first is
+            the default, what weights="imagenet" loads.
+        layout_config: per checkpoint layout, the build keywords its checkpoints need that a
+            checkpoint does not carry, e.g. {"timm": {"bn_epsilon": 1e-5}}.
+        preprocessing: how inputs are prepared: the default weight set's evaluation, or
+            ImageNet's usual one for ids without weights.
         config: the architecture settings the id fixes (not user keywords).
+
+    input_size, mean, std, channel_order, crop_pct, interpolation and top1 are read from
+    `preprocessing` and the default weight set.
     """
 
     name: str
@@ -55,26 +58,77 @@ class ModelInfo:
     builder: Callable[..., Any] = dataclasses.field(repr=False)
     params: int
     gmacs: float
-    top1: float | None = None
-    input_size: tuple[int, int, int] = (224, 224, 3)
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    channel_order: str = "RGB"
-    crop_pct: float = 0.875
-    interpolation: str = "bilinear"
-    weights_url: str | None = None
-    weights_for: dict[str, tuple] = dataclasses.field(default_factory=dict)
+    classifier: tuple[str, ...] = ()
+    weights: tuple[WeightSet, ...] = dataclasses.field(default=(), repr=False)
+    layout_config: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict,
+                                                                 repr=False)
+    preprocessing: Preprocessing = Preprocessing()
     config: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def default_weights(self) -> WeightSet | None:
+        """The weight set weights="imagenet" loads (None for ids without weights)."""
+        return self.weights[0] if self.weights else None
+
+    @property
+    def top1(self) -> float | None:
+        """ImageNet-1k top-1 (%) of the default weight set, or None."""
+        return self.default_weights.top1 if self.weights else None
+
+    @property
+    def weights_url(self) -> str | None:
+        """Where the default weight set is published, or None."""
+        return self.default_weights.url if self.weights else None
+
+    @property
+    def weights_for(self) -> dict[str, tuple]:
+        """The keywords the default weight set fixes, each with the value it was trained at."""
+        return {k: (v,) for k, v in self.default_weights.config.items()} if self.weights else {}
+
+    @property
+    def input_size(self) -> tuple[int, int, int]:
+        return (*self.preprocessing.input_size, 3)
+
+    @property
+    def mean(self) -> tuple[float, float, float]:
+        return self.preprocessing.mean
+
+    @property
+    def std(self) -> tuple[float, float, float]:
+        return self.preprocessing.std
+
+    @property
+    def channel_order(self) -> str:
+        return self.preprocessing.channel_order
+
+    @property
+    def crop_pct(self) -> float:
+        return self.preprocessing.crop_pct
+
+    @property
+    def interpolation(self) -> str:
+        return self.preprocessing.interpolation
 
     @property
     def keywords(self) -> tuple[str, ...]:
         """The keywords `build(self.name, ...)` accepts, sorted: the shared ones of
-        `builder.build_model` and the family's own, less the architecture the id fixes."""
+        `builder.build_model`, the family's own (less the architecture the id fixes), and
+        weights and include_preprocessing."""
         own = [
             p.name for p in inspect.signature(self.builder).parameters.values()
             if p.kind is not p.VAR_KEYWORD and p.name not in self.config
         ]
-        return tuple(sorted(set(own) | set(SHARED_KEYWORDS)))
+        return tuple(sorted(set(own) | set(SHARED_KEYWORDS) | set(LOADING_KEYWORDS)))
+
+    def weight_set(self, key: str) -> WeightSet:
+        """The weight set whose key ("torchvision:IMAGENET1K_V2") or tag is `key`; ValueError
+        listing the available keys otherwise."""
+        for ws in self.weights:
+            if key in (ws.key, ws.tag):
+                return ws
+        available = ", ".join(repr(ws.key) for ws in self.weights) or "none"
+        raise ValueError(f"weights={key!r}: {self.name} has no such weight set; available: "
+                         f"{available} (or 'imagenet' for the first, or a file path)")
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -88,15 +142,24 @@ def register_model(
     config: dict[str, Any] | None = None,
     **meta: Any,
 ) -> ModelInfo:
-    """Registers `name`, built by `fn(**config, **user_keywords)`; returns its ModelInfo."""
+    """Registers `name`, built by `fn(**config, **user_keywords)`; returns its ModelInfo.
+
+    `meta` are ModelInfo's other fields; `preprocessing` defaults to the first weight set's."""
     if name in _REGISTRY:
         raise ValueError(f"model id {name!r} is registered twice")
     config = dict(config or {})
+    weights = tuple(meta.pop("weights", ()))
+    if weights and "preprocessing" not in meta:
+        meta["preprocessing"] = weights[0].preprocessing
+    keys = [ws.key for ws in weights]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"model id {name!r}: weight set keys repeat: {keys}")
     info = ModelInfo(
         name=name,
         family=family,
         builder=functools.partial(fn, **config),
         config=config,
+        weights=weights,
         **meta,
     )
     _REGISTRY[name] = info
@@ -131,45 +194,19 @@ def model_info(name: str) -> ModelInfo:
         ) from None
 
 
-def build(name: str, /, **kwargs: Any):
-    """Builds the model `name` as a Functional `keras.Model`.
+def list_weights(name: str) -> list[WeightSet]:
+    """The published weight sets of model `name`, the default (weights="imagenet") first.
 
-    Keywords follow keras.applications: include_top=True, weights=None, input_tensor=None,
-    input_shape=None (default (224, 224, 3)), pooling=None ("avg" or "max" without the top),
-    classes=1000, classifier_activation="softmax" (None gives logits), name=None; plus
-    features_only=False with out_indices (stage outputs at strides 4, 8, 16, 32), and the
-    family's own keywords (`model_info(name).keywords` lists them all).
-
-    weights may be "imagenet" (the published PyTorch weights, downloaded and ported once, then
-    cached), a PyTorch checkpoint (.pth, .pt, .bin, .ckpt, .safetensors) or a Keras weights file
-    (.weights.h5, .h5). Without the top or with another `classes`, the classifier's weights are
-    left out on purpose; every other weight must fit.
-
-    >>> import keras_zoo
-    >>> model = keras_zoo.build("resnet18", classes=10, classifier_activation=None)
-    >>> model.output.shape
-    (None, 10)
+    >>> [ws.key for ws in list_weights("resnet50")][:2]
+    ['torchvision:IMAGENET1K_V2', 'torchvision:IMAGENET1K_V1']
     """
-    info = model_info(name)
-    allowed = info.keywords
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        raise TypeError(
-            f"{name} does not take the keyword(s) {', '.join(map(repr, unknown))}; "
-            f"it takes: {', '.join(allowed)}"
-        )
-    kwargs.setdefault("name", name)
-    if isinstance(kwargs.get("weights"), str) and kwargs["weights"] == "imagenet":
-        from keras_zoo.port.pretrained import pretrained_weights
+    return list(model_info(name).weights)
 
-        defaults = inspect.signature(info.builder).parameters
-        for key, allowed in info.weights_for.items():
-            value = kwargs.get(key, defaults[key].default)
-            if value not in allowed:
-                raise ValueError(
-                    f"weights='imagenet': {name}'s published weights exist only for "
-                    f"{key} in {list(allowed)}; got {key}={value!r}"
-                )
 
-        kwargs["weights"] = pretrained_weights(name)
-    return info.builder(**kwargs)
+def __getattr__(attr: str):
+    # `build` moved above construction, to keras_zoo.api; the old import path keeps working
+    if attr == "build":
+        from keras_zoo.api import build
+
+        return build
+    raise AttributeError(f"module 'keras_zoo.registry' has no attribute {attr!r}")

@@ -62,6 +62,17 @@ def _model_kwargs(name: str, alpha: float | None, image_size: int, classes: int)
     return kwargs
 
 
+def _check_start_weights(info, weights):
+    """None, a weight set's spec ("imagenet", "source:tag") or the path of an existing weights
+    file; ValueError otherwise."""
+    from keras_zoo.pretrained import weight_set_of
+
+    if weights is None or not isinstance(weights, (str, os.PathLike)):
+        return checks.check_weights(weights)
+    weights = os.fspath(weights)
+    return weights if weight_set_of(info, weights) else checks.check_weights(weights)
+
+
 def _freeze_backbone(model) -> int:
     """Freezes every layer up to the last stage output (batch norm then runs in inference
     mode); returns how many layers stay trainable."""
@@ -108,8 +119,11 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
           callbacks: Sequence = ()) -> TrainResult:
     """Trains model id `name` on the class-per-folder tree `data` with Keras fit.
 
-    weights: a PyTorch checkpoint, Keras weights file or "imagenet" to start from; its
-    classifier is left out (a new head for this data's classes). freeze_backbone trains only
+    weights: "imagenet", a weight set's key ("torchvision:IMAGENET1K_V2"), a PyTorch checkpoint
+    or a Keras weights file to start from; its classifier is left out (a new head for this
+    data's classes). Images are prepared as that weight set was evaluated
+    (`keras_zoo.preprocessing(name, weights, image_size=image_size)`: the id's default for a
+    file or None), before the random crops and flips of `augment`. freeze_backbone trains only
     the layers after the last stage output. log_dir and out default to logs/<name>_<data
     folder name>. A run interrupted after some epochs resumes from the last finished epoch when
     started again with the same out (keras.callbacks.BackupAndRestore). Everything is checked
@@ -119,7 +133,8 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
     from keras_zoo import callbacks as inspection
     from keras_zoo.data import make_dataset, scan_folder
     from keras_zoo.distribute import is_chief, make_strategy, prepare_model
-    from keras_zoo.registry import build, model_info
+    from keras_zoo.api import build
+    from keras_zoo.registry import model_info
 
     start = time.perf_counter()
     info = model_info(name)
@@ -131,8 +146,7 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
     augment = tuple(augment)
     for kind in augment:
         checks.check_choice(kind, "augment", AUGMENTATIONS)
-    weights = None if weights is None else (
-        weights if weights == "imagenet" else checks.check_weights(weights))
+    weights = _check_start_weights(info, weights)
     image_size = info.input_size[0] if image_size is None else image_size
     folder = scan_folder(data)
     classes = len(folder.class_names)
@@ -143,7 +157,8 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
     dist = make_strategy(strategy)
     train_idx, val_idx = folder.split(validation_split, seed)
     files, labels = np.array(folder.files), folder.labels
-    common = dict(image_size=image_size, info=info, batch_size=batch_size, seed=seed)
+    common = dict(image_size=image_size, info=info, batch_size=batch_size, seed=seed,
+                  weights=weights)
     train_ds = make_dataset(files[train_idx], labels[train_idx], training=True, augment=augment,
                             **common)
     val_ds = make_dataset(files[val_idx], labels[val_idx], **common)
@@ -231,6 +246,11 @@ class TrainedModel:
     image_size: int
     config: dict
 
+    @property
+    def start_weights(self) -> str | None:
+        """The weights the run started from (run.json): their preprocessing prepares images."""
+        return self.config.get("weights")
+
 
 def read_class_indices(path: str) -> tuple[str, ...]:
     """Class names by index from class_indices.json ({"0": "daisy", ...}, or {"daisy": 0})."""
@@ -251,8 +271,9 @@ def load_trained(name: str, weights: str, *, alpha: float | None = None,
     """Builds `name` with the flags of the run that wrote `weights` (run.json beside them;
     alpha and image_size given here take precedence) and loads the weights, whose classifier
     must match class_indices.json beside them."""
-    from keras_zoo.port.loading import _keras_file_classes
-    from keras_zoo.registry import build, model_info
+    from keras_zoo.port.loading import keras_file_classes
+    from keras_zoo.api import build
+    from keras_zoo.registry import model_info
 
     info = model_info(name)
     weights = os.fspath(weights)
@@ -274,7 +295,7 @@ def load_trained(name: str, weights: str, *, alpha: float | None = None,
                          "classes")
     class_names = read_class_indices(indices)
     try:
-        file_classes = _keras_file_classes(weights, "")
+        file_classes = keras_file_classes(weights, "")
     except OSError as err:
         raise ValueError(f"weights {weights!r} is not a readable weights file: {err}") from None
     if file_classes != len(class_names):
@@ -291,7 +312,8 @@ def predict(name: str, weights: str, images: Sequence[str], *, top_k: int = 5,
             temperature: float = 1.0, alpha: float | None = None,
             image_size: int | None = None) -> list[list[tuple[str, float]]]:
     """For each image file, the top_k (class name, probability) pairs, with probabilities
-    softmax(logits / temperature) (`keras_zoo.layers.TemperatureSoftmax`)."""
+    softmax(logits / temperature) (`keras_zoo.layers.TemperatureSoftmax`). Images are prepared
+    as in the training run's validation (`keras_zoo.data.make_dataset`)."""
     from keras_zoo.data import make_dataset
     from keras_zoo.layers import TemperatureSoftmax
     from keras_zoo.registry import model_info
@@ -308,7 +330,7 @@ def predict(name: str, weights: str, images: Sequence[str], *, top_k: int = 5,
         _verify_image(path)
     trained = load_trained(name, weights, alpha=alpha, image_size=image_size)
     ds = make_dataset(list(images), np.zeros(len(images), np.int32), image_size=trained.image_size,
-                      info=model_info(name), batch_size=32)
+                      info=model_info(name), batch_size=32, weights=trained.start_weights)
     logits = np.concatenate([trained.model.predict_on_batch(x) for x, _ in ds])
     probs = np.asarray(softmax(logits))
     k = min(top_k, len(trained.class_names))
@@ -329,7 +351,8 @@ def evaluate(name: str, weights: str, data: str, *, subset: str = "all",
              alpha: float | None = None, image_size: int | None = None,
              batch_size: int = 32) -> Evaluation:
     """Accuracy, per-class precision and recall and the confusion matrix on `data` (all of
-    it, or the training or validation subset of the run's split)."""
+    it, or the training or validation subset of the run's split), with images prepared as in
+    the run's validation (the preprocessing of the weights it started from, centre crops)."""
     from keras_zoo.data import make_dataset, scan_folder
     from keras_zoo.registry import model_info
     from keras_zoo.viz.confusion import confusion_matrix, precision_recall
@@ -350,7 +373,7 @@ def evaluate(name: str, weights: str, data: str, *, subset: str = "all",
         indices = val_idx if subset == "validation" else train_idx
     files, labels = np.array(folder.files)[indices], folder.labels[indices]
     ds = make_dataset(files, labels, image_size=trained.image_size, info=model_info(name),
-                      batch_size=batch_size)
+                      batch_size=batch_size, weights=trained.start_weights)
     predicted = np.concatenate([trained.model.predict_on_batch(x).argmax(-1) for x, _ in ds])
     matrix = confusion_matrix(labels, predicted, len(folder.class_names))
     precision, recall = precision_recall(matrix)

@@ -13,7 +13,7 @@ from PIL import Image
 
 import keras_zoo
 from keras_zoo import cli, viz
-from keras_zoo.data import load_image, normalize
+from keras_zoo.data import read_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,7 +52,8 @@ def test_analyze_features_writes_grids_and_the_statistics_of_the_model(weights, 
                      "--image-size", "64", "--image", image, "--out", str(out)]) == 0
     assert sorted(os.listdir(out)) == ["feature_stats.csv", "stage1.png", "stage2.png",
                                        "stage3.png", "stage4.png"]
-    x = normalize(load_image(image, (64, 64)), keras_zoo.model_info("mobilenet_v3_small"))
+    # the image prepared as keras_zoo.preprocessing prepares it: resized, centre-cropped
+    x = keras_zoo.preprocessing("mobilenet_v3_small", path, image_size=64)(read_image(image)[None])
     expected = viz.feature_maps(model, x)
     rows = _rows(out / "feature_stats.csv")
     assert [r["layer"] for r in rows] == list(expected)

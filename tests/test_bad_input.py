@@ -23,7 +23,7 @@ import keras_zoo
         (dict(input_shape="224"), ValueError, "input_shape"),
         (dict(weights="/no/such/file.weights.h5"), ValueError, "no such file"),
         (dict(weights="model.pkl"), ValueError, "weights='model.pkl'"),
-        (dict(weights=3), TypeError, "weights must be None, 'imagenet' or a file path"),
+        (dict(weights=3), TypeError, "weights must be None, 'imagenet', a weight set key"),
         (dict(include_top="yes"), TypeError, "include_top must be True or False"),
         (dict(classifier_activation="softmaxx"), ValueError, "classifier_activation"),
         (dict(input_tensor=[1, 2, 3]), TypeError, "input_tensor must be a symbolic Keras tensor"),
@@ -58,13 +58,12 @@ def test_weights_that_do_not_fit(tmp_path):
 
 
 def test_a_keras_file_that_does_not_fit_leaves_the_model_unchanged(tmp_path):
-    from keras_zoo.port.loading import load_weights
+    from keras_zoo.port.loading import load_keras_file
 
     keras_zoo.build("resnet18", input_shape=(32, 32, 3), classes=3).save_weights(
         tmp_path / "r18.weights.h5")
     model = keras_zoo.build("resnet34", input_shape=(32, 32, 3), classes=3)
     before = model.get_weights()
     with pytest.raises(ValueError, match="do not fit resnet34"):
-        load_weights(model, str(tmp_path / "r18.weights.h5"), classifier=("fc",),
-                     full_model=None)
+        load_keras_file(model, str(tmp_path / "r18.weights.h5"), ("fc",), full_model=None)
     assert all((a == b).all() for a, b in zip(before, model.get_weights()))

@@ -1,13 +1,24 @@
-"""MobileNet V1/V2/V3 compute their references' function (torchvision's V2/V3 module names,
-timm's mobilenetv1_100 key layout for V1): random weights, calibrated batch norm, loaded by name.
+"""MobileNet V1/V2/V3 compute their references' function: random weights, calibrated batch
+norm, loaded by name. The references are the sources' own modules (tests/torch_models.py):
 
-- float64: the same function, max relative logit error <= 1e-10 (measured ~1e-15, scripts/parity_report.py).
+- mobilenet_v2, mobilenet_v3_small, mobilenet_v3_large: torchvision's own modules
+  (torchvision.models.get_model, width_mult=alpha);
+- mobilenet_v1: timm's own modules (timm.create_model), ReLU6 after every batch norm:
+  mobilenetv1_100 at alpha 1.0 and mobilenetv1_125 at alpha 1.25. timm registers no other
+  width, so no other alpha of V1 is checked against a reference.
+
+The checks:
+
+- float64: the same function, max relative logit error <= 1e-10 (measured ~1e-15,
+  scripts/parity_report.py).
 - float32: max |keras - torch| / max |torch| <= 2e-5 at 224x224 and 193x257. Random V3 networks
   amplify rounding a great deal (gated squeeze-and-excitation, batch-norm channels calibrated to
   near-zero variance): on some seeds torch's own float32 result is 4e-5 .. 8e-5 away from its
   float64 result. So each configuration uses a fixed seed whose reference is well conditioned,
   and the test asserts that conditioning (torch float32 vs float64 <= 5e-6) before it judges
   the port.
+- The V1 activation matters to the numbers: the same port with ReLU in place of ReLU6 is off by
+  more than 1e-2, so a ReLU/ReLU6 misreading cannot pass.
 """
 
 import numpy as np
@@ -28,6 +39,7 @@ REFERENCE_CONDITIONING = 5e-6
 # (id, alpha, seed of a well-conditioned reference)
 CONFIGS = [
     ("mobilenet_v1", 1.0, 0),
+    ("mobilenet_v1", 1.25, 0),
     ("mobilenet_v2", 1.0, 0),
     ("mobilenet_v2", 0.75, 0),
     ("mobilenet_v3_small", 1.0, 1),
@@ -71,11 +83,31 @@ def test_stage_outputs_are_the_last_feature_at_each_stride(name, classifier, blo
     with torch.no_grad():
         for i, layer in enumerate(ref.features):
             t = layer(t)
-            if i in blocks:
-                expected.append(t.numpy().transpose(0, 2, 3, 1))
+            if i in blocks:  # a copy: a later in-place activation must not change it
+                expected.append(t.numpy().transpose(0, 2, 3, 1).copy())
     for got, want in zip(model.predict(x, verbose=0), expected):
         assert got.shape == want.shape
         assert relative_error(got, want) <= FLOAT64_TOLERANCE
+
+
+def test_v1_relu_in_place_of_relu6_is_caught_by_the_numbers(rng):
+    # The V1 checks above are not blind to the activation, the misreading V1 once shipped with
+    # (the paper's figure says ReLU; timm, keras.applications and TF-slim use ReLU6): the same
+    # port with every ReLU6 turned into a ReLU is far from timm's mobilenetv1_100.
+    import keras
+
+    ref = reference("mobilenet_v1", alpha=1.0, seed=0)
+    model = ported("mobilenet_v1", ref, (64, 64, 3), alpha=1.0)
+    x = rng.normal(size=(2, 64, 64, 3)).astype("float32")
+    want = torch_logits(ref, x)
+    # eager calls: each one reads the layers' settings afresh
+    assert relative_error(model(x, training=False), want) <= FLOAT32_TOLERANCE
+    relu6 = [layer for layer in model.layers
+             if isinstance(layer, keras.layers.ReLU) and layer.max_value == 6]
+    assert len(relu6) == 27  # the stem and both convolutions of the 13 blocks
+    for layer in relu6:
+        layer.max_value = None
+    assert relative_error(model(x, training=False), want) > 1e-2
 
 
 def test_squeeze_excitation_gate_is_torchs_hardsigmoid(rng):

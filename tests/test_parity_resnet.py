@@ -1,7 +1,8 @@
 """The Keras ResNet family computes torchvision's function.
 
-Torch references (torchvision's module names, random weights, calibrated batch norm) are loaded
-into the Keras models by name and compared on logits and on every stage output:
+The reference of every id (resnet*, resnext*, wide_resnet*) is torchvision's own module
+(torchvision.models.get_model, tests/torch_models.py) with random weights and calibrated batch
+norm; it is loaded into the Keras model by name and compared on logits and on every stage output:
 
 - in float32, the dtype users run, max |keras - torch| / max |torch| <= 2e-5 for every id, at
   224x224 and at an odd non-square size (the floor of a correct port is ~1e-6 here);
@@ -56,7 +57,7 @@ def test_stage_outputs_equal_torch_layers(name, rng, float64):
         expected = []
         for stage in (ref.layer1, ref.layer2, ref.layer3, ref.layer4):
             t = stage(t)
-            expected.append(t.numpy().transpose(0, 2, 3, 1))
+            expected.append(t.numpy().transpose(0, 2, 3, 1).copy())
     for got, want in zip(model.predict(x, verbose=0), expected):
         assert got.shape == want.shape
         assert relative_error(got, want) <= FLOAT64_TOLERANCE

@@ -1,5 +1,10 @@
-"""ShuffleNet V2 (torchvision's module names) and V1 (megvii's official release layout, groups 3
-and 8) compute their references' function: random weights, calibrated batch norm, by name.
+"""ShuffleNet V2 and V1 compute their references' function: random weights, calibrated batch
+norm, loaded by name. The references (tests/torch_models.py):
+
+- shufflenet_v2_x*: torchvision's own module (torchvision.models.get_model);
+- shufflenet_v1_g*: a hand-written module in megvii's official release layout (groups 3 and 8;
+  first_conv, features.N.branch_main_1/_2, classifier.0 without bias), because megvii's
+  ShuffleNet-Series has no installable source.
 
 float32: max |keras - torch| / max |torch| <= 2e-5 at 224x224 and 193x257 (measured ~1e-6);
 float64: <= 1e-10, the same function."""
@@ -42,10 +47,10 @@ def test_stage_outputs_equal_torch(name, stages, classifier, rng, float64):
     stem = ref.conv1 if hasattr(ref, "conv1") else ref.first_conv
     with torch.no_grad():
         t = ref.maxpool(stem(torch.from_numpy(x.transpose(0, 3, 1, 2))))
-        expected = [t.numpy().transpose(0, 2, 3, 1)]
+        expected = [t.numpy().transpose(0, 2, 3, 1).copy()]
         for stage in stages(ref):
             t = stage(t)
-            expected.append(t.numpy().transpose(0, 2, 3, 1))
+            expected.append(t.numpy().transpose(0, 2, 3, 1).copy())
     outputs = model.predict(x, verbose=0)
     assert len(outputs) == 4
     for got, want in zip(outputs, expected):

@@ -2,8 +2,9 @@
 
 - V2 and V3 follow torchvision exactly (module paths features.N.conv.K / features.N.block.K,
   classifier.K; `alpha` is torchvision's width_mult), so torchvision checkpoints load by name.
-- V1 follows the key layout of timm's mobilenetv1_100 (conv_stem, bn1, blocks.S.B.conv_dw,
-  .bn1, .conv_pw, .bn2, classifier), ReLU after every batch norm, batch norm epsilon 1e-5;
+- V1 is timm's mobilenetv1_100 (conv_stem, bn1, blocks.S.B.conv_dw, .bn1, .conv_pw, .bn2,
+  classifier), ReLU6 after every batch norm as in timm, keras.applications and the TF-slim
+  original (the paper's figure says ReLU), batch norm epsilon 1e-5;
   `alpha` scales every layer's channels, rounded to multiples of 8 as timm does (for alpha in
   0.25, 0.5, 0.75, 1.0 this equals keras.applications MobileNet's int(c * alpha)).
 
@@ -33,9 +34,10 @@ from keras_zoo.blocks import (
 from keras_zoo.builder import build_model
 from keras_zoo.layers import apply_stages
 from keras_zoo.registry import register_model
+from keras_zoo.weight_sets import timm_weights, torchvision_weights
 
-TORCHVISION_URL = "https://download.pytorch.org/models/"
-V3_BN = dict(epsilon=1e-3, momentum=0.99)  # torchvision's V3: eps 0.001, torch momentum 0.01
+V3_BN_EPSILON = 1e-3  # torchvision's V3 (timm's own V3 weights use PyTorch's default 1e-5)
+V3_BN_MOMENTUM = 0.99  # torch momentum 0.01
 
 
 def _check_alpha(alpha: Any) -> float:
@@ -61,7 +63,7 @@ def mobilenet_v1(*, alpha: float = 1.0, depth_multiplier: int = 1, name: str = "
     def features(x):
         x = conv2d(x, _make_divisible(32 * alpha), 3, 2, name="conv_stem")
         x = batch_norm(x, name="bn1")
-        x = activation(x, "relu", name="act1")
+        x = activation(x, "relu6", name="act1")
         steps = []
         for s, (channels, stride, repeats) in enumerate(V1_STAGES):
             for b in range(repeats):
@@ -73,11 +75,12 @@ def mobilenet_v1(*, alpha: float = 1.0, depth_multiplier: int = 1, name: str = "
     def head(x, classes):
         return layers.Dense(classes, name="classifier")(x)
 
-    return build_model(features, head, ("classifier",), name=name, **kwargs)
+    return build_model(features, head, name=name, **kwargs)
 
 
 def _v1_step(filters, stride, depth_multiplier, name):
-    return lambda x: depthwise_separable(x, filters, stride, depth_multiplier, name=name)
+    return lambda x: depthwise_separable(x, filters, stride, depth_multiplier, name=name,
+                                         activation_kind="relu6")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,7 +118,7 @@ def mobilenet_v2(*, alpha: float = 1.0, dropout: float = 0.2, name: str = "mobil
         x = layers.Dropout(dropout, name="classifier.0")(x)
         return layers.Dense(classes, name="classifier.1")(x)
 
-    return build_model(features, head, ("classifier.1",), name=name, **kwargs)
+    return build_model(features, head, name=name, **kwargs)
 
 
 def _v2_step(expanded, out, stride, index):
@@ -158,23 +161,26 @@ V3_ARCHS = {"large": (V3_LARGE, 1280), "small": (V3_SMALL, 1024)}
 
 
 def mobilenet_v3(arch: str, *, alpha: float = 1.0, dropout: float = 0.2,
-                 name: str = "mobilenet_v3", **kwargs):
+                 bn_epsilon: float = V3_BN_EPSILON, name: str = "mobilenet_v3", **kwargs):
     """MobileNet V3 (Howard et al., 2019), "large" or "small", as torchvision defines it:
     hard-swish, squeeze-and-excitation with a hard-sigmoid gate, a 16-filter stem, and the
     classifier Linear -> hard-swish -> Dropout -> Linear. alpha is torchvision's width_mult
-    (every channel count, the classifier's hidden width included)."""
+    (every channel count, the classifier's hidden width included). bn_epsilon is the batch
+    norms' epsilon: torchvision's 1e-3, or 1e-5 for timm's weights (set by the weight set)."""
     alpha = _check_alpha(alpha)
     dropout = checks.check_fraction(dropout, "dropout")
+    bn = dict(epsilon=checks.check_positive_number(bn_epsilon, "bn_epsilon", usual="1e-3, 1e-5"),
+              momentum=V3_BN_MOMENTUM)
     rows, last_channel = V3_ARCHS[arch]
     scale = lambda c: _make_divisible(c * alpha)  # noqa: E731
     last_conv = 6 * scale(rows[-1].out_channels)
 
     def features(x):
         x = conv_bn_act(x, scale(rows[0].input_channels), 3, 2, name="features.0",
-                        activation_kind="hardswish", **V3_BN)
-        steps = [(row.stride, _v3_step(row, scale, i + 1)) for i, row in enumerate(rows)]
+                        activation_kind="hardswish", **bn)
+        steps = [(row.stride, _v3_step(row, scale, i + 1, bn)) for i, row in enumerate(rows)]
         steps.append((1, lambda t: conv_bn_act(t, last_conv, 1, name=f"features.{len(rows) + 1}",
-                                               activation_kind="hardswish", **V3_BN)))
+                                               activation_kind="hardswish", **bn)))
         return apply_stages(x, steps, stride=2)
 
     def head(x, classes):
@@ -183,29 +189,50 @@ def mobilenet_v3(arch: str, *, alpha: float = 1.0, dropout: float = 0.2,
         x = layers.Dropout(dropout, name="classifier.2")(x)
         return layers.Dense(classes, name="classifier.3")(x)
 
-    return build_model(features, head, ("classifier.0", "classifier.3"), name=name, **kwargs)
+    return build_model(features, head, name=name, **kwargs)
 
 
-def _v3_step(row: V3Block, scale, index: int):
+def _v3_step(row: V3Block, scale, index: int, bn: dict):
     return lambda x: _inverted_res_block(
         x, scale(row.expanded_channels), scale(row.out_channels), row.stride, row.kernel,
         activation_kind="hardswish" if row.activation == "HS" else "relu", use_se=row.use_se,
-        name=f"features.{index}", seq="block", project_as_unit=True, **V3_BN,
+        name=f"features.{index}", seq="block", project_as_unit=True, **bn,
     )
 
 
 # ---------------------------------------------------------------------------------------------
-# Parameter counts are torchvision's (V2, V3) and keras.applications' (V1) at alpha 1.0;
-# GMACs and top-1 are torchvision's published figures for its IMAGENET1K_V1 weights.
-register_model("mobilenet_v1", "mobilenet", mobilenet_v1, params=4_231_976, gmacs=0.569)
+# Parameter counts are torchvision's (V2, V3) and keras.applications' (V1) at alpha 1.0; GMACs
+# torchvision's published figures (V1: the paper's). Weight sets: torchvision's
+# (torchvision.models.<Id>_Weights, DEFAULT first) and timm's (top-1 from timm's
+# results-imagenet.csv; mobilenetv1_100.ra4's from timm's README, at 224).
+tv = torchvision_weights
+register_model("mobilenet_v1", "mobilenet", mobilenet_v1, params=4_231_976, gmacs=0.569,
+               classifier=("classifier",), weights=(
+                   timm_weights("mobilenetv1_100.ra4_e3600_r224_in1k", 75.382,
+                                mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+                                alpha=1.0, depth_multiplier=1),))
 register_model("mobilenet_v2", "mobilenet", mobilenet_v2, params=3_504_872, gmacs=0.301,
-               top1=71.878, weights_url=TORCHVISION_URL + "mobilenet_v2-b0353104.pth",
-               weights_for={"alpha": (1.0,)})
+               classifier=("classifier.1",), weights=(
+                   tv("mobilenet_v2-7ebf99e0.pth", "IMAGENET1K_V2", 72.154, resize=232, alpha=1.0),
+                   tv("mobilenet_v2-b0353104.pth", "IMAGENET1K_V1", 71.878, alpha=1.0),
+                   timm_weights("mobilenetv2_100.ra_in1k", 72.976, alpha=1.0,
+                                release="v0.1-weights/mobilenetv2_100_ra-b33bc2c4.pth")))
+_V3 = dict(alpha=1.0, bn_epsilon=V3_BN_EPSILON)
+# timm's V3 weights were trained with PyTorch's default batch-norm epsilon
+_V3_LAYOUTS = {"timm": {"bn_epsilon": 1e-5}}
 register_model("mobilenet_v3_large", "mobilenet", mobilenet_v3, config=dict(arch="large"),
-               params=5_483_032, gmacs=0.217, top1=74.042,
-               weights_url=TORCHVISION_URL + "mobilenet_v3_large-8738ca79.pth",
-               weights_for={"alpha": (1.0,)})
+               params=5_483_032, gmacs=0.217, classifier=("classifier.0", "classifier.3"),
+               layout_config=_V3_LAYOUTS, weights=(
+                   tv("mobilenet_v3_large-5c1a4163.pth", "IMAGENET1K_V2", 75.274, resize=232,
+                      **_V3),
+                   tv("mobilenet_v3_large-8738ca79.pth", "IMAGENET1K_V1", 74.042, **_V3),
+                   timm_weights("mobilenetv3_large_100.ra_in1k", 75.766, alpha=1.0,
+                                bn_epsilon=1e-5,
+                                release="v0.1-weights/mobilenetv3_large_100_ra-f55367f5.pth")))
 register_model("mobilenet_v3_small", "mobilenet", mobilenet_v3, config=dict(arch="small"),
-               params=2_542_856, gmacs=0.057, top1=67.668,
-               weights_url=TORCHVISION_URL + "mobilenet_v3_small-047dcff4.pth",
-               weights_for={"alpha": (1.0,)})
+               params=2_542_856, gmacs=0.057, classifier=("classifier.0", "classifier.3"),
+               layout_config=_V3_LAYOUTS, weights=(
+                   tv("mobilenet_v3_small-047dcff4.pth", "IMAGENET1K_V1", 67.668, **_V3),
+                   timm_weights("mobilenetv3_small_100.lamb_in1k", 67.656, alpha=1.0,
+                                bn_epsilon=1e-5,
+                                release="v0.1-weights/mobilenetv3_small_100_lamb-266a294c.pth")))

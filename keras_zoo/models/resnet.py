@@ -20,32 +20,43 @@ from keras_zoo.blocks import basic_block, batch_norm, bottleneck, conv2d
 from keras_zoo.builder import build_model
 from keras_zoo.layers import apply_stages
 from keras_zoo.registry import register_model
+from keras_zoo.weight_sets import timm_weights, torchvision_weights
 
-# id: (block, blocks per stage, groups, width_per_group, params, GMACs, top-1, weights file).
-# Parameter counts, GMACs and top-1 are torchvision's published figures for its IMAGENET1K_V1
-# weights, published as TORCHVISION_URL + the file name.
-TORCHVISION_URL = "https://download.pytorch.org/models/"
+# id: (block, blocks per stage, groups, width_per_group, params, GMACs, weight sets).
+# Parameter counts and GMACs are torchvision's published figures; the weight sets are
+# torchvision's (torchvision.models.<Id>_Weights, DEFAULT first) and timm's.
+tv = torchvision_weights
 VARIANTS: dict[str, tuple] = {
-    "resnet18": (basic_block, (2, 2, 2, 2), 1, 64, 11_689_512, 1.814, 69.758,
-                 "resnet18-f37072fd.pth"),
-    "resnet34": (basic_block, (3, 4, 6, 3), 1, 64, 21_797_672, 3.664, 73.314,
-                 "resnet34-b627a593.pth"),
-    "resnet50": (bottleneck, (3, 4, 6, 3), 1, 64, 25_557_032, 4.089, 76.130,
-                 "resnet50-0676ba61.pth"),
-    "resnet101": (bottleneck, (3, 4, 23, 3), 1, 64, 44_549_160, 7.801, 77.374,
-                  "resnet101-63fe2227.pth"),
-    "resnet152": (bottleneck, (3, 8, 36, 3), 1, 64, 60_192_808, 11.514, 78.312,
-                  "resnet152-394f9c45.pth"),
-    "resnext50_32x4d": (bottleneck, (3, 4, 6, 3), 32, 4, 25_028_904, 4.23, 77.618,
-                        "resnext50_32x4d-7cdf4587.pth"),
-    "resnext101_32x8d": (bottleneck, (3, 4, 23, 3), 32, 8, 88_791_336, 16.414, 79.312,
-                         "resnext101_32x8d-8ba56ff5.pth"),
-    "resnext101_64x4d": (bottleneck, (3, 4, 23, 3), 64, 4, 83_455_272, 15.46, 83.246,
-                         "resnext101_64x4d-173b62eb.pth"),
-    "wide_resnet50_2": (bottleneck, (3, 4, 6, 3), 1, 128, 68_883_240, 11.398, 78.468,
-                        "wide_resnet50_2-95faca4d.pth"),
-    "wide_resnet101_2": (bottleneck, (3, 4, 23, 3), 1, 128, 126_886_696, 22.753, 78.848,
-                         "wide_resnet101_2-32ee1156.pth"),
+    "resnet18": (basic_block, (2, 2, 2, 2), 1, 64, 11_689_512, 1.814, (
+        tv("resnet18-f37072fd.pth", "IMAGENET1K_V1", 69.758),)),
+    "resnet34": (basic_block, (3, 4, 6, 3), 1, 64, 21_797_672, 3.664, (
+        tv("resnet34-b627a593.pth", "IMAGENET1K_V1", 73.314),)),
+    "resnet50": (bottleneck, (3, 4, 6, 3), 1, 64, 25_557_032, 4.089, (
+        tv("resnet50-11ad3fa6.pth", "IMAGENET1K_V2", 80.858, resize=232),
+        tv("resnet50-0676ba61.pth", "IMAGENET1K_V1", 76.130),
+        # timm's results-imagenet.csv: 81.214 at 288x288, crop 1.0
+        timm_weights("resnet50.a1_in1k", 81.214, size=288, crop_pct=1.0,
+                     release="v0.1-rsb-weights/resnet50_a1_0-14fe96d1.pth"))),
+    "resnet101": (bottleneck, (3, 4, 23, 3), 1, 64, 44_549_160, 7.801, (
+        tv("resnet101-cd907fc2.pth", "IMAGENET1K_V2", 81.886, resize=232),
+        tv("resnet101-63fe2227.pth", "IMAGENET1K_V1", 77.374))),
+    "resnet152": (bottleneck, (3, 8, 36, 3), 1, 64, 60_192_808, 11.514, (
+        tv("resnet152-f82ba261.pth", "IMAGENET1K_V2", 82.284, resize=232),
+        tv("resnet152-394f9c45.pth", "IMAGENET1K_V1", 78.312))),
+    "resnext50_32x4d": (bottleneck, (3, 4, 6, 3), 32, 4, 25_028_904, 4.23, (
+        tv("resnext50_32x4d-1a0047aa.pth", "IMAGENET1K_V2", 81.198, resize=232),
+        tv("resnext50_32x4d-7cdf4587.pth", "IMAGENET1K_V1", 77.618))),
+    "resnext101_32x8d": (bottleneck, (3, 4, 23, 3), 32, 8, 88_791_336, 16.414, (
+        tv("resnext101_32x8d-110c445d.pth", "IMAGENET1K_V2", 82.834, resize=232),
+        tv("resnext101_32x8d-8ba56ff5.pth", "IMAGENET1K_V1", 79.312))),
+    "resnext101_64x4d": (bottleneck, (3, 4, 23, 3), 64, 4, 83_455_272, 15.46, (
+        tv("resnext101_64x4d-173b62eb.pth", "IMAGENET1K_V1", 83.246, resize=232),)),
+    "wide_resnet50_2": (bottleneck, (3, 4, 6, 3), 1, 128, 68_883_240, 11.398, (
+        tv("wide_resnet50_2-9ba9bcbe.pth", "IMAGENET1K_V2", 81.602, resize=232),
+        tv("wide_resnet50_2-95faca4d.pth", "IMAGENET1K_V1", 78.468))),
+    "wide_resnet101_2": (bottleneck, (3, 4, 23, 3), 1, 128, 126_886_696, 22.753, (
+        tv("wide_resnet101_2-d733dc28.pth", "IMAGENET1K_V2", 82.510, resize=232),
+        tv("wide_resnet101_2-32ee1156.pth", "IMAGENET1K_V1", 78.848))),
 }
 
 STAGE_PLANES = (64, 128, 256, 512)
@@ -84,19 +95,17 @@ def resnet(
     def head(x, classes):
         return layers.Dense(classes, name="fc")(x)
 
-    return build_model(features, head, ("fc",), name=name, **kwargs)
+    return build_model(features, head, name=name, **kwargs)
 
 
 def _block_step(block, planes, stride, block_kwargs, name):
     return lambda x: block(x, planes, stride, **block_kwargs, name=name)
 
 
-for _id, (_block, _layers, _groups, _width, _params, _gmacs, _top1, _file) in VARIANTS.items():
+for _id, (_block, _layers, _groups, _width, _params, _gmacs, _weights) in VARIANTS.items():
     register_model(
         _id, "resnet", resnet,
         config=dict(block=_block, layers_per_stage=_layers, groups=_groups,
                     width_per_group=_width),
-        params=_params, gmacs=_gmacs, top1=_top1, weights_url=TORCHVISION_URL + _file,
-        # resnext101_64x4d's only weights are evaluated on a 232 resize, the others on 256
-        crop_pct=224 / 232 if _id == "resnext101_64x4d" else 0.875,
+        params=_params, gmacs=_gmacs, classifier=("fc",), weights=_weights,
     )

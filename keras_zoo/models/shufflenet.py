@@ -22,6 +22,7 @@ from keras_zoo.blocks import _make_divisible, batch_norm, conv2d, conv_bn_act, s
 from keras_zoo.builder import build_model
 from keras_zoo.layers import apply_stages
 from keras_zoo.registry import register_model
+from keras_zoo.weight_sets import MEGVII_PREPROCESSING, megvii_weights, torchvision_weights
 
 STAGE_REPEATS = (4, 8, 4)
 SCALES = (0.5, 1.0, 1.5, 2.0)
@@ -58,7 +59,7 @@ def shufflenet_v2(*, scale: float = 1.0, name: str = "shufflenet_v2", **kwargs):
     def head(x, classes):
         return layers.Dense(classes, name="fc")(x)
 
-    return build_model(features, head, ("fc",), name=name, **kwargs)
+    return build_model(features, head, name=name, **kwargs)
 
 
 def _max_pool(x, name="maxpool"):
@@ -116,7 +117,7 @@ def shufflenet_v1(*, groups: int = 3, scale: float = 1.0, name: str = "shufflene
     def head(x, classes):
         return layers.Dense(classes, use_bias=False, name="classifier.0")(x)
 
-    return build_model(features, head, ("classifier.0",), name=name, **kwargs)
+    return build_model(features, head, name=name, **kwargs)
 
 
 def _v1_step(channels, stride, groups, first_group, index):
@@ -125,36 +126,36 @@ def _v1_step(channels, stride, groups, first_group, index):
 
 
 # ---------------------------------------------------------------------------------------------
-TORCHVISION_URL = "https://download.pytorch.org/models/"
-# torchvision's published parameter counts, GMACs and top-1 of its IMAGENET1K_V1 weights
+# torchvision's published parameter counts, GMACs and IMAGENET1K_V1 weights (file, top-1, the
+# resize before the 224 crop)
 V2_IDS = {
-    0.5: (1_366_792, 0.04, 60.552, "shufflenetv2_x0.5-f707e7126e.pth"),
-    1.0: (2_278_604, 0.145, 69.362, "shufflenetv2_x1-5666bf0f80.pth"),
-    1.5: (3_503_624, 0.296, 72.996, "shufflenetv2_x1_5-3c479a10.pth"),
-    2.0: (7_393_996, 0.583, 76.230, "shufflenetv2_x2_0-8be3c8ee.pth"),
+    0.5: (1_366_792, 0.04, "shufflenetv2_x0.5-f707e7126e.pth", 60.552, 256),
+    1.0: (2_278_604, 0.145, "shufflenetv2_x1-5666bf0f80.pth", 69.362, 256),
+    1.5: (3_503_624, 0.296, "shufflenetv2_x1_5-3c479a10.pth", 72.996, 232),
+    2.0: (7_393_996, 0.583, "shufflenetv2_x2_0-8be3c8ee.pth", 76.230, 232),
 }
-for _scale, (_params, _gmacs, _top1, _file) in V2_IDS.items():
+for _scale, (_params, _gmacs, _file, _top1, _resize) in V2_IDS.items():
     register_model(f"shufflenet_v2_x{str(_scale).replace('.', '_')}", "shufflenet", shufflenet_v2,
-                   config=dict(scale=_scale), params=_params, gmacs=_gmacs, top1=_top1,
-                   weights_url=TORCHVISION_URL + _file,
-                   # torchvision evaluates the 1.5x and 2.0x weights on a 232 resize
-                   crop_pct=224 / 232 if _scale > 1 else 0.875)
+                   config=dict(scale=_scale), params=_params, gmacs=_gmacs, classifier=("fc",),
+                   weights=(torchvision_weights(_file, "IMAGENET1K_V1", _top1, resize=_resize),))
 register_model("shufflenet_v2", "shufflenet", shufflenet_v2, params=V2_IDS[1.0][0],
-               gmacs=V2_IDS[1.0][1])
+               gmacs=V2_IDS[1.0][1], classifier=("fc",))
 
-# megvii's release is evaluated on BGR images in [0, 255] without normalisation.
-_MEGVII = dict(mean=(0.0, 0.0, 0.0), std=(1 / 255, 1 / 255, 1 / 255), channel_order="BGR")
 # Parameter counts and GMACs of the V1 settings as counted here (trainable weights,
 # keras_zoo.count_macs); tests/test_shufflenet.py checks the counts against the megvii-layout
-# torch reference and the 1.0x complexities against the paper's Table 1.
+# torch reference and the 1.0x complexities against the paper's Table 1. Top-1: 100 minus the
+# top-1 error megvii publishes for its checkpoints (ShuffleNet-Series, ShuffleNetV1/README.md).
 V1_IDS = {
-    (3, 0.5): (717_324, 0.0376), (3, 1.0): (1_864_728, 0.1375), (3, 1.5): (3_441_168, 0.2924),
-    (3, 2.0): (5_449_776, 0.524), (8, 0.5): (1_010_448, 0.0405), (8, 1.0): (2_433_768, 0.1384),
-    (8, 1.5): (4_268_952, 0.2902), (8, 2.0): (6_521_232, 0.5219),
+    (3, 0.5): (717_324, 0.0376, 57.3), (3, 1.0): (1_864_728, 0.1375, 67.8),
+    (3, 1.5): (3_441_168, 0.2924, 71.6), (3, 2.0): (5_449_776, 0.524, 74.1),
+    (8, 0.5): (1_010_448, 0.0405, 58.8), (8, 1.0): (2_433_768, 0.1384, 68.0),
+    (8, 1.5): (4_268_952, 0.2902, 71.0), (8, 2.0): (6_521_232, 0.5219, 72.9),
 }
-for (_groups, _scale), (_params, _gmacs) in V1_IDS.items():
+for (_groups, _scale), (_params, _gmacs, _top1) in V1_IDS.items():
     register_model(f"shufflenet_v1_g{_groups}_x{str(_scale).replace('.', '_')}", "shufflenet",
                    shufflenet_v1, config=dict(groups=_groups, scale=_scale), params=_params,
-                   gmacs=_gmacs, **_MEGVII)
+                   gmacs=_gmacs, classifier=("classifier.0",),
+                   weights=(megvii_weights(_groups, _scale, _top1),))
 register_model("shufflenet_v1", "shufflenet", shufflenet_v1, params=V1_IDS[(3, 1.0)][0],
-               gmacs=V1_IDS[(3, 1.0)][1], **_MEGVII)
+               gmacs=V1_IDS[(3, 1.0)][1], classifier=("classifier.0",),
+               preprocessing=MEGVII_PREPROCESSING)

@@ -4,21 +4,29 @@
   torch and without running any code from the file;
 - `load_state_dict(model, state_dict)`: sets a model by name, layouts transformed in one place;
 - `port(name, src, dst)`: a checkpoint in, a Keras weights file with provenance out;
-- `compare(model, module, images)`: where a port first diverges, layer by layer.
+- `compare(model, module, images)`: where a port first diverges, layer by layer;
+- `detect_layout(keys)`, `convert_state_dict(state_dict, layout)`: other layouts (timm's
+  MobileNets) renamed into keras_zoo's by the tables in `LAYOUTS`;
+- `adapt_input_conv(weight, in_channels)`: an RGB first convolution for other input channels.
 """
 
 from keras_zoo.port.compare import Comparison, LayerDiff, compare
 from keras_zoo.port.convert import PortResult, port, provenance
-from keras_zoo.port.layout import keras_weights_from_torch
+from keras_zoo.port.layout import adapt_input_conv, keras_weights_from_torch
+from keras_zoo.port.layouts import LAYOUTS, convert_state_dict, detect_layout
 from keras_zoo.port.loading import identify
 from keras_zoo.port.mapping import load_state_dict, plan_state_dict
 from keras_zoo.port.reader import read_checkpoint
 
 __all__ = [
     "Comparison",
+    "LAYOUTS",
     "LayerDiff",
     "PortResult",
+    "adapt_input_conv",
     "compare",
+    "convert_state_dict",
+    "detect_layout",
     "identify",
     "keras_weights_from_torch",
     "load_state_dict",

@@ -46,17 +46,9 @@ def sha256_of(path: str, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def model_for_checkpoint(name: str, state: dict[str, np.ndarray]) -> keras.Model:
-    """`build(name)` without softmax, with as many classes as the checkpoint's classifier."""
-    from keras_zoo.registry import build
-
-    model = build(name, input_shape=(None, None, 3), classifier_activation=None)
-    top = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
-    rows = state.get(f"{top.name}.weight")
-    if rows is not None and np.ndim(rows) == 2 and rows.shape[0] != top.units:
-        model = build(name, input_shape=(None, None, 3), classifier_activation=None,
-                      classes=int(rows.shape[0]))
-    return model
+# The zoo's model for a checkpoint, for `port(name, ...)`: set by keras_zoo.pretrained (this
+# package imports nothing from the zoo). (name, state_dict, layout) -> keras.Model.
+MODEL_FOR_CHECKPOINT: Callable[[str, dict, str | None], keras.Model] | None = None
 
 
 def check_against_torch(
@@ -87,7 +79,7 @@ def torchvision_reference(name: str, classes: int) -> Any:
     """torchvision's model `name` with `classes` outputs: the default for the numeric check."""
     try:
         import torchvision
-    except ImportError as err:
+    except Exception as err:  # missing, or a build whose compiled ops do not match torch's
         raise RuntimeError(
             f"the numeric check needs torch and torchvision ({err}); pass reference= (or "
             "--reference MODULE:FUNCTION) to compare against another PyTorch module"
@@ -137,17 +129,23 @@ def provenance(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def port(
-    name: str,
+    model: keras.Model | str,
     src: str | os.PathLike,
     dst: str | os.PathLike,
     *,
     check: bool = False,
     reference: Callable[[str, int], Any] | None = None,
+    layout: str | None = None,
 ) -> PortResult:
-    """Ports the PyTorch checkpoint `src` into a Keras weights file `dst` for model `name`.
+    """Ports the PyTorch checkpoint `src` into a Keras weights file `dst` for `model`: any
+    Keras model whose weighted layers are named after the checkpoint's module paths, or a
+    keras_zoo model id (built with the checkpoint's number of classes).
 
-    Every checkpoint tensor must fit the model exactly (a checkpoint of another architecture
-    fails, naming the architecture it looks like). With `check=True`, the ported model and the
+    The checkpoint's key layout ("torchvision", "timm" or "megvii") is detected unless
+    `layout` is given, and converted to the model's names (keys in no known layout are
+    matched as they are). Every checkpoint tensor must fit
+    the model exactly (a checkpoint of another architecture fails, naming the registered
+    id it looks like). With `check=True`, the ported model and the
     PyTorch model (`reference(name, classes)`, torchvision's by default) are compared on
     random images and a relative error above 2e-5 fails the port. Nothing is written unless
     everything succeeded.
@@ -157,14 +155,22 @@ def port(
         result = port("resnet50", "resnet50-0676ba61.pth", "resnet50.weights.h5")
         result.seconds, result.sha256
     """
-    from keras_zoo import __version__
+    from keras_zoo._version import __version__
+    from keras_zoo.port.layouts import convert_state_dict, detect_layout
     from keras_zoo.port.reader import read_checkpoint
 
     start = time.perf_counter()
     src, dst = os.fspath(src), os.fspath(dst)
     _check_destination(dst)
     state = read_checkpoint(src)
-    model = model_for_checkpoint(name, state)
+    layout = layout or detect_layout(state)
+    if layout is not None:  # otherwise matched by name as they are
+        state = convert_state_dict(state, layout)
+    if isinstance(model, str):
+        if MODEL_FOR_CHECKPOINT is None:
+            raise TypeError("port(name, ...) needs keras_zoo's registry; pass a keras.Model")
+        model = MODEL_FOR_CHECKPOINT(model, state, layout)
+    name = model.name
     fit_checkpoint(model, state, source=os.path.basename(src))
     error = None
     if check:

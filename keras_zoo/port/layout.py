@@ -16,6 +16,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from keras_zoo import checks
+
 # PyTorch tensor names each Keras layer type consumes, in the order of layer.get_weights().
 _BN_KEYS = ("weight", "bias", "running_mean", "running_var")
 IGNORED_KEYS = ("num_batches_tracked",)
@@ -46,3 +48,34 @@ def keras_weights_from_torch(layer: keras.layers.Layer, tensors: dict[str, np.nd
             t = t.T
         out.append(np.ascontiguousarray(t))
     return out
+
+
+def adapt_input_conv(weight: np.ndarray, in_channels: int) -> np.ndarray:
+    """An RGB first convolution's PyTorch weight (O, 3, kh, kw) for `in_channels` inputs, as
+    timm's `adapt_input_conv` makes it: 1 channel sums the RGB filters; other counts repeat
+    them (R, G, B, R, ...) up to `in_channels` and scale by 3 / in_channels, which keeps the
+    filters' sum over the inputs when in_channels is a multiple of 3 (2 channels: R and G
+    times 3/2); 3 is unchanged.
+
+    Returns a new array of the weight's float dtype (float16 is computed in float32, as timm
+    does). Transform to Keras' layout afterwards, like any convolution weight.
+
+    >>> w = np.ones((8, 3, 3, 3))
+    >>> adapt_input_conv(w, 1).shape, adapt_input_conv(w, 5)[0, :, 0, 0].tolist()
+    ((8, 1, 3, 3), [0.6, 0.6, 0.6, 0.6, 0.6])
+    """
+    in_channels = checks.check_positive_int(in_channels, "in_channels")
+    weight = np.asarray(weight)
+    if weight.ndim != 4 or weight.shape[1] != 3:
+        raise ValueError(f"adapt_input_conv needs a PyTorch first-conv weight (O, 3, kh, kw), "
+                         f"got shape {weight.shape}")
+    if not np.issubdtype(weight.dtype, np.floating):
+        raise ValueError(f"adapt_input_conv needs a float weight, got {weight.dtype}")
+    if in_channels == 3:
+        return weight.copy()
+    w = weight.astype(np.promote_types(weight.dtype, np.float32))
+    if in_channels == 1:
+        w = w.sum(axis=1, keepdims=True)
+    else:
+        w = np.tile(w, (1, -(-in_channels // 3), 1, 1))[:, :in_channels] * (3 / in_channels)
+    return w.astype(weight.dtype)

@@ -1,12 +1,10 @@
-"""Loading weights files into a built model: PyTorch checkpoints by name, Keras files whole.
-
-`build(name, weights=...)` comes here. With include_top=False or another number of classes, the
-classifier's tensors are left out on purpose; everything else must fit exactly.
+"""Loading weights files into any built Keras model: PyTorch state_dicts by name, Keras files
+whole. The classifier's tensors (named by the caller) are left out on purpose when the model
+has no top or another number of classes; everything else must fit exactly.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable, Mapping
 
@@ -14,7 +12,6 @@ import h5py
 import keras
 import numpy as np
 
-from keras_zoo.checks import TORCH_WEIGHT_SUFFIXES
 from keras_zoo.port.mapping import Plan, plan_state_dict, weighted_layers
 
 _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
@@ -25,21 +22,14 @@ def checkpoint_params(state_dict: Mapping[str, np.ndarray]) -> int:
     return sum(int(np.size(v)) for k, v in state_dict.items() if k.rpartition(".")[2] not in _BUFFERS)
 
 
+# The zoo's answer to "which registered id does this state_dict fit?", installed by
+# keras_zoo.pretrained (this package imports nothing from the zoo).
+IDENTIFY: Callable[[Mapping[str, np.ndarray]], str | None] | None = None
+
+
 def identify(state_dict: Mapping[str, np.ndarray]) -> str | None:
-    """The registered id whose architecture the state_dict fits exactly, if any.
-
-    Ids with the checkpoint's parameter count are built and matched by name and shape.
-    """
-    from keras_zoo.registry import build, list_models, model_info
-
-    n_params = checkpoint_params(state_dict)
-    for name in list_models():
-        if model_info(name).params != n_params:
-            continue
-        candidate = build(name, input_shape=(None, None, 3), classifier_activation=None)
-        if plan_state_dict(candidate, state_dict).fits:
-            return name
-    return None
+    """The registered keras_zoo id whose architecture `state_dict` fits exactly, if any."""
+    return IDENTIFY(state_dict) if IDENTIFY else None
 
 
 def fit_checkpoint(
@@ -50,7 +40,8 @@ def fit_checkpoint(
     optional_modules: tuple[str, ...] = (),
 ) -> Plan:
     """Sets `model` from `state_dict`, or raises ValueError saying what does not fit and, where
-    the shapes tell, which id the checkpoint belongs to. The model is unchanged on error."""
+    `identify(state_dict)` names the architecture the checkpoint fits, which one. The model is
+    unchanged on error."""
     plan = plan_state_dict(model, state_dict, optional_modules=optional_modules)
     if plan.fits:
         for layer, values in plan.assignments:
@@ -66,28 +57,7 @@ def fit_checkpoint(
     raise ValueError(f"{message}\n{plan.report()}")
 
 
-def load_weights(
-    model: keras.Model,
-    path: str,
-    *,
-    classifier: tuple[str, ...],
-    full_model: Callable[[int], keras.Model],
-) -> None:
-    """Loads a PyTorch checkpoint or a Keras weights file into `model`.
-
-    `classifier` names the classifier layers; `full_model(classes)` builds the same architecture
-    with a top, to read Keras files of full models into a model without one.
-    """
-    if path.endswith(TORCH_WEIGHT_SUFFIXES):
-        from keras_zoo.port.reader import read_checkpoint
-
-        state = read_checkpoint(path)
-        fit_checkpoint(model, state, source=os.path.basename(path), optional_modules=classifier)
-    else:
-        _load_keras_file(model, path, classifier, full_model)
-
-
-def _keras_file_classes(path: str, classifier: str) -> int | None:
+def keras_file_classes(path: str, classifier: str) -> int | None:
     """The number of classes of the model whose weights `path` holds (None if headless)."""
     with h5py.File(path, "r") as f:
         if "layers" in f:  # Keras 3 .weights.h5: groups named by layer type, in creation order
@@ -106,11 +76,15 @@ def _keras_file_classes(path: str, classifier: str) -> int | None:
         return int(kernels[0].shape[-1]) if kernels else None
 
 
-def _load_keras_file(model, path, classifier, full_model) -> None:
+def load_keras_file(model: keras.Model, path: str, classifier: tuple[str, ...],
+                    full_model: Callable[[int], keras.Model]) -> None:
+    """Loads the Keras weights file `path` into `model`. A file of the same architecture with
+    another top (or with a top the model lacks) is read into `full_model(classes)` and copied
+    by name, the `classifier` layers left out; nothing changes unless everything fits."""
     layers = weighted_layers(model)
     names = {layer.name for layer in layers}
     try:
-        classes = _keras_file_classes(path, classifier[-1])
+        classes = keras_file_classes(path, classifier[-1])
     except OSError as err:
         raise ValueError(f"weights={path!r} is not a readable HDF5 weights file: {err}") from None
     has_top = all(c in names for c in classifier)

@@ -1,0 +1,64 @@
+"""`build`: the one entry point. The family builds the architecture; the weights are resolved
+and loaded here, above construction (keras_zoo/pretrained.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from keras_zoo import checks, pretrained
+from keras_zoo.layers import Normalize
+from keras_zoo.registry import model_info
+from keras_zoo.weight_sets import Preprocessing
+
+
+def build(name: str, /, **kwargs: Any) -> keras.Model:
+    """Builds the model `name` as a Functional `keras.Model`.
+
+    Keywords follow keras.applications: include_top=True, weights=None, input_tensor=None,
+    input_shape=None (default (224, 224, 3)), pooling=None ("avg" or "max" without the top),
+    classes=1000, classifier_activation="softmax" (None gives logits), name=None; plus
+    features_only=False with out_indices (stage outputs at strides 4, 8, 16, 32),
+    include_preprocessing=False (True: the model takes RGB values in [0, 255] and normalises
+    them as its weights expect), and the family's own keywords (`model_info(name).keywords`
+    lists them all).
+
+    weights may be "imagenet" (the id's default weight set: the first of
+    `keras_zoo.list_weights(name)`), a weight set's key ("torchvision:IMAGENET1K_V2",
+    "timm:resnet50.a1_in1k"), a PyTorch checkpoint (.pth, .pt, .bin, .ckpt, .safetensors; its
+    key layout, torchvision's, timm's or megvii's, is detected) or a Keras weights file
+    (.weights.h5, .h5). Without the top or with another `classes`, the classifier's weights are
+    left out on purpose; every other weight must fit. With 1 or 4 input channels the first
+    convolution's pretrained weights are adapted (timm's adapt_input_conv).
+
+    >>> import keras_zoo
+    >>> model = keras_zoo.build("resnet18", classes=10, classifier_activation=None)
+    >>> model.output.shape
+    (None, 10)
+    """
+    info = model_info(name)
+    allowed = info.keywords
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise TypeError(
+            f"{name} does not take the keyword(s) {', '.join(map(repr, unknown))}; "
+            f"it takes: {', '.join(allowed)}"
+        )
+    kwargs.setdefault("name", name)
+    preprocess = checks.check_bool(kwargs.pop("include_preprocessing", False),
+                                   "include_preprocessing")
+    weights, kwargs = pretrained.resolve(info, kwargs.pop("weights", None), kwargs)
+    if preprocess:
+        kwargs["normalization"] = normalization(
+            (weights.preprocessing if weights else None) or info.preprocessing)
+    model = info.builder(**kwargs)
+    if weights is not None:
+        pretrained.load(model, info, weights, kwargs)
+    return model
+
+
+def normalization(pre: Preprocessing) -> Normalize:
+    """The layer that turns RGB values in [0, 255] into what weights evaluated with `pre`
+    take."""
+    return Normalize(pre.mean, pre.std, pre.channel_order, name="preprocessing")

@@ -1,0 +1,304 @@
+"""Checkpoint layouts, told apart by their keys and renamed into keras_zoo's by tables.
+
+keras_zoo's layer names are torchvision's module paths (megvii's for ShuffleNet V1, timm's for
+MobileNet V1), so checkpoints in those layouts load as they are. timm's MobileNet V2 and V3
+(its EfficientNet-style builder) hold the same tensors under other names:
+
+| timm                                        | keras_zoo (torchvision)                       |
+|---------------------------------------------|-----------------------------------------------|
+| conv_stem, bn1                              | features.0.0, features.0.1                    |
+| blocks.S.B, the n-th block (from 1)         | features.n, its steps numbered as below       |
+| conv_head, bn2 (V2)                         | features.N.0, features.N.1 (after the blocks) |
+| conv_head (V3: a biased 1x1 conv after pooling) | classifier.0, a Linear: (O, I, 1, 1) -> (O, I) |
+| classifier                                  | classifier.1 (V2), classifier.3 (V3)          |
+
+Inside a block, timm names the submodules of each step (conv_pw + bn1, conv_dw + bn2,
+se.conv_reduce + se.conv_expand, conv_pwl + bn3) where torchvision numbers the steps present:
+V2's InvertedResidual.conv holds its projection's conv and batch norm as two items of the
+sequence (conv.2, conv.3), V3's InvertedResidual.block wraps every step (block.3.0, block.3.1),
+and a squeeze-and-excitation step, where there is one, shifts the numbers after it.
+
+All of that is data below: `TIMM_BLOCKS` (timm's block kinds as ordered steps), `Numbering`
+(torchvision's conventions) and one tuple of `Map`s per layout in `LAYOUTS`; the functions only
+apply them.
+
+>>> import numpy as np
+>>> state = {"conv_stem.weight": np.zeros((16, 3, 3, 3)), "bn1.weight": np.ones(16),
+...          "blocks.0.0.conv.weight": np.zeros((96, 16, 1, 1)),
+...          "blocks.0.0.bn1.weight": np.ones(96),
+...          "conv_head.weight": np.zeros((1280, 96, 1, 1))}
+>>> detect_layout(state)
+'timm'
+>>> converted = convert_state_dict(state, "timm")
+>>> {k: v.shape for k, v in converted.items()}  # doctest: +NORMALIZE_WHITESPACE
+{'features.0.0.weight': (16, 3, 3, 3), 'features.0.1.weight': (16,),
+ 'features.1.0.weight': (96, 16, 1, 1), 'features.1.1.weight': (96,),
+ 'classifier.0.weight': (1280, 96)}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from keras_zoo import checks
+
+__all__ = ["LAYOUTS", "TIMM_BLOCKS", "Map", "Numbering", "Step", "convert_state_dict",
+           "detect_layout"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One step of a timm block: its kind ("conv_bn_act", "conv_bn": no activation, "se") and
+    the timm submodules it holds, in order. An optional step may be absent from a block."""
+
+    kind: str
+    members: tuple[str, ...]
+    optional: bool = False
+
+
+_SE = Step("se", ("se.conv_reduce", "se.conv_expand"), optional=True)
+
+# timm's EfficientNet-builder blocks (timm.models._efficientnet_blocks), steps in the order
+# they compute. A block's kind is read from the submodules it has.
+TIMM_BLOCKS: dict[str, tuple[Step, ...]] = {
+    # DepthwiseSeparableConv: depthwise, [squeeze-excitation], pointwise without activation
+    "ds": (Step("conv_bn_act", ("conv_dw", "bn1")), _SE, Step("conv_bn", ("conv_pw", "bn2"))),
+    # InvertedResidual: expansion, depthwise, [squeeze-excitation], linear projection
+    "ir": (Step("conv_bn_act", ("conv_pw", "bn1")), Step("conv_bn_act", ("conv_dw", "bn2")), _SE,
+           Step("conv_bn", ("conv_pwl", "bn3"))),
+    # ConvBnAct: MobileNetV3's last 1x1 convolution
+    "cn": (Step("conv_bn_act", ("conv", "bn1")),),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Numbering:
+    """How torchvision names a block's steps: `attr` is the block's nn.Sequential ("" when the
+    block is the sequence), and `members` gives, per step kind, the names of the step's members
+    inside the step's own module, or None where the members are items of the sequence
+    themselves (each taking a number)."""
+
+    attr: str
+    members: Mapping[str, tuple[str, ...] | None]
+
+
+_CONV_BN = ("0", "1")  # Conv2dNormActivation: .0 the convolution, .1 the batch norm
+_FC = ("fc1", "fc2")  # torchvision's SqueezeExcitation
+# MobileNetV2's InvertedResidual.conv: the projection's conv and batch norm are sequence items
+TORCHVISION_V2 = Numbering("conv", {"conv_bn_act": _CONV_BN, "conv_bn": None, "se": _FC})
+# MobileNetV3's InvertedResidual.block: every step a module of its own, the projection too
+TORCHVISION_V3 = Numbering("block", {"conv_bn_act": _CONV_BN, "conv_bn": _CONV_BN, "se": _FC})
+# a Conv2dNormActivation that is a block by itself
+TORCHVISION_CONV = Numbering("", {"conv_bn_act": None})
+
+
+@dataclasses.dataclass(frozen=True)
+class Map:
+    """One architecture's names within a layout.
+
+    modules: each top-level module of the checkpoint -> its keras_zoo path; everything under it
+        moves along. "{end}" is the number after the last block.
+    required: the top-level modules the checkpoint must have. A checkpoint fits the map when
+        its top-level modules include `required` and are all in `modules`.
+    blocks: per timm block kind, torchvision's numbering of its steps; block n (from 1, in
+        order of (S, B)) goes to modules["blocks"] with "{n}" filled in. None: "blocks" is
+        renamed like any other module.
+    conv_as_linear: top-level modules whose 1x1 convolution becomes a Linear.
+    """
+
+    name: str
+    modules: Mapping[str, str]
+    required: frozenset[str]
+    blocks: Mapping[str, Numbering] | None = None
+    conv_as_linear: frozenset[str] = frozenset()
+
+
+def _same_names(name: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> Map:
+    return Map(name, {m: m for m in required + optional}, frozenset(required))
+
+
+RESNET = _same_names("resnet", ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4"), ("fc",))
+TORCHVISION_MOBILENET = _same_names("mobilenet_v2/v3", ("features",), ("classifier",))
+SHUFFLENET_V2 = _same_names("shufflenet_v2", ("conv1", "stage2", "stage3", "stage4", "conv5"),
+                            ("fc",))
+MEGVII_SHUFFLENET_V1 = _same_names("shufflenet_v1", ("first_conv", "features"), ("classifier",))
+TIMM_MOBILENET_V1 = _same_names("mobilenetv1", ("conv_stem", "bn1", "blocks"), ("classifier",))
+TIMM_MOBILENET_V2 = Map(
+    "mobilenetv2",
+    {"conv_stem": "features.0.0", "bn1": "features.0.1", "blocks": "features.{n}",
+     "conv_head": "features.{end}.0", "bn2": "features.{end}.1", "classifier": "classifier.1"},
+    frozenset({"conv_stem", "bn1", "blocks", "conv_head", "bn2"}),
+    blocks={"ds": TORCHVISION_V2, "ir": TORCHVISION_V2},
+)
+TIMM_MOBILENET_V3 = Map(
+    "mobilenetv3",
+    {"conv_stem": "features.0.0", "bn1": "features.0.1", "blocks": "features.{n}",
+     "conv_head": "classifier.0", "classifier": "classifier.3"},
+    frozenset({"conv_stem", "bn1", "blocks", "conv_head"}),
+    blocks={"ds": TORCHVISION_V3, "ir": TORCHVISION_V3, "cn": TORCHVISION_CONV},
+    conv_as_linear=frozenset({"conv_head"}),
+)
+
+# Each source layout's maps. detect_layout tries the layouts in this order: timm's ResNets
+# share torchvision's names, so they are "torchvision".
+LAYOUTS: dict[str, tuple[Map, ...]] = {
+    "torchvision": (RESNET, TORCHVISION_MOBILENET, SHUFFLENET_V2),
+    "timm": (TIMM_MOBILENET_V2, TIMM_MOBILENET_V3, TIMM_MOBILENET_V1, RESNET),
+    "megvii": (MEGVII_SHUFFLENET_V1,),
+}
+
+
+def _top_modules(keys: Iterable[str]) -> set[str]:
+    return {key.partition(".")[0] for key in keys}
+
+
+def _fits(map_: Map, top: set[str]) -> bool:
+    return map_.required <= top <= set(map_.modules)
+
+
+def detect_layout(keys: Iterable[str]) -> str | None:
+    """The layout of a state_dict ("torchvision", "timm", "megvii") from its keys; None if no
+    layout's map fits them.
+
+    >>> detect_layout(["conv1.weight", "bn1.weight", "layer1.0.conv1.weight",
+    ...                "layer2.0.conv1.weight", "layer3.0.conv1.weight", "layer4.0.conv1.weight"])
+    'torchvision'
+    >>> detect_layout(["encoder.weight"]) is None
+    True
+    """
+    top = _top_modules(keys)
+    return next((name for name, maps in LAYOUTS.items() if any(_fits(m, top) for m in maps)),
+                None)
+
+
+def _fitting_map(layout: str, keys: list[str]) -> Map:
+    top = _top_modules(keys)
+    maps = LAYOUTS[layout]
+    for map_ in maps:
+        if _fits(map_, top):
+            return map_
+    # name the first key that the closest map (one whose required modules are all there) lacks
+    closest = next((m for m in maps if m.required <= top), None)
+    known = set(closest.modules) if closest else set().union(*(m.modules for m in maps))
+    stray = next((k for k in keys if k.partition(".")[0] not in known), None)
+    what = f"cannot place {stray!r}" if stray else "a checkpoint with top-level modules " + (
+        ", ".join(sorted(top)) or "(none)")
+    options = "; ".join(
+        f"{m.name}: {', '.join(sorted(m.required))}"
+        + (f" (and maybe {', '.join(sorted(set(m.modules) - m.required))})"
+           if set(m.modules) - m.required else "") for m in maps)
+    raise ValueError(f"{what}: no {layout} map fits. The maps and the top-level modules each "
+                     f"needs: {options}")
+
+
+def _join(*parts: str) -> str:
+    return ".".join(p for p in parts if p)
+
+
+def _block_kind(members: set[str]) -> str | None:
+    """The timm block kind with exactly these submodules (optional steps whole or absent)."""
+    for kind, steps in TIMM_BLOCKS.items():
+        if members <= {m for s in steps for m in s.members} and all(
+                set(s.members) <= members or (s.optional and not set(s.members) & members)
+                for s in steps):
+            return kind
+    return None
+
+
+def _step_paths(steps: tuple[Step, ...], members: set[str], numbering: Numbering) -> dict:
+    """timm submodule -> its path inside torchvision's block, numbering the steps present."""
+    paths, index = {}, 0
+    for step in steps:
+        if not set(step.members) & members:
+            continue
+        names = numbering.members[step.kind]
+        if names is None:
+            for member in step.members:
+                paths[member] = _join(numbering.attr, str(index))
+                index += 1
+        else:
+            for member, name in zip(step.members, names):
+                paths[member] = _join(numbering.attr, str(index), name)
+            index += 1
+    return paths
+
+
+def _block_renames(map_: Map, keys: list[str]) -> dict[tuple[int, int, str], str]:
+    """Each timm block submodule, (S, B, "conv_pw") for blocks.S.B.conv_pw, -> its keras_zoo
+    module path."""
+    blocks: dict[tuple[int, int], dict[str, str]] = {}  # (S, B) -> {member: its first key}
+    for key in keys:
+        parts = key.split(".")
+        if parts[0] != "blocks":
+            continue
+        if len(parts) < 5 or not (parts[1].isdigit() and parts[2].isdigit()):
+            raise ValueError(f"cannot place {key!r}: {map_.name} blocks are blocks.S.B.<module>")
+        blocks.setdefault((int(parts[1]), int(parts[2])), {}).setdefault(
+            ".".join(parts[3:-1]), key)
+    renames = {}
+    for n, (s, b) in enumerate(sorted(blocks), start=1):
+        members = blocks[s, b]
+        kind = _block_kind(set(members))
+        if kind not in map_.blocks:
+            kinds = {k: [m for step in TIMM_BLOCKS[k] for m in step.members] for k in map_.blocks}
+            known = {m for ms in kinds.values() for m in ms}
+            stray = next((k for m, k in members.items() if m not in known),
+                         next(iter(members.values())))
+            raise ValueError(
+                f"cannot place {stray!r}: block {s}.{b} (submodules {', '.join(members)}) is "
+                f"none of {map_.name}'s block kinds: "
+                + "; ".join(f"{k} ({', '.join(ms)})" for k, ms in kinds.items()))
+        block = map_.modules["blocks"].replace("{n}", str(n))
+        paths = _step_paths(TIMM_BLOCKS[kind], set(members), map_.blocks[kind])
+        renames.update(((s, b, member), _join(block, path)) for member, path in paths.items())
+    return renames
+
+
+def _conv_as_linear(key: str, value: np.ndarray) -> np.ndarray:
+    if key.rpartition(".")[2] != "weight":
+        return value
+    if value.ndim != 4 or value.shape[2:] != (1, 1):
+        raise ValueError(f"{key!r} should be a 1x1 convolution's weight, got shape {value.shape}")
+    return value.reshape(value.shape[:2])
+
+
+def convert_state_dict(state_dict: Mapping[str, Any], layout: str | None = None
+                       ) -> dict[str, np.ndarray]:
+    """`state_dict` in keras_zoo's (torchvision's) names and layouts, as numpy arrays.
+
+    layout: "torchvision", "timm" or "megvii" (see `LAYOUTS`); None reads it from the keys with
+    `detect_layout`. Layouts that already are keras_zoo's only become numpy; timm's MobileNet V2
+    and V3 are renamed. The input is left as it is (arrays may share memory with it).
+    Raises ValueError for an unknown layout, or naming the first key the layout's maps cannot
+    place.
+    """
+    keys = list(state_dict)
+    if layout is None:
+        layout = detect_layout(keys)
+        if layout is None:
+            shown = ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "") or "none"
+            raise ValueError(f"the checkpoint's keys ({shown}) fit none of the known layouts: "
+                             f"{', '.join(LAYOUTS)}")
+    checks.check_choice(layout, "layout", tuple(LAYOUTS))
+    map_ = _fitting_map(layout, keys)
+    renames = _block_renames(map_, keys) if map_.blocks is not None else {}
+    end = str(len({tuple(k.split(".")[1:3]) for k in keys if k.startswith("blocks.")}) + 1)
+    out: dict[str, np.ndarray] = {}
+    for key in keys:
+        top = key.partition(".")[0]
+        if renames and top == "blocks":
+            _, s, b, *member, param = key.split(".")
+            target = _join(renames[int(s), int(b), ".".join(member)], param)
+        else:
+            target = map_.modules[top].replace("{end}", end) + key[len(top):]
+        value = np.asarray(state_dict[key])
+        if top in map_.conv_as_linear:
+            value = _conv_as_linear(key, value)
+        if target in out:
+            raise ValueError(f"{key!r} and another key both become {target!r}")
+        out[target] = value
+    return out

@@ -1,0 +1,224 @@
+"""Weights above construction: what `build(name, weights=...)` means, fetching published
+checkpoints once, and loading them into a built architecture.
+
+`weights` is None, "imagenet" (the id's first weight set), a weight set's key
+("torchvision:IMAGENET1K_V2", "timm:resnet50.a1_in1k", "megvii:ShuffleNetV1-1.0x-group3"),
+a PyTorch checkpoint (.pth, .pt, .bin, .ckpt, .safetensors: its key layout is detected) or a
+Keras weights file (.weights.h5, .h5).
+
+Published checkpoints are downloaded once into Keras' cache folder ($KERAS_HOME, default
+~/.keras) under keras_zoo/torch/ and checked against their published sha256 (or its prefix in
+the file name). KERAS_ZOO_WEIGHTS_URL, when set, is a folder (a mirror, or a file:// folder)
+holding the files under their cache names (`WeightSet.filename`), used in place of the
+publishers' addresses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_zoo import checks
+from keras_zoo.builder import SHARED_KEYWORDS
+from keras_zoo.port import convert, layouts, loading
+from keras_zoo.port.layout import adapt_input_conv
+from keras_zoo.port.loading import checkpoint_params, fit_checkpoint, load_keras_file
+from keras_zoo.port.mapping import plan_state_dict, weighted_layers
+from keras_zoo.port.reader import read_checkpoint
+from keras_zoo.registry import ModelInfo, list_models, model_info
+from keras_zoo.weight_sets import SOURCES, Preprocessing, WeightSet
+
+URL_ENV = "KERAS_ZOO_WEIGHTS_URL"
+
+
+def keras_home() -> str:
+    return os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+
+
+def cache_path(ws: WeightSet) -> str:
+    """Where the checkpoint of `ws` is kept once fetched."""
+    return os.path.join(keras_home(), "keras_zoo", "torch", ws.filename)
+
+
+@dataclasses.dataclass(frozen=True)
+class Weights:
+    """What a `weights` argument resolved to: a Keras weights file, or a PyTorch checkpoint
+    already read and converted to the model's names (`state`), and the weight set it came
+    from, if any."""
+
+    spec: str
+    path: str
+    weight_set: WeightSet | None = None
+    state: Mapping[str, np.ndarray] | None = None
+    layout: str | None = None
+
+    @property
+    def preprocessing(self) -> Preprocessing | None:
+        return self.weight_set.preprocessing if self.weight_set else None
+
+
+def weight_set_of(info: ModelInfo, weights: str) -> WeightSet | None:
+    """The weight set `weights` names for `info` ("imagenet", "source:tag" or a tag alone), None
+    when it names a file; ValueError for an unknown key, listing the available ones."""
+    if weights == "imagenet":
+        if not info.weights:
+            with_weights = [n for n in list_models() if model_info(n).weights]
+            raise ValueError(f"weights='imagenet': {info.name} has no published weights; ids "
+                             f"that have: {', '.join(with_weights)}")
+        return info.default_weights
+    source = weights.partition(":")[0]
+    if (source in SOURCES or any(weights == ws.tag for ws in info.weights)) \
+            and not os.path.exists(weights):
+        return info.weight_set(weights)
+    if not weights.endswith(checks.KERAS_WEIGHT_SUFFIXES + checks.TORCH_WEIGHT_SUFFIXES):
+        available = ", ".join(repr(ws.key) for ws in info.weights) or "none"
+        raise ValueError(
+            f"weights={weights!r}: not a weight set of {info.name} (available: {available}, "
+            f"or 'imagenet' for the first) nor a weights file ("
+            f"{', '.join(checks.KERAS_WEIGHT_SUFFIXES + checks.TORCH_WEIGHT_SUFFIXES)})")
+    return None
+
+
+def resolve(info: ModelInfo, weights: Any,
+            kwargs: dict[str, Any]) -> tuple[Weights | None, dict[str, Any]]:
+    """Finds (fetching if needed) and reads what `weights` names for model `info`; returns it
+    and `kwargs` with the keywords the weights fix set. A keyword the weights were not trained
+    with is refused before anything is fetched."""
+    if weights is None:
+        return None, kwargs
+    if not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(f"weights must be None, 'imagenet', a weight set key such as "
+                        f"'torchvision:IMAGENET1K_V1' or a file path, got {weights!r}")
+    spec = os.fspath(weights)
+    ws = weight_set_of(info, spec)
+    if ws is not None:
+        kwargs = _fix(spec, {**info.layout_config.get(ws.layout, {}), **ws.config}, kwargs)
+    path = fetch(ws) if ws else checks.check_weights(spec)
+    if path.endswith(checks.KERAS_WEIGHT_SUFFIXES):
+        return Weights(spec, path), kwargs
+    state = read_checkpoint(path)
+    # keys in no known layout are matched by name as they are (the mismatch report then lists
+    # what is missing and left over)
+    layout = ws.layout if ws else layouts.detect_layout(state)
+    if layout is not None:
+        state = layouts.convert_state_dict(state, layout)
+    if ws is None:
+        kwargs = _fix(spec, info.layout_config.get(layout, {}), kwargs)
+    return Weights(spec, path, ws, state, layout), kwargs
+
+
+def _fix(spec: str, config: Mapping[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`kwargs` with `config` set; ValueError naming a keyword given another value."""
+    out = dict(kwargs)
+    for key, value in config.items():
+        if key in out and out[key] != value:
+            raise ValueError(
+                f"weights={spec!r} fix {key}={value!r}; got {key}={out[key]!r} "
+                f"(leave {key} out, or pass {key}={value!r})")
+        out[key] = value
+    return out
+
+
+def fetch(ws: WeightSet) -> str:
+    """The cached checkpoint of `ws`, downloaded (and checked) on first use."""
+    path = cache_path(ws)
+    if os.path.isfile(path):
+        return path
+    if not ws.direct:
+        raise ValueError(
+            f"weights={ws.key!r}: {ws.source} publishes this checkpoint in a shared folder, "
+            f"not at a file address: fetch the {ws.tag} checkpoint from {ws.url} and save it "
+            f"as {path}")
+    base = os.environ.get(URL_ENV)
+    url = base.rstrip("/") + "/" + ws.filename if base else ws.url
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        got = keras.utils.get_file(ws.filename, origin=url, cache_dir=keras_home(),
+                                   cache_subdir=os.path.join("keras_zoo", "torch"))
+    except Exception as err:  # get_file raises a bare Exception for network failures
+        raise ValueError(
+            f"weights={ws.key!r}: could not download {url} ({err}). Without a network, fetch "
+            f"that file elsewhere and save it as {path}") from None
+    digest = convert.sha256_of(got)
+    if ws.sha256 and not digest.startswith(ws.sha256):
+        os.unlink(got)
+        raise ValueError(
+            f"{ws.filename} downloaded from {url} has sha256 {digest[:16]}..., not the "
+            f"published {ws.sha256}; the file was deleted")
+    return got
+
+
+def adapt_input_channels(model: keras.Model, state: Mapping[str, np.ndarray]) -> dict:
+    """`state` with the first convolution's RGB weights adapted to the model's input channels
+    as timm's adapt_input_conv does (summed for one channel, repeated and rescaled for more)."""
+    state = dict(state)
+    first = weighted_layers(model)[0]
+    key = f"{first.name}.weight"
+    channels = model.inputs[0].shape[-1]
+    if (isinstance(first, keras.layers.Conv2D) and key in state and channels != 3
+            and np.ndim(state[key]) == 4 and state[key].shape[1] == 3):
+        state[key] = adapt_input_conv(state[key], channels)
+    return state
+
+
+def identify(state_dict: Mapping[str, np.ndarray]) -> str | None:
+    """The registered id whose architecture the state_dict fits exactly, if any.
+
+    Ids with the checkpoint's parameter count are built and matched by name and shape.
+    """
+    n_params = checkpoint_params(state_dict)
+    for name in list_models():
+        info = model_info(name)
+        if info.params != n_params:
+            continue
+        candidate = info.builder(name=name, input_shape=(None, None, 3),
+                                 classifier_activation=None)
+        if plan_state_dict(candidate, state_dict).fits:
+            return name
+    return None
+
+
+def architecture(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The family's own keywords among build keywords (alpha, groups, bn_epsilon, ...)."""
+    return {k: v for k, v in kwargs.items() if k not in SHARED_KEYWORDS}
+
+
+def load(model: keras.Model, info: ModelInfo, weights: Weights, kwargs: Mapping[str, Any]):
+    """Loads resolved `weights` into `model`, built as `build(info.name, **kwargs)`. The
+    classifier's tensors are left out without the top or with another number of classes;
+    everything else must fit. The model is unchanged on error."""
+    if weights.state is None:
+        def full_model(classes: int) -> keras.Model:
+            # the same architecture with a top of `classes`, for files of full models
+            return info.builder(**architecture(kwargs), name=f"{model.name}_full",
+                                classes=classes, classifier_activation=None,
+                                input_shape=(None, None, model.inputs[0].shape[-1]))
+
+        load_keras_file(model, weights.path, info.classifier, full_model)
+        return
+    fit_checkpoint(model, adapt_input_channels(model, weights.state),
+                   source=os.path.basename(weights.path), optional_modules=info.classifier)
+
+
+def model_for_checkpoint(name: str, state: Mapping[str, np.ndarray],
+                         layout: str | None) -> keras.Model:
+    """`build(name)` without softmax, with as many classes as the checkpoint's classifier and
+    the keywords its layout needs: what `keras_zoo.port.port(name, ...)` ports into."""
+    info = model_info(name)
+    kwargs = dict(info.layout_config.get(layout or "", {}), name=name, input_shape=(None, None, 3),
+                  classifier_activation=None)
+    model = info.builder(**kwargs)
+    top = model.get_layer(info.classifier[-1])
+    rows = state.get(f"{top.name}.weight")
+    if rows is not None and np.ndim(rows) == 2 and rows.shape[0] != top.units:
+        model = info.builder(**kwargs, classes=int(rows.shape[0]))
+    return model
+
+
+convert.MODEL_FOR_CHECKPOINT = model_for_checkpoint
+loading.IDENTIFY = identify
