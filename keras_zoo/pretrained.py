@@ -185,7 +185,8 @@ def identify(state_dict: Mapping[str, np.ndarray]) -> str | None:
 
 def architecture(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The family's own keywords among build keywords (alpha, groups, bn_epsilon, ...)."""
-    return {k: v for k, v in kwargs.items() if k not in SHARED_KEYWORDS}
+    return {k: v for k, v in kwargs.items()
+            if k not in SHARED_KEYWORDS and k != "normalization"}
 
 
 def load(model: keras.Model, info: ModelInfo, weights: Weights, kwargs: Mapping[str, Any]):
@@ -210,7 +211,7 @@ def model_for_checkpoint(name: str, state: Mapping[str, np.ndarray],
     """`build(name)` without softmax, with as many classes as the checkpoint's classifier and
     the keywords its layout needs: what `keras_zoo.port.port(name, ...)` ports into."""
     info = model_info(name)
-    kwargs = dict(info.layout_config.get(layout or "", {}), name=name, input_shape=(None, None, 3),
+    kwargs = dict(info.layout_config.get(layout, {}), name=name, input_shape=(None, None, 3),
                   classifier_activation=None)
     model = info.builder(**kwargs)
     top = model.get_layer(info.classifier[-1])

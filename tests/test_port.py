@@ -223,3 +223,27 @@ def test_compare_finds_the_first_diverging_layer(resnet18_ref, rng):
     bad = compare(model, resnet18_ref, x)
     assert bad.first_divergence.name == "layer2.0.conv1"
     assert "<- first divergence" in str(bad)
+
+
+def test_port_works_on_any_keras_model_named_like_the_checkpoint(tmp_path, rng):
+    # not a keras_zoo model: a small network of its own, named after a torch module's paths
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="features.0")(inputs)
+    x = keras.layers.BatchNormalization(epsilon=1e-5, name="features.1")(x)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.ReLU()(x))
+    model = keras.Model(inputs, keras.layers.Dense(4, name="head")(x), name="tiny")
+    module = torch.nn.Module()
+    module.features = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1, bias=False),
+                                          torch.nn.BatchNorm2d(8), torch.nn.ReLU())
+    module.head = torch.nn.Linear(8, 4)
+    module.forward = lambda t: module.head(module.features(t).mean((2, 3)))
+    module = randomize(module, seed=5, calibration_size=16)
+    torch.save(module.state_dict(), tmp_path / "tiny.pth")
+    result = port(model, tmp_path / "tiny.pth", tmp_path / "tiny.weights.h5")
+    assert result.model == "tiny" and provenance(result.path)["model"] == "tiny"
+    x = rng.normal(size=(2, 16, 16, 3)).astype("float32")
+    with torch.no_grad():
+        want = module(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
+    assert relative_error(model.predict(x, verbose=0), want) <= 2e-5
