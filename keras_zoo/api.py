@@ -8,9 +8,8 @@ from typing import Any
 import keras
 
 from keras_zoo import checks, pretrained
-from keras_zoo.layers import Normalize
+from keras_zoo.preprocess import normalize_layer
 from keras_zoo.registry import model_info
-from keras_zoo.weight_sets import Preprocessing
 
 
 def build(name: str, /, **kwargs: Any) -> keras.Model:
@@ -50,15 +49,9 @@ def build(name: str, /, **kwargs: Any) -> keras.Model:
                                    "include_preprocessing")
     weights, kwargs = pretrained.resolve(info, kwargs.pop("weights", None), kwargs)
     if preprocess:
-        kwargs["normalization"] = normalization(
-            (weights.preprocessing if weights else None) or info.preprocessing)
+        kwargs["normalization"] = normalize_layer(
+            (weights.preprocessing if weights else None) or info.preprocessing, "preprocessing")
     model = info.builder(**kwargs)
     if weights is not None:
         pretrained.load(model, info, weights, kwargs)
     return model
-
-
-def normalization(pre: Preprocessing) -> Normalize:
-    """The layer that turns RGB values in [0, 255] into what weights evaluated with `pre`
-    take."""
-    return Normalize(pre.mean, pre.std, pre.channel_order, name="preprocessing")

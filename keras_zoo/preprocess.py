@@ -53,6 +53,13 @@ def resize_layer(pre: Preprocessing, image_size: int | None = None) -> ResizeAnd
                          interpolation=pre.interpolation, name="resize")
 
 
+def normalize_layer(pre: Preprocessing, name: str = "normalize") -> Normalize:
+    """The layer that turns RGB values in [0, 255] into what weights evaluated with `pre` take
+    (the second layer of `preprocessing`, and what build(..., include_preprocessing=True) puts
+    after the input)."""
+    return Normalize(pre.mean, pre.std, pre.channel_order, name=name)
+
+
 def preprocessing(name: str, weights: str | os.PathLike | None = None, *,
                   image_size: int | None = None) -> keras.Sequential:
     """Keras layers that prepare images for model `name` with the weights `weights`.
@@ -83,7 +90,7 @@ def preprocessing(name: str, weights: str | os.PathLike | None = None, *,
         check_positive_int(image_size, "image_size")
     return keras.Sequential(
         [keras.Input((None, None, 3)), resize_layer(pre, image_size),
-         Normalize(pre.mean, pre.std, pre.channel_order, name="normalize")],
+         normalize_layer(pre)],
         name=f"{name}_preprocessing")
 
 

@@ -84,21 +84,33 @@ def weight_set_of(info: ModelInfo, weights: str) -> WeightSet | None:
     return None
 
 
-def resolve(info: ModelInfo, weights: Any,
-            kwargs: dict[str, Any]) -> tuple[Weights | None, dict[str, Any]]:
-    """Finds (fetching if needed) and reads what `weights` names for model `info`; returns it
-    and `kwargs` with the keywords the weights fix set. A keyword the weights were not trained
-    with is refused before anything is fetched."""
+def check(info: ModelInfo, weights: Any) -> tuple[str, WeightSet | None] | None:
+    """`weights` checked without fetching anything: None for None, else the spec as a string
+    and the weight set it names (None for a weights file, which must exist)."""
     if weights is None:
-        return None, kwargs
+        return None
     if not isinstance(weights, (str, os.PathLike)):
         raise TypeError(f"weights must be None, 'imagenet', a weight set key such as "
                         f"'torchvision:IMAGENET1K_V1' or a file path, got {weights!r}")
     spec = os.fspath(weights)
     ws = weight_set_of(info, spec)
+    if ws is None:
+        checks.check_weights(spec)  # an existing file of a supported format
+    return spec, ws
+
+
+def resolve(info: ModelInfo, weights: Any,
+            kwargs: dict[str, Any]) -> tuple[Weights | None, dict[str, Any]]:
+    """Finds (fetching if needed) and reads what `weights` names for model `info`; returns it
+    and `kwargs` with the keywords the weights fix set. A keyword the weights were not trained
+    with is refused before anything is fetched."""
+    checked = check(info, weights)
+    if checked is None:
+        return None, kwargs
+    spec, ws = checked
     if ws is not None:
         kwargs = _fix(spec, {**info.layout_config.get(ws.layout, {}), **ws.config}, kwargs)
-    path = fetch(ws) if ws else checks.check_weights(spec)
+    path = fetch(ws) if ws else spec
     if path.endswith(checks.KERAS_WEIGHT_SUFFIXES):
         return Weights(spec, path), kwargs
     state = read_checkpoint(path)

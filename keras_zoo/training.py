@@ -64,13 +64,11 @@ def _model_kwargs(name: str, alpha: float | None, image_size: int, classes: int)
 
 def _check_start_weights(info, weights):
     """None, a weight set's spec ("imagenet", "source:tag") or the path of an existing weights
-    file; ValueError otherwise."""
-    from keras_zoo.pretrained import weight_set_of
+    file, checked without fetching anything; ValueError otherwise."""
+    from keras_zoo.pretrained import check
 
-    if weights is None or not isinstance(weights, (str, os.PathLike)):
-        return checks.check_weights(weights)
-    weights = os.fspath(weights)
-    return weights if weight_set_of(info, weights) else checks.check_weights(weights)
+    checked = check(info, weights)
+    return None if checked is None else checked[0]
 
 
 def _freeze_backbone(model) -> int:
