@@ -123,8 +123,10 @@ def build_model(
 
 
 # The keywords every family takes through build_model (a family passes them on as **kwargs).
-# (normalization is build's: include_preprocessing=True makes it from the weights' statistics)
-SHARED_KEYWORDS = tuple(
+# Every keyword build_model takes; normalization is build's own (include_preprocessing=True
+# makes it from the weights' statistics), so users pass the others.
+BUILD_MODEL_KEYWORDS = tuple(
     p.name for p in inspect.signature(build_model).parameters.values()
-    if p.kind is p.KEYWORD_ONLY and p.name != "normalization"
+    if p.kind is p.KEYWORD_ONLY
 )
+SHARED_KEYWORDS = tuple(k for k in BUILD_MODEL_KEYWORDS if k != "normalization")

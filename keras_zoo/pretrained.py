@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from keras_zoo import checks
-from keras_zoo.builder import SHARED_KEYWORDS
+from keras_zoo.builder import BUILD_MODEL_KEYWORDS
 from keras_zoo.port import convert, layouts, loading
 from keras_zoo.port.layout import adapt_input_conv
 from keras_zoo.port.loading import checkpoint_params, fit_checkpoint, load_keras_file
@@ -55,7 +55,6 @@ class Weights:
     path: str
     weight_set: WeightSet | None = None
     state: Mapping[str, np.ndarray] | None = None
-    layout: str | None = None
 
     @property
     def preprocessing(self) -> Preprocessing | None:
@@ -121,7 +120,7 @@ def resolve(info: ModelInfo, weights: Any,
         state = layouts.convert_state_dict(state, layout)
     if ws is None:
         kwargs = _fix(spec, info.layout_config.get(layout, {}), kwargs)
-    return Weights(spec, path, ws, state, layout), kwargs
+    return Weights(spec, path, ws, state), kwargs
 
 
 def _fix(spec: str, config: Mapping[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -197,8 +196,7 @@ def identify(state_dict: Mapping[str, np.ndarray]) -> str | None:
 
 def architecture(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The family's own keywords among build keywords (alpha, groups, bn_epsilon, ...)."""
-    return {k: v for k, v in kwargs.items()
-            if k not in SHARED_KEYWORDS and k != "normalization"}
+    return {k: v for k, v in kwargs.items() if k not in BUILD_MODEL_KEYWORDS}
 
 
 def load(model: keras.Model, info: ModelInfo, weights: Weights, kwargs: Mapping[str, Any]):
