@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from keras import layers
 
-from keras_zoo.layers import BatchNormalization, ChannelShuffle, ChannelSplit
+from keras_zoo.layers import BatchNormalization, ChannelShuffle, ChannelSplit, Conv2D
 
 TORCH_BN_EPSILON = 1e-5
 TORCH_BN_MOMENTUM = 0.9  # Keras momentum = 1 - PyTorch momentum (0.1)
@@ -30,9 +30,10 @@ def _pad(x, kernel_size: int, stride: int, name: str):
 
 def conv2d(x, filters: int, kernel_size: int, stride: int = 1, groups: int = 1, *, name: str,
            use_bias: bool = False):
-    """A k x k convolution padded as PyTorch pads it (k // 2 on every side)."""
+    """A k x k convolution padded as PyTorch pads it (k // 2 on every side). A grouped one is
+    keras_zoo.layers.Conv2D: TensorFlow's own grouped kernel, not Keras' XLA function."""
     x, padding = _pad(x, kernel_size, stride, name)
-    return layers.Conv2D(
+    return (Conv2D if groups > 1 else layers.Conv2D)(
         filters, kernel_size, strides=stride, padding=padding, groups=groups,
         use_bias=use_bias, name=name,
     )(x)
@@ -66,14 +67,16 @@ def activation(x, kind: str | None, *, name: str):
 
 def batch_norm(x, *, name: str, epsilon: float = TORCH_BN_EPSILON,
                momentum: float = TORCH_BN_MOMENTUM):
-    """A batch norm with PyTorch's defaults. After a plain (ungrouped) Conv2D it is
+    """A batch norm with PyTorch's defaults. After a Conv2D that TensorFlow computes as one op
+    (plain ones, and keras_zoo.layers.Conv2D's grouped ones) it is
     keras_zoo.layers.BatchNormalization, whose inference TensorFlow merges into the
-    convolution; after anything else (depthwise or grouped convolutions), where nothing merges
-    and the standalone fused kernel is the slower one, Keras' own. scripts/bench_batchnorm.py
-    measures the three choices side by side."""
+    convolution; after anything else (depthwise convolutions, Keras' grouped ones), where
+    nothing merges and the standalone fused kernel is the slower one, Keras' own.
+    scripts/bench_batchnorm.py and scripts/bench_grouped_conv.py measure the choices."""
     history = getattr(x, "_keras_history", None)  # the layer that made x (symbolic x only)
     producer = history.operation if history else None
-    fused = isinstance(producer, layers.Conv2D) and producer.groups == 1
+    fused = isinstance(producer, Conv2D) or (isinstance(producer, layers.Conv2D)
+                                             and producer.groups == 1)
     layer = BatchNormalization if fused else layers.BatchNormalization
     return layer(epsilon=epsilon, momentum=momentum, name=name)(x)
 

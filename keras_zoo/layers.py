@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import keras
 
 
@@ -34,7 +36,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
     weights, their names and the arithmetic are Keras': the two paths agree to float32
     rounding (tests/test_layers.py). Standing alone (after a depthwise convolution) the fused
     kernel is slower than Keras' multiply-add, so keras_zoo.blocks.batch_norm uses this layer
-    only after a plain Conv2D.
+    only after a Conv2D that TensorFlow computes as one op (plain, or keras_zoo's Conv2D).
     """
 
     def call(self, inputs, training=None, mask=None):
@@ -60,6 +62,57 @@ class BatchNormalization(keras.layers.BatchNormalization):
                 and self.axis in (-1, 3)
                 and keras.backend.standardize_dtype(inputs.dtype) in ("float16", "bfloat16",
                                                                        "float32"))
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
+class Conv2D(keras.layers.Conv2D):
+    """Keras' Conv2D, whose grouped convolutions TensorFlow computes with its own kernel.
+
+    Keras 3 on TensorFlow runs every grouped convolution as an XLA-compiled function of its
+    own, called from the model's graph, because TensorFlow's CPU kernels do not differentiate
+    grouped convolutions. oneDNN's do (TensorFlow's default on x86 CPUs; float32 and bfloat16),
+    and so do GPUs: where the CPU does, this layer gives the grouped convolution to TensorFlow
+    as one Conv2D op on the whole tensor; elsewhere (float16, float64, no oneDNN) to Keras.
+    On the CPU that makes ResNeXt-50 and ShuffleNet V1 faster in inference and in training,
+    lets TensorFlow merge the batch norm after it, and lets tf2onnx export the model (it
+    cannot convert Keras' nested function); scripts/bench_grouped_conv.py measures it. The
+    kernel (kh, kw, in / groups, out), its variable names and the result are Keras' Conv2D's:
+    saved weights, the .pth porter and fold_batchnorm see a Conv2D (tests/test_layers.py).
+
+    >>> import numpy as np
+    >>> conv = Conv2D(6, 3, groups=3)
+    >>> tuple(conv(np.zeros((1, 5, 5, 6), "float32")).shape), tuple(conv.kernel.shape)
+    ((1, 3, 3, 6), (3, 3, 2, 6))
+    """
+
+    def convolution_op(self, inputs, kernel):
+        if (self.groups == 1 or keras.backend.backend() != "tensorflow"
+                or self.data_format != "channels_last"
+                or not _tf_differentiates_grouped_conv(
+                    keras.backend.standardize_dtype(inputs.dtype))):
+            return super().convolution_op(inputs, kernel)
+        import tensorflow as tf
+
+        return tf.nn.convolution(inputs, kernel, self.strides, self.padding.upper(),
+                                 dilations=self.dilation_rate)
+
+
+@functools.cache
+def _tf_differentiates_grouped_conv(dtype: str) -> bool:
+    """Whether TensorFlow computes the gradients of a grouped convolution in `dtype` on the
+    CPU (asked once per dtype: oneDNN does in float32 and bfloat16, its own kernels refuse)."""
+    import tensorflow as tf
+
+    with tf.init_scope(), tf.device("CPU"):  # eager, also while a model is being traced
+        x = tf.ones((1, 1, 1, 2), dtype)  # one pixel of 2 channels, 2 groups of 1 channel
+        kernel = tf.ones((1, 1, 1, 2), dtype)
+        args = {"strides": [1, 1, 1, 1], "padding": "VALID", "out_backprop": x}
+        try:
+            tf.raw_ops.Conv2DBackpropInput(input_sizes=x.shape, filter=kernel, **args)
+            tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=kernel.shape, **args)
+        except tf.errors.OpError:
+            return False
+    return True
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")

@@ -3,7 +3,7 @@ side by side (alternating, as scripts/bench.py does):
 
 - keras:      Keras' BatchNormalization everywhere;
 - fused:      keras_zoo.layers.BatchNormalization (TensorFlow's fused kernel) everywhere;
-- keras_zoo:  fused after a plain Conv2D, Keras' after depthwise and grouped convolutions
+- keras_zoo:  fused after a Conv2D (grouped ones included), Keras' after depthwise ones
               (what keras_zoo.blocks.batch_norm builds).
 
     python scripts/bench_batchnorm.py [--models mobilenet_v2 resnet50 ...] [--batch 1]

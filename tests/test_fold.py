@@ -119,3 +119,18 @@ def test_models_without_a_graph_are_refused():
 
     with pytest.raises(TypeError, match="model: fold_batchnorm needs Functional or Sequential"):
         keras_zoo.fold_batchnorm(Subclassed())
+
+
+def test_grouped_convolutions_keep_their_layer_with_the_batch_norm_folded_in(rng):
+    from keras_zoo.layers import Conv2D
+
+    model = keras_zoo.build("shufflenet_v1_g3_x0_5", input_shape=(64, 64, 3),
+                            classifier_activation=None)
+    _randomize_batch_norms(model, rng)
+    folded = keras_zoo.fold_batchnorm(model)
+    for name in ("features.0.branch_main_2.0", "features.1.branch_main_1.0"):
+        layer = folded.get_layer(name)
+        assert type(layer) is Conv2D and layer.groups == 3 and layer.use_bias
+        assert type(folded.get_layer(name[:-1] + "1")) is keras.layers.Identity
+    x = rng.uniform(-1, 1, (2, 64, 64, 3)).astype("float32")
+    assert relative_error(folded(x, training=False), model(x, training=False)) < 1e-5

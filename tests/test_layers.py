@@ -1,12 +1,17 @@
-"""keras_zoo.layers.BatchNormalization: Keras' batch norm with TensorFlow's fused kernel in
-inference, which must compute what Keras' own layer computes."""
+"""keras_zoo.layers.BatchNormalization (Keras' batch norm with TensorFlow's fused kernel in
+inference) and keras_zoo.layers.Conv2D (grouped convolutions as TensorFlow's own op), which
+must compute what Keras' own layers compute."""
+
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_zoo.layers import BatchNormalization
+from keras_zoo.layers import BatchNormalization, Conv2D, _tf_differentiates_grouped_conv
 from tests.conftest import (assert_save_load_round_trip, random_batch_norm_weights,
                             relative_error)
 
@@ -78,7 +83,7 @@ def test_saved_models_keep_the_layer(rng, tmp_path):
     assert type(loaded.get_layer("bn")) is BatchNormalization
 
 
-def test_models_use_the_fused_layer_only_after_plain_convolutions():
+def test_models_use_the_fused_layer_only_after_single_op_convolutions():
     import keras_zoo
 
     def kinds(name, layers):
@@ -88,8 +93,14 @@ def test_models_use_the_fused_layer_only_after_plain_convolutions():
     # stem conv, expansion 1x1: fused; after the depthwise conv: Keras' own
     assert kinds("mobilenet_v2", ["features.0.1", "features.2.conv.0.1",
                                   "features.2.conv.1.1"]) == [True, True, False]
-    # after ResNeXt's grouped 3x3 (Keras computes grouped convolutions apart): Keras' own
-    assert kinds("resnext50_32x4d", ["bn1", "layer1.0.bn1", "layer1.0.bn2"]) == [True, True, False]
+    # after ResNeXt's grouped 3x3 (keras_zoo's Conv2D, one TensorFlow op): fused as well
+    assert kinds("resnext50_32x4d", ["bn1", "layer1.0.bn1", "layer1.0.bn2"]) == [True, True, True]
+    # after a grouped convolution of Keras' (an XLA function): Keras' own
+    from keras_zoo.blocks import batch_norm
+
+    grouped = keras.layers.Conv2D(8, 3, groups=4)(keras.Input((6, 6, 8)))
+    assert type(batch_norm(grouped, name="bn")._keras_history.operation
+                ) is keras.layers.BatchNormalization
 
 
 def test_small_epsilons_are_kept_not_raised_to_a_minimum(rng):
@@ -101,3 +112,140 @@ def test_small_epsilons_are_kept_not_raised_to_a_minimum(rng):
             layer.moving_variance.assign(np.zeros(3, "float32"))
         fused = tf.function(lambda v: ours(v, training=False))(x)
         assert relative_error(fused, theirs(x, training=False)) < 1e-6
+
+
+
+# (input shape, filters, kernel size, stride, groups, padding, use_bias): ResNeXt's 3x3 in 32
+# groups, stride 2 on an odd size as after blocks._pad ('valid') and with 'same' (which pads
+# an odd size evenly, as PyTorch does), ShuffleNet's 1x1 in 3 groups
+GROUPED = [((2, 9, 9, 64), 64, 3, 1, 32, "same", False),
+           ((2, 13, 11, 64), 128, 3, 2, 32, "valid", False),
+           ((1, 15, 15, 12), 24, 3, 2, 4, "same", True),
+           ((2, 7, 5, 60), 240, 1, 1, 3, "valid", True)]
+GROUPED_IDS = ["3x3g32", "3x3g32-stride2-odd", "3x3g4-stride2-same-bias", "1x1g3-bias"]
+
+
+def _grouped_pair(rng, shape, filters, kernel_size, stride, groups, padding, use_bias):
+    """(keras_zoo Conv2D, Keras Conv2D) built for `shape` with the same random weights."""
+    kwargs = {"strides": stride, "padding": padding, "groups": groups, "use_bias": use_bias}
+    ours = Conv2D(filters, kernel_size, **kwargs)
+    theirs = keras.layers.Conv2D(filters, kernel_size, **kwargs)
+    for layer in (ours, theirs):
+        layer.build(shape)
+    weights = [rng.normal(0, 0.5, w.shape).astype("float32") for w in theirs.weights]
+    for layer in (ours, theirs):
+        layer.set_weights(weights)
+    return ours, theirs
+
+
+@pytest.mark.parametrize("case", GROUPED, ids=GROUPED_IDS)
+def test_grouped_conv_equals_keras_and_torch(rng, case):
+    import torch
+
+    shape, filters, kernel_size, stride, groups, padding, use_bias = case
+    ours, theirs = _grouped_pair(rng, *case)
+    x = rng.normal(0, 1, shape).astype("float32")
+    y = tf.function(lambda v: ours(v))(x).numpy()
+    assert relative_error(y, theirs(x)) < 1e-6
+    conv = torch.nn.Conv2d(shape[-1], filters, kernel_size, stride, groups=groups,
+                           padding=kernel_size // 2 if padding == "same" else 0, bias=use_bias)
+    with torch.no_grad():
+        conv.weight.copy_(torch.from_numpy(ours.kernel.numpy().transpose(3, 2, 0, 1)))
+        if use_bias:
+            conv.bias.copy_(torch.from_numpy(ours.bias.numpy()))
+        want = conv(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
+    assert relative_error(y, want) < 1e-6
+
+
+@pytest.mark.parametrize("case", GROUPED, ids=GROUPED_IDS)
+def test_grouped_conv_gradients_equal_keras(rng, case):
+    ours, theirs = _grouped_pair(rng, *case)
+    x = tf.constant(rng.normal(0, 1, case[0]).astype("float32"))
+
+    def gradients(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x) ** 2)
+        return tape.gradient(loss, [x, *layer.trainable_weights])
+
+    for got, want in zip(gradients(ours), gradients(theirs)):
+        assert relative_error(got, want) < 1e-5
+
+
+def test_grouped_conv_is_one_tensorflow_op_where_tensorflow_differentiates_it(rng):
+    # The point of the layer: no XLA function called from the graph, where it can be avoided.
+    ours, theirs = _grouped_pair(rng, *GROUPED[0])
+
+    def op_types(layer, dtype="float32"):
+        fn = tf.function(lambda v: layer(v))
+        graph = fn.get_concrete_function(tf.TensorSpec(GROUPED[0][0], dtype)).graph
+        return {op.type for op in graph.get_operations()}
+
+    assert "StatefulPartitionedCall" in op_types(theirs)  # Keras' XLA-compiled function
+    if _tf_differentiates_grouped_conv("float32"):
+        assert "Conv2D" in op_types(ours) and "StatefulPartitionedCall" not in op_types(ours)
+    else:
+        assert op_types(ours) == op_types(theirs)
+    # TensorFlow's CPU kernels do not differentiate grouped convolutions in float64: Keras'
+    assert not _tf_differentiates_grouped_conv("float64")
+
+
+def test_grouped_conv_trains_saves_and_folds(rng, tmp_path):
+    import keras_zoo
+
+    inputs = keras.Input((10, 10, 12))
+    x = keras.layers.Conv2D(24, 1, use_bias=False, name="reduce")(inputs)
+    x = Conv2D(24, 3, padding="same", groups=6, use_bias=False, name="grouped")(x)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.ReLU()(x))
+    model = keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
+    x = rng.normal(0, 1, (8, 10, 10, 12)).astype("float32")
+    y = rng.integers(0, 3, 8)
+    model.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = model.get_layer("grouped").kernel.numpy().copy()
+    history = model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert not np.allclose(model.get_layer("grouped").kernel.numpy(), before)
+
+    assert_save_load_round_trip(model, x, tmp_path)
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert type(loaded.get_layer("grouped")) is Conv2D
+    assert loaded.get_layer("grouped").get_config() == model.get_layer("grouped").get_config()
+
+    folded = keras_zoo.fold_batchnorm(model)
+    assert type(folded.get_layer("grouped")) is Conv2D and folded.get_layer("grouped").use_bias
+    assert relative_error(folded(x, training=False), model(x, training=False)) < 1e-5
+
+
+def test_models_use_the_layer_for_grouped_convolutions_only():
+    import keras_zoo
+
+    def kinds(name, layers):
+        model = keras_zoo.build(name, input_shape=(64, 64, 3))
+        return [type(model.get_layer(n)).__module__.split(".")[0] for n in layers]
+
+    assert kinds("resnext50_32x4d", ["layer1.0.conv1", "layer1.0.conv2", "layer2.0.conv2"]
+                 ) == ["keras", "keras_zoo", "keras_zoo"]
+    assert kinds("shufflenet_v1_g3_x1_0", ["features.0.branch_main_1.0",  # plain: first unit
+                                           "features.0.branch_main_2.0",
+                                           "features.1.branch_main_1.0"]
+                 ) == ["keras", "keras_zoo", "keras_zoo"]
+
+
+def test_without_onednn_grouped_convs_are_keras_and_still_train():
+    # TensorFlow's own CPU kernels refuse the gradients: the layer must leave them to Keras.
+    code = (
+        "import numpy as np, tensorflow as tf\n"
+        "from keras_zoo.layers import Conv2D, _tf_differentiates_grouped_conv\n"
+        "assert not _tf_differentiates_grouped_conv('float32')\n"
+        "conv = Conv2D(8, 3, groups=4)\n"
+        "x = tf.constant(np.ones((1, 5, 5, 8), 'float32'))\n"
+        "with tf.GradientTape() as tape:\n"
+        "    loss = tf.reduce_sum(tf.function(conv)(x))\n"
+        "assert all(np.isfinite(g).all() for g in tape.gradient(loss, conv.trainable_weights))\n"
+    )
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
