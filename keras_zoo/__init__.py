@@ -9,6 +9,7 @@ True
 from keras_zoo._version import __version__  # noqa: F401
 from keras_zoo import models as _models  # noqa: F401  (registers every family)
 from keras_zoo.api import build
+from keras_zoo.deploy import ExportedModel, export, load_exported
 from keras_zoo.fold import fold_batchnorm
 from keras_zoo.layers import StageOutput, stage_outputs
 from keras_zoo.preprocess import decode_predictions, preprocessing
@@ -34,6 +35,9 @@ __all__ = [
     "build",
     "count_macs",
     "decode_predictions",
+    "ExportedModel",
+    "export",
+    "load_exported",
     "Preprocessing",
     "WeightSet",
     "fold_batchnorm",

@@ -11,6 +11,8 @@
     keras-zoo train NAME --data DIR                          train or fine-tune on a folder
     keras-zoo evaluate NAME --weights W --data DIR           accuracy, precision, recall
     keras-zoo predict NAME --weights W IMAGE ...             top classes of images
+    keras-zoo export NAME OUT [--weights W] [--quantize int8 --calibration DIR]
+                                   LiteRT, ONNX, OpenVINO or SavedModel, checked in its runtime
     keras-zoo bench                against keras.applications and PyTorch, side by side
 """
 
@@ -291,7 +293,7 @@ def _cmd_evaluate(args) -> int:
     from keras_zoo.training import evaluate
 
     result = evaluate(args.name, args.weights, args.data, subset=args.subset, alpha=args.alpha,
-                      image_size=args.image_size)
+                      image_size=args.image_size, runtime=args.runtime)
     print(f"{args.name} on {result.images} images of {args.data} ({args.subset}): accuracy "
           f"{result.accuracy:.4f}")
     width = max(len(c) for c in result.class_names)
@@ -314,19 +316,87 @@ def _cmd_predict(args) -> int:
 
     results = predict(args.name, args.weights, args.images, top_k=args.top_k,
                       temperature=args.temperature, alpha=args.alpha,
-                      image_size=args.image_size)
+                      image_size=args.image_size, runtime=args.runtime)
     for path, top in zip(args.images, results):
         print(f"{path}: " + ", ".join(f"{c} {p:.4f}" for c, p in top))
     return 0
 
 
+def _cmd_export(args) -> int:
+    from keras_zoo.deploy import export
+
+    model, kwargs = _export_model(args)
+    export(model, args.out, args.format, quantize=args.quantize, calibration=args.calibration,
+           data=args.data, **kwargs)
+    return 0
+
+
+def _export_model(args):
+    """The model `keras-zoo export` writes, and export's preprocessing, class_names and
+    metadata keywords: a saved Keras model; the weights train wrote, with the classes, size and
+    preprocessing of their run; or an id built with --weights."""
+    import dataclasses
+
+    import keras
+
+    import keras_zoo
+    from keras_zoo.preprocess import imagenet_classes, preprocessing_of
+    from keras_zoo.training import CLASS_INDICES, load_trained
+
+    meta = {"model": args.name, "weights": args.weights}
+    if args.name.endswith(".keras"):
+        if args.weights or args.alpha is not None or args.classes or args.image_size:
+            raise ValueError(f"{args.name}: a saved model has its own weights, width, classes "
+                             "and input size; drop --weights, --alpha, --classes and "
+                             "--image-size")
+        if not os.path.isfile(args.name):
+            raise ValueError(f"model file {args.name!r}: no such file")
+        return keras.models.load_model(args.name), {"metadata": meta}
+    info = keras_zoo.model_info(args.name)
+    weights = args.weights
+    trained = (weights is not None and os.path.isfile(weights) and os.path.isfile(
+        os.path.join(os.path.dirname(os.path.abspath(weights)), CLASS_INDICES)))
+    if trained:
+        if args.include_preprocessing or args.classes:
+            raise ValueError("--include-preprocessing and --classes do not apply to the weights "
+                             "train wrote (their classes come from class_indices.json)")
+        run = load_trained(args.name, weights, alpha=args.alpha, image_size=args.image_size)
+        size = run.image_size
+        pre = preprocessing_of(info, run.start_weights)
+        model, names = run.model, run.class_names
+        meta["run"] = run.config
+    else:
+        size = args.image_size or info.input_size[0]
+        kwargs = {"alpha": args.alpha} if args.alpha is not None else {}
+        model = keras_zoo.build(args.name, weights=weights, input_shape=(size, size, 3),
+                                classes=args.classes or 1000,
+                                include_preprocessing=args.include_preprocessing, **kwargs)
+        pre = preprocessing_of(info, weights)
+        names = ([name for _, name in imagenet_classes()]
+                 if (args.classes or 1000) == 1000 and weights else None)
+        if not weights:
+            print(f"note: no --weights, so {args.name} has its initial (random) weights",
+                  file=sys.stderr)
+    pre = dataclasses.replace(pre, input_size=(size, size))
+    return model, {"preprocessing": pre, "class_names": names, "metadata": meta}
+
+
+def _add_runtime_flag(p) -> None:
+    p.add_argument("--runtime", default="keras", choices=["keras", "litert", "onnx", "openvino"],
+                   help="run the model in this runtime (exported and checked first); --weights "
+                        "may also be an export, which runs in its own")
+
+
 def _cmd_bench(args) -> int:
     from keras_zoo import bench
 
+    tables = [t for t in args.tables if not (args.no_runtimes and t == "runtimes")]
     bench.run_all(size=args.image_size, batch_sizes=args.batch_sizes, rounds=args.rounds,
                   seconds=args.seconds, train_batch=args.train_batch, cases=args.cases,
                   torch_reference=args.torch_reference, jit_compile=args.xla,
-                  memory=not args.no_memory)
+                  memory=not args.no_memory, tables=tables,
+                  runtimes_cases=args.runtimes_cases,
+                  int8_cases=() if args.no_int8 else args.int8_cases)
     return 0
 
 
@@ -428,7 +498,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="accuracy, precision, recall and a confusion matrix")
     p.add_argument("name")
-    p.add_argument("--weights", required=True, help="the weights train wrote")
+    p.add_argument("--weights", required=True,
+                   help="the weights train wrote, or an export of them (.tflite, .onnx, .xml)")
     p.add_argument("--data", required=True, help="a class-per-folder tree with the same classes")
     p.add_argument("--subset", default="all", choices=["all", "training", "validation"],
                    help="images of the training run's split (default: all)")
@@ -436,23 +507,67 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int)
     p.add_argument("--out", help="folder for the confusion-matrix PNG (default: beside the "
                                  "weights)")
+    _add_runtime_flag(p)
     p.set_defaults(run=_cmd_evaluate)
 
     p = sub.add_parser("predict", help="the top classes of images")
     p.add_argument("name")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--weights", required=True, help="the weights train wrote")
+    p.add_argument("--weights", required=True,
+                   help="the weights train wrote, or an export of them (.tflite, .onnx, .xml)")
     p.add_argument("--top-k", type=_positive_int, default=5)
     p.add_argument("--temperature", type=float, default=1.0,
                    help="softmax temperature: > 1 smooths the probabilities (default 1)")
     p.add_argument("--alpha", type=float)
     p.add_argument("--image-size", type=int)
+    _add_runtime_flag(p)
     p.set_defaults(run=_cmd_predict)
+
+    p = sub.add_parser("export", help="export a model to LiteRT, ONNX, OpenVINO or a SavedModel, "
+                                      "checked in its runtime")
+    p.add_argument("name", help="model id, e.g. mobilenet_v2, or a saved Keras model (.keras)")
+    p.add_argument("out", help="file to write: .tflite (litert), .onnx, .xml (openvino, with its "
+                               ".bin), or a folder (saved_model); the check's record goes "
+                               "beside it as OUT.json")
+    p.add_argument("--weights", help="'imagenet', a weight set, a PyTorch checkpoint, or the "
+                                     "weights train wrote (their classes and preprocessing "
+                                     "come along)")
+    p.add_argument("--format", help="litert, onnx, openvino or saved_model (default: from OUT's "
+                                    "suffix)")
+    p.add_argument("--quantize", help="int8 (litert, onnx, openvino; needs --calibration), float16 (litert, "
+                        "openvino), bf16 (openvino)")
+    p.add_argument("--calibration", metavar="DIR",
+                   help="images to calibrate int8 on; float exports are checked on them too")
+    p.add_argument("--data", metavar="DIR", help="a class-per-folder tree to measure the "
+                                                  "export's accuracy on, beside the Keras model's")
+    p.add_argument("--image-size", type=_image_size,
+                   help="input size (default: the trained run's, else the id's)")
+    p.add_argument("--alpha", type=float, help="width multiplier of the MobileNets")
+    p.add_argument("--classes", type=_positive_int,
+                   help="classes of the weights' classifier (default 1000)")
+    p.add_argument("--include-preprocessing", action="store_true",
+                   help="the export takes RGB values in [0, 255] and normalises them itself")
+    p.set_defaults(run=_cmd_export)
+
+    from keras_zoo import bench as bench_module
 
     p = sub.add_parser("bench", help="keras_zoo against keras.applications and PyTorch")
     p.add_argument("--cases", nargs="+", metavar="MODEL",
-                   help="some of: mobilenet_v1 mobilenet_v2 'mobilenet_v2 a0.75' "
-                        "mobilenet_v3_small mobilenet_v3_large resnet50 (default: all)")
+                   help="some of: " + " ".join(repr(c.label) if " " in c.label else c.label
+                                               for c in bench_module.CASES) + " (default: all)")
+    p.add_argument("--tables", nargs="+", choices=bench_module.TABLES,
+                   default=list(bench_module.TABLES), metavar="TABLE",
+                   help="the tables to run, some of: " + " ".join(bench_module.TABLES)
+                        + " (default: all)")
+    p.add_argument("--no-runtimes", action="store_true",
+                   help="skip the runtimes table (keras_zoo's exports against torch's)")
+    p.add_argument("--runtimes-cases", nargs="+", metavar="MODEL",
+                   help="the runtimes table's models (default: --cases when given, else "
+                        + " ".join(bench_module.RUNTIME_CASES) + ")")
+    p.add_argument("--int8-cases", nargs="+", metavar="MODEL",
+                   help="models of the runtimes table that get int8 exports too (default: "
+                        + " ".join(bench_module.INT8_CASES) + " where the table has it)")
+    p.add_argument("--no-int8", action="store_true", help="skip the int8 exports")
     p.add_argument("--image-size", type=_image_size, default=224)
     p.add_argument("--batch-sizes", type=_positive_int, nargs="+", default=[1, 16])
     p.add_argument("--rounds", type=_positive_int, default=5)
@@ -490,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError, OSError, RuntimeError) as err:
+    except (ValueError, TypeError, OSError, RuntimeError, ImportError) as err:
         print(f"keras-zoo {args.command}: error: {err}", file=sys.stderr)
         return 2
 

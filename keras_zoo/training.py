@@ -306,15 +306,87 @@ def load_trained(name: str, weights: str, *, alpha: float | None = None,
     return TrainedModel(model, name, class_names, image_size, config)
 
 
+RUNTIMES = ("keras", "litert", "onnx", "openvino")
+
+
+@dataclasses.dataclass
+class _Inference:
+    """How predict and evaluate run a trained model: `run` maps a prepared batch to outputs
+    (probabilities when `probabilities`, logits otherwise); `batches(files)` prepares images."""
+
+    run: object
+    batches: object
+    class_names: tuple[str, ...]
+    config: dict
+    probabilities: bool
+    keep: object = None  # what must outlive the runs (a temporary export's folder)
+
+
+def _inference(name: str, weights: str, runtime: str, alpha, image_size) -> _Inference:
+    """The trained model behind `weights` (the Keras weights train wrote, or an export of them,
+    which runs in its own runtime) in `runtime`: "keras", or an export format, into which the
+    Keras model is exported (and checked) first."""
+    import tempfile
+
+    from keras_zoo.data import make_dataset, read_image
+    from keras_zoo.deploy import SUFFIXES, export, format_of, load_exported
+    from keras_zoo.registry import model_info
+
+    checks.check_choice(runtime, "runtime", RUNTIMES)
+    fmt = format_of(weights)
+    if fmt is not None:
+        if runtime not in ("keras", fmt):
+            raise ValueError(f"runtime {runtime!r}: weights {weights!r} is a {fmt} export, "
+                             f"which runs in {fmt}; drop --runtime")
+        exported = load_exported(weights)
+        meta = exported.record.get("metadata", {})
+        if meta.get("model") not in (None, name):
+            raise ValueError(f"weights {weights!r} are an export of {meta['model']}, not {name}")
+        if exported.class_names is None:
+            raise ValueError(f"weights {weights!r}: its export record names no classes "
+                             "(export the weights train wrote)")
+
+        def exported_batches(files):
+            for i in range(0, len(files), 32):
+                yield exported.prepare([read_image(f) for f in files[i:i + 32]])
+
+        return _Inference(exported, exported_batches, exported.class_names,
+                          meta.get("run", {}),
+                          exported.record.get("output_activation") == "softmax")
+    trained = load_trained(name, weights, alpha=alpha, image_size=image_size)
+
+    def batches(files):
+        ds = make_dataset(list(files), np.zeros(len(files), np.int32),
+                          image_size=trained.image_size, info=model_info(name), batch_size=32,
+                          weights=trained.start_weights)
+        for x, _ in ds:
+            yield x.numpy()
+
+    run, keep = trained.model.predict_on_batch, None
+    if runtime != "keras":
+        keep = tempfile.TemporaryDirectory(prefix="keras_zoo-")
+        path = os.path.join(keep.name, f"{name}{SUFFIXES[runtime]}")
+        export(trained.model, path, runtime, class_names=trained.class_names, verbose=False)
+        run = load_exported(path)
+    return _Inference(run, batches, trained.class_names, trained.config, False, keep)
+
+
+def _logits(inference: _Inference, x) -> np.ndarray:
+    out = np.asarray(inference.run(x))
+    # log-probabilities differ from the logits by a constant per image: the same softmax
+    return np.log(np.maximum(out, 1e-30)) if inference.probabilities else out
+
+
 def predict(name: str, weights: str, images: Sequence[str], *, top_k: int = 5,
             temperature: float = 1.0, alpha: float | None = None,
-            image_size: int | None = None) -> list[list[tuple[str, float]]]:
+            image_size: int | None = None, runtime: str = "keras"
+            ) -> list[list[tuple[str, float]]]:
     """For each image file, the top_k (class name, probability) pairs, with probabilities
     softmax(logits / temperature) (`keras_zoo.layers.TemperatureSoftmax`). Images are prepared
-    as in the training run's validation (`keras_zoo.data.make_dataset`)."""
-    from keras_zoo.data import make_dataset
+    as in the training run's validation (`keras_zoo.data.make_dataset`). `weights` is the
+    Keras weights file train wrote or an export of it (`keras_zoo.export`); runtime "litert",
+    "onnx" or "openvino" runs the Keras weights exported to that runtime."""
     from keras_zoo.layers import TemperatureSoftmax
-    from keras_zoo.registry import model_info
 
     top_k = checks.check_positive_int(top_k, "top_k")
     softmax = TemperatureSoftmax(temperature)
@@ -326,13 +398,12 @@ def predict(name: str, weights: str, images: Sequence[str], *, top_k: int = 5,
         if not os.path.isfile(path):
             raise ValueError(f"image {path!r}: no such file")
         _verify_image(path)
-    trained = load_trained(name, weights, alpha=alpha, image_size=image_size)
-    ds = make_dataset(list(images), np.zeros(len(images), np.int32), image_size=trained.image_size,
-                      info=model_info(name), batch_size=32, weights=trained.start_weights)
-    logits = np.concatenate([trained.model.predict_on_batch(x) for x, _ in ds])
+    inference = _inference(name, weights, runtime, alpha, image_size)
+    logits = np.concatenate([_logits(inference, x) for x in inference.batches(list(images))])
     probs = np.asarray(softmax(logits))
-    k = min(top_k, len(trained.class_names))
-    return [[(trained.class_names[i], float(p[i])) for i in np.argsort(-p)[:k]] for p in probs]
+    k = min(top_k, len(inference.class_names))
+    return [[(inference.class_names[i], float(p[i])) for i in np.argsort(-p)[:k]]
+            for p in probs]
 
 
 @dataclasses.dataclass
@@ -347,32 +418,31 @@ class Evaluation:
 
 def evaluate(name: str, weights: str, data: str, *, subset: str = "all",
              alpha: float | None = None, image_size: int | None = None,
-             batch_size: int = 32) -> Evaluation:
+             runtime: str = "keras") -> Evaluation:
     """Accuracy, per-class precision and recall and the confusion matrix on `data` (all of
     it, or the training or validation subset of the run's split), with images prepared as in
-    the run's validation (the preprocessing of the weights it started from, centre crops)."""
-    from keras_zoo.data import make_dataset, scan_folder
-    from keras_zoo.registry import model_info
+    the run's validation (the preprocessing of the weights it started from, centre crops).
+    `weights` and `runtime` as for `predict`."""
+    from keras_zoo.data import scan_folder
     from keras_zoo.viz.confusion import confusion_matrix, precision_recall
 
     checks.check_choice(subset, "subset", ("all", "training", "validation"))
     folder = scan_folder(data)
-    trained = load_trained(name, weights, alpha=alpha, image_size=image_size)
-    if folder.class_names != trained.class_names:
+    inference = _inference(name, weights, runtime, alpha, image_size)
+    if folder.class_names != inference.class_names:
         raise ValueError(f"data {data!r} has the classes {list(folder.class_names)} but the "
-                         f"weights' {CLASS_INDICES} lists {list(trained.class_names)}")
+                         f"weights' {CLASS_INDICES} lists {list(inference.class_names)}")
     indices = np.arange(len(folder.files))
     if subset != "all":
-        if "validation_split" not in trained.config:
+        if "validation_split" not in inference.config:
             raise ValueError(f"subset {subset!r} needs the {RUN_CONFIG} of the training run "
                              "beside the weights")
-        train_idx, val_idx = folder.split(trained.config["validation_split"],
-                                          trained.config["seed"])
+        train_idx, val_idx = folder.split(inference.config["validation_split"],
+                                          inference.config["seed"])
         indices = val_idx if subset == "validation" else train_idx
     files, labels = np.array(folder.files)[indices], folder.labels[indices]
-    ds = make_dataset(files, labels, image_size=trained.image_size, info=model_info(name),
-                      batch_size=batch_size, weights=trained.start_weights)
-    predicted = np.concatenate([trained.model.predict_on_batch(x).argmax(-1) for x, _ in ds])
+    predicted = np.concatenate([_logits(inference, x).argmax(-1)
+                                for x in inference.batches(list(files))])
     matrix = confusion_matrix(labels, predicted, len(folder.class_names))
     precision, recall = precision_recall(matrix)
     return Evaluation(float(np.mean(predicted == labels)), folder.class_names, precision, recall,

@@ -1,5 +1,6 @@
 """The benchmark tool keeps working: a tiny run of every table (the full run is a command,
-`python scripts/bench.py`, not a test)."""
+`python scripts/bench.py`, not a test), and the runtimes table checks its contenders'
+outputs."""
 
 import io
 
@@ -9,35 +10,92 @@ import pytest
 from keras_zoo import bench, cli
 
 
+def _ordered(triple):
+    return 0 < triple[0] <= triple[1] <= triple[2]
+
+
 def test_a_tiny_benchmark_fills_every_table():
     out = io.StringIO()
     results = bench.run_all(size=32, batch_sizes=(1, 2), rounds=2, seconds=0.01,
-                            train_batch=2, cases=["mobilenet_v3_small", "mobilenet_v2"],
-                            out=out)
+                            train_batch=2, cases=["mobilenet_v2"], out=out)
     text = out.getvalue()
     assert results["gemm_gflops"] > 1
     rows = results["inference"]
-    assert [(r["model"], r["batch"]) for r in rows] == [
-        ("mobilenet_v2", 1), ("mobilenet_v2", 2), ("mobilenet_v3_small", 1),
-        ("mobilenet_v3_small", 2)]
+    assert [(r["model"], r["batch"]) for r in rows] == [("mobilenet_v2", 1), ("mobilenet_v2", 2)]
     for row in rows:
-        peer = row["keras.applications"]
-        assert 0 < peer[0] <= peer[1] <= peer[2]
+        for peer in ("keras.applications", "torch"):  # the test extra has torch
+            assert _ordered(row[peer])
         for variant in bench.VARIANTS:
-            ips, ratio = row[variant], row[f"{variant} ratio keras.applications"]
-            assert 0 < ips[0] <= ips[1] <= ips[2]
-            assert 0 < ratio[0] <= ratio[1] <= ratio[2]
-            assert f"{variant} ratio torch" in row  # the test extra has torch and the references
-            assert row[f"{variant} gflops"] == pytest.approx(2 * row["gmacs"] * ips[1])
+            assert _ordered(row[variant])
+            assert _ordered(row[f"{variant} ratio keras.applications"])
+            assert _ordered(row[f"{variant} ratio torch"])
+            assert row[f"{variant} gflops"] == pytest.approx(2 * row["gmacs"] * row[variant][1])
+    # the runtimes table follows --cases when not told its own, with int8 for mobilenet_v2
+    runtimes = results["runtimes"]
+    assert [(r["model"], r["batch"]) for r in runtimes] == [("mobilenet_v2", 1),
+                                                             ("mobilenet_v2", 2)]
+    for row in runtimes:
+        assert set(row["precision"]) == {c.name for c in bench.CONTENDERS}
+        assert row["left out"] == {}
+        for name, precision in row["precision"].items():
+            assert _ordered(row[name])
+            assert precision == bench.CONTENDER[name].precision
+            # every float32 runtime checked against its side's eager model (outputs that
+            # vary from image to image: the run raises otherwise)
+            assert precision == "int8" or row["max error"][name] < 1e-4
+        assert row["best keras_zoo"] in bench.BEST_OF["keras_zoo"]
+        assert row["best torch"] in bench.BEST_OF["torch"]
+        for key in ("best ratio", "as built ratio", "keras_zoo litert int8 ratio",
+                    "keras_zoo onnx int8 ratio", "keras_zoo openvino int8 ratio"):
+            assert _ordered(row[key])
     assert [r["model"] for r in results["training"]] == ["mobilenet_v2"]
-    assert len(results["build"]) == 2
+    assert _ordered(results["build"][0]["ratio"])
     low, median, high = results["port"]
     assert 0 < low <= median <= high
     memory = results["memory"]
     assert all(r["keras_zoo"] > 100 and r["keras.applications"] > 100 for r in memory)
-    for heading in ("inference, 32x32", "training steps/s", "build seconds", "porting resnet50",
-                    "peak memory", "float32 GEMM peak"):
+    for heading in ("inference, 32x32", "runtimes, 32x32", "training steps/s", "build seconds",
+                    "porting resnet50", "peak memory", "float32 GEMM peak",
+                    "keras_zoo openvino int8", "(the best of each side)"):
         assert heading in text
+
+
+def test_a_case_without_a_keras_applications_peer_runs_alone():
+    case = bench.choose_cases(["shufflenet_v2_x1_0"])
+    out = io.StringIO()
+    inference = bench.bench_inference(case, size=32, batch_sizes=(1,), rounds=1, seconds=0.01,
+                                      out=out)
+    build = bench.bench_build(case, size=32, rounds=1, out=out)
+    assert _ordered(inference[0]["folded"]) and "keras.applications" not in inference[0]
+    assert _ordered(build[0]["keras_zoo"]) and "ratio" not in build[0]
+
+
+def test_the_output_check_judges_float32_runtimes_only():
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 4)).astype("float32")
+    runners = {"keras_zoo as built": lambda b: b * 2, "keras_zoo folded": lambda b: b * 2,
+               "keras_zoo litert int8": lambda b: b * 3}
+    errors = bench.check_outputs(runners, "keras_zoo as built", x)
+    assert errors["keras_zoo folded"] == 0 and errors["keras_zoo litert int8"] > 0.1
+    runners["keras_zoo onnx"] = lambda b: b * 2 + 1e-3
+    with pytest.raises(RuntimeError, match="keras_zoo onnx"):
+        bench.check_outputs(runners, "keras_zoo as built", x)
+    with pytest.raises(RuntimeError, match="the same outputs for every image"):
+        bench.check_outputs({"torch eager": lambda b: np.ones_like(b)}, "torch eager", x)
+
+
+def test_a_failed_export_is_left_out_of_the_row():
+    runtimes = bench.Runtimes({}, {}, {"keras_zoo onnx": "onnx export of 'm' failed: ..."})
+    ips = {"keras_zoo as built": [1.0, 1.0], "keras_zoo folded": [2.0, 3.0],
+           "torch eager": [1.0, 2.0]}
+    row = bench.runtimes_row("m", 1, ips, runtimes)
+    assert row["left out"] == {"keras_zoo onnx": "onnx export of 'm' failed: ..."}
+    assert "keras_zoo onnx" not in row
+    assert (row["best keras_zoo"], row["best torch"]) == ("keras_zoo folded", "torch eager")
+    assert row["best ratio"] == (1.5, 1.75, 2.0)
+    assert row["as built ratio"] == (0.5, 0.75, 1.0)
+    out = io.StringIO()
+    bench.print_runtimes_row(row, out)
+    assert "keras_zoo onnx           left out: onnx export" in out.getvalue()
 
 
 def test_the_runners_compute_the_models_outputs():
@@ -51,6 +109,12 @@ def test_the_runners_compute_the_models_outputs():
                                    rtol=1e-5, atol=1e-5)
 
 
-def test_bench_rejects_unknown_cases(capsys):
-    assert cli.main(["bench", "--cases", "vgg16", "--no-memory"]) == 2
-    assert "cases: none of ['vgg16']" in capsys.readouterr().err
+@pytest.mark.parametrize("argv, message", [
+    (["--cases", "vgg16"], "cases: none of ['vgg16']"),
+    (["--runtimes-cases", "vgg16"], "runtimes_cases: none of ['vgg16']"),
+    (["--runtimes-cases", "resnet50", "--int8-cases", "mobilenet_v2"],
+     "int8_cases: ['mobilenet_v2'] not among the runtimes table's cases ['resnet50']"),
+])
+def test_bench_rejects_unknown_cases(capsys, argv, message):
+    assert cli.main(["bench", *argv, "--no-memory"]) == 2
+    assert message in capsys.readouterr().err

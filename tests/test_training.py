@@ -117,6 +117,46 @@ def test_predict_prints_temperature_scaled_probabilities(run, tree, capsys):
         assert line == f"{path}: " + ", ".join(f"{names[i]} {probs[i]:.4f}" for i in top)
 
 
+def _printed_probabilities(capsys, argv):
+    assert cli.main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    return [[(pair.rsplit(" ", 1)[0], float(pair.rsplit(" ", 1)[1]))
+             for pair in line.split(": ", 1)[1].split(", ")] for line in lines[-2:]]
+
+
+def test_predict_and_evaluate_run_in_the_runtimes_and_on_exports(run, tree, tmp_path, capsys):
+    """--runtime exports the trained weights and runs them there; an export written by
+    `keras-zoo export` runs in place of the weights, with the classes and preprocessing of
+    its run; every way gives the Keras model's probabilities and accuracy."""
+    out, _ = run
+    weights = str(out / "best.weights.h5")
+    _, _, files = _validation_predictions(out, tree)
+    argv = ["predict", MODEL, "--top-k", "3", "--temperature", "2", *files[:2]]
+    want = _printed_probabilities(capsys, [*argv, "--weights", weights])
+    assert cli.main(["export", MODEL, str(tmp_path / "m.onnx"), "--weights", weights]) == 0
+    record = json.loads((tmp_path / "m.onnx.json").read_text())
+    assert record["class_names"] == ["blue", "green", "red"]
+    assert record["metadata"]["run"]["validation_split"] == 0.2
+    capsys.readouterr()
+    for extra in (["--weights", weights, "--runtime", "litert"],
+                  ["--weights", str(tmp_path / "m.onnx")]):
+        got = _printed_probabilities(capsys, [*argv, *extra])
+        assert [[c for c, _ in top] for top in got] == [[c for c, _ in top] for top in want]
+        np.testing.assert_allclose([[p for _, p in top] for top in got],
+                                   [[p for _, p in top] for top in want], atol=2e-4)
+    accuracies = []
+    for extra in ([], ["--runtime", "openvino"]):
+        assert cli.main(["evaluate", MODEL, "--weights", weights, "--data", str(tree),
+                         "--subset", "validation", "--out", str(tmp_path / "e"), *extra]) == 0
+        accuracies.append(capsys.readouterr().out.split("accuracy ")[1].split()[0])
+    assert cli.main(["evaluate", MODEL, "--weights", str(tmp_path / "m.onnx"), "--data",
+                     str(tree), "--subset", "validation", "--out", str(tmp_path / "e")]) == 0
+    accuracies.append(capsys.readouterr().out.split("accuracy ")[1].split()[0])
+    assert len(set(accuracies)) == 1, accuracies
+    _fails(capsys, [*argv, "--weights", str(tmp_path / "m.onnx"), "--runtime", "litert"],
+           "is a onnx export, which runs in onnx; drop --runtime")
+
+
 def test_temperature_softmax_smooths_and_serialises():
     logits = np.array([[3.0, 1.0, -2.0]], "float32")
     for t in (0.5, 1.0, 4.0):
