@@ -133,8 +133,19 @@ def export(model, path: str | os.PathLike, format: str | None = None, *,
     require(fmt)
     input_shape = _input_shape(model)
     pre, in_model = _preprocessing(model, preprocessing)
+    if len(model.outputs) != 1:
+        raise ValueError(f"model: export takes a model with one output; {model.name!r} has "
+                         f"{len(model.outputs)} (features_only models: export one stage)")
+    outputs = int(np.prod(model.outputs[0].shape[1:]))
     if class_names is not None:
         class_names = tuple(str(c) for c in class_names)
+        if len(class_names) != outputs:
+            raise ValueError(f"class_names: {len(class_names)} names for a model of {outputs} "
+                             "outputs")
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"metadata must be JSON-serialisable: {err}") from None
     calibration_files = _image_files(calibration, "calibration") if calibration else []
     folder = _labelled(data, class_names) if data is not None else None
     parent = os.path.dirname(path)
@@ -157,7 +168,7 @@ def export(model, path: str | os.PathLike, format: str | None = None, *,
                 "keras_zoo": _version(), "format": fmt, "quantize": quantize,
                 "precision": quantize or "f32", "model": model.name,
                 "input_shape": list(input_shape),
-                "outputs": int(np.prod(model.output.shape[1:])),
+                "outputs": outputs,
                 "output_activation": _output_activation(model),
                 "preprocessing": dataclasses.asdict(pre), "normalized_in_model": in_model,
                 "class_names": list(class_names) if class_names else None,

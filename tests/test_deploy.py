@@ -189,6 +189,11 @@ def test_bad_paths_and_folders_fail_before_any_work(tmp_path, monkeypatch):
         with pytest.raises(ValueError, match=message):
             keras_zoo.export(model, path, verbose=False, **kwargs)
     assert sorted(os.listdir(tmp_path)) == ["empty", "file"]
+    with pytest.raises(ValueError, match="class_names: 3 names for a model of 2 outputs"):
+        keras_zoo.export(model, tmp_path / "m.tflite", class_names=["a", "b", "c"])
+    with pytest.raises(ValueError, match="one output; 'resnet18' has 4"):
+        keras_zoo.export(keras_zoo.build("resnet18", features_only=True,
+                                         input_shape=(32, 32, 3)), tmp_path / "m.tflite")
     with pytest.raises(ValueError, match="fixed size"):
         keras_zoo.export(keras_zoo.build("resnet18", include_top=False,
                                          input_shape=(None, None, 3)), tmp_path / "m.tflite")
