@@ -32,7 +32,10 @@ SUFFIX = {"litert": ".tflite", "onnx": ".onnx", "openvino": ".xml", "saved_model
 
 
 def _model(name, size=SIZE, classes=10, seed=0, **kwargs):
+    """`name` with seeded random weights (the same model in every run) and batch norms
+    calibrated on random images."""
     rng = np.random.default_rng(seed)
+    keras.utils.set_random_seed(seed)
     model = keras_zoo.build(name, input_shape=(size, size, 3), classes=classes, **kwargs)
     return calibrate_batch_norms(model, rng.normal(0, 1, (8, size, size, 3)).astype("float32"))
 
@@ -119,6 +122,8 @@ def test_int8_and_float16_report_agreement_and_accuracy(models, images, tmp_path
     assert os.path.getsize(r8.path) < 0.5 * float_size  # int8 weights
     r16 = keras_zoo.export(model, tmp_path / "m16.xml", quantize="float16", verbose=False)
     assert r16.max_error < 1e-2 and keras_zoo.load_exported(r16.path).precision == "float16"
+    rbf = keras_zoo.export(model, tmp_path / "mbf.xml", quantize="bf16", verbose=False)
+    assert rbf.max_error < 0.1 and keras_zoo.load_exported(rbf.path).precision == "bf16"
     for fmt, suffix in (("onnx", ".onnx"), ("openvino", ".xml")):
         r = keras_zoo.export(model, tmp_path / f"q{suffix}", fmt, quantize="int8",
                              calibration=images, verbose=False)
