@@ -33,11 +33,14 @@ SUFFIX = {"litert": ".tflite", "onnx": ".onnx", "openvino": ".xml", "saved_model
 
 def _model(name, size=SIZE, classes=10, seed=0, **kwargs):
     """`name` with seeded random weights (the same model in every run) and batch norms
-    calibrated on random images."""
+    calibrated on random pictures of the kind export's check uses, and on noise."""
     rng = np.random.default_rng(seed)
     keras.utils.set_random_seed(seed)
     model = keras_zoo.build(name, input_shape=(size, size, 3), classes=classes, **kwargs)
-    return calibrate_batch_norms(model, rng.normal(0, 1, (8, size, size, 3)).astype("float32"))
+    pictures = deploy._Images(keras_zoo.model_info(name).preprocessing, False,
+                              (size, size, 3)).random(8, seed=seed + 1)
+    noise = rng.normal(0, 1, (8, size, size, 3)).astype("float32")
+    return calibrate_batch_norms(model, np.concatenate([pictures, noise]))
 
 
 @pytest.fixture(scope="module")
