@@ -552,14 +552,13 @@ def check_outputs(runners: dict[str, Callable], reference: str, x: np.ndarray
     runners[reference]; RuntimeError when a float32 contender is off by more than 1e-4 (the
     int8 ones are recorded, not judged), or when the reference's outputs are the same for
     every image of `x`, which would make the check void."""
-    from keras_zoo.deploy import TOLERANCE, _relative_error
+    from keras_zoo.deploy import TOLERANCE, outputs_vary, relative_error
 
     want = runners[reference](x)
-    flat = want.reshape(len(x), -1)
-    if not np.ptp(flat, axis=0).max() > 1e-3 * np.abs(flat).max():
+    if not outputs_vary(want, 1e-3):
         raise RuntimeError(f"{reference} gives the same outputs for every image, so they "
                            "cannot check the other runtimes (see calibrate_batch_norms)")
-    errors = {name: _relative_error(run(x), want) for name, run in runners.items()}
+    errors = {name: relative_error(run(x), want) for name, run in runners.items()}
     wrong = {name: error for name, error in errors.items()
              if CONTENDER[name].precision == "f32" and not error <= TOLERANCE}
     if wrong:
