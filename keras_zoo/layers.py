@@ -70,14 +70,16 @@ class Conv2D(keras.layers.Conv2D):
 
     Keras 3 on TensorFlow runs every grouped convolution as an XLA-compiled function of its
     own, called from the model's graph, because TensorFlow's CPU kernels do not differentiate
-    grouped convolutions. oneDNN's do (TensorFlow's default on x86 CPUs; float32 and bfloat16),
-    and so do GPUs: where the CPU does, this layer gives the grouped convolution to TensorFlow
-    as one Conv2D op on the whole tensor; elsewhere (float16, float64, no oneDNN) to Keras.
-    On the CPU that makes ResNeXt-50 and ShuffleNet V1 faster in inference and in training,
-    lets TensorFlow merge the batch norm after it, and lets tf2onnx export the model (it
-    cannot convert Keras' nested function); scripts/bench_grouped_conv.py measures it. The
-    kernel (kh, kw, in / groups, out), its variable names and the result are Keras' Conv2D's:
-    saved weights, the .pth porter and fold_batchnorm see a Conv2D (tests/test_layers.py).
+    grouped convolutions. They do compute them, and oneDNN's (TensorFlow's default on x86 CPUs
+    with AVX-512; float32 and bfloat16) also differentiate them. This layer gives the grouped
+    convolution to TensorFlow as one Conv2D op on the whole tensor; where TensorFlow cannot
+    differentiate it, the gradient alone is computed by XLA, as Keras computes it
+    (`grouped_conv_support`). On the CPU that makes ResNeXt-50 and ShuffleNet V1 faster in
+    inference and in training, lets TensorFlow merge the batch norm after it, and lets
+    tf2onnx export the model (it cannot convert Keras' nested function);
+    scripts/bench_grouped_conv.py measures it. The kernel (kh, kw, in / groups, out), its
+    variable names and the result are Keras' Conv2D's: saved weights, the .pth porter and
+    fold_batchnorm see a Conv2D (tests/test_layers.py).
 
     >>> import numpy as np
     >>> conv = Conv2D(6, 3, groups=3)
@@ -86,33 +88,79 @@ class Conv2D(keras.layers.Conv2D):
     """
 
     def convolution_op(self, inputs, kernel):
-        if (self.groups == 1 or keras.backend.backend() != "tensorflow"
-                or self.data_format != "channels_last"
-                or not _tf_differentiates_grouped_conv(
-                    keras.backend.standardize_dtype(inputs.dtype))):
+        support = None
+        if (self.groups > 1 and keras.backend.backend() == "tensorflow"
+                and self.data_format == "channels_last"):
+            support = grouped_conv_support(keras.backend.standardize_dtype(inputs.dtype))
+        if support is None:
             return super().convolution_op(inputs, kernel)
         import tensorflow as tf
 
-        return tf.nn.convolution(inputs, kernel, self.strides, self.padding.upper(),
-                                 dilations=self.dilation_rate)
+        options = {"strides": self.strides, "padding": self.padding.upper(),
+                   "dilations": self.dilation_rate}
+        if support == "tensorflow":
+            return tf.nn.convolution(inputs, kernel, **options)
+        return _conv_with_xla_gradient(inputs, tf.convert_to_tensor(kernel), **options)
 
 
 @functools.cache
-def _tf_differentiates_grouped_conv(dtype: str) -> bool:
-    """Whether TensorFlow computes the gradients of a grouped convolution in `dtype` on the
-    CPU (asked once per dtype: oneDNN does in float32 and bfloat16, its own kernels refuse)."""
+def grouped_conv_support(dtype: str) -> str | None:
+    """How TensorFlow handles a grouped convolution in `dtype` on the CPU, asked once per
+    dtype: "tensorflow" where its kernels compute and differentiate it (oneDNN's, in float32
+    and bfloat16), "forward" where they compute it but refuse the gradients (TensorFlow's own
+    kernels, and oneDNN's in other dtypes), None where they refuse it."""
     import tensorflow as tf
 
     with tf.init_scope(), tf.device("CPU"):  # eager, also while a model is being traced
         x = tf.ones((1, 1, 1, 2), dtype)  # one pixel of 2 channels, 2 groups of 1 channel
         kernel = tf.ones((1, 1, 1, 2), dtype)
-        args = {"strides": [1, 1, 1, 1], "padding": "VALID", "out_backprop": x}
+        args = {"strides": [1, 1, 1, 1], "padding": "VALID"}
         try:
-            tf.raw_ops.Conv2DBackpropInput(input_sizes=x.shape, filter=kernel, **args)
-            tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=kernel.shape, **args)
+            tf.raw_ops.Conv2D(input=x, filter=kernel, **args)
         except tf.errors.OpError:
-            return False
-    return True
+            return None
+        try:
+            tf.raw_ops.Conv2DBackpropInput(input_sizes=x.shape, filter=kernel,
+                                           out_backprop=x, **args)
+            tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=kernel.shape,
+                                            out_backprop=x, **args)
+        except tf.errors.OpError:
+            return "forward"
+    return "tensorflow"
+
+
+def _conv_with_xla_gradient(inputs, kernel, *, strides, padding, dilations):
+    """TensorFlow's grouped convolution, whose gradient an XLA-compiled function computes."""
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def conv(x, k):
+        def gradient(dy):
+            return _xla_conv_gradient()(x, k, dy, tuple(strides), padding, tuple(dilations))
+
+        y = tf.nn.convolution(x, k, strides, padding, dilations=dilations)
+        # Snapshot (which forwards its input's buffer) keeps TensorFlow's graph optimiser
+        # from fusing the convolution with a bias, batch norm or activation after it: its
+        # fused CPU kernel refuses grouped convolutions at run time
+        return tf.raw_ops.Snapshot(input=y), gradient
+
+    return conv(inputs, kernel)
+
+
+@functools.cache
+def _xla_conv_gradient():
+    """The gradients (input, kernel) of a convolution, as one XLA-compiled function (XLA
+    differentiates grouped convolutions on every device)."""
+    import tensorflow as tf
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def gradient(x, k, dy, strides, padding, dilations):
+        with tf.GradientTape() as tape:
+            tape.watch([x, k])
+            y = tf.nn.convolution(x, k, strides, padding, dilations=dilations)
+        return tape.gradient(y, [x, k], output_gradients=dy)
+
+    return gradient
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
@@ -134,6 +182,16 @@ class ChannelShuffle(keras.layers.Layer):
             raise ValueError(
                 f"{self.name}: channels ({channels}) must be divisible by groups ({self.groups})"
             )
+
+    def permutation(self, channels: int):
+        """The input channel of each output channel, as an int64 array.
+
+        >>> ChannelShuffle(2).permutation(6).tolist()
+        [0, 3, 1, 4, 2, 5]
+        """
+        import numpy as np
+
+        return np.arange(channels).reshape(self.groups, channels // self.groups).T.reshape(-1)
 
     def call(self, x):
         shape = keras.ops.shape(x)

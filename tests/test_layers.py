@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_zoo.layers import BatchNormalization, Conv2D, _tf_differentiates_grouped_conv
+from keras_zoo.layers import BatchNormalization, Conv2D, grouped_conv_support
 from tests.conftest import (assert_save_load_round_trip, random_batch_norm_weights,
                             relative_error)
 
@@ -172,7 +172,7 @@ def test_grouped_conv_gradients_equal_keras(rng, case):
         assert relative_error(got, want) < 1e-5
 
 
-def test_grouped_conv_is_one_tensorflow_op_where_tensorflow_differentiates_it(rng):
+def test_grouped_conv_is_one_tensorflow_op(rng):
     # The point of the layer: no XLA function called from the graph, where it can be avoided.
     ours, theirs = _grouped_pair(rng, *GROUPED[0])
 
@@ -182,12 +182,11 @@ def test_grouped_conv_is_one_tensorflow_op_where_tensorflow_differentiates_it(rn
         return {op.type for op in graph.get_operations()}
 
     assert "StatefulPartitionedCall" in op_types(theirs)  # Keras' XLA-compiled function
-    if _tf_differentiates_grouped_conv("float32"):
-        assert "Conv2D" in op_types(ours) and "StatefulPartitionedCall" not in op_types(ours)
-    else:
-        assert op_types(ours) == op_types(theirs)
-    # TensorFlow's CPU kernels do not differentiate grouped convolutions in float64: Keras'
-    assert not _tf_differentiates_grouped_conv("float64")
+    # TensorFlow's CPU kernels compute grouped convolutions in every float dtype, with or
+    # without oneDNN; they differentiate them only through oneDNN, and never in float64.
+    assert grouped_conv_support("float32") in ("tensorflow", "forward")
+    assert grouped_conv_support("float64") == "forward"
+    assert "Conv2D" in op_types(ours) and "StatefulPartitionedCall" not in op_types(ours)
 
 
 def test_grouped_conv_trains_saves_and_folds(rng, tmp_path):
@@ -233,17 +232,32 @@ def test_models_use_the_layer_for_grouped_convolutions_only():
                  ) == ["keras", "keras_zoo", "keras_zoo"]
 
 
-def test_without_onednn_grouped_convs_are_keras_and_still_train():
-    # TensorFlow's own CPU kernels refuse the gradients: the layer must leave them to Keras.
+def test_without_onednn_grouped_convs_are_tensorflow_ops_with_xla_gradients():
+    # TensorFlow's own CPU kernels compute grouped convolutions but refuse their gradients:
+    # the forward pass must stay one Conv2D op, and the gradients must be Keras'.
     code = (
-        "import numpy as np, tensorflow as tf\n"
-        "from keras_zoo.layers import Conv2D, _tf_differentiates_grouped_conv\n"
-        "assert not _tf_differentiates_grouped_conv('float32')\n"
-        "conv = Conv2D(8, 3, groups=4)\n"
-        "x = tf.constant(np.ones((1, 5, 5, 8), 'float32'))\n"
-        "with tf.GradientTape() as tape:\n"
-        "    loss = tf.reduce_sum(tf.function(conv)(x))\n"
-        "assert all(np.isfinite(g).all() for g in tape.gradient(loss, conv.trainable_weights))\n"
+        "import keras, numpy as np, tensorflow as tf\n"
+        "from keras_zoo.layers import Conv2D, grouped_conv_support\n"
+        "assert grouped_conv_support('float32') == 'forward'\n"
+        "ours, theirs = Conv2D(8, 3, 2, groups=4), keras.layers.Conv2D(8, 3, 2, groups=4)\n"
+        "x = tf.constant(np.random.default_rng(0).normal(0, 1, (2, 7, 6, 8)), 'float32')\n"
+        "ours.build(x.shape); theirs.build(x.shape); theirs.set_weights(ours.get_weights())\n"
+        "fn = tf.function(ours)\n"
+        "ops = {op.type for op in fn.get_concrete_function(x).graph.get_operations()}\n"
+        "assert 'Conv2D' in ops and 'StatefulPartitionedCall' not in ops, ops\n"
+        "def grads(layer, call):\n"
+        "    with tf.GradientTape() as tape:\n"
+        "        tape.watch(x)\n"
+        "        loss = tf.reduce_sum(call(x) ** 2)\n"
+        "    return tape.gradient(loss, [x, *layer.trainable_weights])\n"
+        "for a, b in zip(grads(ours, fn), grads(theirs, theirs)):\n"
+        "    err = float(np.max(np.abs(a - b)) / np.max(np.abs(b)))\n"
+        "    assert err < 1e-5, err\n"
+        # TensorFlow's graph optimiser would fuse the bias and ReLU into a kernel that
+        # refuses grouped convolutions at run time: predict runs the optimised graph
+        "model = keras.Sequential([keras.Input((7, 6, 8)), ours, keras.layers.ReLU()])\n"
+        "want = keras.activations.relu(theirs(x)).numpy()\n"
+        "assert np.allclose(model.predict(x, verbose=0), want, atol=1e-5)\n"
     )
     env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
