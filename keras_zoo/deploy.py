@@ -50,7 +50,7 @@ QUANTIZATIONS = {"litert": ("int8", "float16"), "onnx": ("int8",),
                  "openvino": ("int8", "float16", "bf16"), "saved_model": ()}
 # the modules each format needs, beyond TensorFlow and Keras
 PACKAGES = {"litert": ("ai_edge_litert",), "onnx": ("tf2onnx", "onnx", "onnxruntime"),
-            "openvino": ("openvino",), "saved_model": ()}
+            "openvino": ("openvino", "tf2onnx", "onnx"), "saved_model": ()}
 EXTRA = 'pip install "keras_zoo[export]"'
 TOLERANCE = 1e-4
 CHECK_IMAGES = 8  # random images of the parity check
@@ -399,9 +399,12 @@ def _to_litert(model, target: str, quantize, calib) -> None:
 
 
 def _to_onnx(model, target: str, quantize, calib, tmp: str) -> None:
+    from keras_zoo import onnx_graph
+
     path = target if quantize is None else os.path.join(tmp, "float.onnx")
     with _tf2onnx_errors() as errors:
-        model.export(path, format="onnx", verbose=False)
+        onnx_graph.for_tf2onnx(model, _input_shape(model)).export(path, format="onnx",
+                                                                  verbose=False)
     unsupported = [m for m in errors if "is not supported" in m]
     if unsupported:
         layers = list(dict.fromkeys(_layer_of(m, model) for m in unsupported))
@@ -412,6 +415,7 @@ def _to_onnx(model, target: str, quantize, calib, tmp: str) -> None:
         raise ExportError(f"onnx export of {model.name!r} failed: tf2onnx cannot convert "
                           f"{len(layers)} layer(s) ({', '.join(kinds) or 'unknown kind'}): "
                           f"{shown}")
+    onnx_graph.rewrite(path)
     if quantize is not None:
         _quantize_onnx(path, target, calib, tmp)
 
@@ -475,21 +479,16 @@ def _quantize_onnx(float_path: str, target: str, calib, tmp: str) -> None:
 
 
 def _to_openvino(model, target: str, quantize, calib, tmp: str) -> None:
+    """OpenVINO IR converted from the model's ONNX export (`_to_onnx`; int8 included, as
+    OpenVINO runs ONNX Runtime's QDQ graph in int8): the IR OpenVINO converts from
+    TensorFlow's NHWC graph keeps a transpose around every channel shuffle, and ran ShuffleNet
+    V1 at half the speed (docs/BENCHMARKS.md)."""
     import openvino as ov
 
-    if quantize == "int8":  # OpenVINO runs ONNX Runtime's QDQ graph in int8
-        onnx_path = os.path.join(tmp, "int8.onnx")
-        _to_onnx(model, onnx_path, "int8", calib, tmp)
-        ov.save_model(ov.convert_model(onnx_path), target, compress_to_fp16=False)
-        return
-    model.export(target, format="openvino", verbose=False)
-    if quantize == "float16":
-        staged = os.path.join(tmp, "f32")
-        os.makedirs(staged)
-        for suffix in (".xml", ".bin"):
-            os.replace(target[:-4] + suffix, os.path.join(staged, "model" + suffix))
-        ov.save_model(ov.Core().read_model(os.path.join(staged, "model.xml")), target,
-                      compress_to_fp16=True)
+    onnx_path = os.path.join(tmp, "openvino_source.onnx")
+    _to_onnx(model, onnx_path, "int8" if quantize == "int8" else None, calib, tmp)
+    ov.save_model(ov.convert_model(onnx_path), target,
+                  compress_to_fp16=quantize == "float16")
 
 
 def _move_into_place(tmp: str, target: str, path: str) -> tuple[str, ...]:

@@ -8,9 +8,11 @@ on data so that their outputs depend on the input (keras_zoo.bench.calibrate_bat
 import json
 import os
 import warnings
+from collections import Counter
 
 import keras
 import numpy as np
+import onnx
 import pytest
 from PIL import Image
 
@@ -18,6 +20,7 @@ import keras_zoo
 from keras_zoo import cli, deploy
 from conftest import relative_error
 from keras_zoo.bench import calibrate_batch_norms
+from keras_zoo.layers import ChannelShuffle
 
 SIZE = 67  # odd: every stride-2 layer sees an odd size somewhere
 BLOCK_KINDS = {  # id -> keywords: one id per kind of block
@@ -75,6 +78,16 @@ def test_every_block_kind_exports_to_every_format_within_1e_4(models, name, fmt,
     got = keras_zoo.load_exported(path)(x)
     assert got.shape == want.shape
     assert relative_error(got, want) <= 1e-4
+    if fmt == "onnx":  # NCHW throughout: no transpose but the NHWC input's (tf2onnx alone
+        # leaves 3 per channel shuffle, and 102 in mobilenet_v3_small: keras_zoo.onnx_graph)
+        ops = Counter(node.op_type for node in onnx.load(path).graph.node)
+        layers = list(model._flatten_layers(include_self=False))
+        activations = Counter(getattr(layer.activation, "__name__", None) for layer in layers
+                              if isinstance(layer, keras.layers.Activation))
+        assert ops["Transpose"] == 1
+        assert ops["Gather"] == sum(isinstance(layer, ChannelShuffle) for layer in layers)
+        assert ops["HardSwish"] == activations["hard_silu"]
+        assert ops["HardSigmoid"] == activations["hard_sigmoid"]
     record = json.loads((tmp_path / f"{name}{SUFFIX[fmt]}.json").read_text())
     assert record["format"] == fmt and record["input_shape"] == [SIZE, SIZE, 3]
     assert record["check"]["random"]["max_relative_error"] == result.max_error

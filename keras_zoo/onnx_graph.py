@@ -1,0 +1,218 @@
+"""ONNX export around tf2onnx: the Keras model rewritten before conversion, the graph after.
+
+tf2onnx turns TensorFlow's NHWC graph into ONNX's NCHW one by wrapping every layout-bound op
+in transposes and then cancelling the pairs it can push through the ops between them. Two
+things in keras_zoo's models defeat that, and what is left runs at half the speed of torch's
+own export of the same architecture in ONNX Runtime or OpenVINO:
+
+- A channel shuffle is a reshape and a transpose of the NHWC tensor, which no transpose can
+  pass: tf2onnx leaves three transposes per shuffle and one before each of its consumers.
+- Keras' hard_silu and hard_sigmoid add a scalar 3, on which tf2onnx 1.17's transpose
+  optimizer fails (`max() arg is an empty sequence`) and then leaves every transpose of the
+  graph in place, two per layer.
+
+A third is TensorFlow's: where its kernels do not differentiate grouped convolutions,
+keras_zoo.layers.Conv2D wraps them in a Snapshot op, which tf2onnx cannot convert.
+
+`for_tf2onnx(model)` therefore computes grouped convolutions as one plain Conv2D op, each
+channel shuffle as a 1x1 convolution with a
+permutation kernel (which converts like any convolution) and the hard activations with
+rank-1 constants; `rewrite(path)` then turns those convolutions into a Gather of the
+channels and the hard activations into ONNX's HardSwish and HardSigmoid ops, as torch's
+exporter writes them. The function is the same: a permutation is exact, the activations
+agree to float32 rounding.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from keras_zoo.layers import ChannelShuffle, Conv2D
+
+_HARD = {"hard_silu": "HardSwish", "hard_sigmoid": "HardSigmoid"}
+
+
+class _GroupedConv(Conv2D):
+    """keras_zoo's Conv2D as the one TensorFlow op it computes in inference."""
+
+    def convolution_op(self, inputs, kernel):
+        import tensorflow as tf
+
+        return tf.nn.convolution(inputs, kernel, self.strides, self.padding.upper(),
+                                 dilations=self.dilation_rate)
+
+
+class _HardActivation(keras.layers.Layer):
+    """hard_silu or hard_sigmoid as Keras computes them, x * relu6(x + 3) / 6 and
+    relu6(x + 3) / 6, with constants of shape (1,) in place of scalars."""
+
+    def __init__(self, kind: str, **kwargs):
+        super().__init__(**kwargs)
+        self.kind = kind
+
+    def call(self, x):
+        import tensorflow as tf
+
+        gate = tf.nn.relu6(x + tf.constant([3.0], x.dtype)) * tf.constant([1 / 6], x.dtype)
+        return x * gate if self.kind == "hard_silu" else gate
+
+
+def for_tf2onnx(model: keras.Model, input_shape: tuple[int, ...]) -> keras.Model:
+    """`model`, called once on `input_shape`, with each grouped keras_zoo Conv2D one that is
+    one TensorFlow op, each ChannelShuffle a 1x1 Conv2D of the same name whose kernel is its
+    permutation and each hard_silu / hard_sigmoid Activation a layer with rank-1 constants;
+    every other layer is shared. `model` itself when it has none of them."""
+
+    def replaced(layer):
+        if isinstance(layer, Conv2D) and layer.groups > 1:
+            conv = _GroupedConv.from_config(layer.get_config())
+            conv.build(layer.input.shape)
+            conv.set_weights(layer.get_weights())
+            return conv
+        if isinstance(layer, ChannelShuffle):
+            channels = layer.input.shape[-1]
+            kernel = np.zeros((1, 1, channels, channels), np.float32)
+            kernel[0, 0, layer.permutation(channels), np.arange(channels)] = 1.0
+            conv = keras.layers.Conv2D(channels, 1, use_bias=False, name=layer.name)
+            conv.build(layer.input.shape)
+            conv.set_weights([kernel])
+            return conv
+        if (isinstance(layer, keras.layers.Activation)
+                and getattr(layer.activation, "__name__", None) in _HARD):
+            return _HardActivation(layer.activation.__name__, name=layer.name)
+        return None
+
+    if not any(replaced(layer) for layer in model._flatten_layers(include_self=False)):
+        return model
+    copy = keras.models.clone_model(model, clone_function=lambda l: replaced(l) or l,
+                                    recursive=True)
+    copy(np.zeros((1, *input_shape), np.float32), training=False)  # tf2onnx needs a call
+    return copy
+
+
+def rewrite(path: str) -> dict[str, int]:
+    """Rewrites the ONNX file at `path` in place: 1x1 convolutions whose kernel is a
+    permutation matrix (no bias, stride, padding or groups) become a Gather of the channels;
+    Add 3, Clip 0..6, Mul 1/6 (, Mul x) become HardSigmoid (HardSwish). Returns how many of
+    each it rewrote."""
+    import onnx
+
+    model = onnx.load(path)
+    graph = _Graph(model.graph)
+    counts = {"Gather": 0, "HardSwish": 0, "HardSigmoid": 0}
+    for node in list(graph.nodes):
+        if node.op_type == "Conv":
+            counts["Gather"] += graph.permutation_to_gather(node)
+        elif node.op_type == "Clip":
+            kind = graph.hard_activation(node)
+            if kind:
+                counts[kind] += 1
+    if any(counts.values()):
+        graph.drop_unused()
+        onnx.save(model, path)
+    return counts
+
+
+class _Graph:
+    """An ONNX GraphProto with the look-ups the rewrites need."""
+
+    def __init__(self, graph):
+        from onnx import numpy_helper
+
+        self.graph = graph
+        self.weights = {w.name: w for w in graph.initializer}
+        self._array = numpy_helper.to_array
+
+    @property
+    def nodes(self):
+        return self.graph.node
+
+    def constant(self, name: str) -> np.ndarray | None:
+        return self._array(self.weights[name]) if name in self.weights else None
+
+    def consumers(self, output: str) -> list:
+        used = [n for n in self.graph.node if output in n.input]
+        return used if output not in {o.name for o in self.graph.output} else used + [None]
+
+    def producer(self, output: str):
+        return next((n for n in self.graph.node if output in n.output), None)
+
+    def replace(self, first, last, node) -> None:
+        """Puts `node` where `first` was and removes every node from `first` to `last`
+        (a chain whose inner outputs nothing else reads)."""
+        chain, current = [first], first
+        while current is not last:
+            current = self.consumers(current.output[0])[0]
+            chain.append(current)
+        index = list(self.graph.node).index(first)
+        for old in chain:
+            self.graph.node.remove(old)
+        self.graph.node.insert(index, node)
+
+    def permutation_to_gather(self, conv) -> int:
+        from onnx import helper, numpy_helper
+
+        attributes = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
+        plain = {"group": 1, "strides": [1, 1], "dilations": [1, 1], "pads": [0, 0, 0, 0]}
+        kernel = self.constant(conv.input[1]) if len(conv.input) == 2 else None
+        if (kernel is None or kernel.ndim != 4 or kernel.shape[2:] != (1, 1)
+                or kernel.shape[0] != kernel.shape[1]
+                or any(attributes.get(k, v) != v for k, v in plain.items())
+                or attributes.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID")):
+            return 0
+        matrix = kernel[:, :, 0, 0]  # (out, in)
+        if not (np.isin(matrix, (0, 1)).all() and (matrix.sum(0) == 1).all()
+                and (matrix.sum(1) == 1).all()):
+            return 0
+        indices = numpy_helper.from_array(matrix.argmax(1).astype(np.int64),
+                                          f"{conv.name}/channels")
+        self.graph.initializer.append(indices)
+        self.weights[indices.name] = indices
+        self.replace(conv, conv, helper.make_node(
+            "Gather", [conv.input[0], indices.name], list(conv.output), name=conv.name, axis=1))
+        return 1
+
+    def hard_activation(self, clip) -> str | None:
+        """The kind of hard activation around Clip node `clip` that it rewrote, or None."""
+        from onnx import helper
+
+        add = self.producer(clip.input[0])
+        scale = self._single_consumer(clip)
+        if (add is None or add.op_type != "Add" or scale is None or scale.op_type != "Mul"
+                or len(clip.input) != 3 or not self._is(clip.input[1], 0.0)
+                or not self._is(clip.input[2], 6.0) or self._single_consumer(add) is not clip):
+            return None
+        x = self._other_input(add, 3.0)
+        if x is None or self._other_input(scale, np.float32(1 / 6)) != clip.output[0]:
+            return None
+        gate = self._single_consumer(scale)
+        if gate is not None and gate.op_type == "Mul" and set(gate.input) == {
+                x, scale.output[0]}:
+            self.replace(add, gate, helper.make_node("HardSwish", [x], list(gate.output),
+                                                     name=gate.name))
+            return "HardSwish"
+        self.replace(add, scale, helper.make_node("HardSigmoid", [x], list(scale.output),
+                                                  name=scale.name, alpha=1 / 6, beta=0.5))
+        return "HardSigmoid"
+
+    def _is(self, name: str, value: float) -> bool:
+        array = self.constant(name)
+        return array is not None and array.size >= 1 and bool(np.all(array == value))
+
+    def _other_input(self, node, value: float) -> str | None:
+        """The input of binary `node` that is not the constant `value` everywhere."""
+        if len(node.input) != 2:
+            return None
+        a, b = node.input
+        return a if self._is(b, value) else b if self._is(a, value) else None
+
+    def _single_consumer(self, node):
+        used = self.consumers(node.output[0])
+        return used[0] if len(used) == 1 else None
+
+    def drop_unused(self) -> None:
+        used = {name for node in self.graph.node for name in node.input}
+        kept = [w for w in self.graph.initializer if w.name in used]
+        del self.graph.initializer[:]
+        self.graph.initializer.extend(kept)
