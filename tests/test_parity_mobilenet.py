@@ -44,7 +44,7 @@ CONFIGS = [
     ("mobilenet_v2", 0.75, 0),
     ("mobilenet_v3_small", 1.0, 1),
     ("mobilenet_v3_large", 1.0, 3),
-    ("mobilenet_v3_large", 0.75, 2),
+    ("mobilenet_v3_large", 0.75, 10),
 ]
 IDS = [f"{name}-{alpha}" for name, alpha, _ in CONFIGS]
 
