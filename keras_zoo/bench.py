@@ -13,6 +13,7 @@ import dataclasses
 import gc
 import importlib
 import os
+import platform
 import shutil
 import statistics
 import sys
@@ -658,6 +659,34 @@ def _every_core(torch_used: bool) -> int:
     return threads
 
 
+def cpu_description() -> str:
+    """The processor's model name and widest vector instructions (from /proc/cpuinfo where
+    there is one), and whether TensorFlow differentiates grouped convolutions itself (oneDNN)
+    or through XLA: the figures of one machine do not carry over to another."""
+    from keras_zoo.layers import grouped_conv_support
+
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    name = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    isa = [label for flag, label in (("avx512f", "AVX-512"), ("avx512_bf16", "AVX512-BF16"),
+                                     ("amx_tile", "AMX"), ("avx2", "AVX2")) if flag in flags]
+    if "AVX-512" in isa:
+        isa.remove("AVX2")
+    grouped = {"tensorflow": "TensorFlow's kernels (oneDNN)",
+               "forward": "TensorFlow's kernels, XLA's gradients",
+               None: "Keras' XLA path"}[grouped_conv_support("float32")]
+    return f"{name}, {', '.join(isa) or 'no AVX'}; grouped convolutions: {grouped}"
+
+
 def _runtime_versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -784,6 +813,7 @@ def run_all(*, size: int = 224, batch_sizes: Sequence[int] = (1, 16), rounds: in
           f"{os.cpu_count()} CPUs, XLA {'on' if jit_compile else 'off'}; torch column: "
           f"{'yes' if torch_fn else 'no (torch or the reference is not importable)'}",
           file=out)
+    print(f"CPU: {cpu_description()}", file=out)
     if torch_fn is not None:
         import torch
 
