@@ -17,8 +17,8 @@ keras_zoo.layers.Conv2D wraps them in a Snapshot op, which tf2onnx cannot conver
 `for_tf2onnx(model)` therefore computes grouped convolutions as one plain Conv2D op, each
 channel shuffle as a 1x1 convolution with a
 permutation kernel (which converts like any convolution) and the hard activations with
-rank-1 constants; `rewrite(path)` then turns those convolutions into a Gather of the
-channels and the hard activations into ONNX's HardSwish and HardSigmoid ops, as torch's
+rank-1 constants; `rewrite(path)` then turns those convolutions back into shuffles of the
+NCHW tensor and the hard activations into ONNX's HardSwish and HardSigmoid ops, as torch's
 exporter writes them. The function is the same: a permutation is exact, the activations
 agree to float32 rounding.
 """
@@ -92,18 +92,18 @@ def for_tf2onnx(model: keras.Model, input_shape: tuple[int, ...]) -> keras.Model
 
 
 def rewrite(path: str) -> dict[str, int]:
-    """Rewrites the ONNX file at `path` in place: 1x1 convolutions whose kernel is a
-    permutation matrix (no bias, stride, padding or groups) become a Gather of the channels;
-    Add 3, Clip 0..6, Mul 1/6 (, Mul x) become HardSigmoid (HardSwish). Returns how many of
-    each it rewrote."""
+    """Rewrites the ONNX file at `path` in place: 1x1 convolutions whose kernel is a channel
+    shuffle's permutation matrix (no bias, stride, padding or groups) become that shuffle
+    (reshape to groups, transpose, reshape back, as torch exports it); Add 3, Clip 0..6,
+    Mul 1/6 (, Mul x) become HardSigmoid (HardSwish). Returns how many of each it rewrote."""
     import onnx
 
     model = onnx.load(path)
     graph = _Graph(model.graph)
-    counts = {"Gather": 0, "HardSwish": 0, "HardSigmoid": 0}
+    counts = {"ChannelShuffle": 0, "HardSwish": 0, "HardSigmoid": 0}
     for node in list(graph.nodes):
         if node.op_type == "Conv":
-            counts["Gather"] += graph.permutation_to_gather(node)
+            counts["ChannelShuffle"] += graph.permutation_to_shuffle(node)
         elif node.op_type == "Clip":
             kind = graph.hard_activation(node)
             if kind:
@@ -138,8 +138,8 @@ class _Graph:
     def producer(self, output: str):
         return next((n for n in self.graph.node if output in n.output), None)
 
-    def replace(self, first, last, node) -> None:
-        """Puts `node` where `first` was and removes every node from `first` to `last`
+    def replace(self, first, last, *nodes) -> None:
+        """Puts `nodes` where `first` was and removes every node from `first` to `last`
         (a chain whose inner outputs nothing else reads)."""
         chain, current = [first], first
         while current is not last:
@@ -148,9 +148,12 @@ class _Graph:
         index = list(self.graph.node).index(first)
         for old in chain:
             self.graph.node.remove(old)
-        self.graph.node.insert(index, node)
+        for offset, node in enumerate(nodes):
+            self.graph.node.insert(index + offset, node)
 
-    def permutation_to_gather(self, conv) -> int:
+    def permutation_to_shuffle(self, conv) -> int:
+        """Rewrites 1x1 convolution `conv` as a channel shuffle when its kernel is one's
+        permutation matrix; returns 1 if it did, else 0."""
         from onnx import helper, numpy_helper
 
         attributes = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
@@ -162,15 +165,29 @@ class _Graph:
                 or attributes.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID")):
             return 0
         matrix = kernel[:, :, 0, 0]  # (out, in)
-        if not (np.isin(matrix, (0, 1)).all() and (matrix.sum(0) == 1).all()
-                and (matrix.sum(1) == 1).all()):
+        channels = len(matrix)
+        if not (np.isin(matrix, (0, 1)).all() and (matrix.sum(1) == 1).all()):
             return 0
-        indices = numpy_helper.from_array(matrix.argmax(1).astype(np.int64),
-                                          f"{conv.name}/channels")
-        self.graph.initializer.append(indices)
-        self.weights[indices.name] = indices
-        self.replace(conv, conv, helper.make_node(
-            "Gather", [conv.input[0], indices.name], list(conv.output), name=conv.name, axis=1))
+        source = matrix.argmax(1)
+        groups = next((g for g in range(2, channels + 1) if channels % g == 0 and np.array_equal(
+            ChannelShuffle(g).permutation(channels), source)), None)
+        if groups is None:
+            return 0
+        # torch's exporter's form, which OpenVINO runs right (it computed a Gather of the
+        # channels followed by the split of ShuffleNet V2 wrong)
+        x, name = conv.input[0], conv.name
+        shape = numpy_helper.from_array(np.array([0, groups, channels // groups, -1], np.int64),
+                                        f"{name}/grouped_shape")
+        self.graph.initializer.append(shape)
+        self.weights[shape.name] = shape
+        nodes = [helper.make_node("Shape", [x], [f"{name}/shape"], name=f"{name}/shape"),
+                 helper.make_node("Reshape", [x, shape.name], [f"{name}/grouped"],
+                                  name=f"{name}/grouped"),
+                 helper.make_node("Transpose", [f"{name}/grouped"], [f"{name}/transposed"],
+                                  name=f"{name}/transposed", perm=[0, 2, 1, 3]),
+                 helper.make_node("Reshape", [f"{name}/transposed", f"{name}/shape"],
+                                  list(conv.output), name=name)]
+        self.replace(conv, conv, *nodes)
         return 1
 
     def hard_activation(self, clip) -> str | None:

@@ -11,6 +11,7 @@ import onnx
 import keras_zoo
 from conftest import relative_error
 from keras_zoo import onnx_graph
+from keras_zoo.layers import ChannelShuffle
 
 
 def _exported_ops(model, tmp_path):
@@ -29,17 +30,20 @@ def _conv(channels, kernel, name):
     return layer
 
 
-def test_only_permutation_convolutions_become_gathers(tmp_path):
+def test_only_shuffle_permutations_become_shuffles(tmp_path):
     rng = np.random.default_rng(0)
-    permutation = np.eye(6)[:, rng.permutation(6)]  # any permutation, not only a shuffle
+    shuffle = np.eye(6)[:, ChannelShuffle(3).permutation(6)]  # out[c] = in[permutation[c]]
+    assert not np.array_equal(shuffle, np.eye(6))
     inputs = keras.Input((5, 5, 3))  # export checks on RGB pictures
     x = keras.layers.Conv2D(6, 1, name="widen")(inputs)
-    x = _conv(6, permutation, "permute")(x)
-    x = _conv(6, 2 * permutation, "scaled")(x)  # a permutation times 2: a real convolution
+    x = _conv(6, shuffle, "shuffle")(x)
+    x = _conv(6, np.eye(6)[:, [1, 0, 3, 2, 5, 4]], "swap")(x)  # a permutation, not a shuffle
+    x = _conv(6, 2 * shuffle, "scaled")(x)  # a shuffle times 2: a real convolution
     x = _conv(6, np.eye(6)[:, [0, 0, 2, 3, 4, 5]], "copies")(x)  # not one-to-one
     model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
     _, ops = _exported_ops(model, tmp_path)
-    assert ops["Gather"] == 1 and ops["Conv"] == 3
+    assert ops["Conv"] == 4 and ops["Transpose"] == 2  # the input's and the shuffle's
+    assert ops["Reshape"] >= 2
 
 
 def test_hard_activations_become_onnx_ops_and_relu6_stays(tmp_path):
