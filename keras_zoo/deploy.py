@@ -481,8 +481,8 @@ def _quantize_onnx(float_path: str, target: str, calib, tmp: str) -> None:
 def _to_openvino(model, target: str, quantize, calib, tmp: str) -> None:
     """OpenVINO IR converted from the model's ONNX export (`_to_onnx`; int8 included, as
     OpenVINO runs ONNX Runtime's QDQ graph in int8): the IR OpenVINO converts from
-    TensorFlow's NHWC graph keeps a transpose around every channel shuffle, and ran ShuffleNet
-    V1 at half the speed (docs/BENCHMARKS.md)."""
+    TensorFlow's NHWC graph keeps transposes around every channel shuffle, where the ONNX
+    graph of keras_zoo.onnx_graph has none."""
     import openvino as ov
 
     onnx_path = os.path.join(tmp, "openvino_source.onnx")
