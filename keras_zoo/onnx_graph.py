@@ -15,9 +15,8 @@ A third is TensorFlow's: where its kernels do not differentiate grouped convolut
 keras_zoo.layers.Conv2D wraps them in a Snapshot op, which tf2onnx cannot convert.
 
 `for_tf2onnx(model)` therefore computes grouped convolutions as one plain Conv2D op, each
-channel shuffle as a 1x1 convolution with a
-permutation kernel (which converts like any convolution) and the hard activations with
-rank-1 constants; `rewrite(path)` then turns those convolutions back into shuffles of the
+channel shuffle as a 1x1 convolution with a permutation kernel (which converts like any
+convolution) and the hard activations with rank-1 constants; `rewrite(path)` then turns those convolutions back into shuffles of the
 NCHW tensor and the hard activations into ONNX's HardSwish and HardSigmoid ops, as torch's
 exporter writes them. The function is the same: a permutation is exact, the activations
 agree to float32 rounding.
@@ -30,7 +29,7 @@ import numpy as np
 
 from keras_zoo.layers import ChannelShuffle, Conv2D
 
-_HARD = {"hard_silu": "HardSwish", "hard_sigmoid": "HardSigmoid"}
+_HARD = ("hard_silu", "hard_sigmoid")  # Keras' activations that _HardActivation computes
 
 
 class _GroupedConv(Conv2D):
@@ -64,8 +63,15 @@ def for_tf2onnx(model: keras.Model, input_shape: tuple[int, ...]) -> keras.Model
     permutation and each hard_silu / hard_sigmoid Activation a layer with rank-1 constants;
     every other layer is shared. `model` itself when it has none of them."""
 
+    def grouped(layer):
+        return isinstance(layer, Conv2D) and layer.groups > 1
+
+    def hard(layer):
+        return (isinstance(layer, keras.layers.Activation)
+                and getattr(layer.activation, "__name__", None) in _HARD)
+
     def replaced(layer):
-        if isinstance(layer, Conv2D) and layer.groups > 1:
+        if grouped(layer):
             conv = _GroupedConv.from_config(layer.get_config())
             conv.build(layer.input.shape)
             conv.set_weights(layer.get_weights())
@@ -78,15 +84,14 @@ def for_tf2onnx(model: keras.Model, input_shape: tuple[int, ...]) -> keras.Model
             conv.build(layer.input.shape)
             conv.set_weights([kernel])
             return conv
-        if (isinstance(layer, keras.layers.Activation)
-                and getattr(layer.activation, "__name__", None) in _HARD):
+        if hard(layer):
             return _HardActivation(layer.activation.__name__, name=layer.name)
-        return None
+        return layer
 
-    if not any(replaced(layer) for layer in model._flatten_layers(include_self=False)):
+    if not any(grouped(layer) or hard(layer) or isinstance(layer, ChannelShuffle)
+               for layer in model._flatten_layers(include_self=False)):
         return model
-    copy = keras.models.clone_model(model, clone_function=lambda l: replaced(l) or l,
-                                    recursive=True)
+    copy = keras.models.clone_model(model, clone_function=replaced, recursive=True)
     copy(np.zeros((1, *input_shape), np.float32), training=False)  # tf2onnx needs a call
     return copy
 
