@@ -94,13 +94,20 @@ class Conv2D(keras.layers.Conv2D):
             support = grouped_conv_support(keras.backend.standardize_dtype(inputs.dtype))
         if support is None:
             return super().convolution_op(inputs, kernel)
+        if support == "tensorflow":
+            return self.tensorflow_convolution(inputs, kernel)
         import tensorflow as tf
 
-        options = {"strides": self.strides, "padding": self.padding.upper(),
-                   "dilations": self.dilation_rate}
-        if support == "tensorflow":
-            return tf.nn.convolution(inputs, kernel, **options)
-        return _conv_with_xla_gradient(inputs, tf.convert_to_tensor(kernel), **options)
+        return _conv_with_xla_gradient(inputs, tf.convert_to_tensor(kernel),
+                                       strides=self.strides, padding=self.padding.upper(),
+                                       dilations=self.dilation_rate)
+
+    def tensorflow_convolution(self, inputs, kernel):
+        """The convolution as one TensorFlow Conv2D op (what inference and export need)."""
+        import tensorflow as tf
+
+        return tf.nn.convolution(inputs, kernel, self.strides, self.padding.upper(),
+                                 dilations=self.dilation_rate)
 
 
 @functools.cache

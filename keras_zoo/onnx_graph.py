@@ -36,10 +36,7 @@ class _GroupedConv(Conv2D):
     """keras_zoo's Conv2D as the one TensorFlow op it computes in inference."""
 
     def convolution_op(self, inputs, kernel):
-        import tensorflow as tf
-
-        return tf.nn.convolution(inputs, kernel, self.strides, self.padding.upper(),
-                                 dilations=self.dilation_rate)
+        return self.tensorflow_convolution(inputs, kernel)
 
 
 class _HardActivation(keras.layers.Layer):
