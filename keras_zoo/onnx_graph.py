@@ -16,10 +16,18 @@ keras_zoo.layers.Conv2D wraps them in a Snapshot op, which tf2onnx cannot conver
 
 `for_tf2onnx(model)` therefore computes grouped convolutions as one plain Conv2D op, each
 channel shuffle as a 1x1 convolution with a permutation kernel (which converts like any
-convolution) and the hard activations with rank-1 constants; `rewrite(path)` then turns those convolutions back into shuffles of the
-NCHW tensor and the hard activations into ONNX's HardSwish and HardSigmoid ops, as torch's
-exporter writes them. The function is the same: a permutation is exact, the activations
-agree to float32 rounding.
+convolution) and the hard activations with rank-1 constants; `rewrite(path)` then turns those
+convolutions back into shuffles of the NCHW tensor and the hard activations into ONNX's
+HardSwish and HardSigmoid ops, as torch's exporter writes them. The function is the same: a
+permutation is exact, the activations agree to float32 rounding.
+
+`rewrite` also removes two kinds of node that tf2onnx leaves and torch's exporter does not
+write, each of which costs ONNX Runtime a change of its blocked NCHWc layout and back: the zero
+Pad before a depthwise convolution or a pooling (keras_zoo's explicit form of torch's
+symmetric padding), which becomes that node's own padding, and the Reshape to the shape a
+tensor already has (two in each squeeze-and-excitation block). Without them ONNX Runtime's
+optimized graph changes layout no more often than in torch's export of the same architecture
+(tests/test_onnx_graph.py).
 """
 
 from __future__ import annotations
@@ -97,12 +105,16 @@ def rewrite(path: str) -> dict[str, int]:
     """Rewrites the ONNX file at `path` in place: 1x1 convolutions whose kernel is a channel
     shuffle's permutation matrix (no bias, stride, padding or groups) become that shuffle
     (reshape to groups, transpose, reshape back, as torch exports it); Add 3, Clip 0..6,
-    Mul 1/6 (, Mul x) become HardSigmoid (HardSwish). Returns how many of each it rewrote."""
+    Mul 1/6 (, Mul x) become HardSigmoid (HardSwish); a zero Pad of the spatial axes read
+    only by a Conv or a pooling becomes that node's own padding where it computes the same
+    (keras_zoo pads explicitly where torch's symmetric padding differs from Keras' "same"); a Reshape to the shape its input already
+    has (tf2onnx leaves two in each squeeze-and-excitation block) is dropped. Returns how many
+    of each it rewrote."""
     import onnx
 
     model = onnx.load(path)
     graph = _Graph(model.graph)
-    counts = {"ChannelShuffle": 0, "HardSwish": 0, "HardSigmoid": 0}
+    counts = {"ChannelShuffle": 0, "HardSwish": 0, "HardSigmoid": 0, "Pad": 0, "Reshape": 0}
     for node in list(graph.nodes):
         if node.op_type == "Conv":
             counts["ChannelShuffle"] += graph.permutation_to_shuffle(node)
@@ -110,10 +122,27 @@ def rewrite(path: str) -> dict[str, int]:
             kind = graph.hard_activation(node)
             if kind:
                 counts[kind] += 1
+        elif node.op_type == "Pad":
+            counts["Pad"] += graph.pad_into_consumer(node)
+    shapes = _static_shapes(model)
+    for node in list(graph.nodes):
+        if node.op_type == "Reshape":
+            counts["Reshape"] += graph.drop_identity_reshape(node, shapes)
     if any(counts.values()):
         graph.drop_unused()
         onnx.save(model, path)
     return counts
+
+
+def _static_shapes(model) -> dict[str, tuple]:
+    """Each tensor's shape by ONNX's shape inference, -1 for an axis it cannot fix."""
+    import onnx
+
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    return {value.name: tuple(d.dim_value if d.HasField("dim_value") else -1
+                              for d in value.type.tensor_type.shape.dim)
+            for value in [*inferred.value_info, *inferred.input, *inferred.output]
+            if value.type.tensor_type.HasField("shape")}
 
 
 class _Graph:
@@ -190,6 +219,64 @@ class _Graph:
                  helper.make_node("Reshape", [f"{name}/transposed", f"{name}/shape"],
                                   list(conv.output), name=name)]
         self.replace(conv, conv, *nodes)
+        return 1
+
+    def pad_into_consumer(self, pad) -> int:
+        """Moves zero Pad node `pad` of the two spatial axes of an NCHW tensor into the
+        padding of the one node that reads it, where that computes the same: a Conv; an
+        AveragePool, told to count the padding (as a zero pad does); a MaxPool of a Relu's
+        output, whose windows each hold a real element >= 0, so that ONNX's ignored padding
+        and a zero are alike. Returns 1 if it did, else 0."""
+        from onnx import helper
+
+        attributes = {a.name: helper.get_attribute_value(a) for a in pad.attribute}
+        pads = self.constant(pad.input[1]) if len(pad.input) >= 2 else None
+        value = pad.input[2] if len(pad.input) >= 3 and pad.input[2] else None
+        node = self._single_consumer(pad)
+        if (pads is None or pads.shape != (8,) or (pads < 0).any() or pads[[0, 1, 4, 5]].any()
+                or attributes.get("mode", b"constant") != b"constant"
+                or (value is not None and not self._is(value, 0.0))
+                or len(pad.input) > 3 or node is None or node.input[0] != pad.output[0]):
+            return 0
+        own = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        before = list(own.get("pads", [0, 0, 0, 0]))
+        added = [int(p) for p in pads[[2, 3, 6, 7]]]  # h and w: begin, then end
+        source = self.producer(pad.input[0])
+        if (own.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID")  # VALID: no padding
+                or node.op_type not in ("Conv", "AveragePool", "MaxPool")
+                or (node.op_type == "AveragePool" and any(before)
+                    and not own.get("count_include_pad", 0))
+                or (node.op_type == "MaxPool" and (
+                    source is None or source.op_type != "Relu"
+                    or any(p >= k for p, k in zip(added, 2 * own["kernel_shape"]))))):
+            return 0
+        kept = [a for a in node.attribute
+                if a.name not in ("pads", "auto_pad", "count_include_pad")]  # (AveragePool's)
+        kept.append(helper.make_attribute("pads", [a + b for a, b in zip(before, added)]))
+        if node.op_type == "AveragePool":
+            kept.append(helper.make_attribute("count_include_pad", 1))
+        del node.attribute[:]
+        node.attribute.extend(kept)
+        node.input[0] = pad.input[0]
+        self.graph.node.remove(pad)
+        return 1
+
+    def drop_identity_reshape(self, reshape, shapes: dict[str, tuple]) -> int:
+        """Drops Reshape node `reshape` when its constant target is its input's static shape
+        (-1, 0 (copy) or the same size on the batch axis) and it is not a graph output;
+        returns 1 if it did, else 0."""
+        target = self.constant(reshape.input[1])
+        source = shapes.get(reshape.input[0])
+        output = reshape.output[0]
+        if (target is None or source is None or len(target) != len(source) or not len(source)
+                or -1 in source[1:] or tuple(target[1:]) != source[1:]
+                or target[0] not in (-1, 0, source[0]) or None in self.consumers(output)):
+            return 0
+        for node in self.consumers(output):
+            for i, name in enumerate(node.input):
+                if name == output:
+                    node.input[i] = reshape.input[0]
+        self.graph.node.remove(reshape)
         return 1
 
     def hard_activation(self, clip) -> str | None:

@@ -63,3 +63,34 @@ def test_hard_activations_become_onnx_ops_and_relu6_stays(tmp_path):
 def test_models_without_those_layers_are_exported_as_they_are():
     model = keras_zoo.build("resnet18", input_shape=(32, 32, 3), classes=3)
     assert onnx_graph.for_tf2onnx(model, (32, 32, 3)) is model
+
+
+def test_zero_pads_become_the_padding_of_the_node_that_reads_them(tmp_path):
+    # keras_zoo pads explicitly where torch's symmetric padding is not Keras' "same"; tf2onnx
+    # folds such a Pad into a plain convolution but leaves it before a depthwise one and a
+    # pooling, where ONNX Runtime pays a layout change (NCHWc and back) for each
+    layers = keras.layers
+    inputs = keras.Input((9, 9, 3))
+    x = layers.Conv2D(4, 1, name="stem")(inputs)
+    x = layers.DepthwiseConv2D(3, 2, name="depthwise")(layers.ZeroPadding2D(1)(x))
+    relu = layers.ReLU()(x)
+    x = layers.MaxPooling2D(3, 1)(layers.ZeroPadding2D(1)(relu))  # of a ReLU: a zero is no max
+    x = layers.AveragePooling2D(3, 1)(layers.ZeroPadding2D(1)(x))  # counting the zeros
+    linear = layers.Conv2D(4, 1, name="linear")(x)
+    # of a linear output a zero can be the max of a window: this Pad stays
+    x = layers.MaxPooling2D(3, 1)(layers.ZeroPadding2D(1)(linear))
+    model = keras.Model(inputs, layers.GlobalAveragePooling2D()(x))
+    _, ops = _exported_ops(model, tmp_path)  # the same outputs: a wrong fold changes borders
+    assert ops["Pad"] == 1 and ops["Conv"] == 3 and ops["MaxPool"] == 2
+
+
+def test_reshapes_to_the_shape_they_have_are_dropped(tmp_path):
+    from keras_zoo.blocks import se_block
+
+    inputs = keras.Input((6, 6, 3))
+    x = se_block(keras.layers.Conv2D(8, 1)(inputs), 4, name="se")  # tf2onnx leaves 2 there
+    x = keras.layers.Reshape((36, 8))(x)  # one that changes the shape stays
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling1D()(x))
+    _, ops = _exported_ops(model, tmp_path)
+    assert ops["Reshape"] == 1 and ops["GlobalAveragePool"] == 1
+
