@@ -8,7 +8,7 @@ import torch
 
 import keras_zoo
 from keras_zoo.port import load_state_dict
-from tests.torch_models import randomize, state_dict_numpy, torch_model
+from tests.torch_models import random_reference, state_dict_numpy
 
 FLOAT64_TOLERANCE = 1e-10  # the same function: ~1e-15 measured (scripts/parity_report.py)
 FLOAT32_TOLERANCE = 2e-5  # max |keras - torch| / max |torch| of a correct float32 port
@@ -17,7 +17,7 @@ FLOAT32_TOLERANCE = 2e-5  # max |keras - torch| / max |torch| of a correct float
 @functools.lru_cache(maxsize=1)
 def _float32_reference(name, alpha, seed):
     kwargs = {} if alpha is None else {"alpha": alpha}
-    return randomize(torch_model(name, **kwargs), seed=seed)
+    return random_reference(name, seed, **kwargs)
 
 
 def reference(name, dtype=torch.float32, *, alpha=None, seed=None):

@@ -177,5 +177,14 @@ def randomize(model: nn.Module, seed: int = 0, calibration_size: int = 224,
     return model.eval()
 
 
+def random_reference(name: str, seed: int, **kwargs) -> nn.Module:
+    """randomize(torch_model(name, **kwargs), seed): the same weights, without first paying for
+    the source's own initialisation, which randomize replaces (built on the meta device, then
+    given uninitialised CPU storage; randomize writes every parameter and batch-norm buffer)."""
+    with torch.device("meta"):
+        model = torch_model(name, **kwargs)
+    return randomize(model.to_empty(device="cpu"), seed=seed)
+
+
 def state_dict_numpy(model: nn.Module) -> dict:
     return {k: v.detach().numpy() for k, v in model.state_dict().items()}
