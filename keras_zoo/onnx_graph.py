@@ -107,9 +107,9 @@ def rewrite(path: str) -> dict[str, int]:
     (reshape to groups, transpose, reshape back, as torch exports it); Add 3, Clip 0..6,
     Mul 1/6 (, Mul x) become HardSigmoid (HardSwish); a zero Pad of the spatial axes read
     only by a Conv or a pooling becomes that node's own padding where it computes the same
-    (keras_zoo pads explicitly where torch's symmetric padding differs from Keras' "same"); a Reshape to the shape its input already
-    has (tf2onnx leaves two in each squeeze-and-excitation block) is dropped. Returns how many
-    of each it rewrote."""
+    (keras_zoo pads explicitly where torch's symmetric padding differs from Keras' "same");
+    a Reshape to the shape its input already has (tf2onnx leaves two in each
+    squeeze-and-excitation block) is dropped. Returns how many of each it rewrote."""
     import onnx
 
     model = onnx.load(path)
@@ -265,11 +265,15 @@ class _Graph:
         """Drops Reshape node `reshape` when its constant target is its input's static shape
         (-1, 0 (copy) or the same size on the batch axis) and it is not a graph output;
         returns 1 if it did, else 0."""
+        from onnx import helper
+
         target = self.constant(reshape.input[1])
         source = shapes.get(reshape.input[0])
         output = reshape.output[0]
+        literal_zeros = any(a.name == "allowzero" and helper.get_attribute_value(a)
+                            for a in reshape.attribute)  # 0 is then a size, not "copy"
         if (target is None or source is None or len(target) != len(source) or not len(source)
-                or -1 in source[1:] or tuple(target[1:]) != source[1:]
+                or literal_zeros or -1 in source[1:] or tuple(target[1:]) != source[1:]
                 or target[0] not in (-1, 0, source[0]) or None in self.consumers(output)):
             return 0
         for node in self.consumers(output):
