@@ -27,7 +27,7 @@ Pad before a depthwise convolution or a pooling (keras_zoo's explicit form of to
 symmetric padding), which becomes that node's own padding, and the Reshape to the shape a
 tensor already has (two in each squeeze-and-excitation block). Without them ONNX Runtime's
 optimized graph changes layout no more often than in torch's export of the same architecture
-(tests/test_onnx_graph.py).
+(tests/test_deploy.py counts both).
 """
 
 from __future__ import annotations
@@ -145,6 +145,13 @@ def _static_shapes(model) -> dict[str, tuple]:
             if value.type.tensor_type.HasField("shape")}
 
 
+def _attributes(node) -> dict:
+    """An ONNX node's attributes as {name: Python value}."""
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
 class _Graph:
     """An ONNX GraphProto with the look-ups the rewrites need."""
 
@@ -187,7 +194,7 @@ class _Graph:
         permutation matrix; returns 1 if it did, else 0."""
         from onnx import helper, numpy_helper
 
-        attributes = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
+        attributes = _attributes(conv)
         plain = {"group": 1, "strides": [1, 1], "dilations": [1, 1], "pads": [0, 0, 0, 0]}
         kernel = self.constant(conv.input[1]) if len(conv.input) == 2 else None
         if (kernel is None or kernel.ndim != 4 or kernel.shape[2:] != (1, 1)
@@ -229,7 +236,7 @@ class _Graph:
         and a zero are alike. Returns 1 if it did, else 0."""
         from onnx import helper
 
-        attributes = {a.name: helper.get_attribute_value(a) for a in pad.attribute}
+        attributes = _attributes(pad)
         pads = self.constant(pad.input[1]) if len(pad.input) >= 2 else None
         value = pad.input[2] if len(pad.input) >= 3 and pad.input[2] else None
         node = self._single_consumer(pad)
@@ -238,7 +245,7 @@ class _Graph:
                 or (value is not None and not self._is(value, 0.0))
                 or len(pad.input) > 3 or node is None or node.input[0] != pad.output[0]):
             return 0
-        own = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        own = _attributes(node)
         before = list(own.get("pads", [0, 0, 0, 0]))
         added = [int(p) for p in pads[[2, 3, 6, 7]]]  # h and w: begin, then end
         source = self.producer(pad.input[0])
@@ -265,13 +272,10 @@ class _Graph:
         """Drops Reshape node `reshape` when its constant target is its input's static shape
         (-1, 0 (copy) or the same size on the batch axis) and it is not a graph output;
         returns 1 if it did, else 0."""
-        from onnx import helper
-
         target = self.constant(reshape.input[1])
         source = shapes.get(reshape.input[0])
         output = reshape.output[0]
-        literal_zeros = any(a.name == "allowzero" and helper.get_attribute_value(a)
-                            for a in reshape.attribute)  # 0 is then a size, not "copy"
+        literal_zeros = _attributes(reshape).get("allowzero", 0)  # 0 a size, not "copy"
         if (target is None or source is None or len(target) != len(source) or not len(source)
                 or literal_zeros or -1 in source[1:] or tuple(target[1:]) != source[1:]
                 or target[0] not in (-1, 0, source[0]) or None in self.consumers(output)):
