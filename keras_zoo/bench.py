@@ -514,16 +514,21 @@ def zoo_runtimes(model, folder: str, calibration: str | None = None) -> Runtimes
 
 
 def _exported(model, folder: str, fmt: str, quantize: str | None, calibration: str | None):
-    from keras_zoo.deploy import SUFFIXES, export, load_exported
+    """`model` exported to `fmt` and loaded, as a runner of NHWC batches. The formats that
+    can take NCHW input (ONNX, OpenVINO) are given it, as torch's exports are, and fed
+    through `nchw`: neither side's timed calls then transpose their input."""
+    from keras_zoo.deploy import LAYOUTS, SUFFIXES, export, load_exported
 
+    layout = "nchw" if "nchw" in LAYOUTS[fmt] else "nhwc"
     path = os.path.join(folder, f"{model.name}-{quantize or 'f32'}{SUFFIXES[fmt]}")
     # random weights can make the export warn that its check is weak, and the converters warn
     # of their own deprecations; neither bears on speed, and the table checks the outputs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         export(model, path, fmt, quantize=quantize,
-               calibration=calibration if quantize else None, verbose=False)
-    return load_exported(path)
+               calibration=calibration if quantize else None, layout=layout, verbose=False)
+    runtime = load_exported(path)
+    return nchw(runtime) if layout == "nchw" else runtime
 
 
 def torch_runtimes(module, folder: str, size: int) -> dict[str, Callable]:

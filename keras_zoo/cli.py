@@ -327,7 +327,7 @@ def _cmd_export(args) -> int:
 
     model, kwargs = _export_model(args)
     export(model, args.out, args.format, quantize=args.quantize, calibration=args.calibration,
-           data=args.data, **kwargs)
+           data=args.data, layout=args.layout, **kwargs)
     return 0
 
 
@@ -547,6 +547,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="classes of the weights' classifier (default 1000)")
     p.add_argument("--include-preprocessing", action="store_true",
                    help="the export takes RGB values in [0, 255] and normalises them itself")
+    p.add_argument("--layout", default="nhwc", choices=["nhwc", "nchw"],
+                   help="the input's axis order: nhwc (Keras', the default) or, for onnx and "
+                        "openvino, nchw (torch's)")
     p.set_defaults(run=_cmd_export)
 
     from keras_zoo import bench as bench_module

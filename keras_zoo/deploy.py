@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib
 import json
 import os
@@ -49,6 +50,10 @@ SUFFIXES = {"litert": ".tflite", "onnx": ".onnx", "openvino": ".xml", "saved_mod
 QUANTIZATIONS = {"litert": ("int8", "float16"), "onnx": ("int8",),
                  "openvino": ("int8", "float16", "bf16"), "saved_model": ()}
 # the modules each format needs, beyond TensorFlow and Keras
+# the axis orders of the image input each format can be given ("nchw": torch's, for a pipeline
+# that feeds it torch-style batches)
+LAYOUTS = {"litert": ("nhwc",), "onnx": ("nhwc", "nchw"), "openvino": ("nhwc", "nchw"),
+           "saved_model": ("nhwc",)}
 PACKAGES = {"litert": ("ai_edge_litert",), "onnx": ("tf2onnx", "onnx", "onnxruntime"),
             "openvino": ("openvino", "tf2onnx", "onnx"), "saved_model": ()}
 EXTRA = 'pip install "keras_zoo[export]"'
@@ -107,7 +112,8 @@ def export(model, path: str | os.PathLike, format: str | None = None, *,
            quantize: str | None = None, calibration: str | os.PathLike | None = None,
            data: str | os.PathLike | None = None, preprocessing=None,
            class_names: Sequence[str] | None = None, metadata: dict | None = None,
-           tolerance: float = TOLERANCE, verbose: bool = True) -> ExportResult:
+           layout: str = "nhwc", tolerance: float = TOLERANCE, verbose: bool = True
+           ) -> ExportResult:
     """Writes `model` (a Functional or Sequential keras.Model with a fixed input size) to
     `path` in `format`, checked in its runtime (see the module's docstring).
 
@@ -119,7 +125,9 @@ def export(model, path: str | os.PathLike, format: str | None = None, *,
     given one is checked on its images too. data: a class-per-folder tree (the classes in the
     model's output order) to measure accuracy on. preprocessing: the `keras_zoo.Preprocessing`
     that prepares images for the model (default: the model id's, when `model.name` is one).
-    class_names and metadata (a JSON-able dict): recorded for `load_exported`.
+    class_names and metadata (a JSON-able dict): recorded for `load_exported`. layout: the
+    input's axis order, "nhwc" (Keras') or, for onnx and openvino, "nchw" (torch's): the
+    graph then starts at the first convolution, with no transpose of the input.
     """
     import keras
 
@@ -129,6 +137,7 @@ def export(model, path: str | os.PathLike, format: str | None = None, *,
     path = os.path.abspath(os.fspath(path))
     fmt = _check_format(format, path)
     quantize = _check_quantize(fmt, quantize, calibration)
+    layout = _check_layout(fmt, layout)
     tolerance = checks.check_positive_number(tolerance, "tolerance")
     require(fmt)
     input_shape = _input_shape(model)
@@ -161,13 +170,13 @@ def export(model, path: str | os.PathLike, format: str | None = None, *,
             calib = prepare.files(calibration_files[:MAX_CALIBRATION]) if calibration else None
             say(f"exporting {model.name} to {fmt}"
                 + (f" ({quantize})" if quantize else "") + f": {os.path.basename(path)}")
-            _convert(folded, target, fmt, quantize, calib, tmp)
-            runtime = load_exported(target, format=fmt, precision=quantize)
+            _convert(folded, target, fmt, quantize, calib, tmp, layout)
+            runtime = load_exported(target, format=fmt, precision=quantize, layout=layout)
             check = _check(model, runtime, prepare, calib, folder, tolerance, quantize)
             record = {
                 "keras_zoo": _version(), "format": fmt, "quantize": quantize,
                 "precision": quantize or "f32", "model": model.name,
-                "input_shape": list(input_shape),
+                "input_shape": list(input_shape), "layout": layout,
                 "outputs": outputs,
                 "output_activation": _output_activation(model),
                 "preprocessing": dataclasses.asdict(pre), "normalized_in_model": in_model,
@@ -235,6 +244,15 @@ def _check_quantize(fmt: str, quantize, calibration) -> str | None:
         raise ValueError("calibration: quantize='int8' is calibrated on images; give a folder "
                          "of images representative of the inputs")
     return quantize
+
+
+def _check_layout(fmt: str, layout) -> str:
+    layout = checks.check_choice(layout, "layout", ("nhwc", "nchw"))
+    if layout not in LAYOUTS[fmt]:
+        allowed = [f for f, layouts in LAYOUTS.items() if layout in layouts]
+        raise ValueError(f"layout {layout!r}: format {fmt!r} takes NHWC input only; "
+                         f"{layout} input: {', '.join(allowed)}")
+    return layout
 
 
 def _input_shape(model) -> tuple[int, int, int]:
@@ -350,7 +368,7 @@ def _fold(model):
         return model
 
 
-def _convert(model, target: str, fmt: str, quantize, calib, tmp: str) -> None:
+def _convert(model, target: str, fmt: str, quantize, calib, tmp: str, layout: str) -> None:
     """Writes `model` to `target`; ExportError naming the format and the converter's words."""
     import io
 
@@ -362,9 +380,9 @@ def _convert(model, target: str, fmt: str, quantize, calib, tmp: str) -> None:
             elif fmt == "litert":
                 _to_litert(model, target, quantize, calib)
             elif fmt == "onnx":
-                _to_onnx(model, target, quantize, calib, tmp)
+                _to_onnx(model, target, quantize, calib, tmp, layout)
             else:
-                _to_openvino(model, target, quantize, calib, tmp)
+                _to_openvino(model, target, quantize, calib, tmp, layout)
     except ExportError:
         raise
     except (ValueError, TypeError, RuntimeError, NotImplementedError, ImportError) as err:
@@ -398,7 +416,7 @@ def _to_litert(model, target: str, quantize, calib) -> None:
     model.export(target, format="litert", verbose=False, **options)
 
 
-def _to_onnx(model, target: str, quantize, calib, tmp: str) -> None:
+def _to_onnx(model, target: str, quantize, calib, tmp: str, layout: str) -> None:
     from keras_zoo import onnx_graph
 
     path = target if quantize is None else os.path.join(tmp, "float.onnx")
@@ -416,6 +434,9 @@ def _to_onnx(model, target: str, quantize, calib, tmp: str) -> None:
                           f"{len(layers)} layer(s) ({', '.join(kinds) or 'unknown kind'}): "
                           f"{shown}")
     onnx_graph.rewrite(path)
+    if layout == "nchw":
+        onnx_graph.nchw_input(path)
+        calib = None if calib is None else calib.transpose(0, 3, 1, 2)
     if quantize is not None:
         _quantize_onnx(path, target, calib, tmp)
 
@@ -478,7 +499,7 @@ def _quantize_onnx(float_path: str, target: str, calib, tmp: str) -> None:
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
 
 
-def _to_openvino(model, target: str, quantize, calib, tmp: str) -> None:
+def _to_openvino(model, target: str, quantize, calib, tmp: str, layout: str) -> None:
     """OpenVINO IR converted from the model's ONNX export (`_to_onnx`; int8 included, as
     OpenVINO runs ONNX Runtime's QDQ graph in int8): the IR OpenVINO converts from
     TensorFlow's NHWC graph keeps transposes around every channel shuffle, where the ONNX
@@ -486,7 +507,7 @@ def _to_openvino(model, target: str, quantize, calib, tmp: str) -> None:
     import openvino as ov
 
     onnx_path = os.path.join(tmp, "openvino_source.onnx")
-    _to_onnx(model, onnx_path, "int8" if quantize == "int8" else None, calib, tmp)
+    _to_onnx(model, onnx_path, "int8" if quantize == "int8" else None, calib, tmp, layout)
     ov.save_model(ov.convert_model(onnx_path), target,
                   compress_to_fp16=quantize == "float16")
 
@@ -567,6 +588,10 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
 
 
+def _transposed(run: Callable, x: np.ndarray) -> np.ndarray:
+    return run(np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2)))
+
+
 def _batches(run: Callable, x: np.ndarray, batch: int = 16) -> np.ndarray:
     return np.concatenate([np.asarray(run(x[i:i + batch])) for i in range(0, len(x), batch)])
 
@@ -574,6 +599,9 @@ def _batches(run: Callable, x: np.ndarray, batch: int = 16) -> np.ndarray:
 def _check(model, runtime, prepare: _Images, calib, folder, tolerance: float, quantize) -> dict:
     def keras_out(x):
         return np.asarray(model(x, training=False))
+
+    if runtime.layout == "nchw":  # the check's batches are NHWC, as the Keras model's
+        runtime = functools.partial(_transposed, runtime)
 
     x = prepare.random(CHECK_IMAGES)
     want, got = _batches(keras_out, x), _batches(runtime, x)
@@ -617,20 +645,24 @@ def _check(model, runtime, prepare: _Images, calib, folder, tolerance: float, qu
 
 
 class ExportedModel:
-    """An exported model loaded in its runtime: call it on an NHWC float32 batch prepared as
-    the record says (`prepare` turns RGB pixels in [0, 255] into such a batch).
+    """An exported model loaded in its runtime: call it on a float32 batch prepared as the
+    record says (`prepare` turns RGB pixels in [0, 255] into such a batch), NHWC or, for an
+    export with layout="nchw", NCHW.
 
-    Attributes: path, format, precision ("f32", "int8", "float16" or "bf16"), input_shape,
+    Attributes: path, format, precision ("f32", "int8", "float16" or "bf16"), input_shape
+    (height, width, channels), layout ("nhwc" or "nchw"),
     preprocessing (a `keras_zoo.Preprocessing`), class_names (or None) and record (the
     export's check, as written beside the file; {} for a file exported elsewhere).
     """
 
-    def __init__(self, path: str, fmt: str, run: Callable, record: dict, precision: str):
+    def __init__(self, path: str, fmt: str, run: Callable, record: dict, precision: str,
+                 layout: str = "nhwc"):
         from keras_zoo.weight_sets import Preprocessing
 
         self.path, self.format, self._run, self.record = path, fmt, run, record
         self.precision = precision
         self.input_shape = tuple(record["input_shape"]) if record else None
+        self.layout = layout
         pre = record.get("preprocessing") if record else None
         self.preprocessing = Preprocessing(**{k: tuple(v) if isinstance(v, list) else v
                                               for k, v in pre.items()}) if pre else None
@@ -642,27 +674,33 @@ class ExportedModel:
 
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) RGB in [0, 255], any size -> the batch this model takes (resized,
-        cropped, normalised as the record says)."""
+        cropped, normalised as the record says, in its layout)."""
         if self.preprocessing is None:
             raise ValueError(f"{self.path}: no export record beside it to say how images are "
                              "prepared")
         images = _Images(self.preprocessing, self.record.get("normalized_in_model", False),
                          self.input_shape)
         resized = np.stack([np.asarray(images.resize(p), np.float32) for p in pixels])
-        return images.pixels(resized)
+        batch = images.pixels(resized)
+        return batch if self.layout == "nhwc" else np.ascontiguousarray(
+            batch.transpose(0, 3, 1, 2))
 
     def __repr__(self) -> str:
-        return f"ExportedModel({self.path!r}, format={self.format!r}, {self.precision})"
+        layout = ", nchw" if self.layout == "nchw" else ""
+        return f"ExportedModel({self.path!r}, format={self.format!r}, {self.precision}{layout})"
 
 
 def load_exported(path: str | os.PathLike, *, format: str | None = None,
-                  precision: str | None = None, threads: int | None = None) -> ExportedModel:
+                  precision: str | None = None, layout: str | None = None,
+                  threads: int | None = None) -> ExportedModel:
     """The export at `path` loaded in its runtime (LiteRT's interpreter with XNNPACK, ONNX
-    Runtime, OpenVINO on the CPU, TensorFlow for a SavedModel), callable on NHWC batches.
+    Runtime, OpenVINO on the CPU, TensorFlow for a SavedModel), callable on batches in the
+    export's layout (NHWC unless exported with layout="nchw").
 
     format: taken from the suffix when None. precision: OpenVINO's inference precision ("f32",
-    "bf16"; default: the record's, f32 otherwise). threads: the runtime's threads (default: every
-    core).
+    "bf16"; default: the record's, f32 otherwise). layout: the axis order of the input, "nhwc" or
+    "nchw" (default: the record's, nhwc otherwise). threads: the runtime's threads (default:
+    every core).
     """
     path = os.path.abspath(os.fspath(path))
     fmt = format or format_of(path)
@@ -678,12 +716,14 @@ def load_exported(path: str | os.PathLike, *, format: str | None = None,
         with open(path + RECORD_SUFFIX) as f:
             record = json.load(f)
     precision = precision or record.get("precision", "f32")
+    layout = checks.check_choice(layout or record.get("layout", "nhwc"), "layout",
+                                 ("nhwc", "nchw"))
     threads = threads or os.cpu_count() or 1
     try:
         run = _RUNNERS[fmt](path, threads, precision)
     except Exception as err:  # each runtime has its own exception types for a bad file
         raise ValueError(f"path {path!r}: {fmt} cannot load it: {_first_line(err)}") from None
-    return ExportedModel(path, fmt, run, record, precision)
+    return ExportedModel(path, fmt, run, record, precision, layout)
 
 
 def _litert(path: str, threads: int, precision: str) -> Callable:

@@ -134,6 +134,44 @@ def rewrite(path: str) -> dict[str, int]:
     return counts
 
 
+def nchw_input(path: str) -> int:
+    """Rewrites the ONNX file at `path` in place to take its 4-D image input in NCHW order,
+    as torch's exports do, in place of Keras' NHWC: the Transpose to NCHW that tf2onnx puts
+    after the input goes, and with it the one after a per-channel scale and shift of the
+    input (a model that normalises its own input), whose constants are laid out for NCHW.
+    Any other node that read the NHWC input reads it from a Transpose back. The input keeps
+    its name. Returns how many nodes still read an NHWC copy (0 for keras_zoo's models);
+    ValueError when the graph has no single 4-D input."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(path)
+    graph = _Graph(model.graph)
+    inputs = [i for i in model.graph.input if i.name not in graph.weights]
+    dims = inputs[0].type.tensor_type.shape.dim if len(inputs) == 1 else ()
+    if len(dims) != 4:
+        raise ValueError(f"{path}: an NCHW input needs a graph with one 4-D input")
+    name, nhwc = inputs[0].name, inputs[0].name + "/nhwc"
+    for node in graph.nodes:
+        node.input[:] = [nhwc if i == name else i for i in node.input]
+    graph.nodes.insert(0, helper.make_node("Transpose", [name], [nhwc], name=nhwc,
+                                           perm=[0, 2, 3, 1]))
+    for node in graph.consumers(nhwc):
+        graph.nchw_chain(node, nhwc, name, dims[3].dim_value)
+    left = len(graph.consumers(nhwc))
+    if not left:
+        graph.nodes.remove(graph.nodes[0])
+    graph.drop_unused()
+    order = [onnx.TensorShapeProto.Dimension() for _ in range(4)]
+    for new, old in zip(order, (dims[0], dims[3], dims[1], dims[2])):
+        new.CopyFrom(old)
+    del dims[:]
+    dims.extend(order)
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return left
+
+
 def _static_shapes(model) -> dict[str, tuple]:
     """Each tensor's shape by ONNX's shape inference, -1 for an axis it cannot fix."""
     import onnx
@@ -286,6 +324,42 @@ class _Graph:
                     node.input[i] = reshape.input[0]
         self.graph.node.remove(reshape)
         return 1
+
+    def nchw_chain(self, first, nhwc: str, nchw: str, channels: int) -> bool:
+        """Where `first`, a reader of tensor `nhwc`, the NHWC copy of graph input `nchw`,
+        starts a chain of Add, Sub, Mul or Div by constants of one value or one per channel
+        that ends in a Transpose to NCHW (or is that Transpose), makes the chain compute on
+        `nchw` itself and drops the Transpose; returns whether it did."""
+        from onnx import numpy_helper
+
+        chain, node, constants = [], first, {}
+        while node is not None and node.op_type in ("Add", "Sub", "Mul", "Div"):
+            constant = next((i for i in node.input if i in self.weights), None)
+            value = self.constant(constant) if constant else None
+            if (value is None or len(node.input) != 2 or list(node.input).count(constant) != 1
+                    or value.ndim > 4 or (value.size != 1 and (
+                        value.shape[-1:] != (channels,) or value.size != channels))):
+                return False
+            constants[node.name] = (constant, value if value.size == 1
+                                    else value.reshape(channels, 1, 1))
+            chain.append(node)
+            node = self._single_consumer(node)
+        if (node is None or node.op_type != "Transpose"
+                or list(_attributes(node)["perm"]) != [0, 3, 1, 2]
+                or None in self.consumers(node.output[0])):
+            return False
+        for step in chain:
+            constant, value = constants[step.name]
+            tensor = numpy_helper.from_array(value, f"{step.name}/{constant}/nchw")
+            self.graph.initializer.append(tensor)
+            self.weights[tensor.name] = tensor
+            step.input[:] = [tensor.name if i == constant else i for i in step.input]
+        first.input[:] = [nchw if i == nhwc else i for i in first.input]
+        end = chain[-1].output[0] if chain else nchw
+        for reader in self.consumers(node.output[0]):
+            reader.input[:] = [end if i == node.output[0] else i for i in reader.input]
+        self.graph.node.remove(node)
+        return True
 
     def hard_activation(self, clip) -> str | None:
         """The kind of hard activation around Clip node `clip` that it rewrote, or None."""

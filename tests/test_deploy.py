@@ -134,6 +134,28 @@ def test_every_block_kind_exports_to_every_format_within_1e_4(models, name, fmt,
     assert set(os.listdir(tmp_path)) == expected  # and no temporary folder left
 
 
+@pytest.mark.parametrize("name, fmt", [("shufflenet_v1_g3_x0_5", "onnx"),
+                                       ("mobilenet_v3_small", "openvino")])
+def test_nchw_exports_take_torch_style_batches(models, images, name, fmt, tmp_path):
+    model = models[name]
+    path = tmp_path / f"{name}{SUFFIX[fmt]}"
+    result = keras_zoo.export(model, path, fmt, layout="nchw", verbose=False)
+    assert result.max_error <= deploy.TOLERANCE
+    runtime = keras_zoo.load_exported(path)
+    assert runtime.layout == "nchw" and runtime.input_shape == (SIZE, SIZE, 3)
+    pixels = [np.asarray(Image.open(images / f"{i}.png").convert("RGB")) for i in range(3)]
+    x = runtime.prepare(pixels)
+    assert x.shape == (3, 3, SIZE, SIZE)
+    want = model.predict(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), verbose=0)
+    assert relative_error(runtime(x), want) <= 1e-4
+    if fmt == "onnx":  # no transpose but the channel shuffles'
+        graph = onnx.load(path).graph
+        shuffles = sum(isinstance(layer, ChannelShuffle)
+                       for layer in model._flatten_layers(include_self=False))
+        assert Counter(n.op_type for n in graph.node)["Transpose"] == shuffles
+    assert json.loads((tmp_path / f"{name}{SUFFIX[fmt]}.json").read_text())["layout"] == "nchw"
+
+
 def test_the_check_is_not_blind(models, tmp_path, monkeypatch):
     """A conversion that changes the function fails the check and leaves nothing behind."""
     model = models["mobilenet_v3_small"]
@@ -215,6 +237,9 @@ def test_include_preprocessing_exports_take_pixels(tmp_path):
      r"quantize \(format 'onnx'\) must be one of 'int8'; got 'float16'"),
     ({"format": "saved_model", "quantize": "int8"}, "format 'saved_model' has no quantized"),
     ({"format": "litert", "quantize": "int8"}, "calibration: quantize='int8' is calibrated"),
+    ({"format": "litert", "layout": "nchw"},
+     "layout 'nchw': format 'litert' takes NHWC input only; nchw input: onnx, openvino"),
+    ({"format": "onnx", "layout": "NCHW"}, "layout must be one of 'nhwc', 'nchw'"),
 ])
 def test_bad_format_or_quantization_lists_what_is_allowed(tmp_path, kwargs, message):
     model = keras_zoo.build("resnet18", input_shape=(32, 32, 3), classes=2)
@@ -296,9 +321,10 @@ def test_load_exported_refuses_what_is_not_an_export(tmp_path):
 
 def test_the_export_command_writes_a_checked_file(tmp_path, capsys):
     assert cli.main(["export", "mobilenet_v3_small", str(tmp_path / "out" / "m.xml"),
-                     "--image-size", "48", "--classes", "7"]) == 0
+                     "--image-size", "48", "--classes", "7", "--layout", "nchw"]) == 0
     printed = capsys.readouterr().out
     assert "max relative error" in printed and "record: m.xml.json" in printed
     assert sorted(os.listdir(tmp_path / "out")) == ["m.bin", "m.xml", "m.xml.json"]
     record = json.loads((tmp_path / "out" / "m.xml.json").read_text())
     assert record["metadata"]["model"] == "mobilenet_v3_small" and record["outputs"] == 7
+    assert record["layout"] == "nchw" and record["input_shape"] == [48, 48, 3]

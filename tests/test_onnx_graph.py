@@ -94,3 +94,44 @@ def test_reshapes_to_the_shape_they_have_are_dropped(tmp_path):
     _, ops = _exported_ops(model, tmp_path)
     assert ops["Reshape"] == 1 and ops["GlobalAveragePool"] == 1
 
+
+
+def _nchw_exported(model, tmp_path):
+    """`model` exported with an NCHW input, its outputs checked against Keras' on NHWC
+    batches; returns the graph."""
+    path = tmp_path / "m.onnx"
+    keras_zoo.export(model, path, layout="nchw", verbose=False)
+    x = np.random.default_rng(3).uniform(0, 1, (4, *model.inputs[0].shape[1:]))
+    x = x.astype("float32")
+    runtime = keras_zoo.load_exported(path)
+    assert runtime.layout == "nchw"
+    got = runtime(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    assert relative_error(got, model.predict(x, verbose=0)) < 1e-6
+    return onnx.load(path).graph
+
+
+def test_an_nchw_input_starts_at_the_first_convolution(tmp_path):
+    # the normalisation of an input of pixels (build's include_preprocessing: a per-channel
+    # scale and shift, then a scalar one) becomes NCHW with it: no transpose is left
+    from keras_zoo.layers import Normalize
+
+    inputs = keras.Input((7, 9, 3))
+    x = Normalize((0.4, 0.5, 0.6), (0.2, 0.25, 0.3))(inputs)
+    x = keras.layers.Rescaling(2.0, offset=-1.0)(x)
+    x = keras.layers.Conv2D(4, 3, padding="same")(x)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    graph = _nchw_exported(model, tmp_path)
+    ops = Counter(node.op_type for node in graph.node)
+    assert ops["Transpose"] == 0 and ops["Conv"] == 1
+    dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
+    assert dims[1:] == [3, 7, 9]
+
+
+def test_an_nchw_input_read_in_nhwc_order_gets_a_transpose_back(tmp_path):
+    inputs = keras.Input((5, 6, 3))
+    conv = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(3, 1)(inputs))
+    flat = keras.layers.Dense(3)(keras.layers.Flatten()(inputs))  # reads H, W, C in order
+    model = keras.Model(inputs, keras.layers.Add()([conv, flat]))
+    graph = _nchw_exported(model, tmp_path)
+    transposes = [n for n in graph.node if n.op_type == "Transpose"]
+    assert len(transposes) == 1 and transposes[0].input[0] == graph.input[0].name
