@@ -4,16 +4,23 @@ confusion matrix, for keras_zoo models and any Functional, Sequential or nested 
 Each writes into `log_dir` itself (Keras' own TensorBoard callback writes into its train/ and
 validation/ sub-folders, so both can share one log_dir), at the end of every
 `every_n_epochs`-th epoch from the first, with the epoch index (from 0, as Keras' epoch
-scalars) as the step. Tags never carry the model's name, so runs compare:
+scalars) as the step; titles drawn into the pictures count epochs from 1, as Keras prints
+them. Tags never carry the model's name, so runs compare, and sort after Keras' `epoch_loss`
+and `epoch_accuracy`, which TensorBoard then shows first:
 
-    feature_maps/<layer>                          FeatureMapLogger, one image per sample
-    activations/<layer>/mean, /std, /zero_fraction
-    kernels/<layer>/mean, /std, /min, /max        KernelStatsLogger (std with ddof=1)
-    kernels/<layer>                               histogram
-    filters/<first conv>                          the first convolution's filters, RGB tiles
+    inputs                                        FeatureMapLogger: the sample images
+    feature_maps/<layer>                          one channel grid per sample
+    features/<layer>/mean, /std, /zero_fraction   (zero_fraction where the output is >= 0)
+    kernels/<layer>                               KernelStatsLogger: histogram
+    update_ratio                                  ||dW|| / ||W|| per layer, a chart per epoch
+    filters/<first conv>                          the first convolution's filters
+    kernels/<layer> in runs kernel_stats/mean, /std, /min, /max   (scalars=True)
     grad_cam/<layer>                              GradCAMLogger, one image per sample
     confusion_matrix                              ConfusionMatrixLogger
-    precision/<class>, recall/<class>
+    precision, recall in runs classes/<class>     one chart each, a line per class
+
+Pictures are enlarged (nearest neighbour) until a channel is at least 16 pixels a side and a
+grid 256 pixels wide; maps smaller than 4x4 are left out of the default layers.
 
 >>> import numpy as np, keras, keras_zoo
 >>> from keras_zoo.callbacks import FeatureMapLogger, KernelStatsLogger
@@ -41,7 +48,7 @@ from keras_zoo.viz import images as _images
 from keras_zoo.viz import kernels as _kernels
 from keras_zoo.viz.confusion import confusion_matrix, plot_confusion_matrix, precision_recall
 from keras_zoo.viz.gradcam import grad_cam
-from keras_zoo.viz.graph import default_cam_layer, find_layers, make_probe
+from keras_zoo.viz.graph import MIN_MAP, default_cam_layer, find_layers, large_enough, make_probe
 
 _WRITERS: dict = {}  # folder -> [writer, callbacks in a fit using it]
 
@@ -90,7 +97,8 @@ def _caller_stacklevel() -> int:
 
 class InspectionCallback(keras.callbacks.Callback):
     """Writes summaries to `log_dir` every `every_n_epochs` epochs; subclasses say what in
-    `log(epoch)`. Without TensorBoard it warns once and writes nothing."""
+    `log(epoch)`, into `log_dir` or into a run beside it (`run(name)`). Without TensorBoard
+    it warns once and writes nothing."""
 
     def __init__(self, log_dir: str | os.PathLike, every_n_epochs: int = 1):
         super().__init__()
@@ -106,6 +114,7 @@ class InspectionCallback(keras.callbacks.Callback):
                 stacklevel=_caller_stacklevel(),
             )
         self._writer = None
+        self._runs: dict[str, object] = {}
 
     def on_train_begin(self, logs=None):
         if self.enabled:
@@ -117,12 +126,24 @@ class InspectionCallback(keras.callbacks.Callback):
             return
         with self._writer.as_default(step=epoch):
             self.log(epoch)
-        self._writer.flush()
+        for writer in (self._writer, *self._runs.values()):
+            writer.flush()
 
     def on_train_end(self, logs=None):
         if self._writer is not None:
             self._writer = None
             _close_writer(self.log_dir)
+            for folder in self._runs:
+                _close_writer(folder)
+            self._runs = {}
+
+    def run(self, name: str):
+        """The writer of the run `log_dir/name` (TensorBoard draws a run's scalars of one tag
+        as one line of the tag's chart)."""
+        folder = os.path.join(self.log_dir, name)
+        if folder not in self._runs:
+            self._runs[folder] = _open_writer(folder)
+        return self._runs[folder]
 
     def prepare(self) -> None:
         """Called at the start of training, with self.model set: checks and set-up."""
@@ -131,34 +152,65 @@ class InspectionCallback(keras.callbacks.Callback):
         raise NotImplementedError
 
 
+def _run_name(name: str) -> str:
+    """A class or statistic name as one folder name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".") or "_"
+
+
 class FeatureMapLogger(InspectionCallback):
-    """Logs, for each chosen layer, a grid of its channels (each min-max normalised) for every
-    sample image under `feature_maps/<layer>`, and the activations' mean, std and fraction of
-    zeros under `activations/<layer>/...`.
+    """Logs the sample images under `inputs` (once, at the first logged epoch) and, for each
+    chosen layer, a grid of its channels (each min-max normalised, enlarged to at least 16
+    pixels a channel and 256 a grid) for every sample under `feature_maps/<layer>`, and the
+    activations' mean, std and (for outputs that are >= 0 on the samples, as after a ReLU)
+    fraction of zeros under `features/<layer>/...`.
 
     images: the fixed sample, as the model takes it (N, H, W, C), or a tf.data.Dataset whose
     first batch is used. layers: layer names; default: a keras_zoo model's stage outputs, for
-    any other model the last layer at each spatial resolution. max_channels: show only the
-    first channels of wide layers (default: all).
+    any other model the last layer at each spatial resolution, each left out when its maps are
+    smaller than `min_size` x `min_size`. max_channels: show only the first channels of wide
+    layers (default: all).
     """
 
     def __init__(self, log_dir, images, layers: Sequence[str] | None = None,
-                 every_n_epochs: int = 1, *, max_channels: int | None = None):
+                 every_n_epochs: int = 1, *, max_channels: int | None = None,
+                 min_size: int = MIN_MAP):
         super().__init__(log_dir, every_n_epochs)
         self.images = images
         self.layers = [layers] if isinstance(layers, str) else layers
         self.max_channels = (None if max_channels is None
                              else check_positive_int(max_channels, "max_channels"))
+        self.min_size = check_positive_int(min_size, "min_size")
 
     def prepare(self):
         self._batch = _features.as_images(self.model, self.images)
-        self._refs = _features.resolve_layers(self.model, self.layers, self._batch.shape[1:])
-        self._probe = make_probe(self.model, self._refs)
+        refs = _features.resolve_layers(self.model, self.layers, self._batch.shape[1:])
+        first = [np.asarray(v) for v in make_probe(self.model, refs)(self._batch)]
+        if self.layers is None:
+            kept = [i for i, v in enumerate(first) if v.ndim != 4 or large_enough(v.shape,
+                                                                                 self.min_size)]
+            if not kept:
+                warnings.warn(f"FeatureMapLogger: every default layer of {self.model.name!r} "
+                              f"is smaller than {self.min_size}x{self.min_size} for these "
+                              "images; name the layers to log them", stacklevel=2)
+            refs, first = [refs[i] for i in kept], [first[i] for i in kept]
+        self._refs = refs
+        self._nonnegative = [bool(v.min() >= 0) for v in first]
+        self._probe = make_probe(self.model, refs) if refs else None
+        self._inputs_logged = False
 
     def log(self, epoch):
         import tensorflow as tf
 
-        for ref, value in zip(self._refs, self._probe(self._batch)):
+        if not self._inputs_logged:
+            tf.summary.image("inputs", _images.display_images(self._batch),
+                             max_outputs=len(self._batch),
+                             description=f"the {len(self._batch)} sample images, in the "
+                                         "order of the feature maps' and Grad-CAM's")
+            self._inputs_logged = True
+        if self._probe is None:
+            return
+        for ref, nonnegative, value in zip(self._refs, self._nonnegative,
+                                           self._probe(self._batch)):
             value = np.asarray(value)
             if value.ndim == 4:
                 grids = np.stack([
@@ -168,41 +220,73 @@ class FeatureMapLogger(InspectionCallback):
                                  description=f"{value.shape[-1]} channels of "
                                              f"{value.shape[1]}x{value.shape[2]}")
             for stat, number in _features.activation_stats(value).items():
-                tf.summary.scalar(f"activations/{ref.name}/{stat}", number)
+                if stat != "zero_fraction" or nonnegative:
+                    tf.summary.scalar(f"features/{ref.name}/{stat}", number)
 
 
 class KernelStatsLogger(InspectionCallback):
-    """Logs every convolution (also depthwise and separable) and dense kernel's mean, std
-    (ddof=1), min and max as scalars `kernels/<layer>/...` and its histogram `kernels/<layer>`,
-    and the first convolution's filters as one RGB tile image `filters/<layer>`."""
+    """Logs, for every convolution (also depthwise and separable) and dense kernel, its
+    histogram `kernels/<layer>`; the relative size of each kernel's update since the last
+    logged epoch, ||W - W_before|| / ||W_before||, as one chart of every layer by depth
+    (`update_ratio`: the usual way to see which layers learn, around 1e-3 per step in a
+    healthy run); and the first convolution's filters as one image `filters/<layer>`, in gray
+    when `gray` (for a model that sees grayscale pictures as RGB) or its input has one channel.
+
+    scalars: also the mean, std (ddof=1), min and max of each kernel, as one chart per layer
+    (`kernels/<layer>`) with a line each, from the runs kernel_stats/mean, /std, /min, /max.
+    After a fit, `update_ratios` holds what was drawn: (epoch, {layer: ratio}) per logged
+    epoch.
+    """
+
+    def __init__(self, log_dir, every_n_epochs: int = 1, *, scalars: bool = False,
+                 gray: bool = False):
+        super().__init__(log_dir, every_n_epochs)
+        self.scalars, self.gray = bool(scalars), bool(gray)
 
     def prepare(self):
         self._kernels = [w for w in _kernels.named_weights(self.model) if w.kernel_tag]
         self._first = _kernels.first_conv(self.model)
+        self._before = [keras.ops.convert_to_numpy(w.variable).copy() for w in self._kernels]
+        self.update_ratios: list[tuple[int, dict[str, float]]] = []
 
     def log(self, epoch):
         import tensorflow as tf
 
-        for weight in self._kernels:
+        ratios = []
+        for i, weight in enumerate(self._kernels):
             values = keras.ops.convert_to_numpy(weight.variable)
-            stat = _kernels.weight_stat(weight.name, values)
-            for key in ("mean", "std", "min", "max"):
-                tf.summary.scalar(f"kernels/{weight.kernel_tag}/{key}", getattr(stat, key))
             tf.summary.histogram(f"kernels/{weight.kernel_tag}", values)
+            ratios.append(_kernels.update_ratio(values, self._before[i]))
+            self._before[i] = values.copy()
+            if self.scalars:
+                stat = _kernels.weight_stat(weight.name, values)
+                for key in ("mean", "std", "min", "max"):
+                    with self.run(os.path.join("kernel_stats", key)).as_default(step=epoch):
+                        tf.summary.scalar(f"kernels/{weight.kernel_tag}", getattr(stat, key))
+        if self._kernels:
+            names = [w.kernel_tag for w in self._kernels]
+            self.update_ratios.append((epoch, dict(zip(names, ratios))))
+            figure = _kernels.update_ratio_figure(
+                names, [(e, np.array(list(r.values()))) for e, r in self.update_ratios])
+            tf.summary.image("update_ratio", _images.figure_to_array(figure)[None],
+                             description="||W - W_before|| / ||W_before|| of each kernel "
+                                         "since the last logged epoch, by depth")
         if self._first is not None:
             kernel = keras.ops.convert_to_numpy(self._first.layer.kernel)
             tf.summary.image(f"filters/{self._first.name}",
-                             _images.filter_tiles(kernel)[None],
+                             _images.filter_tiles(kernel, gray=self.gray)[None],
                              description=f"{kernel.shape[-1]} filters of {kernel.shape[0]}x"
-                                         f"{kernel.shape[1]}x{kernel.shape[2]}")
+                                         f"{kernel.shape[1]}x{kernel.shape[2]}"
+                                         + (", in gray" if self.gray else ""))
 
 
 class GradCAMLogger(InspectionCallback):
     """Logs Grad-CAM heatmaps (`keras_zoo.viz.grad_cam`) over the sample images under
-    `grad_cam/<layer>`, one image per sample.
+    `grad_cam/<layer>`, one image per sample, enlarged as the inputs are.
 
     class_index: a class for all images, one per image, or None for each image's predicted
-    class; layer: default the last layer with a 4-D output.
+    class; layer: default the last layer whose maps are at least 4x4 for the samples
+    (`keras_zoo.viz.default_cam_layer`).
     """
 
     def __init__(self, log_dir, images, class_index=None, layer: str | None = None,
@@ -212,7 +296,7 @@ class GradCAMLogger(InspectionCallback):
 
     def prepare(self):
         self._batch = _features.as_images(self.model, self.images)
-        ref = (default_cam_layer(self.model) if self.layer is None
+        ref = (default_cam_layer(self.model, self._batch.shape[1:]) if self.layer is None
                else find_layers(self.model, [self.layer], argument="layer")[0])
         self._layer = ref.name
 
@@ -221,14 +305,14 @@ class GradCAMLogger(InspectionCallback):
 
         heatmaps = grad_cam(self.model, self._batch, self.class_index, self._layer)
         tf.summary.image(f"grad_cam/{self._layer}",
-                         _images.overlay_heatmaps(self._batch, heatmaps),
+                         _images.enlarge(_images.overlay_heatmaps(self._batch, heatmaps)),
                          max_outputs=len(self._batch))
 
 
 class ConfusionMatrixLogger(InspectionCallback):
     """Logs the confusion matrix of the model's predictions on `data` as an image
-    (`confusion_matrix`) and each class's precision and recall (`precision/<class>`,
-    `recall/<class>`).
+    (`confusion_matrix`) and each class's precision and recall as one chart each (`precision`,
+    `recall`), with a line per class from the runs classes/<class>.
 
     data: a tf.data.Dataset of (images, labels) batches, or an (images, labels) pair; labels
     are class indices, shape (N,) or (N, 1), or one-hot rows. class_names: one per model output.
@@ -240,6 +324,11 @@ class ConfusionMatrixLogger(InspectionCallback):
             raise ValueError(f"class_names: expected a list of at least 2 names, got "
                              f"{class_names!r}")
         self.data, self.class_names = data, [str(c) for c in class_names]
+        runs = [_run_name(c) for c in self.class_names]
+        if len(set(runs)) != len(runs):
+            raise ValueError(f"class_names: {self.class_names!r} do not make distinct folder "
+                             "names")
+        self._class_runs = runs
 
     def prepare(self):
         outputs = self.model.outputs[0].shape[-1]
@@ -277,10 +366,11 @@ class ConfusionMatrixLogger(InspectionCallback):
         import tensorflow as tf
 
         matrix = self.matrix()
-        figure = plot_confusion_matrix(matrix, self.class_names,
-                                       title=f"confusion matrix, epoch {epoch}")
+        figure = plot_confusion_matrix(matrix, self.class_names, compact=True,
+                                       title=f"confusion matrix, epoch {epoch + 1}")
         tf.summary.image("confusion_matrix", _images.figure_to_array(figure)[None])
         precision, recall = precision_recall(matrix)
-        for name, p, r in zip(self.class_names, precision, recall):
-            tf.summary.scalar(f"precision/{name}", p)
-            tf.summary.scalar(f"recall/{name}", r)
+        for run, p, r in zip(self._class_runs, precision, recall):
+            with self.run(os.path.join("classes", run)).as_default(step=epoch):
+                tf.summary.scalar("precision", p)
+                tf.summary.scalar("recall", r)

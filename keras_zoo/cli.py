@@ -202,6 +202,7 @@ def _prepare_image(path: str, model, info, weights):
 def _cmd_analyze_features(args) -> int:
     from keras_zoo import viz
     from keras_zoo.viz.features import channel_figure
+    from keras_zoo.viz.graph import large_enough
     from keras_zoo.files import staged_dir
 
     model, info = _load_model(args)
@@ -213,7 +214,8 @@ def _cmd_analyze_features(args) -> int:
             stats = viz.activation_stats(value)
             rows.append([name, "x".join(map(str, value.shape[1:])), stats["mean"], stats["std"],
                          float(value.min()), float(value.max()), stats["zero_fraction"]])
-            if value.ndim == 4:
+            # maps smaller than 4x4 of the default layers are numbers, not pictures
+            if value.ndim == 4 and (args.layers or large_enough(value.shape)):
                 figure = channel_figure(value[0], name, n=args.n)
                 figure.savefig(os.path.join(tmp, f"{_file_name(name)}.png"), dpi=100)
         _write_csv(os.path.join(tmp, "feature_stats.csv"),
@@ -271,6 +273,11 @@ def _cmd_digits(args) -> int:
     return 0
 
 
+# every epoch's images, where TensorBoard keeps 10 per tag; images=0, which its help calls
+# "keep all", serves none in TensorBoard 2.21 (tests/test_training.py asks a real server)
+TENSORBOARD_FLAGS = "--samples_per_plugin images=1000"
+
+
 def _cmd_train(args) -> int:
     from keras_zoo.training import train
 
@@ -283,7 +290,8 @@ def _cmd_train(args) -> int:
                    inspect=not args.no_inspect, verbose=args.verbose)
     print(f"best validation accuracy {result.best_val_accuracy:.4f} in {result.seconds:.0f} s; "
           f"wrote {result.weights}, class_indices.json and run.json in {result.out}")
-    print(f"to look at the run: tensorboard --logdir {os.path.dirname(result.log_dir) or '.'}")
+    print("to look at the run (every epoch's images): tensorboard --logdir "
+          f"{os.path.dirname(result.log_dir) or '.'} {TENSORBOARD_FLAGS}")
     return 0
 
 

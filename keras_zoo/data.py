@@ -59,6 +59,29 @@ class ImageFolder:
             train.extend(members[n_val:])
         return np.sort(np.array(train, int)), np.sort(np.array(val, int))
 
+    def one_per_class(self, indices: np.ndarray, count: int, seed: int) -> np.ndarray:
+        """One of `indices` of each class, drawn with `seed`, in class order: of the first
+        `count` classes that `indices` holds."""
+        rng = np.random.default_rng(seed)
+        chosen = []
+        for c in range(len(self.class_names)):
+            members = indices[self.labels[indices] == c]
+            if len(members) and len(chosen) < count:
+                chosen.append(int(rng.choice(members)))
+        return np.array(chosen, int)
+
+    def looks_gray(self, count: int = 16, seed: int = 0) -> bool:
+        """Whether `count` of the images (drawn with `seed`) all have equal R, G and B: a
+        grayscale dataset, whatever its files' colour mode."""
+        rng = np.random.default_rng(seed)
+        picked = rng.choice(len(self.files), min(count, len(self.files)), replace=False)
+        for i in picked:
+            pixels = read_image(self.files[i])
+            if not (np.array_equal(pixels[..., 0], pixels[..., 1])
+                    and np.array_equal(pixels[..., 1], pixels[..., 2])):
+                return False
+        return True
+
 
 def scan_folder(root: str | os.PathLike, *, argument: str = "data",
                 verify: bool = True) -> ImageFolder:

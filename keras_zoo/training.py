@@ -6,8 +6,10 @@
     class_indices.json   {"0": "daisy", "1": "dandelion", ...}
     run.json             the run configuration (model flags, data, split, schedule) and results
 
-and logs to `log_dir`: Keras' epoch scalars and the inspection callbacks (feature maps of fixed
-validation images, kernel statistics, the validation confusion matrix). `evaluate` and
+and logs to `log_dir`: Keras' epoch scalars, the run configuration as text, and the inspection
+callbacks (`keras_zoo.callbacks`: one validation image per class with its feature maps and
+Grad-CAM, kernel histograms and update ratios, the validation confusion matrix with each
+class's precision and recall). `evaluate` and
 `predict` read the model flags and class names back from the files beside the weights.
 """
 
@@ -29,7 +31,7 @@ BEST_WEIGHTS = "best.weights.h5"
 CLASS_INDICES = "class_indices.json"
 RUN_CONFIG = "run.json"
 BACKUP = ".backup"
-SAMPLE_IMAGES = 8
+SAMPLE_IMAGES = 10  # sample images shown in TensorBoard: one per class, up to this many
 
 
 @dataclasses.dataclass
@@ -99,6 +101,19 @@ class _BestSoFar(keras.callbacks.Callback):
             self.value = value
             if os.path.isdir(os.path.dirname(self.path)):  # BackupAndRestore's, made before
                 _write_json(self.path, {"val_accuracy": value, "epoch": epoch})
+
+
+def _log_text(log_dir: str, tag: str, markdown: str) -> None:
+    """`markdown` as TensorBoard text under `tag` in `log_dir`, at step 0."""
+    import tensorflow as tf
+
+    from keras_zoo.callbacks import _tensorboard_installed
+
+    if _tensorboard_installed():
+        writer = tf.summary.create_file_writer(log_dir)
+        with writer.as_default(step=0):
+            tf.summary.text(tag, markdown)
+        writer.close()
 
 
 def _write_json(path: str, value) -> None:
@@ -207,12 +222,16 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
         best_so_far,
     ]
     if inspect and is_chief():
-        samples = np.concatenate([x for x, _ in val_ds.take(
-            -(-SAMPLE_IMAGES // batch_size))])[:SAMPLE_IMAGES]
+        chosen = folder.one_per_class(val_idx, SAMPLE_IMAGES, seed)
+        samples = np.concatenate([x for x, _ in make_dataset(
+            files[chosen], labels[chosen], **{**common, "batch_size": len(chosen)})])
+        _log_text(log_dir, "run", "    " + json.dumps(config, indent=2).replace("\n", "\n    "))
         cbs += [
-            keras.callbacks.TensorBoard(log_dir),
+            # Keras 3 writes no op graph, only one that the Graphs tab cannot read
+            keras.callbacks.TensorBoard(log_dir, write_graph=False),
             inspection.FeatureMapLogger(log_dir, samples),
-            inspection.KernelStatsLogger(log_dir),
+            inspection.GradCAMLogger(log_dir, samples),
+            inspection.KernelStatsLogger(log_dir, gray=folder.looks_gray()),
             inspection.ConfusionMatrixLogger(log_dir, val_ds, folder.class_names),
         ]
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: sets up .venv on first use, then the training workflow on the bundled
-# handwritten digits: write them as class folders, train mobilenet_v2 (alpha 0.75) with
+# handwritten digits: write them as class folders, train mobilenet_v2 (alpha 0.75, 64x64) with
 # TensorBoard logging into logs/, evaluate it on the validation split, predict three images,
 # export it to LiteRT in float32 and in int8 (calibrated on the digits), each checked against
 # the Keras model and measured on every digit, and predict with the int8 export.
@@ -8,7 +8,7 @@ source "$(dirname "$0")/_venv.sh" export
 run() { echo "+ keras-zoo $*"; .venv/bin/keras-zoo "$@"; }
 start=$(date +%s)
 run digits data/digits
-run train mobilenet_v2 --alpha 0.75 --data data/digits --image-size 32 --epochs 15 \
+run train mobilenet_v2 --alpha 0.75 --data data/digits --image-size 64 --epochs 15 \
     --augment crop --lr 0.002 --out logs/mobilenet_v2_digits "$@"
 run evaluate mobilenet_v2 --weights logs/mobilenet_v2_digits/best.weights.h5 \
     --data data/digits --subset validation
@@ -20,4 +20,4 @@ run export mobilenet_v2 $W/model_int8.tflite --weights $W/best.weights.h5 --quan
     --calibration data/digits --data data/digits
 run predict mobilenet_v2 --weights $W/model_int8.tflite --top-k 3 \
     data/digits/0/0000.png data/digits/4/0004.png data/digits/7/0007.png
-echo "done in $(( $(date +%s) - start )) s; to look inside the run: .venv/bin/tensorboard --logdir logs"
+echo "done in $(( $(date +%s) - start )) s; to look inside the run: .venv/bin/tensorboard --logdir logs --samples_per_plugin images=1000"

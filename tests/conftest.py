@@ -47,3 +47,76 @@ def assert_save_load_round_trip(model, x, tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+class TensorBoardServer:
+    """A real TensorBoard server on 127.0.0.1 over `logdir` (with extra command-line `flags`),
+    for as long as the `with` block runs; `json(path)` and `get(path)` query its HTTP API."""
+
+    def __init__(self, logdir, log_file, *flags):
+        self.logdir, self.log_file, self.flags = str(logdir), log_file, flags
+
+    def __enter__(self):
+        import socket
+        import subprocess
+        import sys
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.base = f"http://127.0.0.1:{port}"
+        self._log = open(self.log_file, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tensorboard.main", "--logdir", self.logdir,
+             "--host", "127.0.0.1", "--port", str(port), *self.flags],
+            stdout=self._log, stderr=subprocess.STDOUT,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        return self
+
+    def __exit__(self, *exc):
+        import subprocess
+
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self._log.close()
+
+    def get(self, path: str, timeout: float = 10) -> bytes:
+        import urllib.request
+
+        with urllib.request.urlopen(self.base + path, timeout=timeout) as response:
+            assert response.status == 200
+            return response.read()
+
+    def json(self, path: str):
+        import json
+
+        return json.loads(self.get(path))
+
+    def wait_for(self, path: str, ready, seconds: float = 90):
+        """Polls `path` until ready(its JSON) holds; the last answer (AssertionError with the
+        server's log when it never does)."""
+        import json
+        import time
+        import urllib.error
+
+        answer, deadline = None, time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log()
+            try:
+                answer = self.json(path)
+            except (urllib.error.URLError, ConnectionError, TimeoutError,
+                    json.JSONDecodeError):
+                answer = None
+            if answer is not None and ready(answer):
+                return answer
+            time.sleep(0.5)
+        raise AssertionError(f"{path}: {answer!r}\n{self.log()}")
+
+    def log(self) -> str:
+        self._log.flush()
+        with open(self.log_file, errors="replace") as f:
+            return f.read()[-3000:]

@@ -31,7 +31,6 @@ def _conv(channels, kernel, name):
 
 
 def test_only_shuffle_permutations_become_shuffles(tmp_path):
-    rng = np.random.default_rng(0)
     shuffle = np.eye(6)[:, ChannelShuffle(3).permutation(6)]  # out[c] = in[permutation[c]]
     assert not np.array_equal(shuffle, np.eye(6))
     inputs = keras.Input((5, 5, 3))  # export checks on RGB pictures

@@ -1,11 +1,13 @@
 """The training workflow end to end on a generated class-per-folder tree: train, evaluate and
 predict from the command line, resuming an interrupted run, two workers, and bad input."""
 
+import io
 import json
 import os
 import socket
 import subprocess
 import sys
+import urllib.parse
 
 import h5py
 import keras
@@ -68,14 +70,122 @@ def test_train_writes_weights_class_indices_and_the_run_configuration(run, tree)
     # the inspection callbacks and Keras' own scalars are in the log folder
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    acc = EventAccumulator(str(logs), size_guidance={"tensors": 0})
-    acc.Reload()
+    def events(folder):
+        acc = EventAccumulator(str(folder), size_guidance={"tensors": 0})
+        acc.Reload()
+        return acc
+
+    acc = events(logs)
     tags = set(acc.Tags()["tensors"])
-    assert {"feature_maps/stage1", "feature_maps/stage4", "confusion_matrix",
-            "precision/red", "recall/blue", "kernels/features.0.0/std"} <= tags
-    validation = EventAccumulator(str(logs / "validation"), size_guidance={"tensors": 0})
-    validation.Reload()
+    # at 32x32 the stages are 8x8, 4x4, 2x2 and 1x1: the two smallest are left out, and
+    # Grad-CAM looks at the last stage of at least 4x4
+    assert {t for t in tags if t.startswith(("feature_maps/", "grad_cam/"))} == {
+        "feature_maps/stage1", "feature_maps/stage2", "grad_cam/stage2"}
+    assert {"inputs", "confusion_matrix", "update_ratio", "kernels/features.0.0",
+            "run"} <= tags
+    # the run's configuration as text: a markdown code block of run.json before the results
+    from tensorboard.util import tensor_util
+
+    assert acc.SummaryMetadata("run").plugin_data.plugin_name == "text"
+    text = tensor_util.make_ndarray(acc.Tensors("run")[0].tensor_proto).item().decode()
+    assert all(line.startswith("    ") for line in text.splitlines())
+    assert json.loads(text) == {k: v for k, v in config.items() if k != "results"}
+    validation = events(logs / "validation")
     assert "epoch_accuracy" in validation.Tags()["tensors"]
+    assert not events(logs / "train").Tags()["graph"]  # no graph the Graphs tab cannot read
+    assert set(events(logs / "classes" / "red").Tags()["tensors"]) == {"precision", "recall"}
+
+
+def test_tensorboard_serves_a_train_run_a_person_can_read(run, tmp_path):
+    """Through a real server's HTTP API, started with the flags train prints: every epoch's
+    images, readable feature maps, Grad-CAM, one input per class, few scalar charts."""
+    import tensorflow as tf
+    from PIL import Image
+
+    from conftest import TensorBoardServer
+
+    out, logs = run
+    # beside the run, a tag with more steps than the 10 images TensorBoard keeps by default
+    writer = tf.summary.create_file_writer(str(logs.parent / "steps"))
+    with writer.as_default():
+        for step in range(12):
+            tf.summary.image("step", np.full((1, 4, 4, 1), step / 11, np.float32), step=step)
+    writer.close()
+    flags = cli.TENSORBOARD_FLAGS.split()
+    with TensorBoardServer(logs.parent, tmp_path / "tensorboard.log", *flags) as server:
+        run_name = logs.name
+        images = server.wait_for("/data/plugin/images/tags",
+                                 lambda a: "grad_cam/stage2" in a.get(run_name, {})
+                                 and "step" in a.get("steps", {}))
+        steps = server.json("/data/plugin/images/images?run=steps&tag=step&sample=0")
+        assert [entry["step"] for entry in steps] == list(range(12))  # every one kept
+
+        def pictures(tag):
+            answer = []
+            for sample in range(images[run_name][tag]["samples"]):
+                query = urllib.parse.urlencode({"run": run_name, "tag": tag,
+                                                "sample": sample})
+                entry = server.json(f"/data/plugin/images/images?{query}")[-1]
+                png = server.get(f"/data/plugin/images/individualImage?{entry['query']}")
+                answer.append(np.asarray(Image.open(io.BytesIO(png))))
+            return answer
+
+        for tag in ("feature_maps/stage1", "feature_maps/stage2"):
+            for picture in pictures(tag):
+                assert picture.shape[1] >= 256 and picture.min() < picture.max(), tag
+        assert len(pictures("grad_cam/stage2")) == 3
+        inputs = pictures("inputs")  # one per class, in class order: blue, green, red
+        assert [int(np.argmax(p.reshape(-1, 3).mean(0))) for p in inputs] == [2, 1, 0]
+        scalars = server.json("/data/plugin/scalars/tags")
+        charts = set().union(*(scalars[r] for r in scalars if r.startswith(run_name)))
+        assert {"epoch_loss", "epoch_accuracy", "precision", "recall"} <= charts
+        assert len(charts) <= 60, sorted(charts)
+        # Keras' loss and accuracy sort first among the tag groups TensorBoard shows
+        assert all(c.startswith("epoch_") or c > "epoch_loss" for c in charts), sorted(charts)
+
+
+def _screenshots():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "tensorboard_screenshots", os.path.join(os.path.dirname(__file__), os.pardir,
+                                                "scripts", "tensorboard_screenshots.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_screenshot_script_says_how_to_get_a_browser(run, tmp_path, monkeypatch, capsys):
+    script = _screenshots()
+    monkeypatch.setattr(script, "BROWSERS", ("no-such-browser",))
+    assert script.main([str(run[1].parent), "--out", str(tmp_path / "shots")]) == 2
+    assert "apt-get install chromium" in capsys.readouterr().err
+    assert script.main([str(tmp_path / "missing")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert not (tmp_path / "shots").exists()
+
+
+@pytest.mark.skipif(_screenshots().find_browser() is None,
+                    reason="no Chromium on this machine (apt-get install chromium)")
+def test_the_screenshot_script_renders_the_dashboards(run, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "shots"
+    assert _screenshots().main([str(run[1].parent), "--out", str(out), "--images",
+                                "feature_maps", "--width", "1000", "--height", "800"]) == 0
+    assert sorted(os.listdir(out)) == ["tensorboard_images_feature_maps.png",
+                                       "tensorboard_scalars.png"]
+    for name in os.listdir(out):
+        picture = np.asarray(Image.open(out / name).convert("RGB"))
+        assert picture.shape == (800, 1000, 3)
+        assert len(np.unique(picture.reshape(-1, 3), axis=0)) > 50, name  # a page, not blank
+    # the feature-map grids, mid grays, fill much of their page (TensorBoard's own page, of
+    # white, orange and text, a few percent)
+    page = np.asarray(Image.open(out / "tensorboard_images_feature_maps.png").convert("RGB"))
+    page = page.astype(int)
+    gray = ((abs(page[..., 0] - page[..., 1]) < 4) & (abs(page[..., 1] - page[..., 2]) < 4)
+            & (page[..., 0] > 40) & (page[..., 0] < 215))
+    assert gray.mean() > 0.1
 
 
 def _validation_predictions(out, tree):

@@ -162,7 +162,7 @@ def test_subclassed_models_are_refused_clearly():
 def test_tile_channels_puts_each_normalised_channel_in_its_cell(rng):
     fmap = rng.normal(size=(5, 7, 11)).astype("float32")
     fmap[..., 3] = 2.0  # a constant channel becomes 0
-    grid = viz.tile_channels(fmap)
+    grid = viz.tile_channels(fmap, min_tile=1, min_width=0)  # as they are
     rows, cols = grid_shape(11)
     assert (rows, cols) == (3, 4)
     assert grid.shape == (rows * 5 + rows - 1, cols * 7 + cols - 1, 1)
@@ -171,7 +171,17 @@ def test_tile_channels_puts_each_normalised_channel_in_its_cell(rng):
         cell = grid[r * 6:r * 6 + 5, q * 8:q * 8 + 7, 0]
         np.testing.assert_allclose(cell, minmax(fmap[..., c]), atol=1e-6)
     assert grid[5, :, 0].min() == 1.0  # the separator row
-    assert viz.tile_channels(fmap, max_channels=4).shape == (2 * 5 + 1, 2 * 7 + 1, 1)
+    assert viz.tile_channels(fmap, max_channels=4, min_tile=1,
+                             min_width=0).shape == (2 * 5 + 1, 2 * 7 + 1, 1)
+    # by default enlarged by a whole factor: a channel >= 16 pixels a side, the grid >= 256
+    # wide; 5x7 channels four to a row: 16 / 5 asks for 4, 4 * (7 * z + 1) - 1 >= 256 for 10
+    big = viz.tile_channels(fmap)
+    assert big.shape == (rows * 50 + rows - 1, cols * 70 + cols - 1, 1)
+    for c in range(11):
+        r, q = divmod(c, cols)
+        cell = big[r * 51:r * 51 + 50, q * 71:q * 71 + 70, 0]
+        np.testing.assert_allclose(cell, np.kron(minmax(fmap[..., c]), np.ones((10, 10))),
+                                   atol=1e-6)
 
 
 def test_filter_tiles_show_rgb_filters_enlarged(rng):

@@ -112,7 +112,7 @@ def channel_figure(feature_map: np.ndarray, title: str, *, n: int = 12, cols: in
     figure = Figure(figsize=(2.2 * min(cols, n), 2.2 * rows + 0.5), layout="constrained")
     for i in range(n):
         ax = figure.add_subplot(rows, min(cols, n), i + 1)
-        ax.imshow(feature_map[:, :, i], cmap=cmap)
+        ax.imshow(feature_map[:, :, i], cmap=cmap, interpolation="nearest")
         ax.set_title(f"channel {i}", fontsize=8)
         ax.set_axis_off()
     figure.suptitle(f"{title}: {'x'.join(map(str, feature_map.shape))}")

@@ -182,13 +182,31 @@ def default_feature_layers(model: keras.Model, input_shape: Sequence[int] | None
     return [spatial[i][0] for i in sorted(last.values())]
 
 
-def default_cam_layer(model: keras.Model) -> LayerRef:
-    """The last layer with a 4-D output: where Grad-CAM looks by default."""
-    spatial = spatial_layers(model)
+MIN_MAP = 4  # pixels: maps smaller than this a side are left out by default
+
+
+def large_enough(shape: Sequence, min_size: int = MIN_MAP) -> bool:
+    """Whether a (batch, height, width, channels) shape is at least min_size x min_size (an
+    unknown side counts as large enough)."""
+    return all(side is None or side >= min_size for side in shape[1:3])
+
+
+def default_cam_layer(model: keras.Model, input_shape: Sequence[int] | None = None,
+                      min_size: int = MIN_MAP) -> LayerRef:
+    """Where Grad-CAM looks by default: the last layer with a 4-D output of at least
+    `min_size` x `min_size` (for `input_shape` images when given), as a coarser map's heatmap
+    says no more than which quarter; of a keras_zoo model, the last such stage output. The
+    last 4-D layer (stage output) when none is that large."""
+    from keras_zoo.layers import StageOutput
+
+    spatial = spatial_layers(model, input_shape)
     if not spatial:
         raise ValueError(f"{model.name!r} has no layer with a 4-D (batch, height, width, "
                          "channels) output")
-    return spatial[-1][0]
+    stages = [(ref, shape) for ref, shape in spatial if isinstance(ref.layer, StageOutput)]
+    candidates = stages or spatial
+    large = [ref for ref, shape in candidates if large_enough(shape, min_size)]
+    return large[-1] if large else candidates[-1][0]
 
 
 def make_probe(model: keras.Model, refs: Sequence[LayerRef]) -> Callable:

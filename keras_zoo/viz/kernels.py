@@ -133,3 +133,41 @@ def histogram_figure(weights: Sequence[NamedWeight], *, bins: int = 60, cols: in
                 f"max {stat.max:.3g}", transform=ax.transAxes, ha="right", va="top", fontsize=8)
         ax.tick_params(labelsize=7)
     return figure
+
+
+def update_ratio(after: np.ndarray, before: np.ndarray) -> float:
+    """||after - before|| / ||before|| (Frobenius norms, in float64): how much of a weight an
+    update changed; 0 for an untouched weight, inf for an update of an all-zero one."""
+    after, before = np.asarray(after, np.float64), np.asarray(before, np.float64)
+    change, size = float(np.linalg.norm(after - before)), float(np.linalg.norm(before))
+    return change / size if size > 0 else (0.0 if change == 0 else float("inf"))
+
+
+def update_ratio_figure(names: Sequence[str], history: Sequence[tuple[int, np.ndarray]]):
+    """The update ratios of kernels `names` (in depth order) as a matplotlib Figure: one line
+    for each of the last 6 logged epochs of `history` ((epoch from 0, ratios) pairs), the
+    latest in black, on a log scale with the customary 1e-3 marked."""
+    from matplotlib.figure import Figure
+
+    width = min(16.0, 5.0 + 0.16 * len(names))
+    figure = Figure(figsize=(width, 4.6), layout="constrained")
+    ax = figure.add_subplot()
+    x = np.arange(len(names))
+    history = list(history)[-6:]
+    for k, (epoch, ratios) in enumerate(history):
+        latest = k == len(history) - 1
+        shown = np.where(ratios > 0, ratios, np.nan)  # a log axis cannot show 0
+        ax.plot(x, shown, marker="o", markersize=3 if latest else 2,
+                color="black" if latest else None, alpha=1.0 if latest else 0.35,
+                linewidth=1.6 if latest else 0.8, label=f"epoch {epoch + 1}")
+    ax.axhline(1e-3, color="tab:green", linestyle="--", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_ylabel("||W - W_before|| / ||W_before||")
+    epoch = history[-1][0] + 1 if history else 0
+    ax.set_title(f"relative update of each kernel, epoch {epoch} (dashed: 1e-3)")
+    ax.set_xticks(x, names, rotation=90, fontsize=6 if len(names) > 30 else 8)
+    ax.set_xlim(-0.5, len(names) - 0.5)
+    ax.grid(True, which="major", axis="y", alpha=0.3)
+    if len(history) > 1:
+        ax.legend(fontsize=7, ncol=min(len(history), 8), loc="lower left")
+    return figure
