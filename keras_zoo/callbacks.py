@@ -152,6 +152,19 @@ class InspectionCallback(keras.callbacks.Callback):
         raise NotImplementedError
 
 
+def log_text(log_dir: str | os.PathLike, tag: str, markdown: str, step: int = 0) -> None:
+    """`markdown` as TensorBoard text under `tag` in `log_dir` (nothing without TensorBoard),
+    through the folder's shared writer."""
+    import tensorflow as tf
+
+    if not _tensorboard_installed():
+        return
+    log_dir = os.fspath(log_dir)
+    with _open_writer(log_dir).as_default(step=step):
+        tf.summary.text(tag, markdown)
+    _close_writer(log_dir)
+
+
 def _run_name(name: str) -> str:
     """A class or statistic name as one folder name."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".") or "_"
@@ -184,18 +197,16 @@ class FeatureMapLogger(InspectionCallback):
     def prepare(self):
         self._batch = _features.as_images(self.model, self.images)
         refs = _features.resolve_layers(self.model, self.layers, self._batch.shape[1:])
-        first = [np.asarray(v) for v in make_probe(self.model, refs)(self._batch)]
-        if self.layers is None:
-            kept = [i for i, v in enumerate(first) if v.ndim != 4 or large_enough(v.shape,
-                                                                                 self.min_size)]
-            if not kept:
-                warnings.warn(f"FeatureMapLogger: every default layer of {self.model.name!r} "
-                              f"is smaller than {self.min_size}x{self.min_size} for these "
-                              "images; name the layers to log them", stacklevel=2)
-            refs, first = [refs[i] for i in kept], [first[i] for i in kept]
-        self._refs = refs
-        self._nonnegative = [bool(v.min() >= 0) for v in first]
-        self._probe = make_probe(self.model, refs) if refs else None
+        self._probe = make_probe(self.model, refs)
+        first = [np.asarray(v) for v in self._probe(self._batch)]
+        self._kept = [i for i, v in enumerate(first) if self.layers is not None
+                      or v.ndim != 4 or large_enough(v.shape, self.min_size)]
+        if not self._kept:
+            warnings.warn(f"FeatureMapLogger: every default layer of {self.model.name!r} is "
+                          f"smaller than {self.min_size}x{self.min_size} for these images; "
+                          "name the layers to log them", stacklevel=2)
+        self._refs = [refs[i] for i in self._kept]
+        self._nonnegative = [bool(first[i].min() >= 0) for i in self._kept]
         self._inputs_logged = False
 
     def log(self, epoch):
@@ -207,10 +218,11 @@ class FeatureMapLogger(InspectionCallback):
                              description=f"the {len(self._batch)} sample images, in the "
                                          "order of the feature maps' and Grad-CAM's")
             self._inputs_logged = True
-        if self._probe is None:
+        if not self._kept:
             return
+        values = self._probe(self._batch)
         for ref, nonnegative, value in zip(self._refs, self._nonnegative,
-                                           self._probe(self._batch)):
+                                           [values[i] for i in self._kept]):
             value = np.asarray(value)
             if value.ndim == 4:
                 grids = np.stack([
@@ -228,8 +240,8 @@ class KernelStatsLogger(InspectionCallback):
     """Logs, for every convolution (also depthwise and separable) and dense kernel, its
     histogram `kernels/<layer>`; the relative size of each kernel's update since the last
     logged epoch, ||W - W_before|| / ||W_before||, as one chart of every layer by depth
-    (`update_ratio`: the usual way to see which layers learn, around 1e-3 per step in a
-    healthy run); and the first convolution's filters as one image `filters/<layer>`, in gray
+    (`update_ratio`: which layers learn, and how fast; a layer far below the others learns
+    little, a frozen one, at 0, is not drawn on the log axis); and the first convolution's filters as one image `filters/<layer>`, in gray
     when `gray` (for a model that sees grayscale pictures as RGB) or its input has one channel.
 
     scalars: also the mean, std (ddof=1), min and max of each kernel, as one chart per layer

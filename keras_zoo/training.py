@@ -103,19 +103,6 @@ class _BestSoFar(keras.callbacks.Callback):
                 _write_json(self.path, {"val_accuracy": value, "epoch": epoch})
 
 
-def _log_text(log_dir: str, tag: str, markdown: str) -> None:
-    """`markdown` as TensorBoard text under `tag` in `log_dir`, at step 0."""
-    import tensorflow as tf
-
-    from keras_zoo.callbacks import _tensorboard_installed
-
-    if _tensorboard_installed():
-        writer = tf.summary.create_file_writer(log_dir)
-        with writer.as_default(step=0):
-            tf.summary.text(tag, markdown)
-        writer.close()
-
-
 def _write_json(path: str, value) -> None:
     tmp = f"{path}.partial"
     with open(tmp, "w") as f:
@@ -225,7 +212,8 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
         chosen = folder.one_per_class(val_idx, SAMPLE_IMAGES, seed)
         samples = np.concatenate([x for x, _ in make_dataset(
             files[chosen], labels[chosen], **{**common, "batch_size": len(chosen)})])
-        _log_text(log_dir, "run", "    " + json.dumps(config, indent=2).replace("\n", "\n    "))
+        inspection.log_text(log_dir, "run",  # a markdown code block
+                            "    " + json.dumps(config, indent=2).replace("\n", "\n    "))
         cbs += [
             # Keras 3 writes no op graph, only one that the Graphs tab cannot read
             keras.callbacks.TensorBoard(log_dir, write_graph=False),
