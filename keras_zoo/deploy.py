@@ -52,7 +52,8 @@ QUANTIZATIONS = {"litert": ("int8", "float16"), "onnx": ("int8",),
 # the modules each format needs, beyond TensorFlow and Keras
 # the axis orders of the image input each format can be given ("nchw": torch's, for a pipeline
 # that feeds it torch-style batches)
-LAYOUTS = {"litert": ("nhwc",), "onnx": ("nhwc", "nchw"), "openvino": ("nhwc", "nchw"),
+LAYOUT_CHOICES = ("nhwc", "nchw")
+LAYOUTS = {"litert": ("nhwc",), "onnx": LAYOUT_CHOICES, "openvino": LAYOUT_CHOICES,
            "saved_model": ("nhwc",)}
 PACKAGES = {"litert": ("ai_edge_litert",), "onnx": ("tf2onnx", "onnx", "onnxruntime"),
             "openvino": ("openvino", "tf2onnx", "onnx"), "saved_model": ()}
@@ -247,7 +248,7 @@ def _check_quantize(fmt: str, quantize, calibration) -> str | None:
 
 
 def _check_layout(fmt: str, layout) -> str:
-    layout = checks.check_choice(layout, "layout", ("nhwc", "nchw"))
+    layout = checks.check_choice(layout, "layout", LAYOUT_CHOICES)
     if layout not in LAYOUTS[fmt]:
         allowed = [f for f, layouts in LAYOUTS.items() if layout in layouts]
         raise ValueError(f"layout {layout!r}: format {fmt!r} takes NHWC input only; "
@@ -717,7 +718,7 @@ def load_exported(path: str | os.PathLike, *, format: str | None = None,
             record = json.load(f)
     precision = precision or record.get("precision", "f32")
     layout = checks.check_choice(layout or record.get("layout", "nhwc"), "layout",
-                                 ("nhwc", "nchw"))
+                                 LAYOUT_CHOICES)
     threads = threads or os.cpu_count() or 1
     try:
         run = _RUNNERS[fmt](path, threads, precision)
