@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -126,3 +127,23 @@ def check_out_indices(out_indices: Any, n_stages: int) -> tuple[int, ...]:
             f"(strides {[4 * 2**i for i in valid]}), got {out_indices!r}"
         )
     return tuple(out_indices)
+
+
+def op_error_text(err: BaseException) -> str:
+    """The reason in a TensorFlow op error's message, in one line: without the graph's node
+    names, the op tags and the section on where the op was defined, which say nothing about
+    the input that failed."""
+    text = getattr(err, "message", None) or str(err)
+    for line in text.splitlines():
+        # indented lines are the definition's stack and the [[{{node ...}}]] trailers
+        if (not line.strip() or line[0].isspace() or line.startswith(_OP_ERROR_HEADERS)
+                or line.endswith(" (most recent call last):")):
+            continue
+        line = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", line)
+        line = re.sub(r"^Error in user-defined function passed to .*? with iterator: "
+                      r"(Iterator::\S+: )?", "", line)
+        return re.sub(r"\s*\[Op:[^\]]*\](\s*name:.*)?$", "", line).strip()
+    return text.strip()
+
+
+_OP_ERROR_HEADERS = ("Graph execution error", "Detected at node", "<stack traces unavailable>")

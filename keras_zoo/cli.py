@@ -132,7 +132,8 @@ def _cmd_port(args) -> int:
             raise ValueError(f"--reference {args.reference!r}: expected MODULE:FUNCTION")
         reference = getattr(importlib.import_module(module_name), attr)
     print(f"porting {args.src} into {args.name} ...", flush=True)
-    result = port(args.name, args.src, args.dst, check=args.check, reference=reference)
+    result = port(args.name, args.src, args.dst, check=args.check, reference=reference,
+                  allow_unknown=args.allow_unknown_globals)
     print(f"wrote {result.path} ({os.path.getsize(result.path) / 2**20:.1f} MiB) in "
           f"{result.seconds:.2f} s; source sha256 {result.sha256[:16]}...")
     if result.error is not None:
@@ -453,6 +454,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", metavar="MODULE:FUNCTION",
                    help="with --check: FUNCTION(name, classes) returns the PyTorch module "
                         "(default: torchvision.models.get_model)")
+    p.add_argument("--allow-unknown-globals", action="store_true",
+                   help="read a checkpoint that pickles other objects beside its tensors "
+                        "(argparse.Namespace, numpy scalars, torch.device): each unknown global "
+                        "becomes an inert placeholder; nothing from the file is run")
     p.set_defaults(run=_cmd_port)
 
     p = sub.add_parser("analyze-features",
@@ -612,12 +617,39 @@ def _image_size(text: str) -> int:
     return value
 
 
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """The errors main reports in a line rather than a traceback: those of bad arguments and
+    files, and, once TensorFlow is loaded, its ops' errors about the values they were given (an
+    image that fails to decode, a batch too large for memory)."""
+    errors = (ValueError, TypeError, OSError, RuntimeError, ImportError)
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return errors
+    return errors + (tf.errors.InvalidArgumentError, tf.errors.NotFoundError,
+                     tf.errors.DataLossError, tf.errors.UnimplementedError,
+                     tf.errors.ResourceExhaustedError)
+
+
+def _error_text(err: BaseException) -> str:
+    """The message main prints: the error's own, whose first line says what is wrong, or a
+    TensorFlow op's reason in one line."""
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(err, tf.errors.OpError):
+        from keras_zoo.checks import op_error_text
+
+        return f"TensorFlow could not run on this input: {op_error_text(err)}"
+    return str(err).strip() or type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    from keras_zoo.files import terminate_as_interrupt
+
     args = _parser().parse_args(argv)
     try:
-        return args.run(args)
-    except (ValueError, TypeError, OSError, RuntimeError, ImportError) as err:
-        print(f"keras-zoo {args.command}: error: {err}", file=sys.stderr)
+        with terminate_as_interrupt():  # SIGTERM runs the command's cleanups, as Ctrl-C does
+            return args.run(args)
+    except _input_errors() as err:
+        print(f"keras-zoo {args.command}: error: {_error_text(err)}", file=sys.stderr)
         return 2
 
 

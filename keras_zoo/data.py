@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -27,8 +28,30 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"image {path!r}: no such file")
-    _verify_image(path, f"image {path!r}")
-    return _decode(path).numpy()
+    name = f"image {path!r}"
+    _check_header(path, name)
+    return _decoded(path, name).numpy()
+
+
+def verify_images(paths: Sequence[str | os.PathLike],
+                  names: Sequence[str] | None = None) -> None:
+    """Checks that every file is an image the input pipeline reads: its header names a format
+    that `tf.io.decode_image` reads, and the pipeline's own decoder decodes it in full (a
+    truncated JPEG or a 1-bit BMP passes a header check but not this), several files at a
+    time. ValueError whose first line names the first file that fails (by `names[i]`, its
+    path by default) and why; a second line lists any others."""
+    paths = [os.fspath(p) for p in paths]
+    names = paths if names is None else list(names)
+    for path, name in zip(paths, names):
+        _check_header(path, name)
+    failed = _undecodable(paths)
+    if failed:
+        first = failed[0]
+        message = f"{names[first]} is not a readable image: {_decode_failure(paths[first])}"
+        if len(failed) > 1:
+            message += (f"\nalso unreadable ({len(failed) - 1}): "
+                        + _some([names[i] for i in failed[1:]]))
+        raise ValueError(message)
 
 
 def _decode(path):
@@ -87,7 +110,8 @@ def scan_folder(root: str | os.PathLike, *, argument: str = "data",
                 verify: bool = True) -> ImageFolder:
     """Reads a class-per-folder tree, checking every file: a file whose suffix is not an image
     suffix is left out with a warning naming it; a file with an image suffix that is not a
-    readable image is an error naming it (with verify=True, each file is opened and checked).
+    readable image is an error naming it (with verify=True, every file is decoded in full as
+    the input pipeline decodes it: `verify_images`).
     ValueError for a missing folder, fewer than two class folders or a class without images."""
     root = os.fspath(root)
     if not os.path.isdir(root):
@@ -118,23 +142,86 @@ def scan_folder(root: str | os.PathLike, *, argument: str = "data",
         files.extend(found)
         labels.extend([index] * len(found))
     if skipped:
-        shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5
-                                          else "")
         warnings.warn(f"{argument}: left out {len(skipped)} file(s) that are not images "
-                      f"(suffix not in {', '.join(IMAGE_SUFFIXES)}): {shown}", stacklevel=2)
+                      f"(suffix not in {', '.join(IMAGE_SUFFIXES)}): {_some(skipped)}",
+                      stacklevel=2)
     if empty:
         raise ValueError(f"{argument}: class folder {empty[0]!r} has no images "
                          f"({', '.join(IMAGE_SUFFIXES)})")
     if verify:
-        for path in files:
-            _verify_image(path)
+        verify_images(files)
     return ImageFolder(root, tuple(classes), tuple(files), np.array(labels, np.int32))
 
 
-def _verify_image(path: str, name: str | None = None) -> None:
+def _decoded(path: str, name: str):
+    """`path` decoded eagerly; ValueError naming it as `name` where the decoder fails."""
+    import tensorflow as tf
+
+    try:
+        return _decode(path)
+    except tf.errors.OpError as err:
+        raise ValueError(f"{name} is not a readable image: {_decode_failure(path, err)}") from None
+
+
+def _undecodable(paths: list[str]) -> list[int]:
+    """The indices of the files that `_decode` fails on, decoded in parallel."""
+    import tensorflow as tf
+
+    if not paths:
+        return []
+    ds = (tf.data.Dataset.from_tensor_slices(paths).enumerate()
+          # the shape depends on the decoded pixels, so every file is decoded in full
+          .map(lambda i, path: (i, tf.shape(_decode(path))), num_parallel_calls=tf.data.AUTOTUNE)
+          .ignore_errors()
+          .map(lambda i, _: i)
+          .batch(4096))
+    decoded = set()
+    for batch in ds.as_numpy_iterator():
+        decoded.update(batch.tolist())
+    return [i for i in range(len(paths)) if i not in decoded]
+
+
+_MODES = {"1": "1-bit", "L": "8-bit gray", "LA": "gray and alpha", "P": "palette",
+          "I;16": "16-bit gray", "I": "32-bit gray", "F": "float"}
+
+
+def _decode_failure(path: str, err=None) -> str:
+    """Why `_decode` fails (failed with `err`) on `path`, in words: PIL's reason where PIL
+    cannot decode all of it either (a truncated file), else what the file is that TensorFlow's
+    decoder does not read (a 1-bit BMP), with the decoder's message."""
+    import tensorflow as tf
     from PIL import Image
 
+    from keras_zoo.checks import op_error_text
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            kind = f"{_MODES.get(image.mode, image.mode)} {image.format}"
+    except Exception as pil_err:  # PIL raises several types for a damaged file
+        return str(pil_err)
+    if err is None:
+        try:
+            _decode(path)
+            return "the input pipeline failed to decode it"  # e.g. replaced since
+        except tf.errors.OpError as failure:
+            err = failure
+    return (f"TensorFlow's decoder does not read this {kind} ({op_error_text(err)}); save it as "
+            "PNG or JPEG")
+
+
+def _verify_image(path: str, name: str | None = None) -> None:
+    """One file checked as `verify_images` checks many."""
     name = name or path
+    _check_header(path, name)
+    _decoded(path, name)
+
+
+def _check_header(path: str, name: str) -> None:
+    """ValueError naming the file as `name` unless PIL reads it as a format that
+    `tf.io.decode_image` reads (which also refuses a decompression bomb's pixel count)."""
+    from PIL import Image
+
     try:
         with Image.open(path) as image:
             kind = image.format
@@ -143,6 +230,12 @@ def _verify_image(path: str, name: str | None = None) -> None:
         raise ValueError(f"{name} is not a readable image: {err}") from None
     if kind not in _DECODABLE:
         raise ValueError(f"{name} is a {kind} image; readable formats are JPEG, PNG, BMP, GIF")
+
+
+def _some(items: Sequence[str], count: int = 5) -> str:
+    """The first `count` of `items`, and how many more."""
+    more = f" and {len(items) - count} more" if len(items) > count else ""
+    return ", ".join(items[:count]) + more
 
 
 def make_dataset(files, labels, *, image_size: int, info: ModelInfo, batch_size: int,

@@ -178,16 +178,25 @@ def adapt_input_channels(model: keras.Model, state: Mapping[str, np.ndarray]) ->
 
 
 def identify(state_dict: Mapping[str, np.ndarray]) -> str | None:
-    """The registered id whose architecture the state_dict fits exactly, if any.
+    """The registered id whose architecture the state_dict fits, with the state_dict's own
+    number of classes (a fine-tuned checkpoint is told by its backbone), if any.
 
-    Ids with the checkpoint's parameter count are built and matched by name and shape.
+    Ids whose parameter count, the classifier resized to 1000 classes, is the checkpoint's are
+    built with the checkpoint's classes and matched by name and shape.
     """
     n_params = checkpoint_params(state_dict)
     for name in list_models():
         info = model_info(name)
-        if info.params != n_params:
+        top = f"{info.classifier[-1]}." if info.classifier else None
+        rows = state_dict.get(f"{top}weight") if top else None
+        classes, at_1000 = 1000, n_params
+        if rows is not None and np.ndim(rows) == 2:
+            classes = int(rows.shape[0])
+            per_class = rows.shape[1] + (f"{top}bias" in state_dict)
+            at_1000 += (1000 - classes) * per_class  # as if it had ImageNet's 1000 classes
+        if info.params != at_1000:
             continue
-        candidate = info.builder(name=name, input_shape=(None, None, 3),
+        candidate = info.builder(name=name, input_shape=(None, None, 3), classes=classes,
                                  classifier_activation=None)
         if plan_state_dict(candidate, state_dict).fits:
             return name

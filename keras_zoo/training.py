@@ -257,14 +257,32 @@ class TrainedModel:
         return self.config.get("weights")
 
 
+def _read_json_object(path: str, what: str) -> dict:
+    """The JSON object in the file at `path`; ValueError naming the file, as `what` it should
+    hold, where it is not JSON or not an object."""
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: expected a JSON object of {what}, not valid JSON ({err})"
+                         ) from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a JSON object of {what}")
+    return raw
+
+
 def read_class_indices(path: str) -> tuple[str, ...]:
     """Class names by index from class_indices.json ({"0": "daisy", ...}, or {"daisy": 0})."""
-    with open(path) as f:
-        raw = json.load(f)
-    if not isinstance(raw, dict) or not raw:
+    raw = _read_json_object(path, "class indices")
+    if not raw:
         raise ValueError(f"{path}: expected a JSON object of class indices")
-    pairs = ([(int(k), str(v)) for k, v in raw.items()] if all(
-        isinstance(v, str) for v in raw.values()) else [(int(v), str(k)) for k, v in raw.items()])
+    try:
+        pairs = ([(int(k), str(v)) for k, v in raw.items()] if all(
+            isinstance(v, str) for v in raw.values()) else [(int(v), str(k))
+                                                            for k, v in raw.items()])
+    except (ValueError, TypeError):
+        raise ValueError(f"{path}: expected class indices 0, 1, ... with their class names, "
+                         f'such as {{"0": "daisy", "1": "tulips"}}') from None
     pairs.sort()
     if [i for i, _ in pairs] != list(range(len(pairs))):
         raise ValueError(f"{path}: class indices must be 0..{len(pairs) - 1}")
@@ -290,8 +308,7 @@ def load_trained(name: str, weights: str, *, alpha: float | None = None,
     folder = os.path.dirname(os.path.abspath(weights))
     config = {}
     if os.path.isfile(os.path.join(folder, RUN_CONFIG)):
-        with open(os.path.join(folder, RUN_CONFIG)) as f:
-            config = json.load(f)
+        config = _read_json_object(os.path.join(folder, RUN_CONFIG), "the run's configuration")
         if config.get("model") not in (None, name):
             raise ValueError(f"weights {weights!r} were trained as {config['model']}, not {name}")
     indices = os.path.join(folder, CLASS_INDICES)
@@ -393,18 +410,19 @@ def predict(name: str, weights: str, images: Sequence[str], *, top_k: int = 5,
     as in the training run's validation (`keras_zoo.data.make_dataset`). `weights` is the
     Keras weights file train wrote or an export of it (`keras_zoo.export`); runtime "litert",
     "onnx" or "openvino" runs the Keras weights exported to that runtime."""
+    from keras_zoo.data import verify_images
     from keras_zoo.layers import TemperatureSoftmax
 
     top_k = checks.check_positive_int(top_k, "top_k")
     softmax = TemperatureSoftmax(temperature)
     if not images:
         raise ValueError("images: give at least one image file")
-    from keras_zoo.data import _verify_image
-
+    images = [os.fspath(path) for path in images]
     for path in images:
         if not os.path.isfile(path):
             raise ValueError(f"image {path!r}: no such file")
-        _verify_image(path)
+    # before the model is built or exported, so that a damaged file costs nothing
+    verify_images(images, [f"image {path!r}" for path in images])
     inference = _inference(name, weights, runtime, alpha, image_size)
     logits = np.concatenate([_logits(inference, x) for x in inference.batches(list(images))])
     probs = np.asarray(softmax(logits))

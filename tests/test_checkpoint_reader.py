@@ -186,6 +186,9 @@ def test_eval_and_whole_modules_are_refused_by_name(tmp_path):
     torch.save(torch.nn.Linear(2, 3), tmp_path / "module.pth")
     with pytest.raises(ValueError, match="'torch.nn.modules.linear.Linear' from .*module.pth"):
         read_checkpoint(tmp_path / "module.pth")
+    with pytest.raises(ValueError, match="module.pth holds an object of "
+                                         "torch.nn.modules.linear.Linear, not a state_dict"):
+        read_checkpoint(tmp_path / "module.pth", allow_unknown=True)
 
 
 def test_big_endian_and_non_state_dicts_are_refused(tmp_path):

@@ -2,8 +2,10 @@
 
 import os
 import pickle
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ import torch
 import keras_zoo
 from keras_zoo import cli
 from keras_zoo.port import compare, load_state_dict, port, provenance
-from tests.conftest import relative_error
+from tests.conftest import permission_bound, relative_error
 from tests.torch_models import randomize, state_dict_numpy, torch_model
 
 
@@ -136,6 +138,59 @@ def test_wrong_architecture_names_the_one_it_looks_like(tmp_path):
     assert not dst.exists() and os.listdir(tmp_path) == ["x.pth"]
 
 
+def test_a_fine_tuned_checkpoint_of_another_architecture_is_named(tmp_path):
+    torch.save(torch_model("resnet50", num_classes=10).state_dict(), tmp_path / "r50-10.pth")
+    with pytest.raises(ValueError) as err:
+        port("resnet18", tmp_path / "r50-10.pth", tmp_path / "out.weights.h5")
+    assert err.value.args[0].splitlines()[1] == "It looks like resnet50: layer1.0.conv1 is (64, 64, 1, 1)."
+
+
+class Command:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_training_script_checkpoint_ports_with_allow_unknown_globals(resnet18_ref, tmp_path, capsys):
+    import argparse
+
+    pwned, dst = tmp_path / "pwned", tmp_path / "out.weights.h5"
+    torch.save({"args": argparse.Namespace(arch="resnet18", lr=0.1), "epoch": np.int64(90),
+                "state_dict": resnet18_ref.state_dict(), "device": torch.device("cpu"),
+                "hook": Command(pwned)}, tmp_path / "trained.pth")
+    argv = ["port", "resnet18", str(tmp_path / "trained.pth"), str(dst)]
+    assert cli.main(argv) == 2
+    first = capsys.readouterr().err.splitlines()[0]
+    assert "refusing to load 'argparse.Namespace' from" in first and "--allow-unknown-globals" in first
+    assert not dst.exists()
+    assert cli.main(argv + ["--allow-unknown-globals"]) == 0
+    got = keras_zoo.build("resnet18", weights=str(dst), classifier_activation=None)
+    assert all(np.array_equal(a, b) for a, b in
+               zip(got.get_weights(), _direct("resnet18", resnet18_ref).get_weights()))
+    assert not pwned.exists()  # the placeholder stood in for os.system and ran nothing
+
+
+def test_a_source_that_changes_while_it_is_read_writes_nothing(resnet18_pth, tmp_path, monkeypatch):
+    from keras_zoo.port import reader
+
+    src = tmp_path / "r18.pth"
+    src.write_bytes(resnet18_pth.read_bytes())
+    real = reader.read_checkpoint
+
+    def read_then_append(path, **kwargs):
+        state = real(path, **kwargs)
+        with open(path, "ab") as f:
+            f.write(b"\0")
+        return state
+
+    monkeypatch.setattr(reader, "read_checkpoint", read_then_append)
+    with pytest.raises(ValueError, match="r18.pth changed while it was read; nothing written"):
+        port("resnet18", src, tmp_path / "out.weights.h5")
+    assert not (tmp_path / "out.weights.h5").exists()
+
+
 def test_a_pickle_that_runs_a_command_is_refused_and_nothing_runs(tmp_path):
     class Evil:
         def __reduce__(self):
@@ -173,6 +228,80 @@ def test_bad_destination_is_refused_before_any_work(resnet18_pth, tmp_path):
         port("resnet18", resnet18_pth, tmp_path / "out.keras")
     with pytest.raises(ValueError, match="does not exist"):
         port("resnet18", resnet18_pth, tmp_path / "no" / "out.weights.h5")
+
+
+REPO = os.path.dirname(os.path.dirname(__file__))
+CLI_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def test_a_read_only_destination_folder_fails_before_any_work_naming_it(tmp_path):
+    src = tmp_path / "garbage.pth"  # were it read first, the error would be about it
+    src.write_bytes(b"not a checkpoint")
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    dst = folder / "out.weights.h5"
+    try:
+        result = subprocess.run(
+            permission_bound([sys.executable, "-m", "keras_zoo", "port", "resnet18", str(src),
+                              str(dst)]),
+            capture_output=True, text=True, cwd=REPO, env=CLI_ENV, timeout=300)
+    finally:
+        folder.chmod(0o755)
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert result.returncode == 2, result.stderr
+    assert errors == [f"keras-zoo port: error: destination {str(dst)!r}: cannot write in folder "
+                      f"{str(folder)!r} (Permission denied)"]
+    assert os.listdir(folder) == []
+
+
+def _partial_weights(folder):
+    """A temporary file of a port in `folder` that holds part of the weights, or None."""
+    for entry in os.scandir(folder):
+        try:
+            if entry.name.startswith(".keras_zoo-") and entry.stat().st_size > 0:
+                return entry.path
+        except FileNotFoundError:  # renamed into place meanwhile
+            pass
+    return None
+
+
+def _port_stopped_mid_write(src, dst):
+    """A `keras-zoo port` process stopped while its temporary file beside `dst` holds part of
+    the weights, and that file."""
+    process = subprocess.Popen([sys.executable, "-m", "keras_zoo", "port", "resnet18", str(src),
+                                str(dst)], cwd=REPO, env=CLI_ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        if _partial_weights(dst.parent):
+            process.send_signal(signal.SIGSTOP)
+            os.waitpid(process.pid, os.WUNTRACED)
+            partial = _partial_weights(dst.parent)
+            if partial:
+                return process, partial
+            process.send_signal(signal.SIGCONT)
+        time.sleep(0.001)
+    process.kill()
+    raise AssertionError(f"the port ended before its write was seen: {process.communicate()[1]}")
+
+
+def test_a_port_terminated_mid_write_leaves_nothing(resnet18_pth, tmp_path):
+    process, _ = _port_stopped_mid_write(resnet18_pth, tmp_path / "r18.weights.h5")
+    process.send_signal(signal.SIGTERM)
+    process.send_signal(signal.SIGCONT)
+    assert process.wait(timeout=60) == -signal.SIGTERM  # cleaned up, then ended by the signal
+    assert os.listdir(tmp_path) == []
+
+
+def test_what_a_port_killed_mid_write_leaves_the_next_port_removes(resnet18_pth, tmp_path):
+    dst = tmp_path / "r18.weights.h5"
+    process, partial = _port_stopped_mid_write(resnet18_pth, dst)
+    process.kill()
+    assert process.wait(timeout=60) == -signal.SIGKILL
+    assert os.listdir(tmp_path) == [os.path.basename(partial)] and os.path.getsize(partial) > 0
+    port("resnet18", resnet18_pth, dst)
+    assert os.listdir(tmp_path) == [dst.name] and provenance(dst)["model"] == "resnet18"
 
 
 def _shifted_pool_resnet18(name, classes):

@@ -1,8 +1,8 @@
 """`port`: a PyTorch checkpoint in, a Keras weights file for the matching model out.
 
-The file is written atomically (a failed port leaves nothing behind) and records where it came
-from: the source file's name and sha256, the model id, the keras_zoo version, and the measured
-error when the numeric check ran.
+The file is written atomically (a failed or killed port leaves nothing behind: see
+keras_zoo.files) and records where it came from: the source file's name and sha256, the model
+id, the keras_zoo version, and the measured error when the numeric check ran.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ import h5py
 import keras
 import numpy as np
 
+from keras_zoo.files import atomic_file, check_writable
 from keras_zoo.port.loading import fit_checkpoint
 
 CHECK_TOLERANCE = 2e-5  # max |keras - torch| / max |torch| on the logits, float32
@@ -75,6 +75,11 @@ def check_against_torch(
     return float(np.max(np.abs(got - expected)) / np.max(np.abs(expected)))
 
 
+def _identity(path: str) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def torchvision_reference(name: str, classes: int) -> Any:
     """torchvision's model `name` with `classes` outputs: the default for the numeric check."""
     try:
@@ -93,29 +98,22 @@ def _check_destination(dst: str) -> None:
     folder = os.path.dirname(os.path.abspath(dst))
     if not os.path.isdir(folder):
         raise ValueError(f"destination {dst!r}: folder {folder!r} does not exist")
+    check_writable(dst)  # a read-only folder fails now, not after the port's work
 
 
 def write_weights(model: keras.Model, dst: str, provenance: dict[str, Any]) -> None:
     """Saves `model`'s weights to `dst` (.weights.h5, or legacy H5 for other .h5 names) with
-    `provenance` as HDF5 attributes, through a temporary file renamed into place."""
+    `provenance` as HDF5 attributes, through a temporary file renamed into place
+    (`keras_zoo.files.atomic_file`: a kill leaves no partial `dst`)."""
     _check_destination(dst)
-    suffix = ".weights.h5" if dst.endswith(".weights.h5") else ".h5"
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dst)), prefix=".keras_zoo-",
-                               suffix=suffix)
-    os.close(fd)
-    try:
-        if suffix == ".weights.h5":
+    with atomic_file(dst) as tmp:
+        if dst.endswith(".weights.h5"):
             model.save_weights(tmp, overwrite=True)
         else:
             model.save(tmp, overwrite=True)  # legacy H5, which load_weights also reads
         with h5py.File(tmp, "a") as f:
             for key, value in provenance.items():
                 f.attrs[PROVENANCE_PREFIX + key] = value
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def provenance(path: str | os.PathLike) -> dict[str, Any]:
@@ -136,6 +134,7 @@ def port(
     check: bool = False,
     reference: Callable[[str, int], Any] | None = None,
     layout: str | None = None,
+    allow_unknown: bool = False,
 ) -> PortResult:
     """Ports the PyTorch checkpoint `src` into a Keras weights file `dst` for `model`: any
     Keras model whose weighted layers are named after the checkpoint's module paths, or a
@@ -148,7 +147,9 @@ def port(
     id it looks like). With `check=True`, the ported model and the
     PyTorch model (`reference(name, classes)`, torchvision's by default) are compared on
     random images and a relative error above 2e-5 fails the port. Nothing is written unless
-    everything succeeded.
+    everything succeeded. `allow_unknown=True` reads a checkpoint that holds other objects
+    beside its tensors (an argparse.Namespace, a torch.device) with inert placeholders for
+    them (`read_checkpoint`).
 
     Example (with a torchvision checkpoint in the working folder)::
 
@@ -162,7 +163,11 @@ def port(
     start = time.perf_counter()
     src, dst = os.fspath(src), os.fspath(dst)
     _check_destination(dst)
-    state = read_checkpoint(src)
+    before = _identity(src)
+    digest = sha256_of(src)  # of the bytes read below: a file that changes meanwhile fails
+    state = read_checkpoint(src, allow_unknown=allow_unknown)
+    if _identity(src) != before:
+        raise ValueError(f"{src} changed while it was read; nothing written")
     layout = layout or detect_layout(state)
     if layout is not None:  # otherwise matched by name as they are
         state = convert_state_dict(state, layout)
@@ -182,7 +187,6 @@ def port(
                 f"numeric check failed for {name} from {os.path.basename(src)}: max relative "
                 f"logit error {error:.3g} > {CHECK_TOLERANCE:g}; nothing written"
             )
-    digest = sha256_of(src)
     record = {"model": name, "source": os.path.basename(src), "source_sha256": digest,
               "version": __version__}
     if error is not None:

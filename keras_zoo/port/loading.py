@@ -5,6 +5,7 @@ has no top or another number of classes; everything else must fit exactly.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Mapping
 
@@ -57,8 +58,31 @@ def fit_checkpoint(
     raise ValueError(f"{message}\n{plan.report()}")
 
 
+def _keras_load_failure(err: Exception) -> str:
+    """Keras' reason a weights file does not load, in one line: how many layers failed and the
+    first one's shapes, without the pages of tensor values Keras' message prints."""
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else type(err).__name__
+    count = re.match(r"A total of (\d+) objects could not be loaded", first)
+    layer = re.search(r"Example error message for object <\w+ name=([^,>]+)", first)
+    shapes = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))", text)
+    if count and layer and shapes:
+        return (f"{count[1]} layers do not load; the first, {layer[1]}, needs {shapes[1]} where "
+                f"the file has {shapes[2]}")
+    return re.sub(r"\s*Example error message for object .*$", "", first).rstrip(":")
+
+
 def keras_file_classes(path: str, classifier: str) -> int | None:
-    """The number of classes of the model whose weights `path` holds (None if headless)."""
+    """The number of classes of the model whose weights `path` holds (None if headless);
+    OSError for a file that is not HDF5 or not laid out as Keras writes weights."""
+    try:
+        return _keras_file_classes(path, classifier)
+    except KeyError as err:  # h5py's error for a group or dataset the file lacks
+        raise OSError(f"not laid out as Keras weights ({err.args[0] if err.args else err})"
+                      ) from None
+
+
+def _keras_file_classes(path: str, classifier: str) -> int | None:
     with h5py.File(path, "r") as f:
         if "layers" in f:  # Keras 3 .weights.h5: groups named by layer type, in creation order
             dense = [k for k in f["layers"] if k == "dense" or k.startswith("dense_")]
@@ -105,7 +129,8 @@ def load_keras_file(model: keras.Model, path: str, classifier: tuple[str, ...],
     except Exception as err:  # Keras raises several types for a file that does not fit
         if before is not None:
             model.set_weights(before)  # nothing partial
-        raise ValueError(f"weights={path!r} do not fit {model.name}: {err}") from None
+        raise ValueError(f"weights={path!r} do not fit {model.name}: "
+                         f"{_keras_load_failure(err)}") from None
     if source is model:
         return
     assignments = []

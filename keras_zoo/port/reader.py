@@ -523,7 +523,8 @@ def _select(obj: Any, name: str) -> dict[str, Any]:
                 obj = inner
                 break
     if not isinstance(obj, dict):
-        what = "a single tensor" if is_tensor(obj) else f"a {type(obj).__name__}"
+        what = ("a single tensor" if is_tensor(obj) else f"an object of {obj.global_name}"
+                if isinstance(obj, UnknownGlobal) else f"a {type(obj).__name__}")
         raise CheckpointError(f"{name} holds {what}, not a state_dict")
     if not obj:
         raise CheckpointError(f"{name} holds an empty dict, not a state_dict")
