@@ -131,7 +131,7 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
     """
 
     from keras_zoo import callbacks as inspection
-    from keras_zoo.data import make_dataset, scan_folder
+    from keras_zoo.data import make_dataset, scan_folder, verify_images
     from keras_zoo.distribute import is_chief, make_strategy, prepare_model
     from keras_zoo.api import build
     from keras_zoo.registry import model_info
@@ -148,13 +148,14 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
         checks.check_choice(kind, "augment", AUGMENTATIONS)
     weights = _check_start_weights(info, weights)
     image_size = info.input_size[0] if image_size is None else image_size
-    folder = scan_folder(data)
+    folder = scan_folder(data, verify=False)
     classes = len(folder.class_names)
     kwargs = _model_kwargs(name, alpha, image_size, classes)
     run_name = f"{name}_{os.path.basename(os.path.normpath(data))}"
     out = os.path.join("logs", run_name) if out is None else os.fspath(out)
     log_dir = out if log_dir is None else os.fspath(log_dir)
-    dist = make_strategy(strategy)
+    dist = make_strategy(strategy)  # before any TensorFlow op: collectives are set up here
+    verify_images(folder.files)
     train_idx, val_idx = folder.split(validation_split, seed)
     files, labels = np.array(folder.files), folder.labels
     common = dict(image_size=image_size, info=info, batch_size=batch_size, seed=seed,
