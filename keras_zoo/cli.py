@@ -280,17 +280,29 @@ TENSORBOARD_FLAGS = "--samples_per_plugin images=1000"
 
 
 def _cmd_train(args) -> int:
-    from keras_zoo.training import train
+    from keras_zoo.files import Terminated
+    from keras_zoo.training import TrainingInterrupted, train
 
     augment = () if args.augment == "none" else tuple(args.augment.split(","))
-    result = train(args.name, args.data, epochs=args.epochs, batch_size=args.batch_size,
-                   lr=args.lr, image_size=args.image_size, alpha=args.alpha,
-                   weights=args.weights, freeze_backbone=args.freeze_backbone,
-                   log_dir=args.log_dir, out=args.out, strategy=args.strategy,
-                   validation_split=args.validation_split, seed=args.seed, augment=augment,
-                   inspect=not args.no_inspect, verbose=args.verbose)
-    print(f"best validation accuracy {result.best_val_accuracy:.4f} in {result.seconds:.0f} s; "
-          f"wrote {result.weights}, class_indices.json and run.json in {result.out}")
+    try:  # main turns a scheduler's SIGTERM into Terminated, so it stops the run as Ctrl-C does
+        result = train(args.name, args.data, epochs=args.epochs, batch_size=args.batch_size,
+                       lr=args.lr, image_size=args.image_size, alpha=args.alpha,
+                       weights=args.weights, freeze_backbone=args.freeze_backbone,
+                       log_dir=args.log_dir, out=args.out, strategy=args.strategy,
+                       validation_split=args.validation_split, seed=args.seed,
+                       augment=augment, inspect=not args.no_inspect, verbose=args.verbose)
+    except KeyboardInterrupt as stop:
+        if sys.stdout.isatty():  # ends the progress bar's line
+            print(flush=True)
+        text = (str(stop) if isinstance(stop, TrainingInterrupted) else
+                f"{'terminated' if isinstance(stop, Terminated) else 'interrupted'} "
+                "before training began; rerun the same command to train")
+        print(f"keras-zoo train: {text}", file=sys.stderr)
+        return 130  # the shell's status for Ctrl-C
+    epoch = "" if result.best_epoch is None else f" (epoch {result.best_epoch})"
+    print(f"best validation accuracy {result.best_val_accuracy:.4f}{epoch} in "
+          f"{result.seconds:.0f} s; wrote {result.weights}, class_indices.json and run.json in "
+          f"{result.out}")
     print("to look at the run (every epoch's images): tensorboard --logdir "
           f"{os.path.dirname(result.log_dir) or '.'} {TENSORBOARD_FLAGS}")
     return 0

@@ -2,9 +2,13 @@
 
 `train` writes into its `out` folder:
 
-    best.weights.h5      the weights of the epoch with the best validation accuracy
+    best.weights.h5      the weights of the epoch with the best validation accuracy (that
+                         accuracy and epoch as the HDF5 attributes keras_zoo.val_accuracy and
+                         keras_zoo.epoch)
     class_indices.json   {"0": "daisy", "1": "dandelion", ...}
     run.json             the run configuration (model flags, data, split, schedule) and results
+    .backup/             while the run is unfinished: the training state after each of the last
+                         two finished epochs, for a rerun to resume from
 
 and logs to `log_dir`: Keras' epoch scalars, the run configuration as text, and the inspection
 callbacks (`keras_zoo.callbacks`: one validation image per class with its feature maps and
@@ -18,7 +22,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
+import shutil
 import time
+import warnings
 from collections.abc import Sequence
 
 import keras
@@ -36,7 +43,9 @@ SAMPLE_IMAGES = 10  # sample images shown in TensorBoard: one per class, up to t
 
 @dataclasses.dataclass
 class TrainResult:
-    """What `train` did: where it wrote, the best validation accuracy and Keras' history."""
+    """What `train` did: where it wrote, the best validation accuracy over all the run's
+    epochs and its epoch (counted from 1; None without one), the per-epoch values of Keras'
+    logs for every epoch (those before a resume included) and the seconds of this call."""
 
     out: str
     log_dir: str
@@ -44,6 +53,7 @@ class TrainResult:
     best_val_accuracy: float
     history: dict
     seconds: float
+    best_epoch: int | None = None
 
 
 def _model_kwargs(name: str, alpha: float | None, image_size: int, classes: int) -> dict:
@@ -84,31 +94,218 @@ def _freeze_backbone(model) -> int:
     return sum(1 for layer in model.layers[last + 1:] if layer.weights)
 
 
-class _BestSoFar(keras.callbacks.Callback):
-    """Records the run's best validation accuracy in the backup folder, for a resumed run."""
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM, as `keras_zoo.files.Terminated`) during `train`; its text says in
+    which epoch, what the run kept and how to resume."""
 
-    def __init__(self, path: str):
+    def __init__(self, out: str, epochs: int, epochs_done: int, best: _Best | None,
+                 terminated: bool = False):
+        super().__init__(out, epochs, epochs_done)
+        self.out, self.epochs, self.epochs_done = out, epochs, epochs_done
+        self.best, self.terminated = best, terminated
+
+    def __str__(self) -> str:
+        verb = "terminated" if self.terminated else "interrupted"
+        done, epochs = self.epochs_done, self.epochs
+        if done == 0:
+            return (f"{verb} in epoch 1 of {epochs}, before any epoch finished: nothing to "
+                    "resume from; rerun the same command to start over")
+        where, then = ((f"in epoch {done + 1} of {epochs}", f"resume at epoch {done + 1}")
+                       if done < epochs else ("after the last epoch", "finish"))
+        best = "" if self.best is None else (
+            f" and the best so far (validation accuracy {self.best.val_accuracy:.4f}, epoch "
+            f"{self.best.epoch}) in {os.path.join(self.out, BEST_WEIGHTS)}")
+        kept = "epoch 1" if done == 1 else f"epochs 1-{done}"
+        return (f"{verb} {where}; kept {kept} in {os.path.join(self.out, BACKUP)}{best}; "
+                f"rerun the same command to {then}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Best:
+    """The best validation accuracy of a run and its epoch, counted from 1."""
+
+    val_accuracy: float
+    epoch: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _Backup:
+    """A run's training state after `epochs` finished epochs: the weights file (model and
+    optimizer) and the per-epoch logs of those epochs."""
+
+    epochs: int
+    weights: str
+    history: dict
+
+
+_BACKUP_RECORD = re.compile(r"epoch-(\d{4,})\.json")
+_BACKUP_FILE = re.compile(r"epoch-\d{4,}\.(json|weights\.h5)")
+KEPT_BACKUPS = 2  # the newest and the one before it, for when the newest cannot be read
+MAX_BACKUP_RECORD = 16 << 20  # bytes: far more than the logs of 10,000 epochs
+
+
+def _backup_paths(folder: str, epochs: int) -> tuple[str, str]:
+    """The record and the weights file of the backup after `epochs` epochs."""
+    stem = os.path.join(folder, f"epoch-{epochs:04d}")
+    return f"{stem}.json", f"{stem}.weights.h5"
+
+
+def _read_backup(folder: str, epochs: int) -> _Backup:
+    """The backup after `epochs` epochs in `folder`; ValueError saying what is wrong with it
+    where its record or weights are torn (cut short, emptied) or damaged."""
+    from keras_zoo.port.convert import sha256_of
+
+    record_path, weights = _backup_paths(folder, epochs)
+    name, weights_name = os.path.basename(record_path), os.path.basename(weights)
+    size = os.path.getsize(record_path)
+    if size == 0:
+        raise ValueError(f"{name} is empty")
+    if size > MAX_BACKUP_RECORD:
+        raise ValueError(f"{name} holds {size} bytes, more than a backup record's "
+                         f"{MAX_BACKUP_RECORD}")
+    try:
+        with open(record_path, encoding="utf-8") as f:
+            record = json.load(f)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{name} is not valid JSON ({err})") from None
+    if not (isinstance(record, dict) and record.get("epochs") == epochs
+            and isinstance(record.get("bytes"), int) and isinstance(record.get("sha256"), str)
+            and _is_history(record.get("history"))):
+        raise ValueError(f"{name} is not the record of the backup after epoch {epochs}")
+    if not os.path.isfile(weights):
+        raise ValueError(f"{weights_name} is missing")
+    if os.path.getsize(weights) != record["bytes"]:
+        raise ValueError(f"{weights_name} holds {os.path.getsize(weights)} of its "
+                         f"{record['bytes']} bytes")
+    if sha256_of(weights) != record["sha256"]:
+        raise ValueError(f"{weights_name} does not match the checksum in {name}")
+    return _Backup(epochs, weights, record["history"])
+
+
+def _is_history(value) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, list)
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+        for k, v in value.items())
+
+
+def _find_backup(folder: str) -> tuple[_Backup | None, list[str]]:
+    """The newest readable backup in `folder` (None if there is none) and what is wrong with
+    each newer one."""
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return None, []
+    found = sorted(int(m.group(1)) for m in map(_BACKUP_RECORD.fullmatch, names) if m)
+    problems = []
+    for epochs in reversed(found):
+        try:
+            return _read_backup(folder, epochs), problems
+        except (ValueError, OSError) as err:
+            problems.append(str(err))
+    return None, problems
+
+
+def _torn_backup_message(folder: str, problems: list[str], resume: _Backup | None) -> str:
+    then = (f"resuming from the previous backup, after epoch {resume.epochs}" if resume
+            else "no readable backup is left, so the run starts over from epoch 1")
+    return f"backup {folder}: {'; '.join(problems)}; {then}"
+
+
+def _recorded_best(path: str) -> _Best | None:
+    """The validation accuracy and epoch that `_Checkpoints` recorded in a best-weights file;
+    None for a missing or unreadable file or one without them."""
+    from keras_zoo.port.convert import provenance
+
+    try:
+        attrs = provenance(path)
+    except OSError:
+        return None
+    value, epoch = attrs.get("val_accuracy"), attrs.get("epoch")
+    if not isinstance(value, float) or not isinstance(epoch, int):
+        return None
+    return _Best(value, epoch)
+
+
+def _scalar(value) -> float:
+    # a multi-worker run's logs are vectors of one value (keras_zoo.distribute)
+    return float(np.ravel(value)[0])
+
+
+class _Checkpoints(keras.callbacks.Callback):
+    """At the end of every epoch, best.weights.h5 where the validation accuracy is the run's
+    best so far (that accuracy and the epoch recorded in it), then a backup of the training
+    state (`_backup_paths`: the weights with the optimizer's, and a record of the epoch, the
+    weights' size and sha256 and the per-epoch logs), the newest two kept. Each file is
+    written under a temporary name and renamed into place, the record last, so a kill at any
+    moment leaves the previous backups whole. `resume`, a backup `_find_backup` read, is
+    loaded when training begins; the backups are removed when it ends."""
+
+    def __init__(self, best_path: str, folder: str, resume: _Backup | None,
+                 best: _Best | None):
         super().__init__()
-        self.path = path
-        self.value = None
-        if os.path.isfile(path):
-            with open(path) as f:
-                self.value = json.load(f)["val_accuracy"]
+        self.best_path, self.folder, self.resume, self.best = best_path, folder, resume, best
+        self.history = {k: list(v) for k, v in resume.history.items()} if resume else {}
+        self.epochs_done = resume.epochs if resume else 0
+        self.epochs_run = 0  # by this call
+        self._kept = [resume.epochs] if resume else []
+
+    def on_train_begin(self, logs=None):
+        if self.resume is None:
+            return
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:  # its state is in the backup too
+            optimizer.build(self.model.trainable_variables)
+        try:
+            self.model.load_weights(self.resume.weights)
+        except (ValueError, OSError) as err:
+            raise ValueError(
+                f"backup {self.resume.weights} of an unfinished run does not fit this model "
+                f"({str(err).splitlines()[0]}): rerun with that run's flags to resume, or "
+                f"delete {self.folder} to start over") from None
 
     def on_epoch_end(self, epoch, logs=None):
-        value = float(np.ravel((logs or {}).get("val_accuracy", np.nan))[0])
-        if value == value and (self.value is None or value > self.value):
-            self.value = value
-            if os.path.isdir(os.path.dirname(self.path)):  # BackupAndRestore's, made before
-                _write_json(self.path, {"val_accuracy": value, "epoch": epoch})
+        from keras_zoo.port.convert import write_weights
+
+        logs = {k: _scalar(v) for k, v in (logs or {}).items()}
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+        value = logs.get("val_accuracy", float("nan"))
+        if value == value and (self.best is None or value > self.best.val_accuracy):
+            write_weights(self.model, self.best_path, {"val_accuracy": value,
+                                                       "epoch": epoch + 1})
+            self.best = _Best(value, epoch + 1)
+        self._back_up(epoch + 1)
+
+    def _back_up(self, epochs: int) -> None:
+        from keras_zoo.port.convert import sha256_of, write_weights
+
+        os.makedirs(self.folder, exist_ok=True)
+        record, weights = _backup_paths(self.folder, epochs)
+        write_weights(self.model, weights, {})
+        _write_json(record, {"epochs": epochs, "bytes": os.path.getsize(weights),
+                             "sha256": sha256_of(weights), "history": self.history})
+        self.epochs_done, self.epochs_run = epochs, self.epochs_run + 1
+        self._kept = [*(e for e in self._kept if e != epochs), epochs][-KEPT_BACKUPS:]
+        self._remove_other_backups()
+
+    def _remove_other_backups(self) -> None:
+        kept = {os.path.basename(p) for e in self._kept for p in _backup_paths(self.folder, e)}
+        for name in os.listdir(self.folder):
+            if _BACKUP_FILE.fullmatch(name) and name not in kept:
+                os.unlink(os.path.join(self.folder, name))
+
+    def on_train_end(self, logs=None):
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _write_json(path: str, value) -> None:
-    tmp = f"{path}.partial"
-    with open(tmp, "w") as f:
-        json.dump(value, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    from keras_zoo.files import atomic_file
+
+    with atomic_file(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(value, f, indent=2)
+            f.write("\n")
 
 
 def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: float = 1e-3,
@@ -125,9 +322,14 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
     (`keras_zoo.preprocessing(name, weights, image_size=image_size)`: the id's default for a
     file or None), before the random crops and flips of `augment`. freeze_backbone trains only
     the layers after the last stage output. log_dir and out default to logs/<name>_<data
-    folder name>. A run interrupted after some epochs resumes from the last finished epoch when
-    started again with the same out (keras.callbacks.BackupAndRestore). Everything is checked
-    before anything is written.
+    folder name>. Everything is checked before anything is written.
+
+    A run stopped after some epochs (Ctrl-C, SIGTERM, a crash, a lost machine) resumes after
+    its last finished epoch when started again with the same out, from the backups in
+    out/.backup (`_Checkpoints`), with the best validation accuracy of all its epochs; a
+    backup that cannot be read (cut short, emptied, damaged) is named in a warning, and the run
+    resumes from the one before it or starts over. Ctrl-C or SIGTERM during training raises
+    `TrainingInterrupted`, which says what was kept.
     """
 
     from keras_zoo import callbacks as inspection
@@ -173,6 +375,15 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
     prepare_model(model, dist, train_ds)
+    best = os.path.join(out, BEST_WEIGHTS)
+    backups = os.path.join(out, BACKUP)
+    resume, problems = _find_backup(backups)
+    if problems:
+        warnings.warn(_torn_backup_message(backups, problems, resume), stacklevel=2)
+    best_so_far = _recorded_best(best) if resume else None
+    if resume and best_so_far is None:
+        warnings.warn(f"{best} is missing or records no validation accuracy: the best of the "
+                      f"{resume.epochs} epoch(s) before this resume is not known", stacklevel=2)
 
     # everything is checked: from here on the run writes
     os.makedirs(out, exist_ok=True)
@@ -199,16 +410,8 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
     }
     _write_json(os.path.join(out, CLASS_INDICES), class_indices)
     _write_json(os.path.join(out, RUN_CONFIG), config)
-    best = os.path.join(out, BEST_WEIGHTS)
-    best_so_far = _BestSoFar(os.path.join(out, BACKUP, "best.json"))
-    cbs = [
-        keras.callbacks.BackupAndRestore(os.path.join(out, BACKUP)),
-        # a resumed run keeps the best weights of the epochs before the interruption
-        keras.callbacks.ModelCheckpoint(best, monitor="val_accuracy", mode="max",
-                                        save_best_only=True, save_weights_only=True,
-                                        initial_value_threshold=best_so_far.value),
-        best_so_far,
-    ]
+    checkpoints = _Checkpoints(best, backups, resume, best_so_far)
+    cbs = [checkpoints]
     if inspect and is_chief():
         chosen = folder.one_per_class(val_idx, SAMPLE_IMAGES, seed)
         samples = np.concatenate([x for x, _ in make_dataset(
@@ -223,17 +426,24 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
             inspection.KernelStatsLogger(log_dir, gray=folder.looks_gray()),
             inspection.ConfusionMatrixLogger(log_dir, val_ds, folder.class_names),
         ]
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
-                        callbacks=[*cbs, *callbacks], shuffle=False)  # train_ds shuffles
-    val_acc = [float(np.ravel(v)[0]) for v in history.history.get("val_accuracy", [])]
+    try:
+        model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
+                  initial_epoch=resume.epochs if resume else 0,
+                  callbacks=[*cbs, *callbacks], shuffle=False)  # train_ds shuffles
+    except KeyboardInterrupt as stop:
+        from keras_zoo.files import Terminated
+
+        raise TrainingInterrupted(out, epochs, checkpoints.epochs_done, checkpoints.best,
+                                  terminated=isinstance(stop, Terminated)) from stop
+    found = checkpoints.best
     result = TrainResult(out=out, log_dir=log_dir, weights=best,
-                         best_val_accuracy=max(val_acc) if val_acc else float("nan"),
-                         history={k: [float(np.ravel(v)[0]) for v in vs]
-                                  for k, vs in history.history.items()},
-                         seconds=time.perf_counter() - start)
+                         best_val_accuracy=found.val_accuracy if found else float("nan"),
+                         best_epoch=found.epoch if found else None,
+                         history=checkpoints.history, seconds=time.perf_counter() - start)
     config["results"] = {"best_val_accuracy": result.best_val_accuracy,
-                         "epochs_run_now": len(val_acc), "history": result.history,
-                         "seconds": round(result.seconds, 1)}
+                         "best_epoch": result.best_epoch,
+                         "epochs_run_now": checkpoints.epochs_run,
+                         "history": result.history, "seconds": round(result.seconds, 1)}
     _write_json(os.path.join(out, RUN_CONFIG), config)
     return result
 

@@ -1,5 +1,6 @@
 """The training workflow end to end on a generated class-per-folder tree: train, evaluate and
-predict from the command line, resuming an interrupted run, two workers, and bad input."""
+predict from the command line, two workers, and bad input (resuming a stopped run:
+test_training_kills.py)."""
 
 import io
 import json
@@ -279,51 +280,6 @@ def test_temperature_softmax_smooths_and_serialises():
     assert clone.layers[-1].temperature == 3.0
     with pytest.raises(ValueError, match="temperature must be a positive number"):
         TemperatureSoftmax(0)
-
-
-class _Interrupt(keras.callbacks.Callback):
-    """Stops the process at the end of epoch `at` (after the backup of that epoch)."""
-
-    def __init__(self, at):
-        super().__init__()
-        self.at = at
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.at:
-            raise KeyboardInterrupt
-
-
-class _Epochs(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seen = []
-
-        self.val_accuracy = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.seen.append(epoch)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.val_accuracy.append(float(logs["val_accuracy"]))
-
-
-def test_an_interrupted_run_resumes_from_its_last_finished_epoch(tree, tmp_path):
-    out = tmp_path / "out"
-    common = dict(epochs=3, batch_size=8, image_size=32, out=str(out), inspect=False,
-                  verbose=0)
-    first = _Epochs()
-    with pytest.raises(KeyboardInterrupt):
-        train("shufflenet_v2_x0_5", str(tree), callbacks=[first, _Interrupt(at=1)], **common)
-    assert first.seen == [0, 1]
-    assert (out / ".backup").is_dir() and (out / "best.weights.h5").is_file()
-    # the best validation accuracy so far is kept for the resumed run's checkpointing
-    best = json.loads((out / ".backup" / "best.json").read_text())
-    assert best["val_accuracy"] == pytest.approx(max(first.val_accuracy))
-    second = _Epochs()
-    result = train("shufflenet_v2_x0_5", str(tree), callbacks=[second], **common)
-    assert second.seen == [2]  # epochs 0 and 1 are not run again
-    assert len(result.history["loss"]) == 1
-    assert not (out / ".backup").exists()  # removed once the run completes
 
 
 def _free_port():
