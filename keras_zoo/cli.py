@@ -296,7 +296,7 @@ def _cmd_train(args) -> int:
             print(flush=True)
         text = (str(stop) if isinstance(stop, TrainingInterrupted) else
                 f"{'terminated' if isinstance(stop, Terminated) else 'interrupted'} "
-                "before training began; rerun the same command to train")
+                "before the first epoch or after the last; rerun the same command to train")
         print(f"keras-zoo train: {text}", file=sys.stderr)
         return 130  # the shell's status for Ctrl-C
     epoch = "" if result.best_epoch is None else f" (epoch {result.best_epoch})"

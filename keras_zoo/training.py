@@ -24,6 +24,8 @@ import json
 import os
 import re
 import shutil
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -299,6 +301,49 @@ class _Checkpoints(keras.callbacks.Callback):
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class _SignalsBetweenBatches(keras.callbacks.Callback):
+    """While its block runs, Ctrl-C and SIGTERM (where Python code handles them: Ctrl-C's
+    KeyboardInterrupt, `keras_zoo.files.terminate_as_interrupt`) are held and their handlers
+    called from this callback between batches, at the start of an epoch and at the end of
+    training, so that the exception they raise leaves fit from a callback: raised inside
+    TensorFlow's own code (an input iterator being made) it can abort the process. Placed
+    before the backup callback, so that an epoch's end, and a finished run's, are backed up
+    first. A second signal while one is held is handled at once."""
+
+    def __init__(self):
+        super().__init__()
+        self._handlers, self._held = {}, None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # where handlers run
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                handler = signal.getsignal(signum)
+                if callable(handler):
+                    self._handlers[signum] = handler
+                    signal.signal(signum, self._hold)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._handlers.items():
+            signal.signal(signum, handler)
+        if self._held is not None and exc[0] is None:  # after training: handled as it comes
+            signal.raise_signal(self._held)
+
+    def _hold(self, signum, frame):
+        if self._held is None:
+            self._held = signum
+        else:  # a second one, in place of the first
+            self._held = None
+            self._handlers[signum](signum, frame)
+
+    def _deliver(self, *args, **kwargs):
+        if self._held is not None:
+            signum, self._held = self._held, None
+            self._handlers[signum](signum, None)
+
+    on_epoch_begin = on_train_batch_end = on_test_batch_end = on_train_end = _deliver
+
+
 def _write_json(path: str, value) -> None:
     from keras_zoo.files import atomic_file
 
@@ -411,7 +456,8 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
     _write_json(os.path.join(out, CLASS_INDICES), class_indices)
     _write_json(os.path.join(out, RUN_CONFIG), config)
     checkpoints = _Checkpoints(best, backups, resume, best_so_far)
-    cbs = [checkpoints]
+    signals = _SignalsBetweenBatches()
+    cbs = [signals, checkpoints]
     if inspect and is_chief():
         chosen = folder.one_per_class(val_idx, SAMPLE_IMAGES, seed)
         samples = np.concatenate([x for x, _ in make_dataset(
@@ -426,15 +472,16 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
             inspection.KernelStatsLogger(log_dir, gray=folder.looks_gray()),
             inspection.ConfusionMatrixLogger(log_dir, val_ds, folder.class_names),
         ]
-    try:
-        model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
-                  initial_epoch=resume.epochs if resume else 0,
-                  callbacks=[*cbs, *callbacks], shuffle=False)  # train_ds shuffles
-    except KeyboardInterrupt as stop:
-        from keras_zoo.files import Terminated
+    with signals:
+        try:
+            model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
+                      initial_epoch=resume.epochs if resume else 0,
+                      callbacks=[*cbs, *callbacks], shuffle=False)  # train_ds shuffles
+        except KeyboardInterrupt as stop:
+            from keras_zoo.files import Terminated
 
-        raise TrainingInterrupted(out, epochs, checkpoints.epochs_done, checkpoints.best,
-                                  terminated=isinstance(stop, Terminated)) from stop
+            raise TrainingInterrupted(out, epochs, checkpoints.epochs_done, checkpoints.best,
+                                      terminated=isinstance(stop, Terminated)) from stop
     found = checkpoints.best
     result = TrainResult(out=out, log_dir=log_dir, weights=best,
                          best_val_accuracy=found.val_accuracy if found else float("nan"),

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from keras_zoo.port.convert import provenance
-from keras_zoo.training import _find_backup, train
+from keras_zoo.training import _find_backup, _SignalsBetweenBatches, train
 from test_training import make_tree
 
 MODEL = "mobilenet_v1"
@@ -209,6 +209,28 @@ def test_a_rerun_starts_over_where_no_backup_is_readable(tree, copy):
                         "starts over from epoch 1"]
     assert epochs.seen == [0, 1, 2] and len(result.history["loss"]) == 3
     assert not (copy / ".backup").exists()
+
+
+def test_ctrl_c_during_fit_is_raised_between_batches_and_a_second_one_at_once():
+    """Raised from a callback, not wherever the main thread is inside TensorFlow."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        held = _SignalsBetweenBatches()
+        with held:
+            signal.raise_signal(signal.SIGINT)  # held: nothing is raised here
+            with pytest.raises(KeyboardInterrupt):
+                held.on_train_batch_end(0)
+            held.on_train_batch_end(1)  # handled once
+            signal.raise_signal(signal.SIGINT)
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGINT)
+            held.on_epoch_begin(2)  # the second took the first one's place
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        with pytest.raises(KeyboardInterrupt):  # one held when the block ends is raised there
+            with held:
+                signal.raise_signal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # TensorFlow's own C++ log lines, which it writes to stderr before reading its log level
