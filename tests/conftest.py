@@ -143,3 +143,14 @@ def permission_bound(argv: list[str]) -> list[str]:
     import sys
 
     return [sys.executable, "-c", _WITHOUT_DAC_CAPABILITIES, *argv]
+
+
+def h5_arrays(path) -> dict:
+    """Every dataset in the HDF5 file at `path`, by its path in the file."""
+    import h5py
+
+    found = {}
+    with h5py.File(path) as f:
+        f.visititems(lambda n, o: found.__setitem__(n, o[()])
+                     if isinstance(o, h5py.Dataset) else None)
+    return found

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import urllib.parse
 
-import h5py
 import keras
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ from keras_zoo.data import make_dataset, scan_folder
 from keras_zoo.layers import TemperatureSoftmax
 from keras_zoo.registry import model_info
 from keras_zoo.training import load_trained, train
+from tests.conftest import h5_arrays
 
 MODEL = "mobilenet_v3_small"
 COLOURS = {"blue": 2, "green": 1, "red": 0}  # class folder -> the channel that is bright
@@ -311,15 +311,8 @@ def test_two_workers_finish_with_identical_weights(tree, tmp_path):
             proc.kill()
     assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
 
-    def arrays(path):
-        found = {}
-        with h5py.File(path) as f:
-            f.visititems(lambda n, o: found.__setitem__(n, o[()])
-                         if isinstance(o, h5py.Dataset) else None)
-        return found
-
-    a = arrays(tmp_path / "worker0" / "best.weights.h5")
-    b = arrays(tmp_path / "worker1" / "best.weights.h5")
+    a = h5_arrays(tmp_path / "worker0" / "best.weights.h5")
+    b = h5_arrays(tmp_path / "worker1" / "best.weights.h5")
     assert a.keys() == b.keys() and len(a) > 50
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)

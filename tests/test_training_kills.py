@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 
-import h5py
 import keras
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ import pytest
 from keras_zoo.port.convert import provenance
 from keras_zoo.training import _find_backup, _SignalsBetweenBatches, train
 from test_training import make_tree
+from tests.conftest import h5_arrays
 
 MODEL = "mobilenet_v1"
 CLASSES = ("blue", "green", "red")
@@ -104,18 +104,10 @@ def copy(stopped, tmp_path):
     return shutil.copytree(stopped, tmp_path / "out")
 
 
-def _arrays(path):
-    found = {}
-    with h5py.File(path) as f:
-        f.visititems(lambda n, o: found.__setitem__(n, o[()])
-                     if isinstance(o, h5py.Dataset) else None)
-    return found
-
-
 def test_a_resumed_run_reports_the_best_of_all_its_epochs(tree, copy):
     """The resumed epoch is worse (0.25) than the second before the stop (0.5): the best
     printed and recorded is 0.5, of epoch 2, which best.weights.h5 holds."""
-    best_then = _arrays(copy / ".backup" / "epoch-0002.weights.h5")  # the state after epoch 2
+    best_then = h5_arrays(copy / ".backup" / "epoch-0002.weights.h5")  # the state after epoch 2
     epochs = _Epochs()
     result = train(MODEL, str(tree), out=str(copy), callbacks=[epochs, _Predicts({2: "green"})],
                    **COMMON)
@@ -128,7 +120,7 @@ def test_a_resumed_run_reports_the_best_of_all_its_epochs(tree, copy):
     assert results["epochs_run_now"] == 1 and results["history"] == result.history
     weights = copy / "best.weights.h5"
     assert provenance(weights) == {"val_accuracy": 0.5, "epoch": 2}
-    held = _arrays(weights)
+    held = h5_arrays(weights)
     assert held.keys() == best_then.keys() and len(held) > 50
     for key in held:
         np.testing.assert_array_equal(held[key], best_then[key], err_msg=key)
