@@ -210,13 +210,6 @@ def _decode_failure(path: str, err=None) -> str:
             "PNG or JPEG")
 
 
-def _verify_image(path: str, name: str | None = None) -> None:
-    """One file checked as `verify_images` checks many."""
-    name = name or path
-    _check_header(path, name)
-    _decoded(path, name)
-
-
 def _check_header(path: str, name: str) -> None:
     """ValueError naming the file as `name` unless PIL reads it as a format that
     `tf.io.decode_image` reads (which also refuses a decompression bomb's pixel count)."""

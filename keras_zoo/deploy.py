@@ -281,7 +281,7 @@ def _preprocessing(model, pre):
 
 
 def _image_files(folder, argument: str) -> list[str]:
-    from keras_zoo.data import IMAGE_SUFFIXES, _verify_image
+    from keras_zoo.data import IMAGE_SUFFIXES, verify_images
 
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
@@ -296,9 +296,9 @@ def _image_files(folder, argument: str) -> list[str]:
     # an even spread over the folder (class folders alike), in a fixed order
     chosen = [files[i] for i in np.linspace(0, len(files) - 1,
                                             min(len(files), MAX_CALIBRATION)).astype(int)]
-    for file in dict.fromkeys(chosen):
-        _verify_image(file)
-    return list(dict.fromkeys(chosen))
+    chosen = list(dict.fromkeys(chosen))
+    verify_images(chosen)
+    return chosen
 
 
 def _labelled(data, class_names):

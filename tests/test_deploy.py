@@ -255,7 +255,12 @@ def test_bad_paths_and_folders_fail_before_any_work(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("not an image")
     (tmp_path / "file").write_text("")
+    (tmp_path / "bmp").mkdir()  # an image PIL opens and TensorFlow's decoder does not read
+    from PIL import Image
+    Image.new("1", (8, 8)).save(tmp_path / "bmp" / "1bit.bmp")
     cases = [
+        ({"path": tmp_path / "m.tflite", "quantize": "int8", "calibration": tmp_path / "bmp"},
+         "1bit.bmp is not a readable image: TensorFlow's decoder does not read this 1-bit BMP"),
         ({"path": tmp_path / "m.onnx", "format": "litert"}, "a litert export is written as a "
                                                             ".tflite file"),
         ({"path": tmp_path / "m.bin"}, "format: give one of litert"),
@@ -270,7 +275,7 @@ def test_bad_paths_and_folders_fail_before_any_work(tmp_path, monkeypatch):
         path = kwargs.pop("path")
         with pytest.raises(ValueError, match=message):
             keras_zoo.export(model, path, verbose=False, **kwargs)
-    assert sorted(os.listdir(tmp_path)) == ["empty", "file"]
+    assert sorted(os.listdir(tmp_path)) == ["bmp", "empty", "file"]
     with pytest.raises(ValueError, match="class_names: 3 names for a model of 2 outputs"):
         keras_zoo.export(model, tmp_path / "m.tflite", class_names=["a", "b", "c"])
     with pytest.raises(ValueError, match="one output; 'resnet18' has 4"):
