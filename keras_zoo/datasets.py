@@ -48,7 +48,7 @@ def write_digits(root: str | os.PathLike, *, size: int = 32) -> str:
     with staged_dir(root) as tmp:
         for image, target, name in zip(digits.images, digits.target, names):
             pixels = np.round(image * (255 / 16)).astype(np.uint8)
-            picture = Image.fromarray(pixels, "L").resize((size, size), Image.BILINEAR)
+            picture = Image.fromarray(pixels, "L").resize((size, size), Image.Resampling.BILINEAR)
             os.makedirs(os.path.join(tmp, str(target)), exist_ok=True)
             picture.convert("RGB").save(os.path.join(tmp, str(target), name))
     return root

@@ -119,7 +119,7 @@ def resolve(info: ModelInfo, weights: Any,
     if layout is not None:
         state = layouts.convert_state_dict(state, layout)
     if ws is None:
-        kwargs = _fix(spec, info.layout_config.get(layout, {}), kwargs)
+        kwargs = _fix(spec, info.layout_config.get(layout or "", {}), kwargs)
     return Weights(spec, path, ws, state), kwargs
 
 
@@ -230,7 +230,7 @@ def model_for_checkpoint(name: str, state: Mapping[str, np.ndarray],
     """`build(name)` without softmax, with as many classes as the checkpoint's classifier and
     the keywords its layout needs: what `keras_zoo.port.port(name, ...)` ports into."""
     info = model_info(name)
-    kwargs = dict(info.layout_config.get(layout, {}), name=name, input_shape=(None, None, 3),
+    kwargs = dict(info.layout_config.get(layout or "", {}), name=name, input_shape=(None, None, 3),
                   classifier_activation=None)
     model = info.builder(**kwargs)
     top = model.get_layer(info.classifier[-1])

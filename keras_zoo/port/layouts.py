@@ -239,12 +239,13 @@ def _block_renames(map_: Map, keys: list[str]) -> dict[tuple[int, int, str], str
             raise ValueError(f"cannot place {key!r}: {map_.name} blocks are blocks.S.B.<module>")
         blocks.setdefault((int(parts[1]), int(parts[2])), {}).setdefault(
             ".".join(parts[3:-1]), key)
-    renames = {}
+    numberings = map_.blocks or {}
+    renames: dict[tuple[int, int, str], str] = {}
     for n, (s, b) in enumerate(sorted(blocks), start=1):
         members = blocks[s, b]
         kind = _block_kind(set(members))
-        if kind not in map_.blocks:
-            kinds = {k: [m for step in TIMM_BLOCKS[k] for m in step.members] for k in map_.blocks}
+        if kind is None or kind not in numberings:
+            kinds = {k: [m for step in TIMM_BLOCKS[k] for m in step.members] for k in numberings}
             known = {m for ms in kinds.values() for m in ms}
             stray = next((k for m, k in members.items() if m not in known),
                          next(iter(members.values())))
@@ -253,7 +254,7 @@ def _block_renames(map_: Map, keys: list[str]) -> dict[tuple[int, int, str], str
                 f"none of {map_.name}'s block kinds: "
                 + "; ".join(f"{k} ({', '.join(ms)})" for k, ms in kinds.items()))
         block = map_.modules["blocks"].replace("{n}", str(n))
-        paths = _step_paths(TIMM_BLOCKS[kind], set(members), map_.blocks[kind])
+        paths = _step_paths(TIMM_BLOCKS[kind], set(members), numberings[kind])
         renames.update(((s, b, member), _join(block, path)) for member, path in paths.items())
     return renames
 

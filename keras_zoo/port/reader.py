@@ -12,6 +12,7 @@ while mapped would kill the process with SIGBUS).
 from __future__ import annotations
 
 import collections
+import functools
 import io
 import json
 import math
@@ -21,7 +22,7 @@ import reprlib
 import struct
 import zipfile
 import zlib
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -75,6 +76,10 @@ class UnknownGlobal:
     name and what the pickle passed it, and never calls anything."""
 
     global_name = "?"
+    args: tuple
+    kwargs: dict
+    state: Any
+    items: list
 
     def __new__(cls, *args: Any, **kwargs: Any) -> UnknownGlobal:
         self = object.__new__(cls)
@@ -175,7 +180,9 @@ class _Bounded:
 
 
 class _SafeUnpickler(pickle._Unpickler):  # the Python unpickler: its opcodes can be checked
-    dispatch = dict(pickle._Unpickler.dispatch)
+    # typeshed leaves out the Python unpickler's stack and opcode methods (the type: ignores)
+    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(pickle._Unpickler.dispatch)
+    stack: list[Any]
 
     def __init__(self, file: _Bounded, name: str, allow_unknown: bool) -> None:
         super().__init__(file)
@@ -231,36 +238,40 @@ class _SafeUnpickler(pickle._Unpickler):  # the Python unpickler: its opcodes ca
         inst = self.stack[-2] if len(self.stack) > 1 else None
         if id(inst) not in self.made and not isinstance(inst, UnknownGlobal):
             raise _corrupt(self.name, f"the pickle sets state on {_describe(inst)}")
-        super().load_build()
+        super().load_build()  # type: ignore[misc]
 
     def load_newobj(self) -> None:
         cls = self.stack[-2] if len(self.stack) > 1 else None
         if not (isinstance(cls, type) and issubclass(cls, UnknownGlobal)):
             raise _corrupt(self.name, f"the pickle creates an object of {_describe(cls)}")
-        super().load_newobj()
+        super().load_newobj()  # type: ignore[misc]
 
     def load_newobj_ex(self) -> None:
         cls = self.stack[-3] if len(self.stack) > 2 else None
         if not (isinstance(cls, type) and issubclass(cls, UnknownGlobal)):
             raise _corrupt(self.name, f"the pickle creates an object of {_describe(cls)}")
-        super().load_newobj_ex()
+        super().load_newobj_ex()  # type: ignore[misc]
 
     def load_empty_dictionary(self) -> None:
-        super().load_empty_dictionary()
+        super().load_empty_dictionary()  # type: ignore[misc]
         self._made(self.stack[-1])
 
     def load_dict(self) -> None:
         _check_keys(self.stack[0::2], self.name)
-        super().load_dict()
+        super().load_dict()  # type: ignore[misc]
         self._made(self.stack[-1])
 
     def load_setitem(self) -> None:
         _check_keys(self.stack[-2:-1], self.name)
-        super().load_setitem()
+        super().load_setitem()  # type: ignore[misc]
 
     def load_setitems(self) -> None:
         _check_keys(self.stack[0::2], self.name)
-        super().load_setitems()
+        super().load_setitems()  # type: ignore[misc]
+
+
+def _refuse(unpickler: _SafeUnpickler, code: int) -> None:
+    raise _corrupt(unpickler.name, f"the pickle holds {_REFUSED_OPS[code]}, which no state_dict does")
 
 
 _SafeUnpickler.dispatch.update({
@@ -271,12 +282,8 @@ _SafeUnpickler.dispatch.update({
     pickle.DICT[0]: _SafeUnpickler.load_dict,
     pickle.SETITEM[0]: _SafeUnpickler.load_setitem,
     pickle.SETITEMS[0]: _SafeUnpickler.load_setitems,
-    **{code: (lambda self, _c=code: _refuse(self, _c)) for code in _REFUSED_OPS},
+    **{code: functools.partial(_refuse, code=code) for code in _REFUSED_OPS},
 })
-
-
-def _refuse(unpickler: _SafeUnpickler, code: int) -> None:
-    raise _corrupt(unpickler.name, f"the pickle holds {_REFUSED_OPS[code]}, which no state_dict does")
 
 
 def _corrupt(name: str, why: str) -> CheckpointError:
@@ -318,7 +325,7 @@ class _Source:
         self.spend(nbytes, f"a storage of {count} elements")
         arr = np.empty(count, dtype)
         self.f.seek(offset)
-        if self.f.readinto(arr.view(np.uint8)) != nbytes:
+        if self.f.readinto(arr.view(np.uint8).data) != nbytes:
             raise _truncated(self.name, f"the file ended while reading {nbytes} bytes at offset {offset}")
         return arr
 
@@ -339,7 +346,7 @@ def _read_member(src: _Source, z: zipfile.ZipFile, info: zipfile.ZipInfo) -> byt
     src.spend(info.file_size, f"the deflated member {info.filename}")
     data = bytearray(info.file_size)
     with z.open(info) as f:
-        got = f.readinto(data)
+        got = f.readinto(data)  # type: ignore[attr-defined]
         f.read(1)  # reaching the end is what makes zipfile check the CRC
     if got != info.file_size:
         raise _truncated(src.name, f"{info.filename} ends before its {info.file_size} bytes")
@@ -386,7 +393,7 @@ def _member_bytes(src: _Source, z: zipfile.ZipFile, info: zipfile.ZipInfo) -> An
         raise _corrupt(src.name, f"bad zip local header for {info.filename}")
     name_len, extra_len = struct.unpack("<HH", header[26:30])
     data = src.array(info.header_offset + 30 + name_len + extra_len, info.file_size, np.dtype("u1"))
-    if zlib.crc32(data) != info.CRC:
+    if zlib.crc32(data.data) != info.CRC:
         raise _corrupt(src.name, f"{info.filename} fails its CRC check")
     return data
 

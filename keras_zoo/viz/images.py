@@ -117,7 +117,8 @@ def display_images(images: np.ndarray, *, min_side: int = 8 * MIN_TILE) -> np.nd
 def enlarge(pictures: np.ndarray, *, min_side: int = 8 * MIN_TILE) -> np.ndarray:
     """Pictures (N, H, W, C) repeated (nearest neighbour) by the smallest whole factor that
     makes each side at least `min_side` pixels."""
-    zoom = zoom_for(*pictures.shape[1:3], 1, min_tile=min_side, min_width=0)
+    height, width = pictures.shape[1:3]
+    zoom = zoom_for(height, width, 1, min_tile=min_side, min_width=0)
     return pictures.repeat(zoom, axis=1).repeat(zoom, axis=2)
 
 
