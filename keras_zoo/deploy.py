@@ -44,6 +44,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from keras_zoo import checks
+from keras_zoo.port.compare import relative_error
 
 FORMATS = ("litert", "onnx", "openvino", "saved_model")
 SUFFIXES = {"litert": ".tflite", "onnx": ".onnx", "openvino": ".xml", "saved_model": ""}
@@ -356,10 +357,11 @@ def _fold(model):
     cloned (subclassed parts, Lambda layers), with a warning."""
     import keras
 
+    from keras_zoo import walk
     from keras_zoo.fold import fold_batchnorm
 
     if not any(isinstance(layer, keras.layers.BatchNormalization)
-               for layer in model._flatten_layers()):
+               for layer in walk.layers(model)):
         return model
     try:
         return fold_batchnorm(model)
@@ -479,8 +481,12 @@ def _quantize_onnx(float_path: str, target: str, calib, tmp: str) -> None:
     """ONNX Runtime's static int8 quantization (QDQ, weights per channel), calibrated on
     `calib` one image at a time."""
     import onnxruntime as ort
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     name = ort.InferenceSession(float_path, providers=["CPUExecutionProvider"]
@@ -579,14 +585,6 @@ def outputs_vary(outputs: np.ndarray, fraction: float) -> bool:
     largest magnitude somewhere: an output check on outputs that do not is blind."""
     flat = np.asarray(outputs).reshape(len(outputs), -1)
     return bool(np.ptp(flat, axis=0).max() > fraction * np.abs(flat).max())
-
-
-def relative_error(a: np.ndarray, b: np.ndarray) -> float:
-    """max |a - b| / max |b| (inf when either has a non-finite value)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        return float("inf")
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
 
 
 def _transposed(run: Callable, x: np.ndarray) -> np.ndarray:

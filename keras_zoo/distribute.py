@@ -1,22 +1,26 @@
 """tf.distribute strategies for training: one machine (default or mirrored over its devices)
 or several (multi-worker, configured by the TF_CONFIG environment variable).
 
-Keras 3.15's fit does not run under MultiWorkerMirroredStrategy as it stands
-(keras-team/keras#20585): it reduces the first batch across workers to build the model, and
-reduces the step's scalar logs along an axis they do not have. `prepare_model` works around
-both, and synchronises batch-norm statistics across workers so that every worker ends with the
-same weights.
+Keras' fit does not run under MultiWorkerMirroredStrategy as it stands (keras-team/keras#20585,
+in every release up to the one tested): it reduces the first batch across workers to build the
+model, and reduces the step's scalar logs along an axis they do not have. `prepare_model` works
+around both in the Keras versions that `compat.multi_worker_fit_needs_workaround` names, and
+synchronises batch-norm statistics across workers so that every worker ends with the same
+weights.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from typing import Any
+
+from keras_zoo import compat
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
 
 
-def make_strategy(kind: str | None):
+def make_strategy(kind: str | None) -> Any:
     """The tf.distribute strategy called `kind` ("default", "mirrored", "multi-worker")."""
     import tensorflow as tf
 
@@ -34,7 +38,7 @@ def make_strategy(kind: str | None):
     return tf.distribute.get_strategy()
 
 
-def is_multi_worker(strategy) -> bool:
+def is_multi_worker(strategy: Any) -> bool:
     import tensorflow as tf
 
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
@@ -50,22 +54,27 @@ def is_chief() -> bool:
     return kind == "chief" or (not has_chief and kind == "worker" and index == 0)
 
 
-def prepare_model(model, strategy, dataset) -> None:
+def prepare_model(model: Any, strategy: Any, dataset: Any) -> None:
     """Under a multi-worker strategy: the workarounds in the module docstring (`dataset` is
     the training data, whose first batch builds the model)."""
     if not is_multi_worker(strategy):
         return
     import keras
-    import tensorflow as tf
 
-    first_batch = next(iter(dataset))
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.synchronized = True
-    build = model._maybe_symbolic_build
-    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: build(
-        data_batch=first_batch)
-    for name in ("train_step", "test_step"):
+    if compat.multi_worker_fit_needs_workaround():
+        work_around_multi_worker_fit(model, dataset)
+
+
+def work_around_multi_worker_fit(model: Any, dataset: Any) -> None:
+    """keras-team/keras#20585: fit builds `model` from the first batch of `dataset` on this
+    worker, and the steps return their logs as vectors of one, which reduce along axis 0."""
+    import tensorflow as tf
+
+    compat.build_from_batch(model, next(iter(dataset)))
+    for name in ("train_step", "test_step"):  # overriding a step is public API
         step = getattr(model, name)
 
         def step_with_vector_logs(data, _step=step):

@@ -15,6 +15,8 @@ from collections import Counter
 import keras
 import numpy as np
 
+from keras_zoo import walk
+
 # Layers whose kernel has the output channels on its last axis (depthwise ones as (in, mult)).
 _FOLDABLE = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
              keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
@@ -73,9 +75,11 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
     if isinstance(model, keras.Sequential):  # which takes neither of the two below
         folded = keras.models.clone_model(model, clone_function=clone, recursive=True)
     else:
+        names = {id(layer.output): layer.name for layer in model.layers
+                 if isinstance(layer, keras.layers.InputLayer)}
         inputs = keras.tree.map_structure(  # the input layers keep their names
-            lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype,
-                                  name=t._keras_history.operation.name), model.input)
+            lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype, name=names[id(t)]),
+            model.input)
         folded = keras.models.clone_model(model, input_tensors=inputs, clone_function=clone,
                                           call_function=call, recursive=True)
     for old, new in clones.values():
@@ -88,23 +92,15 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
     return folded
 
 
-def _graph_models(model):
-    """`model` and every Functional or Sequential model nested in it."""
-    yield model
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _graph_models(layer)
-
-
-def _foldable_pairs(model) -> list[tuple]:
+def _foldable_pairs(model: keras.Model) -> list[tuple]:
     """(layer, batch norm) for every batch norm of `model` and its nested models that folds
     into the layer before it."""
-    from keras_zoo.viz.graph import graph_of
-
     pairs = []
-    for sub in _graph_models(model):
-        graph = graph_of(sub)
-        nodes = [node for depth in graph._nodes_by_depth.values() for node in depth]
+    nested = walk.layers(model, subclassed="error", models=True)
+    for sub in [model, *(layer for layer in nested if isinstance(layer, keras.Model))]:
+        graph = walk.graph_of(sub)
+        nodes = walk.calls_in(graph)
+        producers = {id(t): node.operation for node in nodes for t in node.output_tensors}
         uses = Counter(id(t) for node in nodes for t in node.input_tensors)
         uses.update(id(t) for t in graph.outputs)  # a model output is a use the fold would lose
         calls = Counter(id(node.operation) for node in nodes)
@@ -113,7 +109,7 @@ def _foldable_pairs(model) -> list[tuple]:
             if not isinstance(bn, keras.layers.BatchNormalization) or len(node.input_tensors) != 1:
                 continue
             tensor = node.input_tensors[0]
-            producer = tensor._keras_history.operation
+            producer = producers[id(tensor)]
             if (_can_fold(producer, bn, len(tensor.shape)) and uses[id(tensor)] == 1
                     and calls[id(producer)] == 1 and calls[id(bn)] == 1):
                 pairs.append((producer, bn))

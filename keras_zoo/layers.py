@@ -6,6 +6,8 @@ import functools
 
 import keras
 
+from keras_zoo import walk
+
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
 class StageOutput(keras.layers.Identity):
@@ -253,15 +255,7 @@ def stage_outputs(model: keras.Model) -> list[StageOutput]:
     >>> [(s.name, s.stride) for s in keras_zoo.stage_outputs(keras_zoo.build("resnet18"))]
     [('stage1', 4), ('stage2', 8), ('stage3', 16), ('stage4', 32)]
     """
-    found = []
-
-    def visit(layer):
-        if isinstance(layer, StageOutput):
-            found.append(layer)
-        for sub in getattr(layer, "layers", ()):
-            visit(sub)
-
-    visit(model)
+    found = [layer for layer in walk.layers(model) if isinstance(layer, StageOutput)]
     return sorted(found, key=lambda s: s.stride)
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from keras_zoo import walk
 from keras_zoo.layers import ChannelShuffle, Conv2D
 
 _HARD = ("hard_silu", "hard_sigmoid")  # Keras' activations that _HardActivation computes
@@ -94,7 +95,7 @@ def for_tf2onnx(model: keras.Model, input_shape: tuple[int, ...]) -> keras.Model
         return layer
 
     if not any(grouped(layer) or hard(layer) or isinstance(layer, ChannelShuffle)
-               for layer in model._flatten_layers(include_self=False)):
+               for layer in walk.layers(model)):
         return model
     copy = keras.models.clone_model(model, clone_function=replaced, recursive=True)
     copy(np.zeros((1, *input_shape), np.float32), training=False)  # tf2onnx needs a call

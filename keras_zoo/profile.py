@@ -6,6 +6,8 @@ import math
 
 import keras
 
+from keras_zoo import walk
+
 
 def _macs(layer) -> int:
     if isinstance(layer, keras.layers.DepthwiseConv2D):
@@ -33,10 +35,7 @@ def count_macs(model: keras.Model) -> int:
     4.089
     """
     total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            total += count_macs(layer)
-            continue
+    for layer in walk.layers(model):
         if not isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
                                   keras.layers.Dense)):
             continue

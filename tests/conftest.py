@@ -5,11 +5,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-
-def relative_error(a, b) -> float:
-    """max |a - b| / max |b|: the measure of a port's error (see the porting notes)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+from keras_zoo.port.compare import relative_error  # noqa: E402, F401  (tests import it here)
 
 
 def random_batch_norm_weights(layer, rng, spread: float):

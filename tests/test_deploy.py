@@ -14,11 +14,11 @@ import keras
 import numpy as np
 import onnx
 import pytest
+from conftest import relative_error
 from PIL import Image
 
 import keras_zoo
-from keras_zoo import cli, deploy
-from conftest import relative_error
+from keras_zoo import cli, deploy, walk
 from keras_zoo.bench import calibrate_batch_norms
 from keras_zoo.layers import ChannelShuffle
 
@@ -116,7 +116,7 @@ def test_every_block_kind_exports_to_every_format_within_1e_4(models, name, fmt,
         # and 102 in mobilenet_v3_small: keras_zoo.onnx_graph), and ONNX Runtime changes its
         # layout no more often than in torch's own export of the architecture
         ops = Counter(node.op_type for node in onnx.load(path).graph.node)
-        layers = list(model._flatten_layers(include_self=False))
+        layers = list(walk.layers(model))
         activations = Counter(getattr(layer.activation, "__name__", None) for layer in layers
                               if isinstance(layer, keras.layers.Activation))
         assert ops["Transpose"] == 1 + sum(isinstance(layer, ChannelShuffle) for layer in layers)
@@ -151,7 +151,7 @@ def test_nchw_exports_take_torch_style_batches(models, images, name, fmt, tmp_pa
     if fmt == "onnx":  # no transpose but the channel shuffles'
         graph = onnx.load(path).graph
         shuffles = sum(isinstance(layer, ChannelShuffle)
-                       for layer in model._flatten_layers(include_self=False))
+                       for layer in walk.layers(model))
         assert Counter(n.op_type for n in graph.node)["Transpose"] == shuffles
     assert json.loads((tmp_path / f"{name}{SUFFIX[fmt]}.json").read_text())["layout"] == "nchw"
 

@@ -6,19 +6,19 @@ import numpy as np
 import pytest
 
 import keras_zoo
-from tests.conftest import (assert_save_load_round_trip, random_batch_norm_weights,
-                            relative_error)
+from keras_zoo import walk
+from tests.conftest import assert_save_load_round_trip, random_batch_norm_weights, relative_error
 
 
 def _randomize_batch_norms(model, rng):
     """Statistics far from the initial ones, so that a wrong fold shows in the outputs."""
-    for layer in model._flatten_layers():
+    for layer in walk.layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.set_weights(random_batch_norm_weights(layer, rng, 0.2))
 
 
 def _batch_norms(model):
-    return [layer for layer in model._flatten_layers()
+    return [layer for layer in walk.layers(model)
             if isinstance(layer, keras.layers.BatchNormalization)]
 
 

@@ -7,9 +7,9 @@ from collections import Counter
 import keras
 import numpy as np
 import onnx
+from conftest import relative_error
 
 import keras_zoo
-from conftest import relative_error
 from keras_zoo import onnx_graph
 from keras_zoo.layers import ChannelShuffle
 

@@ -14,11 +14,30 @@ import keras
 import numpy as np
 
 
+def relative_error(a: Any, b: Any) -> float:
+    """max |a - b| / max |b| in float64, the one measure of error against a reference `b`
+    (ports, exports, tests); inf when either holds a non-finite value or when `b` is all zero
+    and `a` is not (0 when both are).
+
+    >>> relative_error([1.0, 3.0], [1.0, 4.0])
+    0.25
+    >>> relative_error([0.0], [0.0]), relative_error([1e-9], [0.0])
+    (0.0, inf)
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return float("inf")
+    difference, scale = np.abs(a - b).max(), np.abs(b).max()
+    if scale == 0:
+        return 0.0 if difference == 0 else float("inf")
+    return float(difference / scale)
+
+
 @dataclasses.dataclass(frozen=True)
 class LayerDiff:
     name: str
     shape: tuple[int, ...]
-    error: float  # max |keras - torch| / max |torch|
+    error: float  # relative_error(keras, torch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +108,5 @@ def compare(
         if want.shape != got.shape:
             rows.append(LayerDiff(name, tuple(got.shape), float("inf")))
             continue
-        scale = np.max(np.abs(want)) or 1.0
-        rows.append(LayerDiff(name, tuple(got.shape), float(np.max(np.abs(got - want)) / scale)))
+        rows.append(LayerDiff(name, tuple(got.shape), relative_error(got, want)))
     return Comparison(rows, tolerance)

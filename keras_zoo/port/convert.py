@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from keras_zoo.files import atomic_file, check_writable
+from keras_zoo.port.compare import relative_error
 from keras_zoo.port.loading import fit_checkpoint
 
 CHECK_TOLERANCE = 2e-5  # max |keras - torch| / max |torch| on the logits, float32
@@ -72,7 +73,7 @@ def check_against_torch(
     with torch.no_grad():
         expected = module(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
     got = np.asarray(model.predict(x, verbose=0))
-    return float(np.max(np.abs(got - expected)) / np.max(np.abs(expected)))
+    return relative_error(got, expected)
 
 
 def _identity(path: str) -> tuple[int, int, int]:

@@ -5,14 +5,12 @@ has no top or another number of classes; everything else must fit exactly.
 
 from __future__ import annotations
 
-import re
-import warnings
 from collections.abc import Callable, Mapping
 
-import h5py
 import keras
 import numpy as np
 
+from keras_zoo import compat
 from keras_zoo.port.mapping import Plan, plan_state_dict, weighted_layers
 
 _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
@@ -20,7 +18,8 @@ _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 def checkpoint_params(state_dict: Mapping[str, np.ndarray]) -> int:
     """The parameter count of a state_dict (batch-norm running statistics excluded)."""
-    return sum(int(np.size(v)) for k, v in state_dict.items() if k.rpartition(".")[2] not in _BUFFERS)
+    return sum(int(np.size(v)) for k, v in state_dict.items()
+               if k.rpartition(".")[2] not in _BUFFERS)
 
 
 # The zoo's answer to "which registered id does this state_dict fit?", installed by
@@ -58,46 +57,14 @@ def fit_checkpoint(
     raise ValueError(f"{message}\n{plan.report()}")
 
 
-def _keras_load_failure(err: Exception) -> str:
-    """Keras' reason a weights file does not load, in one line: how many layers failed and the
-    first one's shapes, without the pages of tensor values Keras' message prints."""
-    text = str(err).strip()
-    first = text.splitlines()[0] if text else type(err).__name__
-    count = re.match(r"A total of (\d+) objects could not be loaded", first)
-    layer = re.search(r"Example error message for object <\w+ name=([^,>]+)", first)
-    shapes = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))", text)
-    if count and layer and shapes:
-        return (f"{count[1]} layers do not load; the first, {layer[1]}, needs {shapes[1]} where "
-                f"the file has {shapes[2]}")
-    return re.sub(r"\s*Example error message for object .*$", "", first).rstrip(":")
-
-
 def keras_file_classes(path: str, classifier: str) -> int | None:
     """The number of classes of the model whose weights `path` holds (None if headless);
     OSError for a file that is not HDF5 or not laid out as Keras writes weights."""
     try:
-        return _keras_file_classes(path, classifier)
+        return compat.weights_file_classes(path, classifier)
     except KeyError as err:  # h5py's error for a group or dataset the file lacks
         raise OSError(f"not laid out as Keras weights ({err.args[0] if err.args else err})"
                       ) from None
-
-
-def _keras_file_classes(path: str, classifier: str) -> int | None:
-    with h5py.File(path, "r") as f:
-        if "layers" in f:  # Keras 3 .weights.h5: groups named by layer type, in creation order
-            dense = [k for k in f["layers"] if k == "dense" or k.startswith("dense_")]
-            if not dense:
-                return None
-            last = max(dense, key=lambda k: int(k.rpartition("_")[2]) if k != "dense" else 0)
-            return int(f["layers"][last]["vars"]["0"].shape[-1])
-        group = f["model_weights"] if "model_weights" in f else f  # legacy: by layer name
-        if classifier not in group:
-            return None
-        kernels = []
-        group[classifier].visititems(
-            lambda n, obj: kernels.append(obj) if n.endswith("kernel") or "kernel:" in n else None
-        )
-        return int(kernels[0].shape[-1]) if kernels else None
 
 
 def load_keras_file(model: keras.Model, path: str, classifier: tuple[str, ...],
@@ -118,19 +85,11 @@ def load_keras_file(model: keras.Model, path: str, classifier: tuple[str, ...],
         source = full_model(classes)  # the file's own architecture, then copied by name
     before = model.get_weights() if source is model else None
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            source.load_weights(path)
-        # Keras warns, rather than fails, when parts of the file match nothing in the model
-        skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)
-                   or "could not be loaded" in str(w.message)]
-        if skipped:
-            raise ValueError(skipped[0])
-    except Exception as err:  # Keras raises several types for a file that does not fit
+        compat.load_weights_strictly(source, path)
+    except ValueError as err:
         if before is not None:
             model.set_weights(before)  # nothing partial
-        raise ValueError(f"weights={path!r} do not fit {model.name}: "
-                         f"{_keras_load_failure(err)}") from None
+        raise ValueError(f"weights={path!r} do not fit {model.name}: {err}") from None
     if source is model:
         return
     assignments = []

@@ -15,18 +15,13 @@ from collections.abc import Iterable, Mapping
 import keras
 import numpy as np
 
+from keras_zoo import walk
 from keras_zoo.port.layout import IGNORED_KEYS, keras_weights_from_torch, torch_keys
 
 
 def weighted_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """The layers of `model` (searched through nested models) that own weights."""
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            found.extend(weighted_layers(layer))
-        elif layer.weights:
-            found.append(layer)
-    return found
+    return [layer for layer in walk.layers(model) if layer.weights]
 
 
 def group_by_module(state_dict: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
+from keras_zoo import walk
 from keras_zoo.viz.features import as_images
 from keras_zoo.viz.graph import default_cam_layer, find_layers, split_at
 
 
 def _is_softmax(model: keras.Model) -> bool:
-    last = model.outputs[0]._keras_history.operation if model.outputs else None
+    last = walk.producer(model, model.outputs[0]) if model.outputs else None
     return getattr(last, "activation", None) is keras.activations.softmax
 
 

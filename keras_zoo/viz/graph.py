@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 
 import keras
 
+from keras_zoo.walk import call_of, graph_of, is_graph_model, walk
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class LayerRef:
@@ -35,27 +37,11 @@ class LayerRef:
     def output(self, model: keras.Model):
         """The layer's symbolic output in the graph of the model that contains it."""
         parent = self.path[-2] if len(self.path) > 1 else model
-        outputs = _node_in(parent, self.layer).output_tensors
+        outputs = call_of(parent, self.layer).output_tensors
         if len(outputs) != 1:
             raise ValueError(f"layer {self.name!r} has {len(outputs)} outputs; pick a layer "
                              "with one output")
         return outputs[0]
-
-
-def graph_of(model) -> keras.Model:
-    """The Functional graph of a Functional or Sequential model; TypeError for others."""
-    graph = model._functional if isinstance(model, keras.Sequential) else model
-    if isinstance(model, keras.Sequential) and graph is None:
-        raise ValueError(
-            f"Sequential model {model.name!r} has no graph yet: start it with keras.Input(shape) "
-            "or build it before inspecting it"
-        )
-    if not (isinstance(graph, keras.Model) and hasattr(graph, "_nodes_by_depth")):
-        raise TypeError(
-            f"inspection needs a Functional or Sequential model; {getattr(model, 'name', model)!r} "
-            f"is a {type(model).__name__}"
-        )
-    return graph
 
 
 def _inputs(model):
@@ -67,23 +53,6 @@ def _single(tensors):
     return tensors[0] if len(tensors) == 1 else list(tensors)
 
 
-def _is_graph_model(layer) -> bool:
-    if isinstance(layer, keras.Sequential):
-        return layer._functional is not None
-    return isinstance(layer, keras.Model) and hasattr(layer, "_nodes_by_depth")
-
-
-def _node_in(model, layer):
-    """The one call of `layer` in `model`'s graph."""
-    graph = graph_of(model)
-    ids = {id(node) for nodes in graph._nodes_by_depth.values() for node in nodes}
-    nodes = [node for node in layer._inbound_nodes if id(node) in ids]
-    if len(nodes) != 1:
-        raise ValueError(f"layer {layer.name!r} is called {len(nodes)} times in {model.name!r}; "
-                         "inspection needs a layer called once")
-    return nodes[0]
-
-
 def walk_layers(model: keras.Model, *, include_models: bool = False) -> list[LayerRef]:
     """Every layer of `model` in graph order, nested Functional and Sequential models opened in
     place (and listed themselves, before their layers, with include_models=True).
@@ -93,29 +62,14 @@ def walk_layers(model: keras.Model, *, include_models: bool = False) -> list[Lay
     ['conv1.pad', 'conv1', 'bn1', 'relu']
     """
     graph_of(model)
-    paths = _all_paths(model)
+    paths = walk(model, subclassed="leaf", models=True)
     counts = Counter(path[-1].name for path in paths)
     return [
         LayerRef(path, path[-1].name if counts[path[-1].name] == 1
                  else "/".join(layer.name for layer in path))
         for path in paths
-        if include_models or not _is_graph_model(path[-1])
+        if include_models or not is_graph_model(path[-1])
     ]
-
-
-def _all_paths(model) -> list[tuple]:
-    paths = []
-
-    def visit(parent, prefix):
-        for layer in parent.layers:
-            if isinstance(layer, keras.layers.InputLayer):
-                continue
-            paths.append(prefix + (layer,))
-            if _is_graph_model(layer):
-                visit(layer, prefix + (layer,))
-
-    visit(model, ())
-    return paths
 
 
 def find_layers(model: keras.Model, names: Sequence[str], *, argument: str = "layers"
@@ -172,7 +126,7 @@ def default_feature_layers(model: keras.Model, input_shape: Sequence[int] | None
         return sorted(stages, key=lambda ref: ref.layer.stride)
     spatial = spatial_layers(model, input_shape)
     last: dict[tuple, int] = {}
-    for i, (ref, shape) in enumerate(spatial):
+    for i, (_ref, shape) in enumerate(spatial):
         if shape[1] is None or shape[2] is None:
             raise ValueError(
                 f"{model.name!r} has no fixed input size, so its resolutions are unknown: "
@@ -225,7 +179,7 @@ def make_probe(model: keras.Model, refs: Sequence[LayerRef]) -> Callable:
             groups.setdefault(id(ref.path[0]), (ref.path[0], []))[1].append((i, ref))
     nested = []
     for sub, members in groups.values():
-        inputs = _node_in(model, sub).input_tensors
+        inputs = call_of(model, sub).input_tensors
         start = len(outputs)
         outputs.extend(inputs)
         inner = [LayerRef(ref.path[1:], ref.name) for _, ref in members]
@@ -256,7 +210,7 @@ def split_at(model: keras.Model, ref: LayerRef) -> Callable:
     if len(ref.path) == 1:
         both = keras.Model(_inputs(model), [ref.output(model), model.outputs[0]])
         return lambda x: tuple(both(x, training=False))
-    node = _node_in(model, layer)
+    node = call_of(model, layer)
     if len(node.output_tensors) != 1:
         raise ValueError(f"nested model {layer.name!r} has {len(node.output_tensors)} outputs; "
                          "Grad-CAM needs one")
