@@ -6,8 +6,8 @@
 True
 """
 
-from keras_zoo._version import __version__  # noqa: F401
 from keras_zoo import models as _models  # noqa: F401  (registers every family)
+from keras_zoo._version import __version__  # noqa: F401
 from keras_zoo.api import build
 from keras_zoo.deploy import ExportedModel, export, load_exported
 from keras_zoo.fold import fold_batchnorm

@@ -16,7 +16,9 @@ def build(name: str, /, **kwargs: Any) -> keras.Model:
     """Builds the model `name` as a Functional `keras.Model`.
 
     Keywords follow keras.applications: include_top=True, weights=None, input_tensor=None,
-    input_shape=None (default (224, 224, 3)), pooling=None ("avg" or "max" without the top),
+    input_shape=None (default: the input size of the weights' preprocessing, else the id's
+    `model_info(name).input_size`, (224, 224, 3) for most ids), pooling=None ("avg" or "max"
+    without the top),
     classes=1000, classifier_activation="softmax" (None gives logits), name=None; plus
     features_only=False with out_indices (stage outputs at strides 4, 8, 16, 32),
     include_preprocessing=False (True: the model takes RGB values in [0, 255] and normalises
@@ -48,9 +50,12 @@ def build(name: str, /, **kwargs: Any) -> keras.Model:
     preprocess = checks.check_bool(kwargs.pop("include_preprocessing", False),
                                    "include_preprocessing")
     weights, kwargs = pretrained.resolve(info, kwargs.pop("weights", None), kwargs)
+    # the preprocessing of the weight set being loaded, else the id's
+    pre = (weights.preprocessing if weights else None) or info.preprocessing
     if preprocess:
-        kwargs["normalization"] = normalize_layer(
-            (weights.preprocessing if weights else None) or info.preprocessing, "preprocessing")
+        kwargs["normalization"] = normalize_layer(pre, "preprocessing")
+    if kwargs.get("input_shape") is None and kwargs.get("input_tensor") is None:
+        kwargs["default_input_size"] = tuple(pre.input_size)
     model = info.builder(**kwargs)
     if weights is not None:
         pretrained.load(model, info, weights, kwargs)

@@ -12,6 +12,10 @@ ZeroPadding2D and 'valid'.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import keras
 from keras import layers
 
 from keras_zoo.layers import BatchNormalization, ChannelShuffle, ChannelSplit, Conv2D
@@ -19,8 +23,12 @@ from keras_zoo.layers import BatchNormalization, ChannelShuffle, ChannelSplit, C
 TORCH_BN_EPSILON = 1e-5
 TORCH_BN_MOMENTUM = 0.9  # Keras momentum = 1 - PyTorch momentum (0.1)
 
+Tensor = Any  # a Keras tensor: symbolic while a model is built
+# an activation: a torch or Keras name, a function of a tensor, or None for the identity
+ActivationSpec = str | Callable[[Any], Any] | None
 
-def _pad(x, kernel_size: int, stride: int, name: str):
+
+def _pad(x: Tensor, kernel_size: int, stride: int, name: str) -> tuple[Tensor, str]:
     """(x, padding) so that a k x k window at `stride` pads k // 2 on every side, as PyTorch."""
     pad = kernel_size // 2
     if pad and stride > 1:
@@ -28,10 +36,11 @@ def _pad(x, kernel_size: int, stride: int, name: str):
     return x, "same" if pad else "valid"
 
 
-def conv2d(x, filters: int, kernel_size: int, stride: int = 1, groups: int = 1, *, name: str,
-           use_bias: bool = False):
+def conv2d(x: Tensor, filters: int, kernel_size: int, stride: int = 1, groups: int = 1, *,
+           name: str, use_bias: bool = False) -> Tensor:
     """A k x k convolution padded as PyTorch pads it (k // 2 on every side). A grouped one is
-    keras_zoo.layers.Conv2D: TensorFlow's own grouped kernel, not Keras' XLA function."""
+    keras_zoo.layers.Conv2D: TensorFlow's own grouped kernel, not Keras' XLA function. Either
+    way TensorFlow computes it as one op: a batch norm after it is `fused`."""
     x, padding = _pad(x, kernel_size, stride, name)
     return (Conv2D if groups > 1 else layers.Conv2D)(
         filters, kernel_size, strides=stride, padding=padding, groups=groups,
@@ -39,8 +48,8 @@ def conv2d(x, filters: int, kernel_size: int, stride: int = 1, groups: int = 1, 
     )(x)
 
 
-def depthwise_conv2d(x, kernel_size: int, stride: int = 1, depth_multiplier: int = 1, *,
-                     name: str):
+def depthwise_conv2d(x: Tensor, kernel_size: int, stride: int = 1, depth_multiplier: int = 1,
+                     *, name: str) -> Tensor:
     """A k x k depthwise convolution (PyTorch's groups == channels) padded as PyTorch pads it.
 
     DepthwiseConv2D, not Conv2D(groups=channels): the same function, many times faster on CPU.
@@ -52,60 +61,121 @@ def depthwise_conv2d(x, kernel_size: int, stride: int = 1, depth_multiplier: int
     )(x)
 
 
-def activation(x, kind: str | None, *, name: str):
-    """PyTorch's activations by name: relu, relu6, hardswish, hardsigmoid (Keras 3's hard_silu
-    and hard_sigmoid are PyTorch's relu6(x + 3) / 6 forms); None is the identity."""
+@keras.saving.register_keras_serializable(package="keras_zoo")
+def gelu_tanh(x: Tensor) -> Tensor:
+    """torch's GELU(approximate="tanh"), timm's "gelu_tanh"; Keras' "gelu" is the exact erf
+    form, torch's default."""
+    return keras.activations.gelu(x, approximate=True)
+
+
+def _keras_activation(keras_name: Any) -> Callable[[str], layers.Layer]:
+    return lambda name: layers.Activation(keras_name, name=name)
+
+
+# torch's activations by the names torch.nn and timm give them. Where Keras has the same name
+# for another function, torch's wins: "leaky_relu" has torch's slope 0.01 (Keras' is 0.2).
+# "gelu" is the exact erf form in both (Keras' gelu defaults to approximate=False).
+TORCH_ACTIVATIONS: dict[str, Callable[[str], layers.Layer]] = {
+    "relu": lambda name: layers.ReLU(name=name),
+    "relu6": lambda name: layers.ReLU(6.0, name=name),
+    # Keras 3's hard_silu and hard_sigmoid are torch's x * relu6(x + 3) / 6 and relu6(x + 3) / 6
+    "hardswish": _keras_activation("hard_silu"),
+    "hard_swish": _keras_activation("hard_silu"),
+    "hardsigmoid": _keras_activation("hard_sigmoid"),
+    "hard_sigmoid": _keras_activation("hard_sigmoid"),
+    "silu": _keras_activation("silu"),
+    "swish": _keras_activation("silu"),
+    "gelu": _keras_activation("gelu"),
+    "gelu_tanh": _keras_activation(gelu_tanh),
+    "sigmoid": _keras_activation("sigmoid"),
+    "tanh": _keras_activation("tanh"),
+    "hardtanh": _keras_activation("hard_tanh"),
+    "mish": _keras_activation("mish"),
+    "elu": _keras_activation("elu"),
+    "celu": _keras_activation("celu"),
+    "selu": _keras_activation("selu"),
+    "softplus": _keras_activation("softplus"),
+    "leaky_relu": lambda name: layers.LeakyReLU(0.01, name=name),
+    "identity": _keras_activation("linear"),
+}
+
+
+def activation(x: Tensor, kind: ActivationSpec, *, name: str) -> Tensor:
+    """`kind` applied to `x` as one layer named `name`; None is the identity (no layer).
+
+    `kind` is a torch name (`TORCH_ACTIVATIONS`: relu, relu6, hardswish, hardsigmoid, silu or
+    swish, gelu (erf) or gelu_tanh, sigmoid, ...), any other Keras activation name
+    (keras.activations), or a function of a tensor.
+
+    >>> import keras
+    >>> inputs = keras.Input((4,))
+    >>> model = keras.Model(inputs, activation(inputs, "swish", name="act"))
+    >>> model.get_layer("act").get_config()["activation"]
+    'silu'
+    """
     if kind is None:
         return x
-    if kind == "relu":
-        return layers.ReLU(name=name)(x)
-    if kind == "relu6":
-        return layers.ReLU(6.0, name=name)(x)
-    keras_name = {"hardswish": "hard_silu", "hardsigmoid": "hard_sigmoid"}[kind]
-    return layers.Activation(keras_name, name=name)(x)
+    if isinstance(kind, str):
+        if kind in TORCH_ACTIVATIONS:
+            return TORCH_ACTIVATIONS[kind](name)(x)
+        try:
+            keras.activations.get(kind)
+        except ValueError:
+            keras_names = sorted(n for n in dir(keras.activations)
+                                 if not n.startswith("_")
+                                 and n not in ("get", "serialize", "deserialize"))
+            raise ValueError(
+                f"activation {kind!r} ({name}): expected a torch name "
+                f"({', '.join(TORCH_ACTIVATIONS)}), a Keras activation name "
+                f"({', '.join(keras_names)}), a function of a tensor, or None") from None
+        return layers.Activation(kind, name=name)(x)
+    if callable(kind):
+        return layers.Activation(kind, name=name)(x)
+    raise TypeError(f"activation ({name}): expected a name such as 'relu' or 'silu', a function "
+                    f"of a tensor, or None; got {kind!r}")
 
 
-def batch_norm(x, *, name: str, epsilon: float = TORCH_BN_EPSILON,
-               momentum: float = TORCH_BN_MOMENTUM):
-    """A batch norm with PyTorch's defaults. After a Conv2D that TensorFlow computes as one op
-    (plain ones, and keras_zoo.layers.Conv2D's grouped ones) it is
+def batch_norm(x: Tensor, *, name: str, fused: bool, epsilon: float = TORCH_BN_EPSILON,
+               momentum: float = TORCH_BN_MOMENTUM) -> Tensor:
+    """A batch norm with PyTorch's defaults. `fused` says that `x` comes straight from a
+    Conv2D that TensorFlow computes as one op (a plain one, or keras_zoo.layers.Conv2D's
+    grouped one, which is what `conv2d` builds): the layer is then
     keras_zoo.layers.BatchNormalization, whose inference TensorFlow merges into the
-    convolution; after anything else (depthwise convolutions, Keras' grouped ones), where
-    nothing merges and the standalone fused kernel is the slower one, Keras' own.
-    scripts/bench_batchnorm.py and scripts/bench_grouped_conv.py measure the choices."""
-    history = getattr(x, "_keras_history", None)  # the layer that made x (symbolic x only)
-    producer = history.operation if history else None
-    fused = isinstance(producer, Conv2D) or (isinstance(producer, layers.Conv2D)
-                                             and producer.groups == 1)
+    convolution. Otherwise (after a depthwise convolution, Keras' own grouped one, or anything
+    else), where nothing merges and the standalone fused kernel is the slower one, it is
+    Keras' own. scripts/bench_batchnorm.py and scripts/bench_grouped_conv.py measure the
+    choices; the two layers compute the same function."""
+    if not isinstance(fused, bool):
+        raise TypeError(f"fused must be True or False ({name}), got {fused!r}")
     layer = BatchNormalization if fused else layers.BatchNormalization
     return layer(epsilon=epsilon, momentum=momentum, name=name)(x)
 
 
-def conv_bn(x, filters: int, kernel_size: int, stride: int = 1, groups: int = 1, *,
-            name: str, bn_name: str, epsilon: float = TORCH_BN_EPSILON):
+def conv_bn(x: Tensor, filters: int, kernel_size: int, stride: int = 1, groups: int = 1, *,
+            name: str, bn_name: str, epsilon: float = TORCH_BN_EPSILON) -> Tensor:
     """conv2d followed by batch_norm, without an activation."""
     x = conv2d(x, filters, kernel_size, stride, groups, name=name)
-    return batch_norm(x, name=bn_name, epsilon=epsilon)
+    return batch_norm(x, name=bn_name, fused=True, epsilon=epsilon)
 
 
-def conv_bn_act(x, filters: int, kernel_size: int, stride: int = 1, groups: int = 1, *,
-                name: str, activation_kind: str | None, epsilon: float = TORCH_BN_EPSILON,
-                momentum: float = TORCH_BN_MOMENTUM, depthwise: bool = False):
+def conv_bn_act(x: Tensor, filters: int, kernel_size: int, stride: int = 1, groups: int = 1, *,
+                name: str, activation_kind: ActivationSpec, epsilon: float = TORCH_BN_EPSILON,
+                momentum: float = TORCH_BN_MOMENTUM, depthwise: bool = False) -> Tensor:
     """torchvision's Conv2dNormActivation: layers `name`.0 (conv), `name`.1 (batch norm) and
     `name`.2 (activation). depthwise=True makes the convolution depthwise."""
     if depthwise:
         x = depthwise_conv2d(x, kernel_size, stride, name=f"{name}.0")
     else:
         x = conv2d(x, filters, kernel_size, stride, groups, name=f"{name}.0")
-    x = batch_norm(x, name=f"{name}.1", epsilon=epsilon, momentum=momentum)
+    x = batch_norm(x, name=f"{name}.1", fused=not depthwise, epsilon=epsilon, momentum=momentum)
     return activation(x, activation_kind, name=f"{name}.2")
 
 
-def _make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
     """`v` rounded to a multiple of `divisor`, never more than 10% below `v` (the channel
     rounding of the MobileNet papers, torchvision and timm).
 
-    >>> _make_divisible(32 * 0.75), _make_divisible(16 * 0.35), _make_divisible(18)
+    >>> make_divisible(32 * 0.75), make_divisible(16 * 0.35), make_divisible(18)
     (24, 8, 24)
     """
     min_value = divisor if min_value is None else min_value
@@ -115,39 +185,70 @@ def _make_divisible(v: float, divisor: int = 8, min_value: int | None = None) ->
     return new_v
 
 
-def se_block(x, squeeze_channels: int, *, name: str, gate: str = "hardsigmoid"):
-    """Squeeze-and-excitation: global average pool, 1x1 conv + ReLU to `squeeze_channels`,
-    1x1 conv + gate back to the input's channels, then scale the input (torchvision's
-    SqueezeExcitation: `name`.fc1, `name`.fc2)."""
+_make_divisible = make_divisible  # the name the design and older code use
+
+
+def se_block(x: Tensor, squeeze_channels: int, *, name: str,
+             activation_kind: ActivationSpec = "relu",
+             gate: ActivationSpec = "hardsigmoid") -> Tensor:
+    """Squeeze-and-excitation, torchvision's SqueezeExcitation: global average pool, 1x1 conv
+    + `activation_kind` (torchvision's `activation`) to `squeeze_channels`, 1x1 conv + `gate`
+    (its `scale_activation`) back to the input's channels, then the input scaled by it
+    (layers `name`.fc1, `name`.fc2). MobileNet V3 squeezes with ReLU and gates with
+    hard-sigmoid; EfficientNet with SiLU and sigmoid.
+
+    >>> import keras
+    >>> se_block(keras.Input((7, 7, 96)), 24, name="se", activation_kind="silu",
+    ...          gate="sigmoid").shape
+    (None, 7, 7, 96)
+    """
+    if isinstance(squeeze_channels, bool) or not isinstance(squeeze_channels, int) \
+            or squeeze_channels < 1:
+        raise ValueError(f"squeeze_channels ({name}) must be a positive int, got "
+                         f"{squeeze_channels!r}")
     channels = x.shape[-1]
     s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}.avgpool")(x)
     s = layers.Conv2D(squeeze_channels, 1, name=f"{name}.fc1")(s)
-    s = layers.ReLU(name=f"{name}.activation")(s)
+    s = activation(s, activation_kind, name=f"{name}.activation")
     s = layers.Conv2D(channels, 1, name=f"{name}.fc2")(s)
     s = activation(s, gate, name=f"{name}.scale_activation")
     return layers.Multiply(name=name)([x, s])
 
 
-def _inverted_res_block(x, expanded: int, filters: int, stride: int = 1, kernel_size: int = 3, *,
-                        activation_kind: str, use_se: bool = False, name: str, seq: str,
-                        epsilon: float = TORCH_BN_EPSILON, momentum: float = TORCH_BN_MOMENTUM,
-                        project_as_unit: bool = False):
+def mobilenet_v3_se_channels(input_channels: int, expanded_channels: int) -> int:
+    """MobileNet V3's squeeze width: a quarter of the expanded channels, a multiple of 8."""
+    return make_divisible(expanded_channels // 4, 8)
+
+
+def inverted_res_block(x: Tensor, expanded: int, filters: int, stride: int = 1,
+                       kernel_size: int = 3, *, activation_kind: ActivationSpec,
+                       use_se: bool = False, name: str, seq: str,
+                       epsilon: float = TORCH_BN_EPSILON, momentum: float = TORCH_BN_MOMENTUM,
+                       project_as_unit: bool = False,
+                       se_channels: int | Callable[[int, int], int] = mobilenet_v3_se_channels,
+                       se_activation: ActivationSpec = "relu",
+                       se_gate: ActivationSpec = "hardsigmoid") -> Tensor:
     """MobileNet V2/V3 inverted residual: 1x1 expand + activation (skipped when `expanded`
     equals the input channels), k x k depthwise + activation, optional squeeze-and-excitation,
     1x1 linear projection; a residual add when stride is 1 and channels are unchanged.
+
+    The squeeze-and-excitation (`se_block`) squeezes to `se_channels`: a number, or a function
+    of (input channels, expanded channels), by default MobileNet V3's
+    `mobilenet_v3_se_channels` (EfficientNet's MBConv: `lambda cin, _: max(1, cin // 4)`);
+    `se_activation` and `se_gate` are its activation and gate.
 
     Layers are named as torchvision's nn.Sequential `name`.`seq` numbers them: V2
     ("features.3.conv") has the projection as two entries (conv, batch norm); V3
     ("features.3.block") as one Conv2dNormActivation (`project_as_unit=True`).
 
     >>> import keras
-    >>> y = _inverted_res_block(keras.Input((56, 56, 24)), 144, 24, activation_kind="relu6",
-    ...                         name="features.3", seq="conv")
+    >>> y = inverted_res_block(keras.Input((56, 56, 24)), 144, 24, activation_kind="relu6",
+    ...                        name="features.3", seq="conv")
     >>> y.shape
     (None, 56, 56, 24)
     """
     inputs = x
-    bn = dict(epsilon=epsilon, momentum=momentum)
+    bn: dict[str, Any] = dict(epsilon=epsilon, momentum=momentum)
     i = 0
     if expanded != x.shape[-1]:
         x = conv_bn_act(x, expanded, 1, name=f"{name}.{seq}.{i}", activation_kind=activation_kind,
@@ -157,32 +258,38 @@ def _inverted_res_block(x, expanded: int, filters: int, stride: int = 1, kernel_
                     activation_kind=activation_kind, depthwise=True, **bn)
     i += 1
     if use_se:
-        x = se_block(x, _make_divisible(expanded // 4, 8), name=f"{name}.{seq}.{i}")
+        squeeze = se_channels(inputs.shape[-1], expanded) if callable(se_channels) \
+            else se_channels
+        x = se_block(x, squeeze, name=f"{name}.{seq}.{i}", activation_kind=se_activation,
+                     gate=se_gate)
         i += 1
     if project_as_unit:
         x = conv_bn_act(x, filters, 1, name=f"{name}.{seq}.{i}", activation_kind=None, **bn)
     else:
         x = conv2d(x, filters, 1, name=f"{name}.{seq}.{i}")
-        x = batch_norm(x, name=f"{name}.{seq}.{i + 1}", **bn)
+        x = batch_norm(x, name=f"{name}.{seq}.{i + 1}", fused=True, **bn)
     if stride == 1 and inputs.shape[-1] == filters:
         return layers.Add(name=name)([inputs, x])
     return layers.Identity(name=name)(x)
 
 
-def depthwise_separable(x, filters: int, stride: int = 1, depth_multiplier: int = 1, *,
-                        name: str, activation_kind: str = "relu",
-                        epsilon: float = TORCH_BN_EPSILON):
+_inverted_res_block = inverted_res_block  # the name the design and older code use
+
+
+def depthwise_separable(x: Tensor, filters: int, stride: int = 1, depth_multiplier: int = 1, *,
+                        name: str, activation_kind: ActivationSpec = "relu",
+                        epsilon: float = TORCH_BN_EPSILON) -> Tensor:
     """MobileNet V1's block: 3x3 depthwise + BN + activation, 1x1 pointwise + BN + activation
     (timm's DepthwiseSeparableConv names: conv_dw, bn1, conv_pw, bn2)."""
     x = depthwise_conv2d(x, 3, stride, depth_multiplier, name=f"{name}.conv_dw")
-    x = batch_norm(x, name=f"{name}.bn1", epsilon=epsilon)
+    x = batch_norm(x, name=f"{name}.bn1", fused=False, epsilon=epsilon)
     x = activation(x, activation_kind, name=f"{name}.act1")
     x = conv2d(x, filters, 1, name=f"{name}.conv_pw")
-    x = batch_norm(x, name=f"{name}.bn2", epsilon=epsilon)
+    x = batch_norm(x, name=f"{name}.bn2", fused=True, epsilon=epsilon)
     return activation(x, activation_kind, name=name)
 
 
-def channel_shuffle(x, groups: int, *, name: str):
+def channel_shuffle(x: Tensor, groups: int, *, name: str) -> Tensor:
     """ShuffleNet's channel shuffle (see keras_zoo.layers.ChannelShuffle).
 
     >>> import keras
@@ -192,7 +299,7 @@ def channel_shuffle(x, groups: int, *, name: str):
     return ChannelShuffle(groups, name=name)(x)
 
 
-def shuffle_unit(x, filters: int, stride: int = 1, *, name: str):
+def shuffle_unit(x: Tensor, filters: int, stride: int = 1, *, name: str) -> Tensor:
     """ShuffleNet V2 unit, torchvision's InvertedResidual: at stride 1 the channels split in
     two halves, one passes through and the other through 1x1 conv + BN + ReLU, 3x3 depthwise +
     BN, 1x1 conv + BN + ReLU (`name`.branch2.0 .. .7); at stride 2 both branches see the whole
@@ -211,25 +318,25 @@ def shuffle_unit(x, filters: int, stride: int = 1, *, name: str):
         passed, x2 = ChannelSplit(name=f"{name}.split")(x)
     else:
         b1 = depthwise_conv2d(x, 3, stride, name=f"{name}.branch1.0")
-        b1 = batch_norm(b1, name=f"{name}.branch1.1")
+        b1 = batch_norm(b1, name=f"{name}.branch1.1", fused=False)
         b1 = conv2d(b1, branch, 1, name=f"{name}.branch1.2")
-        b1 = batch_norm(b1, name=f"{name}.branch1.3")
+        b1 = batch_norm(b1, name=f"{name}.branch1.3", fused=True)
         passed = layers.ReLU(name=f"{name}.branch1.4")(b1)
         x2 = x
     b2 = conv2d(x2, branch, 1, name=f"{name}.branch2.0")
-    b2 = batch_norm(b2, name=f"{name}.branch2.1")
+    b2 = batch_norm(b2, name=f"{name}.branch2.1", fused=True)
     b2 = layers.ReLU(name=f"{name}.branch2.2")(b2)
     b2 = depthwise_conv2d(b2, 3, stride, name=f"{name}.branch2.3")
-    b2 = batch_norm(b2, name=f"{name}.branch2.4")
+    b2 = batch_norm(b2, name=f"{name}.branch2.4", fused=False)
     b2 = conv2d(b2, branch, 1, name=f"{name}.branch2.5")
-    b2 = batch_norm(b2, name=f"{name}.branch2.6")
+    b2 = batch_norm(b2, name=f"{name}.branch2.6", fused=True)
     b2 = layers.ReLU(name=f"{name}.branch2.7")(b2)
     y = layers.Concatenate(name=f"{name}.concat")([passed, b2])
     return channel_shuffle(y, 2, name=name)
 
 
-def shuffle_v1_unit(x, filters: int, stride: int, groups: int, *, first_group: bool = False,
-                    name: str):
+def shuffle_v1_unit(x: Tensor, filters: int, stride: int, groups: int, *,
+                    first_group: bool = False, name: str) -> Tensor:
     """ShuffleNet V1 unit, megvii's ShuffleV1Block: 1x1 group conv (plain in the first unit of
     stage 2) + BN + ReLU to filters / 4, channel shuffle, 3x3 depthwise (strided) + BN, 1x1
     group conv + BN; stride 1 adds the input then ReLU, stride 2 concatenates a 3x3 average
@@ -247,14 +354,14 @@ def shuffle_v1_unit(x, filters: int, stride: int, groups: int, *, first_group: b
         if value % groups:
             raise ValueError(f"{name}: {what} ({value}) must be divisible by groups ({groups})")
     y = conv2d(x, mid, 1, groups=1 if first_group else groups, name=f"{name}.branch_main_1.0")
-    y = batch_norm(y, name=f"{name}.branch_main_1.1")
+    y = batch_norm(y, name=f"{name}.branch_main_1.1", fused=True)
     y = layers.ReLU(name=f"{name}.branch_main_1.2")(y)
     y = depthwise_conv2d(y, 3, stride, name=f"{name}.branch_main_1.3")
-    y = batch_norm(y, name=f"{name}.branch_main_1.4")
+    y = batch_norm(y, name=f"{name}.branch_main_1.4", fused=False)
     if groups > 1:
         y = channel_shuffle(y, mid // groups, name=f"{name}.shuffle")
     y = conv2d(y, outputs, 1, groups=groups, name=f"{name}.branch_main_2.0")
-    y = batch_norm(y, name=f"{name}.branch_main_2.1")
+    y = batch_norm(y, name=f"{name}.branch_main_2.1", fused=True)
     if stride == 1:
         y = layers.Add(name=f"{name}.add")([y, x])
         return layers.ReLU(name=name)(y)
@@ -264,7 +371,7 @@ def shuffle_v1_unit(x, filters: int, stride: int, groups: int, *, first_group: b
     return layers.Concatenate(name=name)([proj, y])
 
 
-def _shortcut(x, filters: int, stride: int, *, name: str):
+def _shortcut(x: Tensor, filters: int, stride: int, *, name: str) -> Tensor:
     """Identity, or torchvision's 1x1 conv + BN `downsample` when the shape changes."""
     if stride == 1 and x.shape[-1] == filters:
         return x
@@ -272,7 +379,7 @@ def _shortcut(x, filters: int, stride: int, *, name: str):
                    bn_name=f"{name}.downsample.1")
 
 
-def basic_block(x, planes: int, stride: int = 1, *, name: str):
+def basic_block(x: Tensor, planes: int, stride: int = 1, *, name: str) -> Tensor:
     """ResNet's two 3x3 convolutions with a residual shortcut (ResNet-18/34).
 
     >>> import keras
@@ -280,7 +387,7 @@ def basic_block(x, planes: int, stride: int = 1, *, name: str):
     >>> y.shape
     (None, 28, 28, 128)
     """
-    shortcut = _shortcut(x, planes * basic_block.expansion, stride, name=name)
+    shortcut = _shortcut(x, planes * BASIC_BLOCK_EXPANSION, stride, name=name)
     y = conv_bn(x, planes, 3, stride, name=f"{name}.conv1", bn_name=f"{name}.bn1")
     y = layers.ReLU(name=f"{name}.relu1")(y)
     y = conv_bn(y, planes, 3, name=f"{name}.conv2", bn_name=f"{name}.bn2")
@@ -288,11 +395,12 @@ def basic_block(x, planes: int, stride: int = 1, *, name: str):
     return layers.ReLU(name=name)(y)
 
 
-basic_block.expansion = 1
+BASIC_BLOCK_EXPANSION = 1
+basic_block.expansion = BASIC_BLOCK_EXPANSION  # type: ignore[attr-defined]  # torchvision's
 
 
-def bottleneck(x, planes: int, stride: int = 1, groups: int = 1, width_per_group: int = 64, *,
-               name: str):
+def bottleneck(x: Tensor, planes: int, stride: int = 1, groups: int = 1,
+               width_per_group: int = 64, *, name: str) -> Tensor:
     """ResNet "v1.5" bottleneck: 1x1 reduce, 3x3 (strided, grouped), 1x1 expand by 4.
 
     groups and width_per_group make the same block serve ResNeXt (32 groups of 4) and
@@ -304,7 +412,7 @@ def bottleneck(x, planes: int, stride: int = 1, groups: int = 1, width_per_group
     (None, 56, 56, 256)
     """
     width = int(planes * (width_per_group / 64.0)) * groups
-    out = planes * bottleneck.expansion
+    out = planes * BOTTLENECK_EXPANSION
     shortcut = _shortcut(x, out, stride, name=name)
     y = conv_bn(x, width, 1, name=f"{name}.conv1", bn_name=f"{name}.bn1")
     y = layers.ReLU(name=f"{name}.relu1")(y)
@@ -315,5 +423,6 @@ def bottleneck(x, planes: int, stride: int = 1, groups: int = 1, width_per_group
     return layers.ReLU(name=name)(y)
 
 
-bottleneck.expansion = 4
+BOTTLENECK_EXPANSION = 4
+bottleneck.expansion = BOTTLENECK_EXPANSION  # type: ignore[attr-defined]  # torchvision's
 

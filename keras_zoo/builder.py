@@ -7,12 +7,17 @@ tensors:
 - `features(inputs) -> feature_map`: the body, which marks its stage outputs with
   `StageOutput` (strides 4, 8, 16, 32);
 - `head(pooled, classes) -> logits`: the classifier on the globally average-pooled features.
+
+Without input_shape and input_tensor the input is `default_input_size` (height, width) with 3
+channels: `keras_zoo.build` passes the input size of the weights' preprocessing, else the id's
+(`ModelInfo.input_size`); a family function called on its own gets DEFAULT_SIZE.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 
@@ -20,14 +25,14 @@ from keras_zoo import checks
 from keras_zoo.layers import stage_outputs
 
 DEFAULT_SIZE = 224
-MIN_SIZE = 32
+MIN_SIZE = checks.MIN_IMAGE_SIZE
 N_STAGES = 4
 
 
-def _resolve_input(input_tensor, input_shape):
+def _resolve_input(input_tensor, input_shape, default_input_size: tuple[int, int]):
     checks.check_input_tensor(input_tensor)
     if input_tensor is None:
-        shape = (DEFAULT_SIZE, DEFAULT_SIZE, 3) if input_shape is None else input_shape
+        shape = (*default_input_size, 3) if input_shape is None else input_shape
         return keras.Input(shape=_check_shape(shape))
     shape = _check_shape(tuple(input_tensor.shape[1:]), arg="input_tensor shape")
     if input_shape is not None and tuple(input_shape) != shape:
@@ -71,10 +76,12 @@ def build_model(
     features_only: bool = False,
     out_indices: Any = None,
     normalization: keras.layers.Layer | None = None,
+    default_input_size: tuple[int, int] = (DEFAULT_SIZE, DEFAULT_SIZE),
 ) -> keras.Model:
     """Checks the shared keywords and builds the Functional model: the architecture only
     (keras_zoo.build loads weights into it). `normalization`, when given, is applied to the
-    input before the body (build's include_preprocessing)."""
+    input before the body (build's include_preprocessing); `default_input_size` is the
+    (height, width) of an input given by neither input_shape nor input_tensor."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty string, got {name!r}")
     checks.check_bool(include_top, "include_top")
@@ -86,7 +93,8 @@ def build_model(
         raise ValueError("out_indices applies only with features_only=True")
     if features_only:
         if pooling is not None:
-            raise ValueError("pooling does not apply with features_only=True (stage maps are returned)")
+            raise ValueError(
+                "pooling does not apply with features_only=True (stage maps are returned)")
         out_indices = checks.check_out_indices(
             tuple(range(N_STAGES)) if out_indices is None else out_indices, N_STAGES
         )
@@ -95,7 +103,7 @@ def build_model(
             "pooling='max' applies only with include_top=False (the top average-pools)"
         )
 
-    inputs = _resolve_input(input_tensor, input_shape)
+    inputs = _resolve_input(input_tensor, input_shape, default_input_size)
     x = features(inputs if normalization is None else normalization(inputs))
     sources = keras.utils.get_source_inputs(inputs)
     model_inputs = sources[0] if len(sources) == 1 else sources
@@ -123,10 +131,12 @@ def build_model(
 
 
 # The keywords every family takes through build_model (a family passes them on as **kwargs).
-# Every keyword build_model takes; normalization is build's own (include_preprocessing=True
-# makes it from the weights' statistics), so users pass the others.
+# Every keyword build_model takes; normalization and default_input_size are build's own
+# (include_preprocessing=True makes the first from the weights' statistics, the second comes
+# from the weights' or the id's input size), so users pass the others.
 BUILD_MODEL_KEYWORDS = tuple(
     p.name for p in inspect.signature(build_model).parameters.values()
     if p.kind is p.KEYWORD_ONLY
 )
-SHARED_KEYWORDS = tuple(k for k in BUILD_MODEL_KEYWORDS if k != "normalization")
+INTERNAL_KEYWORDS = ("normalization", "default_input_size")
+SHARED_KEYWORDS = tuple(k for k in BUILD_MODEL_KEYWORDS if k not in INTERNAL_KEYWORDS)

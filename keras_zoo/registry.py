@@ -17,7 +17,8 @@ import difflib
 import fnmatch
 import functools
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from keras_zoo.builder import SHARED_KEYWORDS
 from keras_zoo.weight_sets import Preprocessing, WeightSet
@@ -73,20 +74,22 @@ class ModelInfo:
     @property
     def top1(self) -> float | None:
         """ImageNet-1k top-1 (%) of the default weight set, or None."""
-        return self.default_weights.top1 if self.weights else None
+        return self.weights[0].top1 if self.weights else None
 
     @property
     def weights_url(self) -> str | None:
         """Where the default weight set is published, or None."""
-        return self.default_weights.url if self.weights else None
+        return self.weights[0].url if self.weights else None
 
     @property
     def weights_for(self) -> dict[str, tuple]:
         """The keywords the default weight set fixes, each with the value it was trained at."""
-        return {k: (v,) for k, v in self.default_weights.config.items()} if self.weights else {}
+        return {k: (v,) for k, v in self.weights[0].config.items()} if self.weights else {}
 
     @property
     def input_size(self) -> tuple[int, int, int]:
+        """(height, width, 3) of `preprocessing`: what `keras_zoo.build(name)` builds at
+        without input_shape (or the input size of the weight set it loads)."""
         return (*self.preprocessing.input_size, 3)
 
     @property
@@ -203,7 +206,7 @@ def list_weights(name: str) -> list[WeightSet]:
     return list(model_info(name).weights)
 
 
-def __getattr__(attr: str):
+def __getattr__(attr: str) -> Any:
     # `build` moved above construction, to keras_zoo.api; the old import path keeps working
     if attr == "build":
         from keras_zoo.api import build

@@ -44,7 +44,7 @@ class Preprocessing:
     std: tuple[float, float, float] = IMAGENET_STD
     channel_order: str = "RGB"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got "
                              f"{self.interpolation!r}")
@@ -96,7 +96,7 @@ class WeightSet:
     filename: str = ""
     direct: bool = True
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.source not in SOURCES or self.layout not in SOURCES:
             raise ValueError(f"source and layout must be in {SOURCES}: {self.source!r}, "
                              f"{self.layout!r}")
@@ -125,9 +125,15 @@ def torchvision_weights(filename: str, tag: str, top1: float, *, resize: int = 2
     )
 
 
+def _rgb(values: tuple[float, float, float]) -> tuple[float, float, float]:
+    red, green, blue = values  # a list from a config reads as well
+    return (red, green, blue)
+
+
 def timm_weights(tag: str, top1: float | None, *, release: str | None = None,
                  size: int = 224, crop_pct: float = 0.875, interpolation: str = "bicubic",
-                 mean=IMAGENET_MEAN, std=IMAGENET_STD, **config: Any) -> WeightSet:
+                 mean: tuple[float, float, float] = IMAGENET_MEAN,
+                 std: tuple[float, float, float] = IMAGENET_STD, **config: Any) -> WeightSet:
     """A timm weight set (`timm.create_model(tag, pretrained=True)`), from its GitHub release
     file when it has one (`release`: the path after .../releases/download/), else from its
     Hugging Face repository's model.safetensors. Preprocessing as in timm's pretrained cfg,
@@ -136,7 +142,7 @@ def timm_weights(tag: str, top1: float | None, *, release: str | None = None,
     filename = release.rsplit("/", 1)[1] if release else f"{tag}.safetensors"
     return WeightSet(
         "timm", tag, url, "timm", top1,
-        Preprocessing((size, size), crop_pct, interpolation, tuple(mean), tuple(std)),
+        Preprocessing((size, size), crop_pct, interpolation, _rgb(mean), _rgb(std)),
         sha256=_hash_prefix(filename), config=config, filename=filename,
     )
 

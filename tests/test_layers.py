@@ -12,8 +12,7 @@ import pytest
 import tensorflow as tf
 
 from keras_zoo.layers import BatchNormalization, Conv2D, grouped_conv_support
-from tests.conftest import (assert_save_load_round_trip, random_batch_norm_weights,
-                            relative_error)
+from tests.conftest import assert_save_load_round_trip, random_batch_norm_weights, relative_error
 
 
 def _pair(rng, shape, **kwargs):
@@ -95,12 +94,10 @@ def test_models_use_the_fused_layer_only_after_single_op_convolutions():
                                   "features.2.conv.1.1"]) == [True, True, False]
     # after ResNeXt's grouped 3x3 (keras_zoo's Conv2D, one TensorFlow op): fused as well
     assert kinds("resnext50_32x4d", ["bn1", "layer1.0.bn1", "layer1.0.bn2"]) == [True, True, True]
-    # after a grouped convolution of Keras' (an XLA function): Keras' own
-    from keras_zoo.blocks import batch_norm
-
-    grouped = keras.layers.Conv2D(8, 3, groups=4)(keras.Input((6, 6, 8)))
-    assert type(batch_norm(grouped, name="bn")._keras_history.operation
-                ) is keras.layers.BatchNormalization
+    # ShuffleNet V1: after the first unit's plain 1x1 and a later unit's grouped 1x1, fused;
+    # after the depthwise 3x3, Keras' own
+    assert kinds("shufflenet_v1", ["features.0.branch_main_1.1", "features.1.branch_main_1.1",
+                                   "features.1.branch_main_1.4"]) == [True, True, False]
 
 
 def test_small_epsilons_are_kept_not_raised_to_a_minimum(rng):

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 import keras_zoo
-from tests.conftest import assert_save_load_round_trip
 from keras_zoo.blocks import channel_shuffle
 from keras_zoo.models.shufflenet import SCALES, V1_GROUPS
+from tests.conftest import assert_save_load_round_trip
 
 
 def _trainable(model):

@@ -1,5 +1,19 @@
-"""Family modules: importing one registers its variants."""
+"""Family modules, each registering its variants when imported. Every module in this package
+is imported, in name order, so adding a family is adding its file here."""
 
-from keras_zoo.models import resnet  # noqa: F401
-from keras_zoo.models import mobilenet  # noqa: F401
-from keras_zoo.models import shufflenet  # noqa: F401
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+
+def import_families() -> tuple[str, ...]:
+    """Imports every module of this package (a family registers its ids on import) and returns
+    their names, sorted."""
+    names = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    for name in names:
+        importlib.import_module(f"{__name__}.{name}")
+    return tuple(names)
+
+
+FAMILIES: tuple[str, ...] = import_families()

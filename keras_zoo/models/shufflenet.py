@@ -14,36 +14,61 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import keras
 from keras import layers
 
 from keras_zoo import checks
-from keras_zoo.blocks import _make_divisible, batch_norm, conv2d, conv_bn_act, shuffle_unit, \
-    shuffle_v1_unit
+from keras_zoo.blocks import (
+    batch_norm,
+    conv2d,
+    conv_bn_act,
+    make_divisible,
+    shuffle_unit,
+    shuffle_v1_unit,
+)
 from keras_zoo.builder import build_model
 from keras_zoo.layers import apply_stages
 from keras_zoo.registry import register_model
-from keras_zoo.weight_sets import MEGVII_PREPROCESSING, megvii_weights, torchvision_weights
+from keras_zoo.weight_sets import (
+    MEGVII_PREPROCESSING,
+    Preprocessing,
+    WeightSet,
+    megvii_weights,
+    torchvision_weights,
+)
 
 STAGE_REPEATS = (4, 8, 4)
 SCALES = (0.5, 1.0, 1.5, 2.0)
 
 # ---------------------------------------------------------------------------------------------
-# ShuffleNet V2: torchvision's stages_out_channels (stage2, stage3, stage4, conv5), stem 24.
+# ShuffleNet V2: torchvision's stages_out_channels per width, stem 24.
+@dataclasses.dataclass(frozen=True)
+class V2Widths:
+    stages: tuple[int, int, int]  # stage2, stage3, stage4 output channels
+    last: int  # conv5's
+
+
 V2_CHANNELS = {
-    0.5: (48, 96, 192, 1024),
-    1.0: (116, 232, 464, 1024),
-    1.5: (176, 352, 704, 1024),
-    2.0: (244, 488, 976, 2048),
+    0.5: V2Widths((48, 96, 192), 1024),
+    1.0: V2Widths((116, 232, 464), 1024),
+    1.5: V2Widths((176, 352, 704), 1024),
+    2.0: V2Widths((244, 488, 976), 2048),
 }
 
 
-def _check_scale(scale) -> float:
+def _check_scale(scale: Any) -> float:
     return float(checks.check_choice(scale, "scale", SCALES))
 
 
-def shufflenet_v2(*, scale: float = 1.0, name: str = "shufflenet_v2", **kwargs):
+def shufflenet_v2(*, scale: float = 1.0, name: str = "shufflenet_v2",
+                  **kwargs: Any) -> keras.Model:
     """ShuffleNet V2 (Ma et al., 2018) at width `scale` (0.5, 1.0, 1.5 or 2.0)."""
-    *stages, last = V2_CHANNELS[_check_scale(scale)]
+    widths = V2_CHANNELS[_check_scale(scale)]
+    stages, last = widths.stages, widths.last
 
     def features(x):
         x = conv_bn_act(x, 24, 3, 2, name="conv1", activation_kind="relu")
@@ -73,15 +98,22 @@ def _v2_step(channels, stride, name):
 
 
 # ---------------------------------------------------------------------------------------------
-# ShuffleNet V1: (stem, stage2, stage3, stage4) channels. Groups 3 and 8: megvii's tables for
-# every scale. Other groups: the paper's Table 1 at 1.0x.
+# ShuffleNet V1's channels. Groups 3 and 8: megvii's tables for every scale, by
+# (groups, scale). Other groups: the paper's Table 1 at 1.0x, by groups.
+@dataclasses.dataclass(frozen=True)
+class V1Widths:
+    stem: int
+    stages: tuple[int, int, int]  # stage2, stage3, stage4 output channels
+
+
 V1_OFFICIAL = {
-    (3, 0.5): (12, 120, 240, 480), (3, 1.0): (24, 240, 480, 960),
-    (3, 1.5): (24, 360, 720, 1440), (3, 2.0): (48, 480, 960, 1920),
-    (8, 0.5): (16, 192, 384, 768), (8, 1.0): (24, 384, 768, 1536),
-    (8, 1.5): (24, 576, 1152, 2304), (8, 2.0): (48, 768, 1536, 3072),
+    (3, 0.5): V1Widths(12, (120, 240, 480)), (3, 1.0): V1Widths(24, (240, 480, 960)),
+    (3, 1.5): V1Widths(24, (360, 720, 1440)), (3, 2.0): V1Widths(48, (480, 960, 1920)),
+    (8, 0.5): V1Widths(16, (192, 384, 768)), (8, 1.0): V1Widths(24, (384, 768, 1536)),
+    (8, 1.5): V1Widths(24, (576, 1152, 2304)), (8, 2.0): V1Widths(48, (768, 1536, 3072)),
 }
-V1_PAPER = {1: (144, 288, 576), 2: (200, 400, 800), 4: (272, 544, 1088)}  # stage2..4 at 1.0x
+V1_PAPER = {1: V1Widths(24, (144, 288, 576)), 2: V1Widths(24, (200, 400, 800)),
+            4: V1Widths(24, (272, 544, 1088))}
 V1_GROUPS = (1, 2, 3, 4, 8)
 
 
@@ -90,21 +122,24 @@ def v1_channels(groups: int, scale: float) -> tuple[int, int, int, int]:
     checks.check_choice(groups, "groups", V1_GROUPS)
     scale = _check_scale(scale)
     if (groups, scale) in V1_OFFICIAL:
-        return V1_OFFICIAL[(groups, scale)]
+        official = V1_OFFICIAL[(groups, scale)]
+        return (official.stem, *official.stages)
     # stage widths double from stage to stage; a multiple of 4 x groups keeps every group
     # convolution (bottleneck = output / 4) even
-    stage2 = _make_divisible(V1_PAPER[groups][0] * scale, 4 * groups)
-    return (int(24 * scale), stage2, 2 * stage2, 4 * stage2)
+    paper = V1_PAPER[groups]
+    stage2 = make_divisible(paper.stages[0] * scale, 4 * groups)
+    return (int(paper.stem * scale), stage2, 2 * stage2, 4 * stage2)
 
 
-def shufflenet_v1(*, groups: int = 3, scale: float = 1.0, name: str = "shufflenet_v1", **kwargs):
+def shufflenet_v1(*, groups: int = 3, scale: float = 1.0, name: str = "shufflenet_v1",
+                  **kwargs: Any) -> keras.Model:
     """ShuffleNet V1 (Zhang et al., 2018) with `groups` in 1, 2, 3, 4, 8 and `scale` in 0.5,
     1.0, 1.5, 2.0: pointwise group convolutions, channel shuffle, depthwise convolutions."""
     stem, *stages = v1_channels(groups, scale)
 
     def features(x):
         x = conv2d(x, stem, 3, 2, name="first_conv.0")
-        x = batch_norm(x, name="first_conv.1")
+        x = batch_norm(x, name="first_conv.1", fused=True)
         x = layers.ReLU(name="first_conv.2")(x)
         steps, index = [(2, _max_pool)], 0
         for s, (channels, repeats) in enumerate(zip(stages, STAGE_REPEATS)):
@@ -126,36 +161,71 @@ def _v1_step(channels, stride, groups, first_group, index):
 
 
 # ---------------------------------------------------------------------------------------------
-# torchvision's published parameter counts, GMACs and IMAGENET1K_V1 weights (file, top-1, the
-# resize before the 224 crop)
-V2_IDS = {
-    0.5: (1_366_792, 0.04, "shufflenetv2_x0.5-f707e7126e.pth", 60.552, 256),
-    1.0: (2_278_604, 0.145, "shufflenetv2_x1-5666bf0f80.pth", 69.362, 256),
-    1.5: (3_503_624, 0.296, "shufflenetv2_x1_5-3c479a10.pth", 72.996, 232),
-    2.0: (7_393_996, 0.583, "shufflenetv2_x2_0-8be3c8ee.pth", 76.230, 232),
-}
-for _scale, (_params, _gmacs, _file, _top1, _resize) in V2_IDS.items():
-    register_model(f"shufflenet_v2_x{str(_scale).replace('.', '_')}", "shufflenet", shufflenet_v2,
-                   config=dict(scale=_scale), params=_params, gmacs=_gmacs, classifier=("fc",),
-                   weights=(torchvision_weights(_file, "IMAGENET1K_V1", _top1, resize=_resize),))
-register_model("shufflenet_v2", "shufflenet", shufflenet_v2, params=V2_IDS[1.0][0],
-               gmacs=V2_IDS[1.0][1], classifier=("fc",))
+@dataclasses.dataclass(frozen=True)
+class ShuffleNetVariant:
+    """One ShuffleNet id: the function that builds it and the architecture it fixes (`config`),
+    its parameter count and GMACs, the classifier's layers, its weight sets (the default first)
+    and, for an id without weights, its preprocessing."""
 
-# Parameter counts and GMACs of the V1 settings as counted here (trainable weights,
-# keras_zoo.count_macs); tests/test_shufflenet.py checks the counts against the megvii-layout
-# torch reference and the 1.0x complexities against the paper's Table 1. Top-1: 100 minus the
-# top-1 error megvii publishes for its checkpoints (ShuffleNet-Series, ShuffleNetV1/README.md).
-V1_IDS = {
-    (3, 0.5): (717_324, 0.0376, 57.3), (3, 1.0): (1_864_728, 0.1375, 67.8),
-    (3, 1.5): (3_441_168, 0.2924, 71.6), (3, 2.0): (5_449_776, 0.524, 74.1),
-    (8, 0.5): (1_010_448, 0.0405, 58.8), (8, 1.0): (2_433_768, 0.1384, 68.0),
-    (8, 1.5): (4_268_952, 0.2902, 71.0), (8, 2.0): (6_521_232, 0.5219, 72.9),
-}
-for (_groups, _scale), (_params, _gmacs, _top1) in V1_IDS.items():
-    register_model(f"shufflenet_v1_g{_groups}_x{str(_scale).replace('.', '_')}", "shufflenet",
-                   shufflenet_v1, config=dict(groups=_groups, scale=_scale), params=_params,
-                   gmacs=_gmacs, classifier=("classifier.0",),
-                   weights=(megvii_weights(_groups, _scale, _top1),))
-register_model("shufflenet_v1", "shufflenet", shufflenet_v1, params=V1_IDS[(3, 1.0)][0],
-               gmacs=V1_IDS[(3, 1.0)][1], classifier=("classifier.0",),
-               preprocessing=MEGVII_PREPROCESSING)
+    name: str
+    builder: Callable[..., keras.Model]
+    params: int
+    gmacs: float
+    classifier: tuple[str, ...]
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    weights: tuple[WeightSet, ...] = ()
+    preprocessing: Preprocessing | None = None
+
+
+def _scale_name(scale: float) -> str:
+    return str(scale).replace(".", "_")
+
+
+def _v2(scale: float, params: int, gmacs: float, file: str, top1: float,
+        resize: int) -> ShuffleNetVariant:
+    return ShuffleNetVariant(
+        f"shufflenet_v2_x{_scale_name(scale)}", shufflenet_v2, params, gmacs, ("fc",),
+        dict(scale=scale), (torchvision_weights(file, "IMAGENET1K_V1", top1, resize=resize),))
+
+
+def _v1(groups: int, scale: float, params: int, gmacs: float, top1: float) -> ShuffleNetVariant:
+    return ShuffleNetVariant(
+        f"shufflenet_v1_g{groups}_x{_scale_name(scale)}", shufflenet_v1, params, gmacs,
+        ("classifier.0",), dict(groups=groups, scale=scale),
+        (megvii_weights(groups, scale, top1),))
+
+
+# V2: torchvision's published parameter counts, GMACs and IMAGENET1K_V1 weights (file, top-1,
+# the resize before the 224 crop).
+V2_VARIANTS = (
+    _v2(0.5, 1_366_792, 0.04, "shufflenetv2_x0.5-f707e7126e.pth", 60.552, 256),
+    _v2(1.0, 2_278_604, 0.145, "shufflenetv2_x1-5666bf0f80.pth", 69.362, 256),
+    _v2(1.5, 3_503_624, 0.296, "shufflenetv2_x1_5-3c479a10.pth", 72.996, 232),
+    _v2(2.0, 7_393_996, 0.583, "shufflenetv2_x2_0-8be3c8ee.pth", 76.230, 232),
+)
+# V1: parameter counts and GMACs as counted here (trainable weights, keras_zoo.count_macs);
+# tests/test_shufflenet.py checks the counts against the megvii-layout torch reference and the
+# 1.0x complexities against the paper's Table 1. Top-1: 100 minus the top-1 error megvii
+# publishes for its checkpoints (ShuffleNet-Series, ShuffleNetV1/README.md).
+V1_VARIANTS = (
+    _v1(3, 0.5, 717_324, 0.0376, 57.3), _v1(3, 1.0, 1_864_728, 0.1375, 67.8),
+    _v1(3, 1.5, 3_441_168, 0.2924, 71.6), _v1(3, 2.0, 5_449_776, 0.524, 74.1),
+    _v1(8, 0.5, 1_010_448, 0.0405, 58.8), _v1(8, 1.0, 2_433_768, 0.1384, 68.0),
+    _v1(8, 1.5, 4_268_952, 0.2902, 71.0), _v1(8, 2.0, 6_521_232, 0.5219, 72.9),
+)
+VARIANTS: tuple[ShuffleNetVariant, ...] = (
+    *V2_VARIANTS,
+    # the ids whose width (and V1's groups) are keywords: counted at the defaults, no weights
+    dataclasses.replace(V2_VARIANTS[1], name="shufflenet_v2", config={}, weights=()),
+    *V1_VARIANTS,
+    dataclasses.replace(V1_VARIANTS[1], name="shufflenet_v1", config={}, weights=(),
+                        preprocessing=MEGVII_PREPROCESSING),
+)
+
+for _variant in VARIANTS:
+    register_model(
+        _variant.name, "shufflenet", _variant.builder, config=_variant.config,
+        params=_variant.params, gmacs=_variant.gmacs, classifier=_variant.classifier,
+        weights=_variant.weights,
+        **({"preprocessing": _variant.preprocessing} if _variant.preprocessing else {}),
+    )
