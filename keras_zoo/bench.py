@@ -21,8 +21,15 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
+
+# FUNCTION(name, num_classes, alpha) -> torch.nn.Module: the torch reference of an id
+TorchFn = Callable[[str, int, float], Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,22 +61,26 @@ CASES = (
 TRAIN_CASES = ("mobilenet_v2", "resnet50")
 
 
-def zoo_model(case: Case, size: int):
+def zoo_model(case: Case, size: int) -> keras.Model:
+    """The keras_zoo model of `case` at size x size, with logits and random weights."""
     import keras_zoo
 
     return keras_zoo.build(case.name, input_shape=(size, size, 3), classifier_activation=None,
                            **case.kwargs)
 
 
-def keras_app_model(case: Case, size: int):
+def keras_app_model(case: Case, size: int) -> keras.Model:
+    """The keras.applications peer of `case` at size x size, with logits and random weights."""
     import keras
 
+    if case.keras_app is None:
+        raise ValueError(f"{case.label} has no keras.applications peer")
     return getattr(keras.applications, case.keras_app)(
         weights=None, input_shape=(size, size, 3), classifier_activation=None,
         **case.keras_kwargs)
 
 
-def keras_runner(model, jit_compile: bool = False) -> Callable:
+def keras_runner(model: keras.Model, jit_compile: bool = False) -> Callable:
     """model(x, training=False) as one compiled TensorFlow function (the same for every Keras
     contender), returning a numpy array."""
     import tensorflow as tf
@@ -82,7 +93,7 @@ def nchw(run: Callable) -> Callable:
     """`run`, which takes NCHW batches, called with NHWC ones: the transposed copy is made at
     the first call with a batch and reused, so the timed calls (the same batch over and over)
     pay no transpose."""
-    last = {}
+    last: dict[str, np.ndarray] = {}
 
     def call(x):
         if last.get("x") is not x:
@@ -92,7 +103,7 @@ def nchw(run: Callable) -> Callable:
     return call
 
 
-def torch_runner(module) -> Callable:
+def torch_runner(module: Any) -> Callable:
     """`module` eager under torch.inference_mode(), on NHWC batches (see `nchw`)."""
     import torch
 
@@ -105,9 +116,13 @@ def torch_runner(module) -> Callable:
     return nchw(run)
 
 
-def load_torch_reference(spec: str | None):
-    """FUNCTION(name, num_classes, alpha) -> torch module, from "MODULE:FUNCTION"; None when
-    torch or the module is not importable (the torch column is then left out)."""
+TORCH_REFERENCE = "keras_zoo.torch_reference:torch_model"
+
+
+def load_torch_reference(spec: str | None) -> TorchFn | None:
+    """FUNCTION(name, num_classes, alpha) -> torch module, from "MODULE:FUNCTION" (default
+    TORCH_REFERENCE: torchvision's, timm's and megvii's own models); None when torch or the
+    module is not importable (the torch column is then left out)."""
     if not spec:
         return None
     module_name, _, attr = spec.partition(":")
@@ -136,7 +151,7 @@ def alternate(runners: dict[str, Callable], x: np.ndarray, rounds: int, seconds:
         run(x)
         run(x)
     names = list(runners)
-    result = {n: [] for n in names}
+    result: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for n in order:
@@ -160,10 +175,12 @@ def gemm_gflops(n: int = 1024, seconds: float = 1.0) -> float:
 
 
 def summary(values: Sequence[float]) -> tuple[float, float, float]:
+    """(min, median, max) of `values`."""
     return min(values), statistics.median(values), max(values)
 
 
-def fmt(triple, digits=2) -> str:
+def fmt(triple: Sequence[float], digits: int = 2) -> str:
+    """A (min, median, max) triple as "median (min..max)"."""
     lo, mid, hi = triple
     return f"{mid:.{digits}f} ({lo:.{digits}f}..{hi:.{digits}f})"
 
@@ -172,8 +189,9 @@ VARIANTS = ("keras_zoo", "folded")  # the model as built; keras_zoo.fold_batchno
 
 
 def bench_inference(cases: Sequence[Case], *, size: int, batch_sizes: Sequence[int],
-                    rounds: int, seconds: float, torch_fn=None, jit_compile: bool = False,
-                    peak: float | None = None, out=sys.stdout) -> list[dict]:
+                    rounds: int, seconds: float, torch_fn: TorchFn | None = None,
+                    jit_compile: bool = False, peak: float | None = None,
+                    out: TextIO = sys.stdout) -> list[dict]:
     """Inference images/s of each case, as built and folded, against its peers; prints a table
     (two lines per case and batch) and returns its rows.
 
@@ -206,7 +224,7 @@ def bench_inference(cases: Sequence[Case], *, size: int, batch_sizes: Sequence[i
         for batch in batch_sizes:
             x = rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
             ips = alternate(runners, x, rounds, seconds)
-            row = {"model": case.label, "batch": batch, "gmacs": macs / 1e9}
+            row: dict[str, Any] = {"model": case.label, "batch": batch, "gmacs": macs / 1e9}
             row.update({peer: summary(ips[peer]) for peer in peers if peer in ips})
             for variant in VARIANTS:
                 row[variant] = summary(ips[variant])
@@ -230,7 +248,7 @@ def bench_inference(cases: Sequence[Case], *, size: int, batch_sizes: Sequence[i
 
 
 def bench_training(cases: Sequence[Case], *, size: int, batch: int, rounds: int,
-                   seconds: float, out=sys.stdout) -> list[dict]:
+                   seconds: float, out: TextIO = sys.stdout) -> list[dict]:
     """Training steps/s (SGD, cross-entropy on logits) of keras_zoo against keras.applications
     (where the case has a keras.applications model)."""
     import keras
@@ -278,7 +296,8 @@ def _print_peer_row(row: dict, out) -> None:
           file=out, flush=True)
 
 
-def bench_build(cases: Sequence[Case], *, size: int, rounds: int, out=sys.stdout) -> list[dict]:
+def bench_build(cases: Sequence[Case], *, size: int, rounds: int,
+                out: TextIO = sys.stdout) -> list[dict]:
     """Seconds to build each model (keras_zoo.build against the keras.applications call, where
     the case has one)."""
     print(f"\nbuild seconds, median (min..max) over {rounds} rounds", file=out)
@@ -286,7 +305,7 @@ def bench_build(cases: Sequence[Case], *, size: int, rounds: int, out=sys.stdout
     rows = []
     for case in cases:
         makers = dict(_contenders(case))
-        times = {key: [] for key in makers}
+        times: dict[str, list[float]] = {key: [] for key in makers}
         for r in range(rounds):
             order = list(times) if r % 2 == 0 else list(times)[::-1]
             for key in order:
@@ -300,7 +319,7 @@ def bench_build(cases: Sequence[Case], *, size: int, rounds: int, out=sys.stdout
     return rows
 
 
-def port_seconds(torch_fn, name: str = "resnet50", rounds: int = 3
+def port_seconds(torch_fn: TorchFn, name: str = "resnet50", rounds: int = 3
                  ) -> tuple[list[float], float]:
     """Seconds of each of `rounds` ports (read, build, map, save) of a torchvision-layout
     checkpoint of `name` made with `torch_fn`, and the checkpoint's size in MiB."""
@@ -318,14 +337,16 @@ def port_seconds(torch_fn, name: str = "resnet50", rounds: int = 3
         return times, os.path.getsize(src) / 2**20
 
 
-def bench_port(torch_fn, name: str = "resnet50", rounds: int = 3, out=sys.stdout):
+def bench_port(torch_fn: TorchFn, name: str = "resnet50", rounds: int = 3,
+               out: TextIO = sys.stdout) -> tuple[float, float, float]:
     """Prints and returns min, median, max of `port_seconds`."""
     times, _ = port_seconds(torch_fn, name, rounds)
     print(f"\nporting {name}: seconds {fmt(summary(times))} over {rounds} rounds", file=out)
     return summary(times)
 
 
-def peak_memory(cases: Sequence[Case], *, size: int, batch: int, out=sys.stdout) -> list[dict]:
+def peak_memory(cases: Sequence[Case], *, size: int, batch: int,
+                out: TextIO = sys.stdout) -> list[dict]:
     """Peak resident memory (MiB) of a fresh process that imports TensorFlow, builds one model
     and runs one batch, for each contender (keras.applications where the case has a model
     there); and of a process that only imports."""
@@ -418,7 +439,8 @@ TORCH_ONNX_OPSET = 17
 STATISTICS_BATCH = 8  # random images the batch norms' statistics are taken from
 
 
-def runtime_models(case: Case, size: int, torch_fn=None):
+def runtime_models(case: Case, size: int, torch_fn: TorchFn | None = None
+                   ) -> tuple[keras.Model, Any]:
     """(Keras model, torch reference or None without `torch_fn`) of `case` for the runtimes
     table: random weights, each batch norm's statistics taken from one random batch (see
     `calibrate_batch_norms`)."""
@@ -431,7 +453,7 @@ def runtime_models(case: Case, size: int, torch_fn=None):
     return model, module
 
 
-def calibrate_batch_norms(model, x: np.ndarray):
+def calibrate_batch_norms(model: keras.Model, x: np.ndarray) -> keras.Model:
     """Sets the moving statistics of every batch norm of Keras `model` to those of batch `x`
     (one training-mode pass with momentum 0) and returns the model. Initial statistics (mean 0,
     variance 1) let a deep random network's outputs collapse to the same vector for every
@@ -439,7 +461,9 @@ def calibrate_batch_norms(model, x: np.ndarray):
     statistics of the data keep them apart."""
     import keras
 
-    norms = [layer for layer in model._flatten_layers()
+    from keras_zoo import walk
+
+    norms = [layer for layer in walk.layers(model)
              if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [norm.momentum for norm in norms]
     for norm in norms:
@@ -450,7 +474,7 @@ def calibrate_batch_norms(model, x: np.ndarray):
     return model
 
 
-def calibrate_torch_batch_norms(module, x: np.ndarray):
+def calibrate_torch_batch_norms(module: Any, x: np.ndarray) -> Any:
     """`calibrate_batch_norms` for a torch module and an NCHW batch; returns it in eval mode."""
     import torch
 
@@ -477,7 +501,8 @@ def calibration_images(folder: str, size: int, count: int = CALIBRATION_IMAGES,
     rng = np.random.default_rng(seed)
     for i in range(count):
         small = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
-        small.resize((size, size), Image.BILINEAR).save(os.path.join(folder, f"{i:03d}.png"))
+        small = small.resize((size, size), Image.Resampling.BILINEAR)
+        small.save(os.path.join(folder, f"{i:03d}.png"))
     return folder
 
 
@@ -492,7 +517,7 @@ class Runtimes:
     left_out: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-def zoo_runtimes(model, folder: str, calibration: str | None = None) -> Runtimes:
+def zoo_runtimes(model: keras.Model, folder: str, calibration: str | None = None) -> Runtimes:
     """keras_zoo's contenders for `model`: as built and folded (`keras_runner`), and its
     exports written into `folder` by `keras_zoo.export` (which checks each in its runtime) and
     loaded by `keras_zoo.load_exported`; with `calibration` (a folder of images) its int8
@@ -531,7 +556,7 @@ def _exported(model, folder: str, fmt: str, quantize: str | None, calibration: s
     return nchw(runtime) if layout == "nchw" else runtime
 
 
-def torch_runtimes(module, folder: str, size: int) -> dict[str, Callable]:
+def torch_runtimes(module: Any, folder: str, size: int) -> dict[str, Callable]:
     """torch's contenders for `module`: eager (`torch_runner`), and torch's own ONNX export
     (the TorchScript exporter, opset 17, any batch size) written into `folder` and run in ONNX
     Runtime and in OpenVINO by `keras_zoo.load_exported`, the loader of keras_zoo's exports, so
@@ -573,8 +598,8 @@ def check_outputs(runners: dict[str, Callable], reference: str, x: np.ndarray
     return errors
 
 
-def case_runtimes(model, module, folder: str, size: int, calibration: str | None = None
-                  ) -> Runtimes:
+def case_runtimes(model: keras.Model, module: Any, folder: str, size: int,
+                  calibration: str | None = None) -> Runtimes:
     """Every contender for one architecture: keras_zoo's for `model`, torch's for `module` (its
     torch reference; None leaves them out), each checked against its side's eager model
     (keras_zoo as built, torch eager) on a random batch. See `zoo_runtimes`, `torch_runtimes`
@@ -593,9 +618,11 @@ def runtimes_row(label: str, batch: int, ips: dict[str, list[float]], runtimes: 
                  ) -> dict:
     """A row of the runtimes table from each contender's images/s per round (see
     `bench_runtimes`)."""
-    row = {"model": label, "batch": batch, **{n: summary(v) for n, v in ips.items()},
-           "precision": {n: CONTENDER[n].precision for n in ips},
-           "max error": dict(runtimes.errors), "left out": dict(runtimes.left_out)}
+    row: dict[str, Any] = {"model": label, "batch": batch,
+                           **{n: summary(v) for n, v in ips.items()},
+                           "precision": {n: CONTENDER[n].precision for n in ips},
+                           "max error": dict(runtimes.errors),
+                           "left out": dict(runtimes.left_out)}
 
     def ratio(a, b):
         return summary([p / q for p, q in zip(ips[a], ips[b])])
@@ -616,7 +643,7 @@ def runtimes_row(label: str, batch: int, ips: dict[str, list[float]], runtimes: 
 RUNTIMES_COLUMNS = "{:<20} {:>5} {:<24} {:<16} {:<9} {:>22} {:>18}"
 
 
-def print_runtimes_row(row: dict, out=sys.stdout) -> None:
+def print_runtimes_row(row: dict, out: TextIO = sys.stdout) -> None:
     """The lines of one row: each contender's, then the row's ratios."""
     first = True
     for contender in CONTENDERS:
@@ -639,7 +666,7 @@ def print_runtimes_row(row: dict, out=sys.stdout) -> None:
 
 
 def measure_runtimes(label: str, runtimes: Runtimes, *, size: int, batch_sizes: Sequence[int],
-                     rounds: int, seconds: float, out=sys.stdout) -> list[dict]:
+                     rounds: int, seconds: float, out: TextIO = sys.stdout) -> list[dict]:
     """The rows of one architecture: every contender alternating (`alternate`) at each batch
     size, on the same random NHWC batch."""
     rng = np.random.default_rng(3)
@@ -705,8 +732,8 @@ def _runtime_versions() -> str:
 
 
 def bench_runtimes(cases: Sequence[Case], *, size: int, batch_sizes: Sequence[int],
-                   rounds: int, seconds: float, torch_fn=None, int8_cases: Sequence[str] = (),
-                   out=sys.stdout) -> list[dict]:
+                   rounds: int, seconds: float, torch_fn: TorchFn | None = None,
+                   int8_cases: Sequence[str] = (), out: TextIO = sys.stdout) -> list[dict]:
     """Images/s of keras_zoo as built, folded and exported (LiteRT, ONNX Runtime, OpenVINO)
     against torch eager and torch's own ONNX export in ONNX Runtime and OpenVINO, all
     alternating in one run on every core; for the cases labelled in `int8_cases`, keras_zoo's
@@ -787,10 +814,10 @@ def _runtimes_unavailable() -> str | None:
 
 def run_all(*, size: int = 224, batch_sizes: Sequence[int] = (1, 16), rounds: int = 5,
             seconds: float = 2.0, train_batch: int = 16, cases: Sequence[str] | None = None,
-            torch_reference: str | None = "tests.torch_models:torch_model",
+            torch_reference: str | None = TORCH_REFERENCE,
             jit_compile: bool = False, memory: bool = True, tables: Sequence[str] | None = None,
             runtimes_cases: Sequence[str] | None = None, int8_cases: Sequence[str] | None = None,
-            out=sys.stdout) -> dict:
+            out: TextIO = sys.stdout) -> dict:
     """Every benchmark of the module (or those named in `tables`, some of TABLES; memory=False
     leaves the memory one out), in one process; returns the rows of every table run.
 
@@ -814,10 +841,13 @@ def run_all(*, size: int = 224, batch_sizes: Sequence[int] = (1, 16), rounds: in
     torch_fn = load_torch_reference(torch_reference)
     import keras
 
+    from keras_zoo.torch_reference import INSTALL
+
+    torch_column = ("yes" if torch_fn else
+                    f"no (torch or the reference is not importable; for torch: {INSTALL})")
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
           f"{os.cpu_count()} CPUs, XLA {'on' if jit_compile else 'off'}; torch column: "
-          f"{'yes' if torch_fn else 'no (torch or the reference is not importable)'}",
-          file=out)
+          f"{torch_column}", file=out)
     print(f"CPU: {cpu_description()}", file=out)
     if torch_fn is not None:
         import torch
@@ -825,7 +855,7 @@ def run_all(*, size: int = 224, batch_sizes: Sequence[int] = (1, 16), rounds: in
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", file=out)
     peak = gemm_gflops()
     print(f"float32 GEMM peak (1024x1024 matmul): {peak:.1f} GFLOP/s", file=out)
-    results = {"gemm_gflops": peak}
+    results: dict[str, Any] = {"gemm_gflops": peak}
     if "inference" in tables:
         results["inference"] = bench_inference(
             chosen, size=size, batch_sizes=batch_sizes, rounds=rounds, seconds=seconds,

@@ -241,8 +241,9 @@ class KernelStatsLogger(InspectionCallback):
     histogram `kernels/<layer>`; the relative size of each kernel's update since the last
     logged epoch, ||W - W_before|| / ||W_before||, as one chart of every layer by depth
     (`update_ratio`: which layers learn, and how fast; a layer far below the others learns
-    little, a frozen one, at 0, is not drawn on the log axis); and the first convolution's filters as one image `filters/<layer>`, in gray
-    when `gray` (for a model that sees grayscale pictures as RGB) or its input has one channel.
+    little, a frozen one, at 0, is not drawn on the log axis); and the first convolution's
+    filters as one image `filters/<layer>`, in gray when `gray` (for a model that sees
+    grayscale pictures as RGB) or its input has one channel.
 
     scalars: also the mean, std (ddof=1), min and max of each kernel, as one chart per layer
     (`kernels/<layer>`) with a line each, from the runs kernel_stats/mean, /std, /min, /max.

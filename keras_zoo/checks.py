@@ -10,15 +10,18 @@ import numbers
 import os
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import keras
 
 KERAS_WEIGHT_SUFFIXES = (".weights.h5", ".h5")
 TORCH_WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
+# the smallest input height and width: every family halves it five times (strides 2 to 32)
+MIN_IMAGE_SIZE = 32
 
 
 def check_bool(value: Any, arg: str) -> bool:
+    """True or False, nothing else (not 0 or 1)."""
     if not isinstance(value, bool):
         raise TypeError(f"{arg} must be True or False, got {value!r}")
     return value
@@ -32,7 +35,8 @@ def check_positive_int(value: Any, arg: str) -> int:
 
 
 def check_positive_number(value: Any, arg: str, usual: str = "") -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+    """A real number > 0 (not a bool, not NaN); `usual` names typical values for the message."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value) > 0:
         hint = f" ({usual} are usual)" if usual else ""
         raise ValueError(f"{arg} must be a positive number{hint}, got {value!r}")
     return float(value)
@@ -40,19 +44,47 @@ def check_positive_number(value: Any, arg: str, usual: str = "") -> float:
 
 def check_fraction(value: Any, arg: str) -> float:
     """A number in [0, 1) (a dropout rate)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not 0 <= float(value) < 1):
         raise ValueError(f"{arg} must be a number in [0, 1), got {value!r}")
     return float(value)
 
 
 def check_choice(value: Any, arg: str, choices: Sequence[Any]) -> Any:
+    """One of `choices` (a bool only where the choices hold that very bool)."""
     if value not in choices or (isinstance(value, bool) and not any(c is value for c in choices)):
         allowed = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{arg} must be one of {allowed}; got {value!r}")
     return value
 
 
-def check_input_shape(input_shape: Any, *, min_size: int, arg: str = "input_shape") -> tuple:
+@overload
+def check_image_size(value: Any, arg: str = ..., *, min_size: int = ...,
+                     allow_none: Literal[False] = ...) -> int: ...
+@overload
+def check_image_size(value: Any, arg: str = ..., *, min_size: int = ...,
+                     allow_none: bool) -> int | None: ...
+def check_image_size(value: Any, arg: str = "image_size", *, min_size: int = MIN_IMAGE_SIZE,
+                     allow_none: bool = False) -> int | None:
+    """The height or width of a model's input: an integer >= min_size (not a bool), or None
+    where `allow_none` (a size left open). Every image-size argument is checked here.
+
+    >>> check_image_size(64)
+    64
+    >>> check_image_size(16)
+    Traceback (most recent call last):
+    ValueError: image_size must be an integer >= 32, got 16
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < min_size:
+        expected = f"{'None or ' if allow_none else ''}an integer >= {min_size}"
+        raise ValueError(f"{arg} must be {expected}, got {value!r}")
+    return value
+
+
+def check_input_shape(input_shape: Any, *, min_size: int = MIN_IMAGE_SIZE,
+                      arg: str = "input_shape") -> tuple:
     """(height, width, channels): sizes None or >= min_size, channels a positive integer."""
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(
@@ -60,13 +92,8 @@ def check_input_shape(input_shape: Any, *, min_size: int, arg: str = "input_shap
         )
     *spatial, channels = input_shape
     for size in spatial:
-        if size is None:
-            continue
-        if isinstance(size, bool) or not isinstance(size, int) or size < min_size:
-            raise ValueError(
-                f"{arg} {tuple(input_shape)}: height and width must be None or integers "
-                f">= {min_size}, got {size!r}"
-            )
+        check_image_size(size, f"{arg} {tuple(input_shape)}: each of height and width",
+                         min_size=min_size, allow_none=True)
     if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
         raise ValueError(
             f"{arg} {tuple(input_shape)}: the channel count (last entry) must be a positive "
@@ -94,6 +121,7 @@ def check_weights(weights: Any) -> str | None:
 
 
 def check_input_tensor(input_tensor: Any) -> None:
+    """None or a symbolic Keras tensor."""
     if input_tensor is not None and not keras.backend.is_keras_tensor(input_tensor):
         raise TypeError(
             "input_tensor must be a symbolic Keras tensor such as keras.Input((224, 224, 3)), "
@@ -102,6 +130,7 @@ def check_input_tensor(input_tensor: Any) -> None:
 
 
 def check_activation(value: Any, arg: str = "classifier_activation") -> Any:
+    """None, a callable or the name of a Keras activation."""
     if value is None or callable(value):
         return value
     try:
@@ -115,6 +144,7 @@ def check_activation(value: Any, arg: str = "classifier_activation") -> Any:
 
 
 def check_out_indices(out_indices: Any, n_stages: int) -> tuple[int, ...]:
+    """Distinct stage indices in [0, n_stages), as a tuple."""
     valid = range(n_stages)
     if (
         not isinstance(out_indices, (tuple, list))

@@ -22,6 +22,8 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Iterable
+from typing import NoReturn
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -44,7 +46,7 @@ def _cmd_list(args) -> int:
     return 0
 
 
-def weights_table(names) -> str:
+def weights_table(names: Iterable[str]) -> str:
     """A Markdown table of the weight sets of model ids `names` (the first of each id is its
     default), with the preprocessing each was evaluated with."""
     import keras_zoo
@@ -202,9 +204,9 @@ def _prepare_image(path: str, model, info, weights):
 
 def _cmd_analyze_features(args) -> int:
     from keras_zoo import viz
+    from keras_zoo.files import staged_dir
     from keras_zoo.viz.features import channel_figure
     from keras_zoo.viz.graph import large_enough
-    from keras_zoo.files import staged_dir
 
     model, info = _load_model(args)
     x = _prepare_image(args.image, model, info, args.weights)
@@ -234,8 +236,8 @@ def _cmd_analyze_kernels(args) -> int:
     import keras
 
     from keras_zoo import viz
-    from keras_zoo.viz.kernels import histogram_figure
     from keras_zoo.files import staged_dir
+    from keras_zoo.viz.kernels import histogram_figure
 
     model, _ = _load_model(args)
     rows = viz.kernel_stats(model)
@@ -255,8 +257,9 @@ def _cmd_analyze_kernels(args) -> int:
         progress = keras.utils.Progbar(len(kernels), unit_name="histogram")
         for i, weight in enumerate(kernels):
             figure = histogram_figure([weight])
-            figure.savefig(os.path.join(tmp, "histograms", f"{_file_name(weight.kernel_tag)}.png"),
-                           dpi=80)
+            tag = weight.kernel_tag
+            assert tag is not None  # kernels holds only the weights that have one
+            figure.savefig(os.path.join(tmp, "histograms", f"{_file_name(tag)}.png"), dpi=80)
             progress.update(i + 1)
     print(f"{model.name}: statistics of {len(rows)} weights -> {args.out}/kernel_stats.csv, "
           f"{len(kernels)} kernel histograms -> {args.out}/histograms/"
@@ -434,8 +437,16 @@ def _add_model_flags(p) -> None:
     p.add_argument("--out", required=True, help="folder to write into")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser with the error first: `keras-zoo train: error: argument --image-size:
+    ...`, then the usage (argparse prints the usage first). Subcommands inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n{self.format_usage()}")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="keras-zoo", description="ResNet, ResNeXt, MobileNet and ShuffleNet for Keras 3."
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -498,7 +509,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, default=10)
     p.add_argument("--batch-size", type=_positive_int, default=32)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (cosine decay)")
-    p.add_argument("--image-size", type=int, help="input size (default: the id's, 224 for most)")
+    p.add_argument("--image-size", type=_image_size,
+                   help="input size (default: the id's, 224 for most)")
     p.add_argument("--alpha", type=float, help="width multiplier of the MobileNets")
     p.add_argument("--weights", help="'imagenet', a weight set ('torchvision:IMAGENET1K_V2'), a "
                    "PyTorch checkpoint or a Keras weights file to start from (its "
@@ -529,7 +541,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--subset", default="all", choices=["all", "training", "validation"],
                    help="images of the training run's split (default: all)")
     p.add_argument("--alpha", type=float)
-    p.add_argument("--image-size", type=int)
+    p.add_argument("--image-size", type=_image_size,
+                   help="input size (default: the trained run's, else the id's)")
     p.add_argument("--out", help="folder for the confusion-matrix PNG (default: beside the "
                                  "weights)")
     _add_runtime_flag(p)
@@ -544,7 +557,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=1.0,
                    help="softmax temperature: > 1 smooths the probabilities (default 1)")
     p.add_argument("--alpha", type=float)
-    p.add_argument("--image-size", type=int)
+    p.add_argument("--image-size", type=_image_size,
+                   help="input size (default: the trained run's, else the id's)")
     _add_runtime_flag(p)
     p.set_defaults(run=_cmd_predict)
 
@@ -559,8 +573,8 @@ def _parser() -> argparse.ArgumentParser:
                                      "come along)")
     p.add_argument("--format", help="litert, onnx, openvino or saved_model (default: from OUT's "
                                     "suffix)")
-    p.add_argument("--quantize", help="int8 (litert, onnx, openvino; needs --calibration), float16 (litert, "
-                        "openvino), bf16 (openvino)")
+    p.add_argument("--quantize", help="int8 (litert, onnx, openvino; needs --calibration), "
+                                      "float16 (litert, openvino), bf16 (openvino)")
     p.add_argument("--calibration", metavar="DIR",
                    help="images to calibrate int8 on; float exports are checked on them too")
     p.add_argument("--data", metavar="DIR", help="a class-per-folder tree to measure the "
@@ -604,15 +618,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--train-batch", type=_positive_int, default=16)
     p.add_argument("--xla", action="store_true", help="compile every Keras contender with XLA")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
-    p.add_argument("--torch-reference", default="tests.torch_models:torch_model",
+    p.add_argument("--torch-reference", default=bench_module.TORCH_REFERENCE,
                    metavar="MODULE:FUNCTION",
                    help="FUNCTION(name, num_classes, alpha) -> torch module for the torch "
-                        "column (default: the test suite's references, from a checkout)")
+                        "column (default: torchvision's, timm's and megvii's own models, "
+                        f"{bench_module.TORCH_REFERENCE})")
     p.set_defaults(run=_cmd_bench)
     return parser
 
 
 def _positive_int(text: str) -> int:
+    """The argparse type of counts: an integer >= 1."""
     try:
         value = int(text)
     except ValueError:
@@ -623,10 +639,17 @@ def _positive_int(text: str) -> int:
 
 
 def _image_size(text: str) -> int:
-    value = _positive_int(text)
-    if value < 32:
-        raise argparse.ArgumentTypeError(f"expected an image size >= 32, got {text!r}")
-    return value
+    """The argparse type of --image-size: an integer that `checks.check_image_size` accepts."""
+    from keras_zoo import checks
+
+    try:
+        value: int | str = int(text)
+    except ValueError:
+        value = text
+    try:
+        return checks.check_image_size(value, "image size")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
@@ -654,6 +677,8 @@ def _error_text(err: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs `keras-zoo ARGV...` and returns its exit status: 0, 2 for bad input (a one-line
+    error on stderr), 130 for an interrupted training run."""
     from keras_zoo.files import terminate_as_interrupt
 
     args = _parser().parse_args(argv)

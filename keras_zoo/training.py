@@ -59,14 +59,10 @@ class TrainResult:
 
 
 def _model_kwargs(name: str, alpha: float | None, image_size: int, classes: int) -> dict:
-    from keras_zoo.builder import MIN_SIZE
     from keras_zoo.registry import model_info
 
     info = model_info(name)
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < MIN_SIZE:
-        raise ValueError(f"image size {image_size!r} is below {name}'s minimum of {MIN_SIZE}"
-                         if isinstance(image_size, int) else
-                         f"image size must be an integer, got {image_size!r}")
+    checks.check_image_size(image_size, "image_size")
     kwargs = {"input_shape": (image_size, image_size, 3), "classes": classes,
               "classifier_activation": None}
     if alpha is not None:
@@ -378,9 +374,9 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
     """
 
     from keras_zoo import callbacks as inspection
+    from keras_zoo.api import build
     from keras_zoo.data import make_dataset, scan_folder, verify_images
     from keras_zoo.distribute import is_chief, make_strategy, prepare_model
-    from keras_zoo.api import build
     from keras_zoo.registry import model_info
 
     start = time.perf_counter()
@@ -394,7 +390,8 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
     for kind in augment:
         checks.check_choice(kind, "augment", AUGMENTATIONS)
     weights = _check_start_weights(info, weights)
-    image_size = info.input_size[0] if image_size is None else image_size
+    image_size = (info.input_size[0] if image_size is None else
+                  checks.check_image_size(image_size, "image_size"))
     folder = scan_folder(data, verify=False)
     classes = len(folder.class_names)
     kwargs = _model_kwargs(name, alpha, image_size, classes)
@@ -552,8 +549,8 @@ def load_trained(name: str, weights: str, *, alpha: float | None = None,
     """Builds `name` with the flags of the run that wrote `weights` (run.json beside them;
     alpha and image_size given here take precedence) and loads the weights, whose classifier
     must match class_indices.json beside them."""
-    from keras_zoo.port.loading import keras_file_classes
     from keras_zoo.api import build
+    from keras_zoo.port.loading import keras_file_classes
     from keras_zoo.registry import model_info
 
     info = model_info(name)
@@ -582,7 +579,8 @@ def load_trained(name: str, weights: str, *, alpha: float | None = None,
         raise ValueError(f"weights {weights!r} hold a classifier of {file_classes} classes but "
                          f"{indices} lists {len(class_names)}")
     alpha = config.get("alpha") if alpha is None else alpha
-    image_size = image_size or config.get("image_size") or info.input_size[0]
+    if image_size is None:
+        image_size = config.get("image_size") or info.input_size[0]
     kwargs = _model_kwargs(name, alpha, image_size, len(class_names))
     model = build(name, weights=weights, **kwargs)
     return TrainedModel(model, name, class_names, image_size, config)

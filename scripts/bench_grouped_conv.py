@@ -185,7 +185,7 @@ def model_runners(name):
     import keras_zoo
     from keras_zoo import bench
     from keras_zoo.layers import BatchNormalization, Conv2D
-    from tests.torch_models import torch_model
+    from keras_zoo.torch_reference import torch_model
 
     model = keras_zoo.build(name, classifier_activation=None)
     kernel_sizes = {layer.kernel_size[0] for layer in model.layers

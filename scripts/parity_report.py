@@ -4,7 +4,7 @@
 
 For each id: max |keras - torch| / max |torch| of the logits on two random 224x224 images, with
 both frameworks in float32 and in float64, using the references and seeds of the parity tests
-(tests/torch_models.py: torchvision's and timm's own modules; megvii's ShuffleNet V1 layout
+(keras_zoo/torch_reference.py: torchvision's and timm's own modules; megvii's ShuffleNet V1 layout
 hand-written, as it has no installable source). The last column names the reference's class.
 """
 

@@ -2,9 +2,9 @@
 
     python scripts/time_port.py [NAME ...] [--rounds N]
 
-Makes a random checkpoint of each id with the torch references of the test suite (needs the test
-extra: torch), then ports it N times into a temporary folder and prints the seconds of each
-port, after imports.
+Makes a random checkpoint of each id with its torch reference (keras_zoo.torch_reference; needs
+torch and torchvision), then ports it N times into a temporary folder and prints the seconds of
+each port, after imports.
 """
 
 import argparse
@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from keras_zoo.bench import port_seconds  # noqa: E402
-from tests.torch_models import torch_model  # noqa: E402
+from keras_zoo.torch_reference import torch_model  # noqa: E402
 
 
 def main() -> int:

@@ -15,7 +15,7 @@ from PIL import Image
 import keras_zoo
 import keras_zoo.data
 from keras_zoo import cli
-from keras_zoo.checks import op_error_text
+from keras_zoo.checks import check_image_size, op_error_text
 from keras_zoo.data import _check_header, read_image, scan_folder, verify_images
 
 
@@ -26,10 +26,12 @@ from keras_zoo.data import _check_header, read_image, scan_folder, verify_images
         (dict(classes=0), ValueError, "classes"),
         (dict(classes=2.5), ValueError, "classes"),
         (dict(classes=True), ValueError, "classes"),
-        (dict(include_top=False, pooling="mean"), ValueError, "pooling must be one of None, 'avg', 'max'"),
+        (dict(include_top=False, pooling="mean"), ValueError,
+         "pooling must be one of None, 'avg', 'max'"),
         (dict(pooling="max"), ValueError, "pooling='max' applies only with include_top=False"),
         (dict(input_shape=(16, 16, 3)), ValueError, "input_shape.*>= 32"),
-        (dict(input_shape=(224, 224)), ValueError, r"input_shape must be \(height, width, channels\)"),
+        (dict(input_shape=(224, 224)), ValueError,
+         r"input_shape must be \(height, width, channels\)"),
         (dict(input_shape=(3, 224, 224)), ValueError, r"channels-first.*\(224, 224, 3\)"),
         (dict(input_shape=(224, 224, 0)), ValueError, "channel count"),
         (dict(input_shape=(224, 224, None)), ValueError, "channel count"),
@@ -50,6 +52,19 @@ from keras_zoo.data import _check_header, read_image, scan_folder, verify_images
 def test_bad_keywords(kwargs, error, match):
     with pytest.raises(error, match=match):
         keras_zoo.build("resnet18", **kwargs)
+
+
+def test_one_image_size_check_for_every_caller():
+    assert check_image_size(32) == 32 and check_image_size(None, allow_none=True) is None
+    for bad in (31, 0, -64, 64.0, "64", True, None):
+        with pytest.raises(ValueError, match=rf"^image_size must be an integer >= 32, got "
+                                             rf"{re.escape(repr(bad))}$"):
+            check_image_size(bad)
+    with pytest.raises(ValueError, match=r"^--size must be None or an integer >= 8, got 4$"):
+        check_image_size(4, "--size", min_size=8, allow_none=True)
+    with pytest.raises(ValueError, match=r"^input_shape \(16, None, 3\): each of height and "
+                                         r"width must be None or an integer >= 32, got 16$"):
+        keras_zoo.build("resnet18", input_shape=(16, None, 3))
 
 
 def test_input_tensor_and_input_shape_must_agree():

@@ -19,6 +19,7 @@ def test_a_tiny_benchmark_fills_every_table():
     results = bench.run_all(size=32, batch_sizes=(1, 2), rounds=1, seconds=0.01,
                             train_batch=2, cases=["mobilenet_v2"], out=out)
     text = out.getvalue()
+    assert "torch column: yes" in text  # the package's own references (keras_zoo.torch_reference)
     assert results["gemm_gflops"] > 1
     rows = results["inference"]
     assert [(r["model"], r["batch"]) for r in rows] == [("mobilenet_v2", 1), ("mobilenet_v2", 2)]

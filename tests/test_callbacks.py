@@ -15,6 +15,7 @@ import urllib.parse
 import keras
 import numpy as np
 import pytest
+from conftest import TensorBoardServer
 from PIL import Image
 
 import keras_zoo
@@ -25,7 +26,6 @@ from keras_zoo.callbacks import (
     GradCAMLogger,
     KernelStatsLogger,
 )
-from conftest import TensorBoardServer
 from keras_zoo.viz.images import (
     display_images,
     enlarge,

@@ -101,9 +101,8 @@ def test_tensorboard_serves_a_train_run_a_person_can_read(run, tmp_path):
     """Through a real server's HTTP API, started with the flags train prints: every epoch's
     images, readable feature maps, Grad-CAM, one input per class, few scalar charts."""
     import tensorflow as tf
-    from PIL import Image
-
     from conftest import TensorBoardServer
+    from PIL import Image
 
     out, logs = run
     # beside the run, a tag with more steps than the 10 images TensorBoard keeps by default
@@ -376,8 +375,21 @@ def test_a_non_image_file_is_left_out_with_a_warning_naming_it(tmp_path):
 
 def test_train_refuses_small_images_and_missing_weights(tree, tmp_path, capsys):
     out = tmp_path / "out"
-    _fails(capsys, ["train", MODEL, "--data", str(tree), "--image-size", "16", "--out", str(out)],
-           f"image size 16 is below {MODEL}'s minimum of 32", out)
+    for command in (["train", MODEL, "--data", str(tree), "--out", str(out)],
+                    ["evaluate", MODEL, "--weights", "w.weights.h5", "--data", str(tree)],
+                    ["predict", MODEL, "--weights", "w.weights.h5", "image.png"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([*command, "--image-size", "16"])
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines()[0] == (
+            f"keras-zoo {command[0]}: error: argument --image-size: image size must be an "
+            "integer >= 32, got 16")
+        assert not out.exists()
+    with pytest.raises(ValueError, match=r"^image_size must be an integer >= 32, got 16$"):
+        train(MODEL, str(tree), image_size=16, out=out)
+    with pytest.raises(ValueError, match=r"^image_size must be an integer >= 32, got 32.0$"):
+        train(MODEL, str(tree), image_size=32.0, out=out)
+    assert not out.exists()
     _fails(capsys, ["train", MODEL, "--data", str(tree), "--weights",
                     str(tmp_path / "nope.pth"), "--out", str(out)], "nope.pth", out)
     _fails(capsys, ["train", "resnet18", "--data", str(tree), "--alpha", "0.5",

@@ -15,10 +15,10 @@ import threading
 import keras
 import numpy as np
 import pytest
+from test_training import make_tree
 
 from keras_zoo.port.convert import provenance
 from keras_zoo.training import _find_backup, _SignalsBetweenBatches, train
-from test_training import make_tree
 from tests.conftest import h5_arrays
 
 MODEL = "mobilenet_v1"

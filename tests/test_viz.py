@@ -1,6 +1,8 @@
 """keras_zoo.viz: layer naming and probing through nested models, channel grids, kernel
 statistics, Grad-CAM, confusion matrices and the plots."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -267,6 +269,27 @@ def test_confusion_matrix_and_precision_recall_count_by_hand(rng):
     assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["a", "b", "c", "d"]
     picture = viz.figure_to_array(figure)
     assert picture.dtype == np.uint8 and picture.ndim == 3 and picture.shape[2] == 3
+
+
+def test_precision_recall_of_a_class_never_predicted_or_never_present_is_0():
+    # class 2 is never predicted, class 3 neither present nor predicted
+    y_true, y_pred = [0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 0, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing undefined to warn about: 0 is the answer
+        matrix = viz.confusion_matrix(y_true, y_pred, 4)
+        precision, recall = viz.precision_recall(matrix)
+        empty = viz.confusion_matrix([], [], 3)
+        one = viz.confusion_matrix([0, 0], [0, 0], 1)
+        assert viz.precision_recall(empty)[0].tolist() == [0.0, 0.0, 0.0]
+        assert [a.tolist() for a in viz.precision_recall(one)] == [[1.0], [1.0]]
+    assert matrix.dtype == np.int64 and matrix.tolist() == [[1, 1, 0, 0], [0, 2, 0, 0],
+                                                            [1, 1, 0, 0], [0, 0, 0, 0]]
+    assert precision.tolist() == [1 / 2, 2 / 4, 0.0, 0.0]
+    assert recall.tolist() == [1 / 2, 2 / 2, 0 / 2, 0.0]
+    assert empty.tolist() == [[0] * 3] * 3 and one.tolist() == [[2]]
+    with pytest.raises(ValueError, match=r"matrix: expected a square confusion matrix, got "
+                                         r"shape \(2, 3\)"):
+        viz.precision_recall(np.zeros((2, 3)))
 
 
 def test_overlay_blends_a_colour_map_over_the_image():

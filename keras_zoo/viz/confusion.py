@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
-def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
-    """Counts (num_classes, num_classes): row = true class, column = predicted class.
+def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, num_classes: int) -> np.ndarray:
+    """Counts (num_classes, num_classes): row = true class, column = predicted class
+    (`sklearn.metrics.confusion_matrix` over the labels 0 .. num_classes - 1, so that a class
+    absent from both has its row and column of zeros).
 
     >>> confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], 3)
     array([[1, 0, 0],
            [0, 1, 1],
            [0, 0, 1]])
     """
+    from sklearn import metrics
+
     y_true, y_pred = np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true and y_pred differ in length: {y_true.size} and {y_pred.size}")
@@ -22,29 +32,43 @@ def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
         if y.size and (y.min() < 0 or y.max() >= num_classes):
             raise ValueError(f"{arg}: class indices must be in [0, {num_classes}), "
                              f"got {y.min()}..{y.max()}")
-    matrix = np.zeros((num_classes, num_classes), np.int64)
-    np.add.at(matrix, (y_true.astype(np.int64), y_pred.astype(np.int64)), 1)
-    return matrix
+    if not y_true.size:  # scikit-learn refuses empty input; no images count nothing
+        return np.zeros((num_classes, num_classes), np.int64)
+    with warnings.catch_warnings():
+        # its warning about a 1 x 1 matrix is for calls without labels=; one class asks for it
+        warnings.filterwarnings("ignore", "A single label was found", UserWarning)
+        matrix = metrics.confusion_matrix(y_true.astype(np.int64), y_pred.astype(np.int64),
+                                          labels=np.arange(num_classes))
+    return matrix.astype(np.int64)
 
 
-def precision_recall(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def precision_recall(matrix: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Per-class precision (of the predictions of a class, the true ones) and recall (of the
-    images of a class, those found); 0 for a class never predicted or never present.
+    images of a class, those found); 0 for a class never predicted or never present
+    (`sklearn.metrics.precision_recall_fscore_support` with zero_division=0).
 
     >>> p, r = precision_recall(np.array([[3, 1], [0, 4]]))
     >>> p.round(3).tolist(), r.round(3).tolist()
     ([1.0, 0.8], [0.75, 1.0])
     """
-    matrix = np.asarray(matrix, np.float64)
-    hits = np.diag(matrix)
-    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
-    precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
-    recall = np.divide(hits, actual, out=np.zeros_like(hits), where=actual > 0)
+    from sklearn import metrics
+
+    matrix = np.asarray(matrix)
+    n = len(matrix)
+    if matrix.ndim != 2 or matrix.shape != (n, n):
+        raise ValueError(f"matrix: expected a square confusion matrix, got shape {matrix.shape}")
+    if not matrix.any():  # scikit-learn refuses weights that are all 0; nothing was counted
+        return np.zeros(n), np.zeros(n)
+    # each cell (true i, predicted j) as one sample, weighted by its count
+    true, predicted = np.indices(matrix.shape)
+    precision, recall, _, _ = metrics.precision_recall_fscore_support(
+        true.ravel(), predicted.ravel(), labels=np.arange(n), average=None,
+        sample_weight=matrix.ravel().astype(np.float64), zero_division=0)
     return precision, recall
 
 
-def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], *,
-                          title: str = "confusion matrix", compact: bool = False):
+def plot_confusion_matrix(matrix: ArrayLike, class_names: Sequence[str], *,
+                          title: str = "confusion matrix", compact: bool = False) -> Figure:
     """The matrix as a matplotlib Figure: counts in the cells, shaded by the fraction of
     each true class (row). compact: smaller, at 72 dpi, so that a dashboard that fits images
     to a card of about 350 pixels (TensorBoard's) shows the counts legibly."""
