@@ -47,8 +47,9 @@ def build(name: str, /, **kwargs: Any) -> keras.Model:
             f"it takes: {', '.join(allowed)}"
         )
     kwargs.setdefault("name", name)
-    preprocess = checks.check_bool(kwargs.pop("include_preprocessing", False),
-                                   "include_preprocessing")
+    preprocess = checks.check_bool(
+        kwargs.pop("include_preprocessing", False), "include_preprocessing"
+    )
     weights, kwargs = pretrained.resolve(info, kwargs.pop("weights", None), kwargs)
     # the preprocessing of the weight set being loaded, else the id's
     pre = (weights.preprocessing if weights else None) or info.preprocessing

@@ -47,12 +47,23 @@ class Case:
 CASES = (
     Case("mobilenet_v1", "mobilenet_v1", {}, "MobileNet", {}),
     Case("mobilenet_v2", "mobilenet_v2", {}, "MobileNetV2", {}),
-    Case("mobilenet_v2 a0.75", "mobilenet_v2", {"alpha": 0.75}, "MobileNetV2", {"alpha": 0.75},
-         0.75),
-    Case("mobilenet_v3_small", "mobilenet_v3_small", {}, "MobileNetV3Small",
-         {"include_preprocessing": False}),
-    Case("mobilenet_v3_large", "mobilenet_v3_large", {}, "MobileNetV3Large",
-         {"include_preprocessing": False}),
+    Case(
+        "mobilenet_v2 a0.75", "mobilenet_v2", {"alpha": 0.75}, "MobileNetV2", {"alpha": 0.75}, 0.75
+    ),
+    Case(
+        "mobilenet_v3_small",
+        "mobilenet_v3_small",
+        {},
+        "MobileNetV3Small",
+        {"include_preprocessing": False},
+    ),
+    Case(
+        "mobilenet_v3_large",
+        "mobilenet_v3_large",
+        {},
+        "MobileNetV3Large",
+        {"include_preprocessing": False},
+    ),
     Case("shufflenet_v2_x1_0", "shufflenet_v2_x1_0", {}, None, {}),
     Case("shufflenet_v1_g3_x1_0", "shufflenet_v1_g3_x1_0", {}, None, {}),
     Case("resnet50", "resnet50", {}, "ResNet50", {}),
@@ -65,8 +76,9 @@ def zoo_model(case: Case, size: int) -> keras.Model:
     """The keras_zoo model of `case` at size x size, with logits and random weights."""
     import keras_zoo
 
-    return keras_zoo.build(case.name, input_shape=(size, size, 3), classifier_activation=None,
-                           **case.kwargs)
+    return keras_zoo.build(
+        case.name, input_shape=(size, size, 3), classifier_activation=None, **case.kwargs
+    )
 
 
 def keras_app_model(case: Case, size: int) -> keras.Model:
@@ -76,8 +88,8 @@ def keras_app_model(case: Case, size: int) -> keras.Model:
     if case.keras_app is None:
         raise ValueError(f"{case.label} has no keras.applications peer")
     return getattr(keras.applications, case.keras_app)(
-        weights=None, input_shape=(size, size, 3), classifier_activation=None,
-        **case.keras_kwargs)
+        weights=None, input_shape=(size, size, 3), classifier_activation=None, **case.keras_kwargs
+    )
 
 
 def keras_runner(model: keras.Model, jit_compile: bool = False) -> Callable:
@@ -144,8 +156,9 @@ def images_per_second(run: Callable, x: np.ndarray, seconds: float) -> float:
             return calls * len(x) / elapsed
 
 
-def alternate(runners: dict[str, Callable], x: np.ndarray, rounds: int, seconds: float
-              ) -> dict[str, list[float]]:
+def alternate(
+    runners: dict[str, Callable], x: np.ndarray, rounds: int, seconds: float
+) -> dict[str, list[float]]:
     """Images per second of each runner, round by round, the order rotating each round."""
     for run in runners.values():  # warm-up: tracing and first-call allocation
         run(x)
@@ -153,7 +166,7 @@ def alternate(runners: dict[str, Callable], x: np.ndarray, rounds: int, seconds:
     names = list(runners)
     result: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for n in order:
             result[n].append(images_per_second(runners[n], x, seconds))
     return result
@@ -171,7 +184,7 @@ def gemm_gflops(n: int = 1024, seconds: float = 1.0) -> float:
     while time.perf_counter() - start < seconds or calls < 2:
         mm().numpy()
         calls += 1
-    return 2 * n ** 3 * calls / (time.perf_counter() - start) / 1e9
+    return 2 * n**3 * calls / (time.perf_counter() - start) / 1e9
 
 
 def summary(values: Sequence[float]) -> tuple[float, float, float]:
@@ -188,10 +201,18 @@ def fmt(triple: Sequence[float], digits: int = 2) -> str:
 VARIANTS = ("keras_zoo", "folded")  # the model as built; keras_zoo.fold_batchnorm's export
 
 
-def bench_inference(cases: Sequence[Case], *, size: int, batch_sizes: Sequence[int],
-                    rounds: int, seconds: float, torch_fn: TorchFn | None = None,
-                    jit_compile: bool = False, peak: float | None = None,
-                    out: TextIO = sys.stdout) -> list[dict]:
+def bench_inference(
+    cases: Sequence[Case],
+    *,
+    size: int,
+    batch_sizes: Sequence[int],
+    rounds: int,
+    seconds: float,
+    torch_fn: TorchFn | None = None,
+    jit_compile: bool = False,
+    peak: float | None = None,
+    out: TextIO = sys.stdout,
+) -> list[dict]:
     """Inference images/s of each case, as built and folded, against its peers; prints a table
     (two lines per case and batch) and returns its rows.
 
@@ -203,9 +224,11 @@ def bench_inference(cases: Sequence[Case], *, size: int, batch_sizes: Sequence[i
 
     peers = ["keras.applications"] + (["torch"] if torch_fn is not None else [])
     rows = []
-    print(f"\ninference, {size}x{size}, images/s median (min..max) over {rounds} rounds; "
-          f"ratio = keras_zoo / peer per round; folded = keras_zoo.fold_batchnorm(model)",
-          file=out)
+    print(
+        f"\ninference, {size}x{size}, images/s median (min..max) over {rounds} rounds; "
+        f"ratio = keras_zoo / peer per round; folded = keras_zoo.fold_batchnorm(model)",
+        file=out,
+    )
     header = f"{'model':<20} {'batch':>5} {'variant':<9} {'keras_zoo':>22}"
     for peer in peers:
         header += f" {peer:>22} {'ratio':>18}"
@@ -214,11 +237,12 @@ def bench_inference(cases: Sequence[Case], *, size: int, batch_sizes: Sequence[i
     for case in cases:
         zoo = zoo_model(case, size)
         macs = count_macs(zoo)
-        runners = {"keras_zoo": keras_runner(zoo, jit_compile),
-                   "folded": keras_runner(fold_batchnorm(zoo), jit_compile)}
+        runners = {
+            "keras_zoo": keras_runner(zoo, jit_compile),
+            "folded": keras_runner(fold_batchnorm(zoo), jit_compile),
+        }
         if case.keras_app:
-            runners["keras.applications"] = keras_runner(keras_app_model(case, size),
-                                                         jit_compile)
+            runners["keras.applications"] = keras_runner(keras_app_model(case, size), jit_compile)
         if torch_fn is not None:
             runners["torch"] = torch_runner(torch_fn(case.name, 1000, case.torch_alpha))
         for batch in batch_sizes:
@@ -229,8 +253,10 @@ def bench_inference(cases: Sequence[Case], *, size: int, batch_sizes: Sequence[i
             for variant in VARIANTS:
                 row[variant] = summary(ips[variant])
                 first = variant == VARIANTS[0]
-                line = (f"{case.label if first else '':<20} {batch if first else '':>5} "
-                        f"{variant:<9} {fmt(row[variant], 1):>22}")
+                line = (
+                    f"{case.label if first else '':<20} {batch if first else '':>5} "
+                    f"{variant:<9} {fmt(row[variant], 1):>22}"
+                )
                 for peer in peers:
                     if peer not in ips:
                         line += f" {'-':>22} {'-':>18}"
@@ -247,14 +273,24 @@ def bench_inference(cases: Sequence[Case], *, size: int, batch_sizes: Sequence[i
     return rows
 
 
-def bench_training(cases: Sequence[Case], *, size: int, batch: int, rounds: int,
-                   seconds: float, out: TextIO = sys.stdout) -> list[dict]:
+def bench_training(
+    cases: Sequence[Case],
+    *,
+    size: int,
+    batch: int,
+    rounds: int,
+    seconds: float,
+    out: TextIO = sys.stdout,
+) -> list[dict]:
     """Training steps/s (SGD, cross-entropy on logits) of keras_zoo against keras.applications
     (where the case has a keras.applications model)."""
     import keras
 
-    print(f"\ntraining steps/s, batch {batch} at {size}x{size}, median (min..max) over "
-          f"{rounds} rounds", file=out)
+    print(
+        f"\ntraining steps/s, batch {batch} at {size}x{size}, median (min..max) over "
+        f"{rounds} rounds",
+        file=out,
+    )
     print(f"{'model':<20} {'keras_zoo':>20} {'keras.applications':>20} {'ratio':>18}", file=out)
     rng = np.random.default_rng(1)
     x = rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
@@ -264,8 +300,10 @@ def bench_training(cases: Sequence[Case], *, size: int, batch: int, rounds: int,
         runners = {}
         for key, make in _contenders(case):
             model = make(case, size)
-            model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            model.compile(
+                optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            )
             runners[key] = (lambda m: lambda xb: m.train_on_batch(xb, y))(model)
         sps = alternate(runners, x, rounds, seconds)
         row = _peer_row(case, {k: [v / batch for v in vs] for k, vs in sps.items()})
@@ -277,7 +315,8 @@ def bench_training(cases: Sequence[Case], *, size: int, batch: int, rounds: int,
 def _contenders(case: Case) -> list[tuple[str, Callable]]:
     """(name, constructor) of keras_zoo and, where the case has one, keras.applications."""
     return [("keras_zoo", zoo_model)] + (
-        [("keras.applications", keras_app_model)] if case.keras_app else [])
+        [("keras.applications", keras_app_model)] if case.keras_app else []
+    )
 
 
 def _peer_row(case: Case, values: dict[str, list[float]]) -> dict:
@@ -285,19 +324,24 @@ def _peer_row(case: Case, values: dict[str, list[float]]) -> dict:
     "ratio" (keras_zoo / peer per round)}, each figure (min, median, max)."""
     row = {"model": case.label, **{k: summary(v) for k, v in values.items()}}
     if "keras.applications" in values:
-        row["ratio"] = summary([a / b for a, b in zip(values["keras_zoo"],
-                                                      values["keras.applications"])])
+        row["ratio"] = summary(
+            [a / b for a, b in zip(values["keras_zoo"], values["keras.applications"])]
+        )
     return row
 
 
 def _print_peer_row(row: dict, out) -> None:
     cells = [fmt(row[k]) if k in row else "-" for k in ("keras.applications", "ratio")]
-    print(f"{row['model']:<20} {fmt(row['keras_zoo']):>20} {cells[0]:>20} {cells[1]:>18}",
-          file=out, flush=True)
+    print(
+        f"{row['model']:<20} {fmt(row['keras_zoo']):>20} {cells[0]:>20} {cells[1]:>18}",
+        file=out,
+        flush=True,
+    )
 
 
-def bench_build(cases: Sequence[Case], *, size: int, rounds: int,
-                out: TextIO = sys.stdout) -> list[dict]:
+def bench_build(
+    cases: Sequence[Case], *, size: int, rounds: int, out: TextIO = sys.stdout
+) -> list[dict]:
     """Seconds to build each model (keras_zoo.build against the keras.applications call, where
     the case has one)."""
     print(f"\nbuild seconds, median (min..max) over {rounds} rounds", file=out)
@@ -319,8 +363,9 @@ def bench_build(cases: Sequence[Case], *, size: int, rounds: int,
     return rows
 
 
-def port_seconds(torch_fn: TorchFn, name: str = "resnet50", rounds: int = 3
-                 ) -> tuple[list[float], float]:
+def port_seconds(
+    torch_fn: TorchFn, name: str = "resnet50", rounds: int = 3
+) -> tuple[list[float], float]:
     """Seconds of each of `rounds` ports (read, build, map, save) of a torchvision-layout
     checkpoint of `name` made with `torch_fn`, and the checkpoint's size in MiB."""
     import tempfile
@@ -332,21 +377,25 @@ def port_seconds(torch_fn: TorchFn, name: str = "resnet50", rounds: int = 3
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, f"{name}.pth")
         torch.save(torch_fn(name, 1000, 1.0).state_dict(), src)
-        times = [port(name, src, os.path.join(tmp, f"{name}-{i}.weights.h5")).seconds
-                 for i in range(rounds)]
+        times = [
+            port(name, src, os.path.join(tmp, f"{name}-{i}.weights.h5")).seconds
+            for i in range(rounds)
+        ]
         return times, os.path.getsize(src) / 2**20
 
 
-def bench_port(torch_fn: TorchFn, name: str = "resnet50", rounds: int = 3,
-               out: TextIO = sys.stdout) -> tuple[float, float, float]:
+def bench_port(
+    torch_fn: TorchFn, name: str = "resnet50", rounds: int = 3, out: TextIO = sys.stdout
+) -> tuple[float, float, float]:
     """Prints and returns min, median, max of `port_seconds`."""
     times, _ = port_seconds(torch_fn, name, rounds)
     print(f"\nporting {name}: seconds {fmt(summary(times))} over {rounds} rounds", file=out)
     return summary(times)
 
 
-def peak_memory(cases: Sequence[Case], *, size: int, batch: int,
-                out: TextIO = sys.stdout) -> list[dict]:
+def peak_memory(
+    cases: Sequence[Case], *, size: int, batch: int, out: TextIO = sys.stdout
+) -> list[dict]:
     """Peak resident memory (MiB) of a fresh process that imports TensorFlow, builds one model
     and runs one batch, for each contender (keras.applications where the case has a model
     there); and of a process that only imports."""
@@ -369,13 +418,20 @@ def peak_memory(cases: Sequence[Case], *, size: int, batch: int,
         "    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "print(kib / 1024)\n"
     )
-    print(f"\npeak memory, MiB (a fresh process: imports, build, one batch of {batch} at "
-          f"{size}x{size})", file=out)
+    print(
+        f"\npeak memory, MiB (a fresh process: imports, build, one batch of {batch} at "
+        f"{size}x{size})",
+        file=out,
+    )
     rows = []
 
     def measure(label, who):
-        result = subprocess.run([sys.executable, "-c", code, label, str(size), str(batch), who],
-                                capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            [sys.executable, "-c", code, label, str(size), str(batch), who],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if result.returncode:
             raise RuntimeError(result.stderr[-2000:])
         return float(result.stdout.strip().splitlines()[-1])
@@ -384,11 +440,17 @@ def peak_memory(cases: Sequence[Case], *, size: int, batch: int,
     print(f"{'imports only':<20} {base:10.0f}", file=out)
     print(f"{'model':<20} {'keras_zoo':>10} {'keras.applications':>20}", file=out)
     for case in cases:
-        row = {"model": case.label, **{who: measure(case.label, who)
-                                       for who, _ in _contenders(case)}}
+        row = {
+            "model": case.label,
+            **{who: measure(case.label, who) for who, _ in _contenders(case)},
+        }
         peer = row.get("keras.applications")
-        print(f"{case.label:<20} {row['keras_zoo']:10.0f} "
-              f"{'-' if peer is None else f'{peer:.0f}':>20}", file=out, flush=True)
+        print(
+            f"{case.label:<20} {row['keras_zoo']:10.0f} "
+            f"{'-' if peer is None else f'{peer:.0f}':>20}",
+            file=out,
+            flush=True,
+        )
         rows.append(row)
     return rows
 
@@ -416,11 +478,9 @@ CONTENDERS = (
     Contender("keras_zoo litert", "keras_zoo", "LiteRT, XNNPACK"),
     Contender("keras_zoo onnx", "keras_zoo", "ONNX Runtime"),
     Contender("keras_zoo openvino", "keras_zoo", "OpenVINO CPU"),
-    Contender("keras_zoo litert int8", "keras_zoo", "LiteRT, XNNPACK", "int8",
-              "keras_zoo litert"),
+    Contender("keras_zoo litert int8", "keras_zoo", "LiteRT, XNNPACK", "int8", "keras_zoo litert"),
     Contender("keras_zoo onnx int8", "keras_zoo", "ONNX Runtime", "int8", "keras_zoo onnx"),
-    Contender("keras_zoo openvino int8", "keras_zoo", "OpenVINO CPU", "int8",
-              "keras_zoo openvino"),
+    Contender("keras_zoo openvino int8", "keras_zoo", "OpenVINO CPU", "int8", "keras_zoo openvino"),
     Contender("torch eager", "torch", "torch"),
     Contender("torch onnx", "torch", "ONNX Runtime"),
     Contender("torch openvino", "torch", "OpenVINO CPU"),
@@ -428,19 +488,27 @@ CONTENDERS = (
 CONTENDER = {c.name: c for c in CONTENDERS}
 EXPORT_FORMATS = ("litert", "onnx", "openvino")  # keras_zoo.export's, in their runtimes
 # the contenders each side's best is chosen from (the highest median of the run)
-BEST_OF = {"keras_zoo": ("keras_zoo folded", "keras_zoo litert", "keras_zoo onnx",
-                         "keras_zoo openvino"),
-           "torch": ("torch eager", "torch onnx", "torch openvino")}
-RUNTIME_CASES = ("mobilenet_v2", "shufflenet_v2_x1_0", "shufflenet_v1_g3_x1_0", "resnet50",
-                 "resnext50_32x4d", "mobilenet_v3_large")
+BEST_OF = {
+    "keras_zoo": ("keras_zoo folded", "keras_zoo litert", "keras_zoo onnx", "keras_zoo openvino"),
+    "torch": ("torch eager", "torch onnx", "torch openvino"),
+}
+RUNTIME_CASES = (
+    "mobilenet_v2",
+    "shufflenet_v2_x1_0",
+    "shufflenet_v1_g3_x1_0",
+    "resnet50",
+    "resnext50_32x4d",
+    "mobilenet_v3_large",
+)
 INT8_CASES = ("mobilenet_v2",)
 CALIBRATION_IMAGES = 32
 TORCH_ONNX_OPSET = 17
 STATISTICS_BATCH = 8  # random images the batch norms' statistics are taken from
 
 
-def runtime_models(case: Case, size: int, torch_fn: TorchFn | None = None
-                   ) -> tuple[keras.Model, Any]:
+def runtime_models(
+    case: Case, size: int, torch_fn: TorchFn | None = None
+) -> tuple[keras.Model, Any]:
     """(Keras model, torch reference or None without `torch_fn`) of `case` for the runtimes
     table: random weights, each batch norm's statistics taken from one random batch (see
     `calibrate_batch_norms`)."""
@@ -463,8 +531,9 @@ def calibrate_batch_norms(model: keras.Model, x: np.ndarray) -> keras.Model:
 
     from keras_zoo import walk
 
-    norms = [layer for layer in walk.layers(model)
-             if isinstance(layer, keras.layers.BatchNormalization)]
+    norms = [
+        layer for layer in walk.layers(model) if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     momenta = [norm.momentum for norm in norms]
     for norm in norms:
         norm.momentum = 0.0
@@ -490,8 +559,9 @@ def calibrate_torch_batch_norms(module: Any, x: np.ndarray) -> Any:
     return module.eval()
 
 
-def calibration_images(folder: str, size: int, count: int = CALIBRATION_IMAGES,
-                       seed: int = 0) -> str:
+def calibration_images(
+    folder: str, size: int, count: int = CALIBRATION_IMAGES, seed: int = 0
+) -> str:
     """Writes `count` smooth random RGB images (8x8 noise, bilinearly enlarged to size x size)
     as PNGs into `folder` and returns it: int8 calibration data for a speed benchmark, where
     the activations need ranges, not meaning."""
@@ -526,8 +596,12 @@ def zoo_runtimes(model: keras.Model, folder: str, calibration: str | None = None
     from keras_zoo.deploy import ExportError
     from keras_zoo.fold import fold_batchnorm
 
-    result = Runtimes({"keras_zoo as built": keras_runner(model),
-                       "keras_zoo folded": keras_runner(fold_batchnorm(model))})
+    result = Runtimes(
+        {
+            "keras_zoo as built": keras_runner(model),
+            "keras_zoo folded": keras_runner(fold_batchnorm(model)),
+        }
+    )
     for quantize in (None, "int8") if calibration else (None,):
         for fmt in EXPORT_FORMATS:
             name = f"keras_zoo {fmt}" + (f" {quantize}" if quantize else "")
@@ -550,8 +624,15 @@ def _exported(model, folder: str, fmt: str, quantize: str | None, calibration: s
     # of their own deprecations; neither bears on speed, and the table checks the outputs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        export(model, path, fmt, quantize=quantize,
-               calibration=calibration if quantize else None, layout=layout, verbose=False)
+        export(
+            model,
+            path,
+            fmt,
+            quantize=quantize,
+            calibration=calibration if quantize else None,
+            layout=layout,
+            verbose=False,
+        )
     runtime = load_exported(path)
     return nchw(runtime) if layout == "nchw" else runtime
 
@@ -569,16 +650,23 @@ def torch_runtimes(module: Any, folder: str, size: int) -> dict[str, Callable]:
     path = os.path.join(folder, "torch.onnx")
     with warnings.catch_warnings():  # the TorchScript exporter's deprecation notice
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (torch.zeros(1, 3, size, size),), path,
-                          opset_version=TORCH_ONNX_OPSET, dynamo=False, input_names=["x"],
-                          dynamic_axes={"x": {0: "batch"}})
-    return {"torch eager": torch_runner(module),
-            "torch onnx": nchw(load_exported(path, format="onnx")),
-            "torch openvino": nchw(load_exported(path, format="openvino"))}
+        torch.onnx.export(
+            module,
+            (torch.zeros(1, 3, size, size),),
+            path,
+            opset_version=TORCH_ONNX_OPSET,
+            dynamo=False,
+            input_names=["x"],
+            dynamic_axes={"x": {0: "batch"}},
+        )
+    return {
+        "torch eager": torch_runner(module),
+        "torch onnx": nchw(load_exported(path, format="onnx")),
+        "torch openvino": nchw(load_exported(path, format="openvino")),
+    }
 
 
-def check_outputs(runners: dict[str, Callable], reference: str, x: np.ndarray
-                  ) -> dict[str, float]:
+def check_outputs(runners: dict[str, Callable], reference: str, x: np.ndarray) -> dict[str, float]:
     """max |output - reference| / max |reference| of each runner on `x`, against
     runners[reference]; RuntimeError when a float32 contender is off by more than 1e-4 (the
     int8 ones are recorded, not judged), or when the reference's outputs are the same for
@@ -587,19 +675,27 @@ def check_outputs(runners: dict[str, Callable], reference: str, x: np.ndarray
 
     want = runners[reference](x)
     if not outputs_vary(want, 1e-3):
-        raise RuntimeError(f"{reference} gives the same outputs for every image, so they "
-                           "cannot check the other runtimes (see calibrate_batch_norms)")
+        raise RuntimeError(
+            f"{reference} gives the same outputs for every image, so they "
+            "cannot check the other runtimes (see calibrate_batch_norms)"
+        )
     errors = {name: relative_error(run(x), want) for name, run in runners.items()}
-    wrong = {name: error for name, error in errors.items()
-             if CONTENDER[name].precision == "f32" and not error <= TOLERANCE}
+    wrong = {
+        name: error
+        for name, error in errors.items()
+        if CONTENDER[name].precision == "f32" and not error <= TOLERANCE
+    }
     if wrong:
-        raise RuntimeError(f"outputs disagree with {reference}'s beyond {TOLERANCE:g}: "
-                           + ", ".join(f"{n} {e:.2e}" for n, e in wrong.items()))
+        raise RuntimeError(
+            f"outputs disagree with {reference}'s beyond {TOLERANCE:g}: "
+            + ", ".join(f"{n} {e:.2e}" for n, e in wrong.items())
+        )
     return errors
 
 
-def case_runtimes(model: keras.Model, module: Any, folder: str, size: int,
-                  calibration: str | None = None) -> Runtimes:
+def case_runtimes(
+    model: keras.Model, module: Any, folder: str, size: int, calibration: str | None = None
+) -> Runtimes:
     """Every contender for one architecture: keras_zoo's for `model`, torch's for `module` (its
     torch reference; None leaves them out), each checked against its side's eager model
     (keras_zoo as built, torch eager) on a random batch. See `zoo_runtimes`, `torch_runtimes`
@@ -614,15 +710,17 @@ def case_runtimes(model: keras.Model, module: Any, folder: str, size: int,
     return result
 
 
-def runtimes_row(label: str, batch: int, ips: dict[str, list[float]], runtimes: Runtimes
-                 ) -> dict:
+def runtimes_row(label: str, batch: int, ips: dict[str, list[float]], runtimes: Runtimes) -> dict:
     """A row of the runtimes table from each contender's images/s per round (see
     `bench_runtimes`)."""
-    row: dict[str, Any] = {"model": label, "batch": batch,
-                           **{n: summary(v) for n, v in ips.items()},
-                           "precision": {n: CONTENDER[n].precision for n in ips},
-                           "max error": dict(runtimes.errors),
-                           "left out": dict(runtimes.left_out)}
+    row: dict[str, Any] = {
+        "model": label,
+        "batch": batch,
+        **{n: summary(v) for n, v in ips.items()},
+        "precision": {n: CONTENDER[n].precision for n in ips},
+        "max error": dict(runtimes.errors),
+        "left out": dict(runtimes.left_out),
+    }
 
     def ratio(a, b):
         return summary([p / q for p, q in zip(ips[a], ips[b])])
@@ -650,23 +748,43 @@ def print_runtimes_row(row: dict, out: TextIO = sys.stdout) -> None:
         if contender.name not in row:
             continue
         ratio = row.get(f"{contender.name} ratio")
-        print(RUNTIMES_COLUMNS.format(
-            row["model"] if first else "", row["batch"] if first else "", contender.name,
-            contender.runtime, contender.precision, fmt(row[contender.name], 1),
-            fmt(ratio) if ratio else "").rstrip(), file=out)
+        print(
+            RUNTIMES_COLUMNS.format(
+                row["model"] if first else "",
+                row["batch"] if first else "",
+                contender.name,
+                contender.runtime,
+                contender.precision,
+                fmt(row[contender.name], 1),
+                fmt(ratio) if ratio else "",
+            ).rstrip(),
+            file=out,
+        )
         first = False
     for name, why in row["left out"].items():
         print(f"{'':<26} {name:<24} left out: {why}", file=out)
     if "best ratio" in row:
-        for text, key in ((f"{row['best keras_zoo']} / {row['best torch']} (the best of "
-                           "each side)", "best ratio"),
-                          ("keras_zoo as built / torch eager", "as built ratio")):
+        for text, key in (
+            (
+                f"{row['best keras_zoo']} / {row['best torch']} (the best of each side)",
+                "best ratio",
+            ),
+            ("keras_zoo as built / torch eager", "as built ratio"),
+        ):
             print(f"{'':<26} {'ratio: ' + text:<74} {fmt(row[key]):>18}", file=out)
     out.flush()
 
 
-def measure_runtimes(label: str, runtimes: Runtimes, *, size: int, batch_sizes: Sequence[int],
-                     rounds: int, seconds: float, out: TextIO = sys.stdout) -> list[dict]:
+def measure_runtimes(
+    label: str,
+    runtimes: Runtimes,
+    *,
+    size: int,
+    batch_sizes: Sequence[int],
+    rounds: int,
+    seconds: float,
+    out: TextIO = sys.stdout,
+) -> list[dict]:
     """The rows of one architecture: every contender alternating (`alternate`) at each batch
     size, on the same random NHWC batch."""
     rng = np.random.default_rng(3)
@@ -709,13 +827,23 @@ def cpu_description() -> str:
                     break
     except OSError:
         pass
-    isa = [label for flag, label in (("avx512f", "AVX-512"), ("avx512_bf16", "AVX512-BF16"),
-                                     ("amx_tile", "AMX"), ("avx2", "AVX2")) if flag in flags]
+    isa = [
+        label
+        for flag, label in (
+            ("avx512f", "AVX-512"),
+            ("avx512_bf16", "AVX512-BF16"),
+            ("amx_tile", "AMX"),
+            ("avx2", "AVX2"),
+        )
+        if flag in flags
+    ]
     if "AVX-512" in isa:
         isa.remove("AVX2")
-    grouped = {"tensorflow": "TensorFlow's kernels (oneDNN)",
-               "forward": "TensorFlow's kernels, XLA's gradients",
-               None: "Keras' XLA path"}[grouped_conv_support("float32")]
+    grouped = {
+        "tensorflow": "TensorFlow's kernels (oneDNN)",
+        "forward": "TensorFlow's kernels, XLA's gradients",
+        None: "Keras' XLA path",
+    }[grouped_conv_support("float32")]
     return f"{name}, {', '.join(isa) or 'no AVX'}; grouped convolutions: {grouped}"
 
 
@@ -731,9 +859,17 @@ def _runtime_versions() -> str:
     return ", ".join(found)
 
 
-def bench_runtimes(cases: Sequence[Case], *, size: int, batch_sizes: Sequence[int],
-                   rounds: int, seconds: float, torch_fn: TorchFn | None = None,
-                   int8_cases: Sequence[str] = (), out: TextIO = sys.stdout) -> list[dict]:
+def bench_runtimes(
+    cases: Sequence[Case],
+    *,
+    size: int,
+    batch_sizes: Sequence[int],
+    rounds: int,
+    seconds: float,
+    torch_fn: TorchFn | None = None,
+    int8_cases: Sequence[str] = (),
+    out: TextIO = sys.stdout,
+) -> list[dict]:
     """Images/s of keras_zoo as built, folded and exported (LiteRT, ONNX Runtime, OpenVINO)
     against torch eager and torch's own ONNX export in ONNX Runtime and OpenVINO, all
     alternating in one run on every core; for the cases labelled in `int8_cases`, keras_zoo's
@@ -750,24 +886,43 @@ def bench_runtimes(cases: Sequence[Case], *, size: int, batch_sizes: Sequence[in
     `torch_fn` the torch side and its ratios are left out.
     """
     threads = _every_core(torch_fn is not None)
-    print(f"\nruntimes, {size}x{size}, images/s median (min..max) over {rounds} rounds, "
-          f"every runtime on {threads} threads", file=out)
-    print(f"{_runtime_versions()}; ratios per round, median (min..max); int8 lines: int8 / "
-          "float32 export of the same format", file=out)
-    print(RUNTIMES_COLUMNS.format("model", "batch", "contender", "runtime", "precision",
-                                  "images/s", "ratio"), file=out)
+    print(
+        f"\nruntimes, {size}x{size}, images/s median (min..max) over {rounds} rounds, "
+        f"every runtime on {threads} threads",
+        file=out,
+    )
+    print(
+        f"{_runtime_versions()}; ratios per round, median (min..max); int8 lines: int8 / "
+        "float32 export of the same format",
+        file=out,
+    )
+    print(
+        RUNTIMES_COLUMNS.format(
+            "model", "batch", "contender", "runtime", "precision", "images/s", "ratio"
+        ),
+        file=out,
+    )
     rows = []
     with tempfile.TemporaryDirectory(prefix="keras_zoo-bench-") as tmp:
-        calibration = (calibration_images(os.path.join(tmp, "calibration"), size)
-                       if int8_cases else None)
+        calibration = (
+            calibration_images(os.path.join(tmp, "calibration"), size) if int8_cases else None
+        )
         for i, case in enumerate(cases):
             folder = os.path.join(tmp, str(i))
             os.makedirs(folder)
             model, module = runtime_models(case, size, torch_fn)
-            runtimes = case_runtimes(model, module, folder, size,
-                                     calibration if case.label in int8_cases else None)
-            rows += measure_runtimes(case.label, runtimes, size=size, batch_sizes=batch_sizes,
-                                     rounds=rounds, seconds=seconds, out=out)
+            runtimes = case_runtimes(
+                model, module, folder, size, calibration if case.label in int8_cases else None
+            )
+            rows += measure_runtimes(
+                case.label,
+                runtimes,
+                size=size,
+                batch_sizes=batch_sizes,
+                rounds=rounds,
+                seconds=seconds,
+                out=out,
+            )
             del runtimes, model, module
             gc.collect()
             shutil.rmtree(folder, ignore_errors=True)
@@ -812,12 +967,22 @@ def _runtimes_unavailable() -> str | None:
     return None
 
 
-def run_all(*, size: int = 224, batch_sizes: Sequence[int] = (1, 16), rounds: int = 5,
-            seconds: float = 2.0, train_batch: int = 16, cases: Sequence[str] | None = None,
-            torch_reference: str | None = TORCH_REFERENCE,
-            jit_compile: bool = False, memory: bool = True, tables: Sequence[str] | None = None,
-            runtimes_cases: Sequence[str] | None = None, int8_cases: Sequence[str] | None = None,
-            out: TextIO = sys.stdout) -> dict:
+def run_all(
+    *,
+    size: int = 224,
+    batch_sizes: Sequence[int] = (1, 16),
+    rounds: int = 5,
+    seconds: float = 2.0,
+    train_batch: int = 16,
+    cases: Sequence[str] | None = None,
+    torch_reference: str | None = TORCH_REFERENCE,
+    jit_compile: bool = False,
+    memory: bool = True,
+    tables: Sequence[str] | None = None,
+    runtimes_cases: Sequence[str] | None = None,
+    int8_cases: Sequence[str] | None = None,
+    out: TextIO = sys.stdout,
+) -> dict:
     """Every benchmark of the module (or those named in `tables`, some of TABLES; memory=False
     leaves the memory one out), in one process; returns the rows of every table run.
 
@@ -834,20 +999,31 @@ def run_all(*, size: int = 224, batch_sizes: Sequence[int] = (1, 16), rounds: in
     unknown = [t for t in tables if t not in TABLES]
     if unknown:
         raise ValueError(f"tables: none of {unknown} is one of {list(TABLES)}")
-    runtime_cases = choose_cases(runtimes_cases if runtimes_cases is not None else
-                                 cases if cases is not None else RUNTIME_CASES,
-                                 "runtimes_cases")
+    runtime_cases = choose_cases(
+        runtimes_cases
+        if runtimes_cases is not None
+        else cases
+        if cases is not None
+        else RUNTIME_CASES,
+        "runtimes_cases",
+    )
     int8_labels = _int8_labels(int8_cases, runtime_cases)
     torch_fn = load_torch_reference(torch_reference)
     import keras
 
     from keras_zoo.torch_reference import INSTALL
 
-    torch_column = ("yes" if torch_fn else
-                    f"no (torch or the reference is not importable; for torch: {INSTALL})")
-    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-          f"{os.cpu_count()} CPUs, XLA {'on' if jit_compile else 'off'}; torch column: "
-          f"{torch_column}", file=out)
+    torch_column = (
+        "yes"
+        if torch_fn
+        else f"no (torch or the reference is not importable; for torch: {INSTALL})"
+    )
+    print(
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+        f"{os.cpu_count()} CPUs, XLA {'on' if jit_compile else 'off'}; torch column: "
+        f"{torch_column}",
+        file=out,
+    )
     print(f"CPU: {cpu_description()}", file=out)
     if torch_fn is not None:
         import torch
@@ -858,20 +1034,36 @@ def run_all(*, size: int = 224, batch_sizes: Sequence[int] = (1, 16), rounds: in
     results: dict[str, Any] = {"gemm_gflops": peak}
     if "inference" in tables:
         results["inference"] = bench_inference(
-            chosen, size=size, batch_sizes=batch_sizes, rounds=rounds, seconds=seconds,
-            torch_fn=torch_fn, jit_compile=jit_compile, peak=peak, out=out)
+            chosen,
+            size=size,
+            batch_sizes=batch_sizes,
+            rounds=rounds,
+            seconds=seconds,
+            torch_fn=torch_fn,
+            jit_compile=jit_compile,
+            peak=peak,
+            out=out,
+        )
     if "runtimes" in tables and runtime_cases:
         why_not = _runtimes_unavailable()
         if why_not:
             print(f"\nruntimes: left out, {why_not}", file=out)
         else:
             results["runtimes"] = bench_runtimes(
-                runtime_cases, size=size, batch_sizes=batch_sizes, rounds=rounds,
-                seconds=seconds, torch_fn=torch_fn, int8_cases=int8_labels, out=out)
+                runtime_cases,
+                size=size,
+                batch_sizes=batch_sizes,
+                rounds=rounds,
+                seconds=seconds,
+                torch_fn=torch_fn,
+                int8_cases=int8_labels,
+                out=out,
+            )
     train_cases = [c for c in chosen if c.label in TRAIN_CASES]
     if "training" in tables and train_cases:
-        results["training"] = bench_training(train_cases, size=size, batch=train_batch,
-                                             rounds=rounds, seconds=seconds, out=out)
+        results["training"] = bench_training(
+            train_cases, size=size, batch=train_batch, rounds=rounds, seconds=seconds, out=out
+        )
     if "build" in tables:
         results["build"] = bench_build(chosen, size=size, rounds=rounds, out=out)
     if "port" in tables and torch_fn is not None:  # the checkpoint is made with torch

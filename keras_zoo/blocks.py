@@ -36,28 +36,46 @@ def _pad(x: Tensor, kernel_size: int, stride: int, name: str) -> tuple[Tensor, s
     return x, "same" if pad else "valid"
 
 
-def conv2d(x: Tensor, filters: int, kernel_size: int, stride: int = 1, groups: int = 1, *,
-           name: str, use_bias: bool = False) -> Tensor:
+def conv2d(
+    x: Tensor,
+    filters: int,
+    kernel_size: int,
+    stride: int = 1,
+    groups: int = 1,
+    *,
+    name: str,
+    use_bias: bool = False,
+) -> Tensor:
     """A k x k convolution padded as PyTorch pads it (k // 2 on every side). A grouped one is
     keras_zoo.layers.Conv2D: TensorFlow's own grouped kernel, not Keras' XLA function. Either
     way TensorFlow computes it as one op: a batch norm after it is `fused`."""
     x, padding = _pad(x, kernel_size, stride, name)
     return (Conv2D if groups > 1 else layers.Conv2D)(
-        filters, kernel_size, strides=stride, padding=padding, groups=groups,
-        use_bias=use_bias, name=name,
+        filters,
+        kernel_size,
+        strides=stride,
+        padding=padding,
+        groups=groups,
+        use_bias=use_bias,
+        name=name,
     )(x)
 
 
-def depthwise_conv2d(x: Tensor, kernel_size: int, stride: int = 1, depth_multiplier: int = 1,
-                     *, name: str) -> Tensor:
+def depthwise_conv2d(
+    x: Tensor, kernel_size: int, stride: int = 1, depth_multiplier: int = 1, *, name: str
+) -> Tensor:
     """A k x k depthwise convolution (PyTorch's groups == channels) padded as PyTorch pads it.
 
     DepthwiseConv2D, not Conv2D(groups=channels): the same function, many times faster on CPU.
     """
     x, padding = _pad(x, kernel_size, stride, name)
     return layers.DepthwiseConv2D(
-        kernel_size, strides=stride, padding=padding, depth_multiplier=depth_multiplier,
-        use_bias=False, name=name,
+        kernel_size,
+        strides=stride,
+        padding=padding,
+        depth_multiplier=depth_multiplier,
+        use_bias=False,
+        name=name,
     )(x)
 
 
@@ -121,22 +139,33 @@ def activation(x: Tensor, kind: ActivationSpec, *, name: str) -> Tensor:
         try:
             keras.activations.get(kind)
         except ValueError:
-            keras_names = sorted(n for n in dir(keras.activations)
-                                 if not n.startswith("_")
-                                 and n not in ("get", "serialize", "deserialize"))
+            keras_names = sorted(
+                n
+                for n in dir(keras.activations)
+                if not n.startswith("_") and n not in ("get", "serialize", "deserialize")
+            )
             raise ValueError(
                 f"activation {kind!r} ({name}): expected a torch name "
                 f"({', '.join(TORCH_ACTIVATIONS)}), a Keras activation name "
-                f"({', '.join(keras_names)}), a function of a tensor, or None") from None
+                f"({', '.join(keras_names)}), a function of a tensor, or None"
+            ) from None
         return layers.Activation(kind, name=name)(x)
     if callable(kind):
         return layers.Activation(kind, name=name)(x)
-    raise TypeError(f"activation ({name}): expected a name such as 'relu' or 'silu', a function "
-                    f"of a tensor, or None; got {kind!r}")
+    raise TypeError(
+        f"activation ({name}): expected a name such as 'relu' or 'silu', a function "
+        f"of a tensor, or None; got {kind!r}"
+    )
 
 
-def batch_norm(x: Tensor, *, name: str, fused: bool, epsilon: float = TORCH_BN_EPSILON,
-               momentum: float = TORCH_BN_MOMENTUM) -> Tensor:
+def batch_norm(
+    x: Tensor,
+    *,
+    name: str,
+    fused: bool,
+    epsilon: float = TORCH_BN_EPSILON,
+    momentum: float = TORCH_BN_MOMENTUM,
+) -> Tensor:
     """A batch norm with PyTorch's defaults. `fused` says that `x` comes straight from a
     Conv2D that TensorFlow computes as one op (a plain one, or keras_zoo.layers.Conv2D's
     grouped one, which is what `conv2d` builds): the layer is then
@@ -151,16 +180,35 @@ def batch_norm(x: Tensor, *, name: str, fused: bool, epsilon: float = TORCH_BN_E
     return layer(epsilon=epsilon, momentum=momentum, name=name)(x)
 
 
-def conv_bn(x: Tensor, filters: int, kernel_size: int, stride: int = 1, groups: int = 1, *,
-            name: str, bn_name: str, epsilon: float = TORCH_BN_EPSILON) -> Tensor:
+def conv_bn(
+    x: Tensor,
+    filters: int,
+    kernel_size: int,
+    stride: int = 1,
+    groups: int = 1,
+    *,
+    name: str,
+    bn_name: str,
+    epsilon: float = TORCH_BN_EPSILON,
+) -> Tensor:
     """conv2d followed by batch_norm, without an activation."""
     x = conv2d(x, filters, kernel_size, stride, groups, name=name)
     return batch_norm(x, name=bn_name, fused=True, epsilon=epsilon)
 
 
-def conv_bn_act(x: Tensor, filters: int, kernel_size: int, stride: int = 1, groups: int = 1, *,
-                name: str, activation_kind: ActivationSpec, epsilon: float = TORCH_BN_EPSILON,
-                momentum: float = TORCH_BN_MOMENTUM, depthwise: bool = False) -> Tensor:
+def conv_bn_act(
+    x: Tensor,
+    filters: int,
+    kernel_size: int,
+    stride: int = 1,
+    groups: int = 1,
+    *,
+    name: str,
+    activation_kind: ActivationSpec,
+    epsilon: float = TORCH_BN_EPSILON,
+    momentum: float = TORCH_BN_MOMENTUM,
+    depthwise: bool = False,
+) -> Tensor:
     """torchvision's Conv2dNormActivation: layers `name`.0 (conv), `name`.1 (batch norm) and
     `name`.2 (activation). depthwise=True makes the convolution depthwise."""
     if depthwise:
@@ -188,9 +236,14 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
 _make_divisible = make_divisible  # the name the design and older code use
 
 
-def se_block(x: Tensor, squeeze_channels: int, *, name: str,
-             activation_kind: ActivationSpec = "relu",
-             gate: ActivationSpec = "hardsigmoid") -> Tensor:
+def se_block(
+    x: Tensor,
+    squeeze_channels: int,
+    *,
+    name: str,
+    activation_kind: ActivationSpec = "relu",
+    gate: ActivationSpec = "hardsigmoid",
+) -> Tensor:
     """Squeeze-and-excitation, torchvision's SqueezeExcitation: global average pool, 1x1 conv
     + `activation_kind` (torchvision's `activation`) to `squeeze_channels`, 1x1 conv + `gate`
     (its `scale_activation`) back to the input's channels, then the input scaled by it
@@ -202,10 +255,14 @@ def se_block(x: Tensor, squeeze_channels: int, *, name: str,
     ...          gate="sigmoid").shape
     (None, 7, 7, 96)
     """
-    if isinstance(squeeze_channels, bool) or not isinstance(squeeze_channels, int) \
-            or squeeze_channels < 1:
-        raise ValueError(f"squeeze_channels ({name}) must be a positive int, got "
-                         f"{squeeze_channels!r}")
+    if (
+        isinstance(squeeze_channels, bool)
+        or not isinstance(squeeze_channels, int)
+        or squeeze_channels < 1
+    ):
+        raise ValueError(
+            f"squeeze_channels ({name}) must be a positive int, got {squeeze_channels!r}"
+        )
     channels = x.shape[-1]
     s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}.avgpool")(x)
     s = layers.Conv2D(squeeze_channels, 1, name=f"{name}.fc1")(s)
@@ -220,14 +277,24 @@ def mobilenet_v3_se_channels(input_channels: int, expanded_channels: int) -> int
     return make_divisible(expanded_channels // 4, 8)
 
 
-def inverted_res_block(x: Tensor, expanded: int, filters: int, stride: int = 1,
-                       kernel_size: int = 3, *, activation_kind: ActivationSpec,
-                       use_se: bool = False, name: str, seq: str,
-                       epsilon: float = TORCH_BN_EPSILON, momentum: float = TORCH_BN_MOMENTUM,
-                       project_as_unit: bool = False,
-                       se_channels: int | Callable[[int, int], int] = mobilenet_v3_se_channels,
-                       se_activation: ActivationSpec = "relu",
-                       se_gate: ActivationSpec = "hardsigmoid") -> Tensor:
+def inverted_res_block(
+    x: Tensor,
+    expanded: int,
+    filters: int,
+    stride: int = 1,
+    kernel_size: int = 3,
+    *,
+    activation_kind: ActivationSpec,
+    use_se: bool = False,
+    name: str,
+    seq: str,
+    epsilon: float = TORCH_BN_EPSILON,
+    momentum: float = TORCH_BN_MOMENTUM,
+    project_as_unit: bool = False,
+    se_channels: int | Callable[[int, int], int] = mobilenet_v3_se_channels,
+    se_activation: ActivationSpec = "relu",
+    se_gate: ActivationSpec = "hardsigmoid",
+) -> Tensor:
     """MobileNet V2/V3 inverted residual: 1x1 expand + activation (skipped when `expanded`
     equals the input channels), k x k depthwise + activation, optional squeeze-and-excitation,
     1x1 linear projection; a residual add when stride is 1 and channels are unchanged.
@@ -251,17 +318,26 @@ def inverted_res_block(x: Tensor, expanded: int, filters: int, stride: int = 1,
     bn: dict[str, Any] = dict(epsilon=epsilon, momentum=momentum)
     i = 0
     if expanded != x.shape[-1]:
-        x = conv_bn_act(x, expanded, 1, name=f"{name}.{seq}.{i}", activation_kind=activation_kind,
-                        **bn)
+        x = conv_bn_act(
+            x, expanded, 1, name=f"{name}.{seq}.{i}", activation_kind=activation_kind, **bn
+        )
         i += 1
-    x = conv_bn_act(x, expanded, kernel_size, stride, name=f"{name}.{seq}.{i}",
-                    activation_kind=activation_kind, depthwise=True, **bn)
+    x = conv_bn_act(
+        x,
+        expanded,
+        kernel_size,
+        stride,
+        name=f"{name}.{seq}.{i}",
+        activation_kind=activation_kind,
+        depthwise=True,
+        **bn,
+    )
     i += 1
     if use_se:
-        squeeze = se_channels(inputs.shape[-1], expanded) if callable(se_channels) \
-            else se_channels
-        x = se_block(x, squeeze, name=f"{name}.{seq}.{i}", activation_kind=se_activation,
-                     gate=se_gate)
+        squeeze = se_channels(inputs.shape[-1], expanded) if callable(se_channels) else se_channels
+        x = se_block(
+            x, squeeze, name=f"{name}.{seq}.{i}", activation_kind=se_activation, gate=se_gate
+        )
         i += 1
     if project_as_unit:
         x = conv_bn_act(x, filters, 1, name=f"{name}.{seq}.{i}", activation_kind=None, **bn)
@@ -276,9 +352,16 @@ def inverted_res_block(x: Tensor, expanded: int, filters: int, stride: int = 1,
 _inverted_res_block = inverted_res_block  # the name the design and older code use
 
 
-def depthwise_separable(x: Tensor, filters: int, stride: int = 1, depth_multiplier: int = 1, *,
-                        name: str, activation_kind: ActivationSpec = "relu",
-                        epsilon: float = TORCH_BN_EPSILON) -> Tensor:
+def depthwise_separable(
+    x: Tensor,
+    filters: int,
+    stride: int = 1,
+    depth_multiplier: int = 1,
+    *,
+    name: str,
+    activation_kind: ActivationSpec = "relu",
+    epsilon: float = TORCH_BN_EPSILON,
+) -> Tensor:
     """MobileNet V1's block: 3x3 depthwise + BN + activation, 1x1 pointwise + BN + activation
     (timm's DepthwiseSeparableConv names: conv_dw, bn1, conv_pw, bn2)."""
     x = depthwise_conv2d(x, 3, stride, depth_multiplier, name=f"{name}.conv_dw")
@@ -313,8 +396,9 @@ def shuffle_unit(x: Tensor, filters: int, stride: int = 1, *, name: str) -> Tens
     branch = filters // 2
     if stride == 1:
         if x.shape[-1] != filters:
-            raise ValueError(f"{name}: a stride-1 unit keeps its {x.shape[-1]} channels, "
-                             f"got filters={filters}")
+            raise ValueError(
+                f"{name}: a stride-1 unit keeps its {x.shape[-1]} channels, got filters={filters}"
+            )
         passed, x2 = ChannelSplit(name=f"{name}.split")(x)
     else:
         b1 = depthwise_conv2d(x, 3, stride, name=f"{name}.branch1.0")
@@ -335,8 +419,9 @@ def shuffle_unit(x: Tensor, filters: int, stride: int = 1, *, name: str) -> Tens
     return channel_shuffle(y, 2, name=name)
 
 
-def shuffle_v1_unit(x: Tensor, filters: int, stride: int, groups: int, *,
-                    first_group: bool = False, name: str) -> Tensor:
+def shuffle_v1_unit(
+    x: Tensor, filters: int, stride: int, groups: int, *, first_group: bool = False, name: str
+) -> Tensor:
     """ShuffleNet V1 unit, megvii's ShuffleV1Block: 1x1 group conv (plain in the first unit of
     stage 2) + BN + ReLU to filters / 4, channel shuffle, 3x3 depthwise (strided) + BN, 1x1
     group conv + BN; stride 1 adds the input then ReLU, stride 2 concatenates a 3x3 average
@@ -349,8 +434,11 @@ def shuffle_v1_unit(x: Tensor, filters: int, stride: int, groups: int, *,
     inp = x.shape[-1]
     mid = filters // 4
     outputs = filters - inp if stride == 2 else filters
-    for what, value in (("input channels", inp), ("bottleneck channels", mid),
-                        ("branch output channels", outputs)):
+    for what, value in (
+        ("input channels", inp),
+        ("bottleneck channels", mid),
+        ("branch output channels", outputs),
+    ):
         if value % groups:
             raise ValueError(f"{name}: {what} ({value}) must be divisible by groups ({groups})")
     y = conv2d(x, mid, 1, groups=1 if first_group else groups, name=f"{name}.branch_main_1.0")
@@ -375,8 +463,9 @@ def _shortcut(x: Tensor, filters: int, stride: int, *, name: str) -> Tensor:
     """Identity, or torchvision's 1x1 conv + BN `downsample` when the shape changes."""
     if stride == 1 and x.shape[-1] == filters:
         return x
-    return conv_bn(x, filters, 1, stride, name=f"{name}.downsample.0",
-                   bn_name=f"{name}.downsample.1")
+    return conv_bn(
+        x, filters, 1, stride, name=f"{name}.downsample.0", bn_name=f"{name}.downsample.1"
+    )
 
 
 def basic_block(x: Tensor, planes: int, stride: int = 1, *, name: str) -> Tensor:
@@ -399,8 +488,15 @@ BASIC_BLOCK_EXPANSION = 1
 basic_block.expansion = BASIC_BLOCK_EXPANSION  # type: ignore[attr-defined]  # torchvision's
 
 
-def bottleneck(x: Tensor, planes: int, stride: int = 1, groups: int = 1,
-               width_per_group: int = 64, *, name: str) -> Tensor:
+def bottleneck(
+    x: Tensor,
+    planes: int,
+    stride: int = 1,
+    groups: int = 1,
+    width_per_group: int = 64,
+    *,
+    name: str,
+) -> Tensor:
     """ResNet "v1.5" bottleneck: 1x1 reduce, 3x3 (strided, grouped), 1x1 expand by 4.
 
     groups and width_per_group make the same block serve ResNeXt (32 groups of 4) and
@@ -425,4 +521,3 @@ def bottleneck(x: Tensor, planes: int, stride: int = 1, groups: int = 1,
 
 BOTTLENECK_EXPANSION = 4
 bottleneck.expansion = BOTTLENECK_EXPANSION  # type: ignore[attr-defined]  # torchvision's
-

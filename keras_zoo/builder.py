@@ -94,7 +94,8 @@ def build_model(
     if features_only:
         if pooling is not None:
             raise ValueError(
-                "pooling does not apply with features_only=True (stage maps are returned)")
+                "pooling does not apply with features_only=True (stage maps are returned)"
+            )
         out_indices = checks.check_out_indices(
             tuple(range(N_STAGES)) if out_indices is None else out_indices, N_STAGES
         )
@@ -135,8 +136,7 @@ def build_model(
 # (include_preprocessing=True makes the first from the weights' statistics, the second comes
 # from the weights' or the id's input size), so users pass the others.
 BUILD_MODEL_KEYWORDS = tuple(
-    p.name for p in inspect.signature(build_model).parameters.values()
-    if p.kind is p.KEYWORD_ONLY
+    p.name for p in inspect.signature(build_model).parameters.values() if p.kind is p.KEYWORD_ONLY
 )
 INTERNAL_KEYWORDS = ("normalization", "default_input_size")
 SHARED_KEYWORDS = tuple(k for k in BUILD_MODEL_KEYWORDS if k not in INTERNAL_KEYWORDS)

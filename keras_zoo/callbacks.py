@@ -184,14 +184,22 @@ class FeatureMapLogger(InspectionCallback):
     layers (default: all).
     """
 
-    def __init__(self, log_dir, images, layers: Sequence[str] | None = None,
-                 every_n_epochs: int = 1, *, max_channels: int | None = None,
-                 min_size: int = MIN_MAP):
+    def __init__(
+        self,
+        log_dir,
+        images,
+        layers: Sequence[str] | None = None,
+        every_n_epochs: int = 1,
+        *,
+        max_channels: int | None = None,
+        min_size: int = MIN_MAP,
+    ):
         super().__init__(log_dir, every_n_epochs)
         self.images = images
         self.layers = [layers] if isinstance(layers, str) else layers
-        self.max_channels = (None if max_channels is None
-                             else check_positive_int(max_channels, "max_channels"))
+        self.max_channels = (
+            None if max_channels is None else check_positive_int(max_channels, "max_channels")
+        )
         self.min_size = check_positive_int(min_size, "min_size")
 
     def prepare(self):
@@ -199,12 +207,18 @@ class FeatureMapLogger(InspectionCallback):
         refs = _features.resolve_layers(self.model, self.layers, self._batch.shape[1:])
         self._probe = make_probe(self.model, refs)
         first = [np.asarray(v) for v in self._probe(self._batch)]
-        self._kept = [i for i, v in enumerate(first) if self.layers is not None
-                      or v.ndim != 4 or large_enough(v.shape, self.min_size)]
+        self._kept = [
+            i
+            for i, v in enumerate(first)
+            if self.layers is not None or v.ndim != 4 or large_enough(v.shape, self.min_size)
+        ]
         if not self._kept:
-            warnings.warn(f"FeatureMapLogger: every default layer of {self.model.name!r} is "
-                          f"smaller than {self.min_size}x{self.min_size} for these images; "
-                          "name the layers to log them", stacklevel=2)
+            warnings.warn(
+                f"FeatureMapLogger: every default layer of {self.model.name!r} is "
+                f"smaller than {self.min_size}x{self.min_size} for these images; "
+                "name the layers to log them",
+                stacklevel=2,
+            )
         self._refs = [refs[i] for i in self._kept]
         self._nonnegative = [bool(first[i].min() >= 0) for i in self._kept]
         self._inputs_logged = False
@@ -213,24 +227,31 @@ class FeatureMapLogger(InspectionCallback):
         import tensorflow as tf
 
         if not self._inputs_logged:
-            tf.summary.image("inputs", _images.display_images(self._batch),
-                             max_outputs=len(self._batch),
-                             description=f"the {len(self._batch)} sample images, in the "
-                                         "order of the feature maps' and Grad-CAM's")
+            tf.summary.image(
+                "inputs",
+                _images.display_images(self._batch),
+                max_outputs=len(self._batch),
+                description=f"the {len(self._batch)} sample images, in the "
+                "order of the feature maps' and Grad-CAM's",
+            )
             self._inputs_logged = True
         if not self._kept:
             return
         values = self._probe(self._batch)
-        for ref, nonnegative, value in zip(self._refs, self._nonnegative,
-                                           [values[i] for i in self._kept]):
+        for ref, nonnegative, value in zip(
+            self._refs, self._nonnegative, [values[i] for i in self._kept]
+        ):
             value = np.asarray(value)
             if value.ndim == 4:
-                grids = np.stack([
-                    _images.tile_channels(v, max_channels=self.max_channels) for v in value
-                ])
-                tf.summary.image(f"feature_maps/{ref.name}", grids, max_outputs=len(grids),
-                                 description=f"{value.shape[-1]} channels of "
-                                             f"{value.shape[1]}x{value.shape[2]}")
+                grids = np.stack(
+                    [_images.tile_channels(v, max_channels=self.max_channels) for v in value]
+                )
+                tf.summary.image(
+                    f"feature_maps/{ref.name}",
+                    grids,
+                    max_outputs=len(grids),
+                    description=f"{value.shape[-1]} channels of {value.shape[1]}x{value.shape[2]}",
+                )
             for stat, number in _features.activation_stats(value).items():
                 if stat != "zero_fraction" or nonnegative:
                     tf.summary.scalar(f"features/{ref.name}/{stat}", number)
@@ -251,8 +272,9 @@ class KernelStatsLogger(InspectionCallback):
     epoch.
     """
 
-    def __init__(self, log_dir, every_n_epochs: int = 1, *, scalars: bool = False,
-                 gray: bool = False):
+    def __init__(
+        self, log_dir, every_n_epochs: int = 1, *, scalars: bool = False, gray: bool = False
+    ):
         super().__init__(log_dir, every_n_epochs)
         self.scalars, self.gray = bool(scalars), bool(gray)
 
@@ -280,17 +302,22 @@ class KernelStatsLogger(InspectionCallback):
             names = [w.kernel_tag for w in self._kernels]
             self.update_ratios.append((epoch, dict(zip(names, ratios))))
             figure = _kernels.update_ratio_figure(
-                names, [(e, np.array(list(r.values()))) for e, r in self.update_ratios])
-            tf.summary.image("update_ratio", _images.figure_to_array(figure)[None],
-                             description="||W - W_before|| / ||W_before|| of each kernel "
-                                         "since the last logged epoch, by depth")
+                names, [(e, np.array(list(r.values()))) for e, r in self.update_ratios]
+            )
+            tf.summary.image(
+                "update_ratio",
+                _images.figure_to_array(figure)[None],
+                description="||W - W_before|| / ||W_before|| of each kernel "
+                "since the last logged epoch, by depth",
+            )
         if self._first is not None:
             kernel = keras.ops.convert_to_numpy(self._first.layer.kernel)
-            tf.summary.image(f"filters/{self._first.name}",
-                             _images.filter_tiles(kernel, gray=self.gray)[None],
-                             description=f"{kernel.shape[-1]} filters of {kernel.shape[0]}x"
-                                         f"{kernel.shape[1]}x{kernel.shape[2]}"
-                                         + (", in gray" if self.gray else ""))
+            tf.summary.image(
+                f"filters/{self._first.name}",
+                _images.filter_tiles(kernel, gray=self.gray)[None],
+                description=f"{kernel.shape[-1]} filters of {kernel.shape[0]}x"
+                f"{kernel.shape[1]}x{kernel.shape[2]}" + (", in gray" if self.gray else ""),
+            )
 
 
 class GradCAMLogger(InspectionCallback):
@@ -302,24 +329,30 @@ class GradCAMLogger(InspectionCallback):
     (`keras_zoo.viz.default_cam_layer`).
     """
 
-    def __init__(self, log_dir, images, class_index=None, layer: str | None = None,
-                 every_n_epochs: int = 1):
+    def __init__(
+        self, log_dir, images, class_index=None, layer: str | None = None, every_n_epochs: int = 1
+    ):
         super().__init__(log_dir, every_n_epochs)
         self.images, self.class_index, self.layer = images, class_index, layer
 
     def prepare(self):
         self._batch = _features.as_images(self.model, self.images)
-        ref = (default_cam_layer(self.model, self._batch.shape[1:]) if self.layer is None
-               else find_layers(self.model, [self.layer], argument="layer")[0])
+        ref = (
+            default_cam_layer(self.model, self._batch.shape[1:])
+            if self.layer is None
+            else find_layers(self.model, [self.layer], argument="layer")[0]
+        )
         self._layer = ref.name
 
     def log(self, epoch):
         import tensorflow as tf
 
         heatmaps = grad_cam(self.model, self._batch, self.class_index, self._layer)
-        tf.summary.image(f"grad_cam/{self._layer}",
-                         _images.enlarge(_images.overlay_heatmaps(self._batch, heatmaps)),
-                         max_outputs=len(self._batch))
+        tf.summary.image(
+            f"grad_cam/{self._layer}",
+            _images.enlarge(_images.overlay_heatmaps(self._batch, heatmaps)),
+            max_outputs=len(self._batch),
+        )
 
 
 class ConfusionMatrixLogger(InspectionCallback):
@@ -334,20 +367,21 @@ class ConfusionMatrixLogger(InspectionCallback):
     def __init__(self, log_dir, data, class_names: Sequence[str], every_n_epochs: int = 1):
         super().__init__(log_dir, every_n_epochs)
         if isinstance(class_names, str) or len(class_names) < 2:
-            raise ValueError(f"class_names: expected a list of at least 2 names, got "
-                             f"{class_names!r}")
+            raise ValueError(
+                f"class_names: expected a list of at least 2 names, got {class_names!r}"
+            )
         self.data, self.class_names = data, [str(c) for c in class_names]
         runs = [_run_name(c) for c in self.class_names]
         if len(set(runs)) != len(runs):
-            raise ValueError(f"class_names: {self.class_names!r} do not make distinct folder "
-                             "names")
+            raise ValueError(f"class_names: {self.class_names!r} do not make distinct folder names")
         self._class_runs = runs
 
     def prepare(self):
         outputs = self.model.outputs[0].shape[-1]
         if outputs != len(self.class_names):
-            raise ValueError(f"class_names: {len(self.class_names)} names for a model with "
-                             f"{outputs} outputs")
+            raise ValueError(
+                f"class_names: {len(self.class_names)} names for a model with {outputs} outputs"
+            )
 
     def _batches(self):
         import tensorflow as tf
@@ -357,10 +391,12 @@ class ConfusionMatrixLogger(InspectionCallback):
         elif isinstance(self.data, (tuple, list)) and len(self.data) == 2:
             x, y = self.data
             for start in range(0, len(x), 64):
-                yield x[start:start + 64], y[start:start + 64]
+                yield x[start : start + 64], y[start : start + 64]
         else:
-            raise TypeError("data: expected a tf.data.Dataset of (images, labels) or an "
-                            f"(images, labels) pair, got {type(self.data).__name__}")
+            raise TypeError(
+                "data: expected a tf.data.Dataset of (images, labels) or an "
+                f"(images, labels) pair, got {type(self.data).__name__}"
+            )
 
     def matrix(self) -> np.ndarray:
         """The confusion matrix of the current model on `data`."""
@@ -372,15 +408,17 @@ class ConfusionMatrixLogger(InspectionCallback):
             # a plain call, not predict: under a multi-worker strategy predict runs collective
             # ops that the workers which do not log would never join
             predicted.append(np.asarray(self.model(x, training=False)).argmax(axis=-1))
-        return confusion_matrix(np.concatenate(truth), np.concatenate(predicted),
-                                len(self.class_names))
+        return confusion_matrix(
+            np.concatenate(truth), np.concatenate(predicted), len(self.class_names)
+        )
 
     def log(self, epoch):
         import tensorflow as tf
 
         matrix = self.matrix()
-        figure = plot_confusion_matrix(matrix, self.class_names, compact=True,
-                                       title=f"confusion matrix, epoch {epoch + 1}")
+        figure = plot_confusion_matrix(
+            matrix, self.class_names, compact=True, title=f"confusion matrix, epoch {epoch + 1}"
+        )
         tf.summary.image("confusion_matrix", _images.figure_to_array(figure)[None])
         precision, recall = precision_recall(matrix)
         for run, p, r in zip(self._class_runs, precision, recall):

@@ -44,8 +44,7 @@ def check_positive_number(value: Any, arg: str, usual: str = "") -> float:
 
 def check_fraction(value: Any, arg: str) -> float:
     """A number in [0, 1) (a dropout rate)."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not 0 <= float(value) < 1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) < 1:
         raise ValueError(f"{arg} must be a number in [0, 1), got {value!r}")
     return float(value)
 
@@ -59,13 +58,16 @@ def check_choice(value: Any, arg: str, choices: Sequence[Any]) -> Any:
 
 
 @overload
-def check_image_size(value: Any, arg: str = ..., *, min_size: int = ...,
-                     allow_none: Literal[False] = ...) -> int: ...
+def check_image_size(
+    value: Any, arg: str = ..., *, min_size: int = ..., allow_none: Literal[False] = ...
+) -> int: ...
 @overload
-def check_image_size(value: Any, arg: str = ..., *, min_size: int = ...,
-                     allow_none: bool) -> int | None: ...
-def check_image_size(value: Any, arg: str = "image_size", *, min_size: int = MIN_IMAGE_SIZE,
-                     allow_none: bool = False) -> int | None:
+def check_image_size(
+    value: Any, arg: str = ..., *, min_size: int = ..., allow_none: bool
+) -> int | None: ...
+def check_image_size(
+    value: Any, arg: str = "image_size", *, min_size: int = MIN_IMAGE_SIZE, allow_none: bool = False
+) -> int | None:
     """The height or width of a model's input: an integer >= min_size (not a bool), or None
     where `allow_none` (a size left open). Every image-size argument is checked here.
 
@@ -83,8 +85,9 @@ def check_image_size(value: Any, arg: str = "image_size", *, min_size: int = MIN
     return value
 
 
-def check_input_shape(input_shape: Any, *, min_size: int = MIN_IMAGE_SIZE,
-                      arg: str = "input_shape") -> tuple:
+def check_input_shape(
+    input_shape: Any, *, min_size: int = MIN_IMAGE_SIZE, arg: str = "input_shape"
+) -> tuple:
     """(height, width, channels): sizes None or >= min_size, channels a positive integer."""
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(
@@ -92,8 +95,12 @@ def check_input_shape(input_shape: Any, *, min_size: int = MIN_IMAGE_SIZE,
         )
     *spatial, channels = input_shape
     for size in spatial:
-        check_image_size(size, f"{arg} {tuple(input_shape)}: each of height and width",
-                         min_size=min_size, allow_none=True)
+        check_image_size(
+            size,
+            f"{arg} {tuple(input_shape)}: each of height and width",
+            min_size=min_size,
+            allow_none=True,
+        )
     if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
         raise ValueError(
             f"{arg} {tuple(input_shape)}: the channel count (last entry) must be a positive "
@@ -166,12 +173,20 @@ def op_error_text(err: BaseException) -> str:
     text = getattr(err, "message", None) or str(err)
     for line in text.splitlines():
         # indented lines are the definition's stack and the [[{{node ...}}]] trailers
-        if (not line.strip() or line[0].isspace() or line.startswith(_OP_ERROR_HEADERS)
-                or line.endswith(" (most recent call last):")):
+        if (
+            not line.strip()
+            or line[0].isspace()
+            or line.startswith(_OP_ERROR_HEADERS)
+            or line.endswith(" (most recent call last):")
+        ):
             continue
         line = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", line)
-        line = re.sub(r"^Error in user-defined function passed to .*? with iterator: "
-                      r"(Iterator::\S+: )?", "", line)
+        line = re.sub(
+            r"^Error in user-defined function passed to .*? with iterator: "
+            r"(Iterator::\S+: )?",
+            "",
+            line,
+        )
         return re.sub(r"\s*\[Op:[^\]]*\](\s*name:.*)?$", "", line).strip()
     return text.strip()
 

@@ -1,19 +1,19 @@
 """The `keras-zoo` command line.
 
-    keras-zoo list [PATTERN] [--weights]   model ids with parameters, GMACs and top-1, or
-                                   their weight sets with each one's preprocessing
-    keras-zoo info NAME            one id's metadata and the keywords build() takes
-    keras-zoo demo [NAME ...]      build, print summary figures, run a batch of images
-    keras-zoo port NAME SRC DST    port a PyTorch checkpoint into a Keras weights file
-    keras-zoo analyze-features NAME --image IMG --out DIR    feature maps of chosen layers
-    keras-zoo analyze-kernels NAME --out DIR                 statistics and histograms of weights
-    keras-zoo digits DIR           write the bundled handwritten digits as a class-per-folder tree
-    keras-zoo train NAME --data DIR                          train or fine-tune on a folder
-    keras-zoo evaluate NAME --weights W --data DIR           accuracy, precision, recall
-    keras-zoo predict NAME --weights W IMAGE ...             top classes of images
-    keras-zoo export NAME OUT [--weights W] [--quantize int8 --calibration DIR]
-                                   LiteRT, ONNX, OpenVINO or SavedModel, checked in its runtime
-    keras-zoo bench                against keras.applications and PyTorch, side by side
+keras-zoo list [PATTERN] [--weights]   model ids with parameters, GMACs and top-1, or
+                               their weight sets with each one's preprocessing
+keras-zoo info NAME            one id's metadata and the keywords build() takes
+keras-zoo demo [NAME ...]      build, print summary figures, run a batch of images
+keras-zoo port NAME SRC DST    port a PyTorch checkpoint into a Keras weights file
+keras-zoo analyze-features NAME --image IMG --out DIR    feature maps of chosen layers
+keras-zoo analyze-kernels NAME --out DIR                 statistics and histograms of weights
+keras-zoo digits DIR           write the bundled handwritten digits as a class-per-folder tree
+keras-zoo train NAME --data DIR                          train or fine-tune on a folder
+keras-zoo evaluate NAME --weights W --data DIR           accuracy, precision, recall
+keras-zoo predict NAME --weights W IMAGE ...             top classes of images
+keras-zoo export NAME OUT [--weights W] [--quantize int8 --calibration DIR]
+                               LiteRT, ONNX, OpenVINO or SavedModel, checked in its runtime
+keras-zoo bench                against keras.applications and PyTorch, side by side
 """
 
 from __future__ import annotations
@@ -51,17 +51,24 @@ def weights_table(names: Iterable[str]) -> str:
     default), with the preprocessing each was evaluated with."""
     import keras_zoo
 
-    rows = ["| id | weights | top-1 | layout | size | resize | interpolation | mean / std |",
-            "|---|---|---:|---|---:|---:|---|---|"]
+    rows = [
+        "| id | weights | top-1 | layout | size | resize | interpolation | mean / std |",
+        "|---|---|---:|---|---:|---:|---|---|",
+    ]
     for name in names:
         for i, ws in enumerate(keras_zoo.list_weights(name)):
             pre = ws.preprocessing
             top1 = f"{ws.top1:.3f}" if ws.top1 is not None else "-"
-            stats = ("BGR 0..255" if pre.channel_order == "BGR" else
-                     f"{_fmt(pre.mean)} / {_fmt(pre.std)}")
+            stats = (
+                "BGR 0..255"
+                if pre.channel_order == "BGR"
+                else f"{_fmt(pre.mean)} / {_fmt(pre.std)}"
+            )
             key = f"{ws.key} (default)" if i == 0 else ws.key
-            rows.append(f"| {name} | {key} | {top1} | {ws.layout} | {pre.input_size[0]} | "
-                        f"{pre.resize_size} | {pre.interpolation} | {stats} |")
+            rows.append(
+                f"| {name} | {key} | {top1} | {ws.layout} | {pre.input_size[0]} | "
+                f"{pre.resize_size} | {pre.interpolation} | {stats} |"
+            )
     return "\n".join(rows)
 
 
@@ -100,8 +107,10 @@ def _cmd_demo(args) -> int:
     size = args.image_size
     for name in args.names:
         keras_zoo.model_info(name)  # a clear error for an unknown id before any work
-    print(f"{'id':<20} {'params':>13} {'ref. params':>13} {'GMACs':>7} {'stages (HxWxC)':<44} "
-          f"{'ms/image':>9}")
+    print(
+        f"{'id':<20} {'params':>13} {'ref. params':>13} {'GMACs':>7} {'stages (HxWxC)':<44} "
+        f"{'ms/image':>9}"
+    )
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 1, size=(args.batch_size, size, size, 3)).astype("float32")
     for name in args.names:
@@ -117,8 +126,10 @@ def _cmd_demo(args) -> int:
         model.predict_on_batch(x)
         ms = (time.perf_counter() - start) * 1000 / len(x)
         print(f"{name:<20} {params:>13,} {info.params:>13,} {gmacs:>7.3f} {shapes:<44} {ms:>9.1f}")
-    print(f"\nbatch of {args.batch_size} random {size}x{size} images, untrained weights; "
-          "ms/image from the second batch")
+    print(
+        f"\nbatch of {args.batch_size} random {size}x{size} images, untrained weights; "
+        "ms/image from the second batch"
+    )
     return 0
 
 
@@ -134,13 +145,23 @@ def _cmd_port(args) -> int:
             raise ValueError(f"--reference {args.reference!r}: expected MODULE:FUNCTION")
         reference = getattr(importlib.import_module(module_name), attr)
     print(f"porting {args.src} into {args.name} ...", flush=True)
-    result = port(args.name, args.src, args.dst, check=args.check, reference=reference,
-                  allow_unknown=args.allow_unknown_globals)
-    print(f"wrote {result.path} ({os.path.getsize(result.path) / 2**20:.1f} MiB) in "
-          f"{result.seconds:.2f} s; source sha256 {result.sha256[:16]}...")
+    result = port(
+        args.name,
+        args.src,
+        args.dst,
+        check=args.check,
+        reference=reference,
+        allow_unknown=args.allow_unknown_globals,
+    )
+    print(
+        f"wrote {result.path} ({os.path.getsize(result.path) / 2**20:.1f} MiB) in "
+        f"{result.seconds:.2f} s; source sha256 {result.sha256[:16]}..."
+    )
     if result.error is not None:
-        print(f"numeric check: max |keras - torch| / max |torch| = {result.error:.2e} "
-              f"(tolerance 2e-05)")
+        print(
+            f"numeric check: max |keras - torch| / max |torch| = {result.error:.2e} "
+            f"(tolerance 2e-05)"
+        )
     return 0
 
 
@@ -153,8 +174,10 @@ def _load_model(args, **kwargs):
 
     if args.name.endswith(".keras"):
         if args.weights or args.alpha is not None:
-            raise ValueError(f"{args.name}: a saved model has its own weights and width; "
-                             "drop --weights and --alpha")
+            raise ValueError(
+                f"{args.name}: a saved model has its own weights and width; "
+                "drop --weights and --alpha"
+            )
         if not os.path.isfile(args.name):
             raise ValueError(f"model file {args.name!r}: no such file")
         return keras.models.load_model(args.name), None
@@ -162,11 +185,13 @@ def _load_model(args, **kwargs):
     if args.alpha is not None:
         kwargs["alpha"] = args.alpha
     size = args.image_size or info.input_size[0]
-    model = keras_zoo.build(args.name, weights=args.weights, classes=args.classes,
-                            input_shape=(size, size, 3), **kwargs)
+    model = keras_zoo.build(
+        args.name, weights=args.weights, classes=args.classes, input_shape=(size, size, 3), **kwargs
+    )
     if not args.weights:
-        print(f"note: no --weights, so {args.name} has its initial (random) weights",
-              file=sys.stderr)
+        print(
+            f"note: no --weights, so {args.name} has its initial (random) weights", file=sys.stderr
+        )
     return model, info
 
 
@@ -215,19 +240,33 @@ def _cmd_analyze_features(args) -> int:
         rows = []
         for name, value in values.items():
             stats = viz.activation_stats(value)
-            rows.append([name, "x".join(map(str, value.shape[1:])), stats["mean"], stats["std"],
-                         float(value.min()), float(value.max()), stats["zero_fraction"]])
+            rows.append(
+                [
+                    name,
+                    "x".join(map(str, value.shape[1:])),
+                    stats["mean"],
+                    stats["std"],
+                    float(value.min()),
+                    float(value.max()),
+                    stats["zero_fraction"],
+                ]
+            )
             # maps smaller than 4x4 of the default layers are numbers, not pictures
             if value.ndim == 4 and (args.layers or large_enough(value.shape)):
                 figure = channel_figure(value[0], name, n=args.n)
                 figure.savefig(os.path.join(tmp, f"{_file_name(name)}.png"), dpi=100)
-        _write_csv(os.path.join(tmp, "feature_stats.csv"),
-                   ["layer", "shape", "mean", "std", "min", "max", "zero_fraction"], rows)
+        _write_csv(
+            os.path.join(tmp, "feature_stats.csv"),
+            ["layer", "shape", "mean", "std", "min", "max", "zero_fraction"],
+            rows,
+        )
         files = sorted(os.listdir(tmp))
     print(f"{args.image}: {len(values)} layers of {model.name} -> {args.out}/")
     for row in rows:
-        print(f"  {row[0]:<28} {row[1]:>14}  mean {row[2]:9.4f}  std {row[3]:9.4f}  "
-              f"zeros {row[6]:6.1%}")
+        print(
+            f"  {row[0]:<28} {row[1]:>14}  mean {row[2]:9.4f}  std {row[3]:9.4f}  "
+            f"zeros {row[6]:6.1%}"
+        )
     print(f"wrote {', '.join(files)}")
     return 0
 
@@ -243,10 +282,11 @@ def _cmd_analyze_kernels(args) -> int:
     rows = viz.kernel_stats(model)
     kernels = [w for w in viz.named_weights(model) if w.kernel_tag is not None]
     with staged_dir(args.out) as tmp:
-        _write_csv(os.path.join(tmp, "kernel_stats.csv"),
-                   ["name", "shape", "mean", "std", "min", "max"],
-                   [[r.name, "x".join(map(str, r.shape)), r.mean, r.std, r.min, r.max]
-                    for r in rows])
+        _write_csv(
+            os.path.join(tmp, "kernel_stats.csv"),
+            ["name", "shape", "mean", "std", "min", "max"],
+            [[r.name, "x".join(map(str, r.shape)), r.mean, r.std, r.min, r.max] for r in rows],
+        )
         first = viz.first_conv(model)
         if first is not None:
             import matplotlib.image
@@ -261,10 +301,15 @@ def _cmd_analyze_kernels(args) -> int:
             assert tag is not None  # kernels holds only the weights that have one
             figure.savefig(os.path.join(tmp, "histograms", f"{_file_name(tag)}.png"), dpi=80)
             progress.update(i + 1)
-    print(f"{model.name}: statistics of {len(rows)} weights -> {args.out}/kernel_stats.csv, "
-          f"{len(kernels)} kernel histograms -> {args.out}/histograms/"
-          + (f", first convolution's filters -> {args.out}/first_conv_filters.png"
-             if first is not None else ""))
+    print(
+        f"{model.name}: statistics of {len(rows)} weights -> {args.out}/kernel_stats.csv, "
+        f"{len(kernels)} kernel histograms -> {args.out}/histograms/"
+        + (
+            f", first convolution's filters -> {args.out}/first_conv_filters.png"
+            if first is not None
+            else ""
+        )
+    )
     return 0
 
 
@@ -272,8 +317,10 @@ def _cmd_digits(args) -> int:
     from keras_zoo.datasets import write_digits
 
     root = write_digits(args.dir, size=args.size)
-    print(f"{root}: 1797 handwritten digits (scikit-learn's bundled 8x8 scans) as "
-          f"{args.size}x{args.size} PNG files in the class folders 0..9")
+    print(
+        f"{root}: 1797 handwritten digits (scikit-learn's bundled 8x8 scans) as "
+        f"{args.size}x{args.size} PNG files in the class folders 0..9"
+    )
     return 0
 
 
@@ -288,26 +335,46 @@ def _cmd_train(args) -> int:
 
     augment = () if args.augment == "none" else tuple(args.augment.split(","))
     try:  # main turns a scheduler's SIGTERM into Terminated, so it stops the run as Ctrl-C does
-        result = train(args.name, args.data, epochs=args.epochs, batch_size=args.batch_size,
-                       lr=args.lr, image_size=args.image_size, alpha=args.alpha,
-                       weights=args.weights, freeze_backbone=args.freeze_backbone,
-                       log_dir=args.log_dir, out=args.out, strategy=args.strategy,
-                       validation_split=args.validation_split, seed=args.seed,
-                       augment=augment, inspect=not args.no_inspect, verbose=args.verbose)
+        result = train(
+            args.name,
+            args.data,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            image_size=args.image_size,
+            alpha=args.alpha,
+            weights=args.weights,
+            freeze_backbone=args.freeze_backbone,
+            log_dir=args.log_dir,
+            out=args.out,
+            strategy=args.strategy,
+            validation_split=args.validation_split,
+            seed=args.seed,
+            augment=augment,
+            inspect=not args.no_inspect,
+            verbose=args.verbose,
+        )
     except KeyboardInterrupt as stop:
         if sys.stdout.isatty():  # ends the progress bar's line
             print(flush=True)
-        text = (str(stop) if isinstance(stop, TrainingInterrupted) else
-                f"{'terminated' if isinstance(stop, Terminated) else 'interrupted'} "
-                "before the first epoch or after the last; rerun the same command to train")
+        text = (
+            str(stop)
+            if isinstance(stop, TrainingInterrupted)
+            else f"{'terminated' if isinstance(stop, Terminated) else 'interrupted'} "
+            "before the first epoch or after the last; rerun the same command to train"
+        )
         print(f"keras-zoo train: {text}", file=sys.stderr)
         return 130  # the shell's status for Ctrl-C
     epoch = "" if result.best_epoch is None else f" (epoch {result.best_epoch})"
-    print(f"best validation accuracy {result.best_val_accuracy:.4f}{epoch} in "
-          f"{result.seconds:.0f} s; wrote {result.weights}, class_indices.json and run.json in "
-          f"{result.out}")
-    print("to look at the run (every epoch's images): tensorboard --logdir "
-          f"{os.path.dirname(result.log_dir) or '.'} {TENSORBOARD_FLAGS}")
+    print(
+        f"best validation accuracy {result.best_val_accuracy:.4f}{epoch} in "
+        f"{result.seconds:.0f} s; wrote {result.weights}, class_indices.json and run.json in "
+        f"{result.out}"
+    )
+    print(
+        "to look at the run (every epoch's images): tensorboard --logdir "
+        f"{os.path.dirname(result.log_dir) or '.'} {TENSORBOARD_FLAGS}"
+    )
     return 0
 
 
@@ -316,19 +383,31 @@ def _cmd_evaluate(args) -> int:
     from keras_zoo.files import staged_dir
     from keras_zoo.training import evaluate
 
-    result = evaluate(args.name, args.weights, args.data, subset=args.subset, alpha=args.alpha,
-                      image_size=args.image_size, runtime=args.runtime)
-    print(f"{args.name} on {result.images} images of {args.data} ({args.subset}): accuracy "
-          f"{result.accuracy:.4f}")
+    result = evaluate(
+        args.name,
+        args.weights,
+        args.data,
+        subset=args.subset,
+        alpha=args.alpha,
+        image_size=args.image_size,
+        runtime=args.runtime,
+    )
+    print(
+        f"{args.name} on {result.images} images of {args.data} ({args.subset}): accuracy "
+        f"{result.accuracy:.4f}"
+    )
     width = max(len(c) for c in result.class_names)
     print(f"  {'class':<{width}} {'precision':>9} {'recall':>7} {'images':>7}")
-    for c, p, r, n in zip(result.class_names, result.precision, result.recall,
-                          result.matrix.sum(axis=1)):
+    for c, p, r, n in zip(
+        result.class_names, result.precision, result.recall, result.matrix.sum(axis=1)
+    ):
         print(f"  {c:<{width}} {p:9.4f} {r:7.4f} {n:7d}")
     out = args.out or os.path.dirname(os.path.abspath(args.weights))
-    figure = viz.plot_confusion_matrix(result.matrix, result.class_names,
-                                       title=f"{args.name}, {args.subset}: accuracy "
-                                             f"{result.accuracy:.4f}")
+    figure = viz.plot_confusion_matrix(
+        result.matrix,
+        result.class_names,
+        title=f"{args.name}, {args.subset}: accuracy {result.accuracy:.4f}",
+    )
     with staged_dir(out) as tmp:
         figure.savefig(os.path.join(tmp, f"confusion_matrix_{args.subset}.png"), dpi=100)
     print(f"wrote {os.path.join(out, f'confusion_matrix_{args.subset}.png')}")
@@ -338,9 +417,16 @@ def _cmd_evaluate(args) -> int:
 def _cmd_predict(args) -> int:
     from keras_zoo.training import predict
 
-    results = predict(args.name, args.weights, args.images, top_k=args.top_k,
-                      temperature=args.temperature, alpha=args.alpha,
-                      image_size=args.image_size, runtime=args.runtime)
+    results = predict(
+        args.name,
+        args.weights,
+        args.images,
+        top_k=args.top_k,
+        temperature=args.temperature,
+        alpha=args.alpha,
+        image_size=args.image_size,
+        runtime=args.runtime,
+    )
     for path, top in zip(args.images, results):
         print(f"{path}: " + ", ".join(f"{c} {p:.4f}" for c, p in top))
     return 0
@@ -350,8 +436,16 @@ def _cmd_export(args) -> int:
     from keras_zoo.deploy import export
 
     model, kwargs = _export_model(args)
-    export(model, args.out, args.format, quantize=args.quantize, calibration=args.calibration,
-           data=args.data, layout=args.layout, **kwargs)
+    export(
+        model,
+        args.out,
+        args.format,
+        quantize=args.quantize,
+        calibration=args.calibration,
+        data=args.data,
+        layout=args.layout,
+        **kwargs,
+    )
     return 0
 
 
@@ -370,20 +464,27 @@ def _export_model(args):
     meta = {"model": args.name, "weights": args.weights}
     if args.name.endswith(".keras"):
         if args.weights or args.alpha is not None or args.classes or args.image_size:
-            raise ValueError(f"{args.name}: a saved model has its own weights, width, classes "
-                             "and input size; drop --weights, --alpha, --classes and "
-                             "--image-size")
+            raise ValueError(
+                f"{args.name}: a saved model has its own weights, width, classes "
+                "and input size; drop --weights, --alpha, --classes and "
+                "--image-size"
+            )
         if not os.path.isfile(args.name):
             raise ValueError(f"model file {args.name!r}: no such file")
         return keras.models.load_model(args.name), {"metadata": meta}
     info = keras_zoo.model_info(args.name)
     weights = args.weights
-    trained = (weights is not None and os.path.isfile(weights) and os.path.isfile(
-        os.path.join(os.path.dirname(os.path.abspath(weights)), CLASS_INDICES)))
+    trained = (
+        weights is not None
+        and os.path.isfile(weights)
+        and os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(weights)), CLASS_INDICES))
+    )
     if trained:
         if args.include_preprocessing or args.classes:
-            raise ValueError("--include-preprocessing and --classes do not apply to the weights "
-                             "train wrote (their classes come from class_indices.json)")
+            raise ValueError(
+                "--include-preprocessing and --classes do not apply to the weights "
+                "train wrote (their classes come from class_indices.json)"
+            )
         run = load_trained(args.name, weights, alpha=args.alpha, image_size=args.image_size)
         size = run.image_size
         pre = preprocessing_of(info, run.start_weights)
@@ -392,48 +493,78 @@ def _export_model(args):
     else:
         size = args.image_size or info.input_size[0]
         kwargs = {"alpha": args.alpha} if args.alpha is not None else {}
-        model = keras_zoo.build(args.name, weights=weights, input_shape=(size, size, 3),
-                                classes=args.classes or 1000,
-                                include_preprocessing=args.include_preprocessing, **kwargs)
+        model = keras_zoo.build(
+            args.name,
+            weights=weights,
+            input_shape=(size, size, 3),
+            classes=args.classes or 1000,
+            include_preprocessing=args.include_preprocessing,
+            **kwargs,
+        )
         pre = preprocessing_of(info, weights)
-        names = ([name for _, name in imagenet_classes()]
-                 if (args.classes or 1000) == 1000 and weights else None)
+        names = (
+            [name for _, name in imagenet_classes()]
+            if (args.classes or 1000) == 1000 and weights
+            else None
+        )
         if not weights:
-            print(f"note: no --weights, so {args.name} has its initial (random) weights",
-                  file=sys.stderr)
+            print(
+                f"note: no --weights, so {args.name} has its initial (random) weights",
+                file=sys.stderr,
+            )
     pre = dataclasses.replace(pre, input_size=(size, size))
     return model, {"preprocessing": pre, "class_names": names, "metadata": meta}
 
 
 def _add_runtime_flag(p) -> None:
-    p.add_argument("--runtime", default="keras", choices=["keras", "litert", "onnx", "openvino"],
-                   help="run the model in this runtime (exported and checked first); --weights "
-                        "may also be an export, which runs in its own")
+    p.add_argument(
+        "--runtime",
+        default="keras",
+        choices=["keras", "litert", "onnx", "openvino"],
+        help="run the model in this runtime (exported and checked first); --weights "
+        "may also be an export, which runs in its own",
+    )
 
 
 def _cmd_bench(args) -> int:
     from keras_zoo import bench
 
     tables = [t for t in args.tables if not (args.no_runtimes and t == "runtimes")]
-    bench.run_all(size=args.image_size, batch_sizes=args.batch_sizes, rounds=args.rounds,
-                  seconds=args.seconds, train_batch=args.train_batch, cases=args.cases,
-                  torch_reference=args.torch_reference, jit_compile=args.xla,
-                  memory=not args.no_memory, tables=tables,
-                  runtimes_cases=args.runtimes_cases,
-                  int8_cases=() if args.no_int8 else args.int8_cases)
+    bench.run_all(
+        size=args.image_size,
+        batch_sizes=args.batch_sizes,
+        rounds=args.rounds,
+        seconds=args.seconds,
+        train_batch=args.train_batch,
+        cases=args.cases,
+        torch_reference=args.torch_reference,
+        jit_compile=args.xla,
+        memory=not args.no_memory,
+        tables=tables,
+        runtimes_cases=args.runtimes_cases,
+        int8_cases=() if args.no_int8 else args.int8_cases,
+    )
     return 0
 
 
 def _add_model_flags(p) -> None:
     p.add_argument("name", help="model id (e.g. mobilenet_v2) or a saved Keras model (.keras)")
-    p.add_argument("--weights", help="'imagenet', a weight set ('torchvision:IMAGENET1K_V2', see "
-                   "'keras-zoo list --weights'), a PyTorch checkpoint or a Keras weights file "
-                   "(default: initial weights)")
+    p.add_argument(
+        "--weights",
+        help="'imagenet', a weight set ('torchvision:IMAGENET1K_V2', see "
+        "'keras-zoo list --weights'), a PyTorch checkpoint or a Keras weights file "
+        "(default: initial weights)",
+    )
     p.add_argument("--alpha", type=float, help="width multiplier of the MobileNets")
-    p.add_argument("--classes", type=_positive_int, default=1000,
-                   help="classes of the weights' classifier (default 1000)")
-    p.add_argument("--image-size", type=_image_size,
-                   help="input size (default: the id's, 224 for most)")
+    p.add_argument(
+        "--classes",
+        type=_positive_int,
+        default=1000,
+        help="classes of the weights' classifier (default 1000)",
+    )
+    p.add_argument(
+        "--image-size", type=_image_size, help="input size (default: the id's, 224 for most)"
+    )
     p.add_argument("--out", required=True, help="folder to write into")
 
 
@@ -453,8 +584,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list model ids")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'resnet*'")
-    p.add_argument("--weights", action="store_true",
-                   help="list the ids' weight sets with their preprocessing (a Markdown table)")
+    p.add_argument(
+        "--weights",
+        action="store_true",
+        help="list the ids' weight sets with their preprocessing (a Markdown table)",
+    )
     p.set_defaults(run=_cmd_list)
 
     p = sub.add_parser("info", help="metadata and keywords of one model id")
@@ -462,8 +596,13 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_info)
 
     p = sub.add_parser("demo", help="build models, print summary figures and run a batch")
-    p.add_argument("names", nargs="*", default=["resnet18", "resnet50", "resnext50_32x4d"],
-                   metavar="NAME", help="model ids (default: resnet18 resnet50 resnext50_32x4d)")
+    p.add_argument(
+        "names",
+        nargs="*",
+        default=["resnet18", "resnet50", "resnext50_32x4d"],
+        metavar="NAME",
+        help="model ids (default: resnet18 resnet50 resnext50_32x4d)",
+    )
     p.add_argument("--batch-size", type=_positive_int, default=4)
     p.add_argument("--image-size", type=_image_size, default=224)
     p.set_defaults(run=_cmd_demo)
@@ -472,29 +611,45 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="model id, e.g. resnet50")
     p.add_argument("src", help="PyTorch checkpoint (.pth, .pt, .bin, .ckpt, .safetensors)")
     p.add_argument("dst", help="Keras weights file to write (.weights.h5, or .h5 for legacy H5)")
-    p.add_argument("--check", action="store_true",
-                   help="compare logits with the PyTorch model on random images (needs torch)")
-    p.add_argument("--reference", metavar="MODULE:FUNCTION",
-                   help="with --check: FUNCTION(name, classes) returns the PyTorch module "
-                        "(default: torchvision.models.get_model)")
-    p.add_argument("--allow-unknown-globals", action="store_true",
-                   help="read a checkpoint that pickles other objects beside its tensors "
-                        "(argparse.Namespace, numpy scalars, torch.device): each unknown global "
-                        "becomes an inert placeholder; nothing from the file is run")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="compare logits with the PyTorch model on random images (needs torch)",
+    )
+    p.add_argument(
+        "--reference",
+        metavar="MODULE:FUNCTION",
+        help="with --check: FUNCTION(name, classes) returns the PyTorch module "
+        "(default: torchvision.models.get_model)",
+    )
+    p.add_argument(
+        "--allow-unknown-globals",
+        action="store_true",
+        help="read a checkpoint that pickles other objects beside its tensors "
+        "(argparse.Namespace, numpy scalars, torch.device): each unknown global "
+        "becomes an inert placeholder; nothing from the file is run",
+    )
     p.set_defaults(run=_cmd_port)
 
-    p = sub.add_parser("analyze-features",
-                       help="feature maps of chosen layers for one image: PNG grids and a CSV")
+    p = sub.add_parser(
+        "analyze-features", help="feature maps of chosen layers for one image: PNG grids and a CSV"
+    )
     _add_model_flags(p)
     p.add_argument("--image", required=True, help="image file (JPEG, PNG, ...)")
-    p.add_argument("--layers", nargs="+", metavar="LAYER",
-                   help="layer names (default: the stage outputs)")
-    p.add_argument("-n", type=_positive_int, default=12,
-                   help="channels shown per layer (default 12, a 3x4 grid)")
+    p.add_argument(
+        "--layers", nargs="+", metavar="LAYER", help="layer names (default: the stage outputs)"
+    )
+    p.add_argument(
+        "-n",
+        type=_positive_int,
+        default=12,
+        help="channels shown per layer (default 12, a 3x4 grid)",
+    )
     p.set_defaults(run=_cmd_analyze_features)
 
-    p = sub.add_parser("analyze-kernels",
-                       help="mean, std, min, max of every weight (CSV) and kernel histograms")
+    p = sub.add_parser(
+        "analyze-kernels", help="mean, std, min, max of every weight (CSV) and kernel histograms"
+    )
     _add_model_flags(p)
     p.set_defaults(run=_cmd_analyze_kernels)
 
@@ -509,120 +664,222 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, default=10)
     p.add_argument("--batch-size", type=_positive_int, default=32)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (cosine decay)")
-    p.add_argument("--image-size", type=_image_size,
-                   help="input size (default: the id's, 224 for most)")
+    p.add_argument(
+        "--image-size", type=_image_size, help="input size (default: the id's, 224 for most)"
+    )
     p.add_argument("--alpha", type=float, help="width multiplier of the MobileNets")
-    p.add_argument("--weights", help="'imagenet', a weight set ('torchvision:IMAGENET1K_V2'), a "
-                   "PyTorch checkpoint or a Keras weights file to start from (its "
-                   "classifier is replaced)")
-    p.add_argument("--freeze-backbone", action="store_true",
-                   help="train only the layers after the last stage (the head)")
+    p.add_argument(
+        "--weights",
+        help="'imagenet', a weight set ('torchvision:IMAGENET1K_V2'), a "
+        "PyTorch checkpoint or a Keras weights file to start from (its "
+        "classifier is replaced)",
+    )
+    p.add_argument(
+        "--freeze-backbone",
+        action="store_true",
+        help="train only the layers after the last stage (the head)",
+    )
     p.add_argument("--log-dir", help="TensorBoard folder (default: --out)")
-    p.add_argument("--out", help="folder for the weights, class_indices.json and run.json "
-                                 "(default logs/NAME_DATAFOLDER)")
-    p.add_argument("--strategy", default="default", choices=["default", "mirrored",
-                                                              "multi-worker"],
-                   help="tf.distribute strategy; multi-worker reads TF_CONFIG")
+    p.add_argument(
+        "--out",
+        help="folder for the weights, class_indices.json and run.json "
+        "(default logs/NAME_DATAFOLDER)",
+    )
+    p.add_argument(
+        "--strategy",
+        default="default",
+        choices=["default", "mirrored", "multi-worker"],
+        help="tf.distribute strategy; multi-worker reads TF_CONFIG",
+    )
     p.add_argument("--validation-split", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the shuffling")
-    p.add_argument("--augment", default="flip,crop",
-                   help="'flip', 'crop', 'flip,crop' (default) or 'none'")
-    p.add_argument("--no-inspect", action="store_true",
-                   help="no feature-map, kernel and confusion-matrix logging")
-    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
-                   help="Keras fit verbosity: 1 progress bars (default), 2 a line per epoch")
+    p.add_argument(
+        "--augment", default="flip,crop", help="'flip', 'crop', 'flip,crop' (default) or 'none'"
+    )
+    p.add_argument(
+        "--no-inspect",
+        action="store_true",
+        help="no feature-map, kernel and confusion-matrix logging",
+    )
+    p.add_argument(
+        "--verbose",
+        type=int,
+        default=1,
+        choices=[0, 1, 2],
+        help="Keras fit verbosity: 1 progress bars (default), 2 a line per epoch",
+    )
     p.set_defaults(run=_cmd_train)
 
     p = sub.add_parser("evaluate", help="accuracy, precision, recall and a confusion matrix")
     p.add_argument("name")
-    p.add_argument("--weights", required=True,
-                   help="the weights train wrote, or an export of them (.tflite, .onnx, .xml)")
+    p.add_argument(
+        "--weights",
+        required=True,
+        help="the weights train wrote, or an export of them (.tflite, .onnx, .xml)",
+    )
     p.add_argument("--data", required=True, help="a class-per-folder tree with the same classes")
-    p.add_argument("--subset", default="all", choices=["all", "training", "validation"],
-                   help="images of the training run's split (default: all)")
+    p.add_argument(
+        "--subset",
+        default="all",
+        choices=["all", "training", "validation"],
+        help="images of the training run's split (default: all)",
+    )
     p.add_argument("--alpha", type=float)
-    p.add_argument("--image-size", type=_image_size,
-                   help="input size (default: the trained run's, else the id's)")
-    p.add_argument("--out", help="folder for the confusion-matrix PNG (default: beside the "
-                                 "weights)")
+    p.add_argument(
+        "--image-size",
+        type=_image_size,
+        help="input size (default: the trained run's, else the id's)",
+    )
+    p.add_argument(
+        "--out", help="folder for the confusion-matrix PNG (default: beside the weights)"
+    )
     _add_runtime_flag(p)
     p.set_defaults(run=_cmd_evaluate)
 
     p = sub.add_parser("predict", help="the top classes of images")
     p.add_argument("name")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--weights", required=True,
-                   help="the weights train wrote, or an export of them (.tflite, .onnx, .xml)")
+    p.add_argument(
+        "--weights",
+        required=True,
+        help="the weights train wrote, or an export of them (.tflite, .onnx, .xml)",
+    )
     p.add_argument("--top-k", type=_positive_int, default=5)
-    p.add_argument("--temperature", type=float, default=1.0,
-                   help="softmax temperature: > 1 smooths the probabilities (default 1)")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="softmax temperature: > 1 smooths the probabilities (default 1)",
+    )
     p.add_argument("--alpha", type=float)
-    p.add_argument("--image-size", type=_image_size,
-                   help="input size (default: the trained run's, else the id's)")
+    p.add_argument(
+        "--image-size",
+        type=_image_size,
+        help="input size (default: the trained run's, else the id's)",
+    )
     _add_runtime_flag(p)
     p.set_defaults(run=_cmd_predict)
 
-    p = sub.add_parser("export", help="export a model to LiteRT, ONNX, OpenVINO or a SavedModel, "
-                                      "checked in its runtime")
+    p = sub.add_parser(
+        "export",
+        help="export a model to LiteRT, ONNX, OpenVINO or a SavedModel, checked in its runtime",
+    )
     p.add_argument("name", help="model id, e.g. mobilenet_v2, or a saved Keras model (.keras)")
-    p.add_argument("out", help="file to write: .tflite (litert), .onnx, .xml (openvino, with its "
-                               ".bin), or a folder (saved_model); the check's record goes "
-                               "beside it as OUT.json")
-    p.add_argument("--weights", help="'imagenet', a weight set, a PyTorch checkpoint, or the "
-                                     "weights train wrote (their classes and preprocessing "
-                                     "come along)")
-    p.add_argument("--format", help="litert, onnx, openvino or saved_model (default: from OUT's "
-                                    "suffix)")
-    p.add_argument("--quantize", help="int8 (litert, onnx, openvino; needs --calibration), "
-                                      "float16 (litert, openvino), bf16 (openvino)")
-    p.add_argument("--calibration", metavar="DIR",
-                   help="images to calibrate int8 on; float exports are checked on them too")
-    p.add_argument("--data", metavar="DIR", help="a class-per-folder tree to measure the "
-                                                  "export's accuracy on, beside the Keras model's")
-    p.add_argument("--image-size", type=_image_size,
-                   help="input size (default: the trained run's, else the id's)")
+    p.add_argument(
+        "out",
+        help="file to write: .tflite (litert), .onnx, .xml (openvino, with its "
+        ".bin), or a folder (saved_model); the check's record goes "
+        "beside it as OUT.json",
+    )
+    p.add_argument(
+        "--weights",
+        help="'imagenet', a weight set, a PyTorch checkpoint, or the "
+        "weights train wrote (their classes and preprocessing "
+        "come along)",
+    )
+    p.add_argument(
+        "--format", help="litert, onnx, openvino or saved_model (default: from OUT's suffix)"
+    )
+    p.add_argument(
+        "--quantize",
+        help="int8 (litert, onnx, openvino; needs --calibration), "
+        "float16 (litert, openvino), bf16 (openvino)",
+    )
+    p.add_argument(
+        "--calibration",
+        metavar="DIR",
+        help="images to calibrate int8 on; float exports are checked on them too",
+    )
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="a class-per-folder tree to measure the "
+        "export's accuracy on, beside the Keras model's",
+    )
+    p.add_argument(
+        "--image-size",
+        type=_image_size,
+        help="input size (default: the trained run's, else the id's)",
+    )
     p.add_argument("--alpha", type=float, help="width multiplier of the MobileNets")
-    p.add_argument("--classes", type=_positive_int,
-                   help="classes of the weights' classifier (default 1000)")
-    p.add_argument("--include-preprocessing", action="store_true",
-                   help="the export takes RGB values in [0, 255] and normalises them itself")
-    p.add_argument("--layout", default="nhwc", choices=["nhwc", "nchw"],
-                   help="the input's axis order: nhwc (Keras', the default) or, for onnx and "
-                        "openvino, nchw (torch's)")
+    p.add_argument(
+        "--classes", type=_positive_int, help="classes of the weights' classifier (default 1000)"
+    )
+    p.add_argument(
+        "--include-preprocessing",
+        action="store_true",
+        help="the export takes RGB values in [0, 255] and normalises them itself",
+    )
+    p.add_argument(
+        "--layout",
+        default="nhwc",
+        choices=["nhwc", "nchw"],
+        help="the input's axis order: nhwc (Keras', the default) or, for onnx and "
+        "openvino, nchw (torch's)",
+    )
     p.set_defaults(run=_cmd_export)
 
     from keras_zoo import bench as bench_module
 
     p = sub.add_parser("bench", help="keras_zoo against keras.applications and PyTorch")
-    p.add_argument("--cases", nargs="+", metavar="MODEL",
-                   help="some of: " + " ".join(repr(c.label) if " " in c.label else c.label
-                                               for c in bench_module.CASES) + " (default: all)")
-    p.add_argument("--tables", nargs="+", choices=bench_module.TABLES,
-                   default=list(bench_module.TABLES), metavar="TABLE",
-                   help="the tables to run, some of: " + " ".join(bench_module.TABLES)
-                        + " (default: all)")
-    p.add_argument("--no-runtimes", action="store_true",
-                   help="skip the runtimes table (keras_zoo's exports against torch's)")
-    p.add_argument("--runtimes-cases", nargs="+", metavar="MODEL",
-                   help="the runtimes table's models (default: --cases when given, else "
-                        + " ".join(bench_module.RUNTIME_CASES) + ")")
-    p.add_argument("--int8-cases", nargs="+", metavar="MODEL",
-                   help="models of the runtimes table that get int8 exports too (default: "
-                        + " ".join(bench_module.INT8_CASES) + " where the table has it)")
+    p.add_argument(
+        "--cases",
+        nargs="+",
+        metavar="MODEL",
+        help="some of: "
+        + " ".join(repr(c.label) if " " in c.label else c.label for c in bench_module.CASES)
+        + " (default: all)",
+    )
+    p.add_argument(
+        "--tables",
+        nargs="+",
+        choices=bench_module.TABLES,
+        default=list(bench_module.TABLES),
+        metavar="TABLE",
+        help="the tables to run, some of: " + " ".join(bench_module.TABLES) + " (default: all)",
+    )
+    p.add_argument(
+        "--no-runtimes",
+        action="store_true",
+        help="skip the runtimes table (keras_zoo's exports against torch's)",
+    )
+    p.add_argument(
+        "--runtimes-cases",
+        nargs="+",
+        metavar="MODEL",
+        help="the runtimes table's models (default: --cases when given, else "
+        + " ".join(bench_module.RUNTIME_CASES)
+        + ")",
+    )
+    p.add_argument(
+        "--int8-cases",
+        nargs="+",
+        metavar="MODEL",
+        help="models of the runtimes table that get int8 exports too (default: "
+        + " ".join(bench_module.INT8_CASES)
+        + " where the table has it)",
+    )
     p.add_argument("--no-int8", action="store_true", help="skip the int8 exports")
     p.add_argument("--image-size", type=_image_size, default=224)
     p.add_argument("--batch-sizes", type=_positive_int, nargs="+", default=[1, 16])
     p.add_argument("--rounds", type=_positive_int, default=5)
-    p.add_argument("--seconds", type=float, default=2.0,
-                   help="seconds of calls per contender per round (default 2)")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=2.0,
+        help="seconds of calls per contender per round (default 2)",
+    )
     p.add_argument("--train-batch", type=_positive_int, default=16)
     p.add_argument("--xla", action="store_true", help="compile every Keras contender with XLA")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
-    p.add_argument("--torch-reference", default=bench_module.TORCH_REFERENCE,
-                   metavar="MODULE:FUNCTION",
-                   help="FUNCTION(name, num_classes, alpha) -> torch module for the torch "
-                        "column (default: torchvision's, timm's and megvii's own models, "
-                        f"{bench_module.TORCH_REFERENCE})")
+    p.add_argument(
+        "--torch-reference",
+        default=bench_module.TORCH_REFERENCE,
+        metavar="MODULE:FUNCTION",
+        help="FUNCTION(name, num_classes, alpha) -> torch module for the torch "
+        "column (default: torchvision's, timm's and megvii's own models, "
+        f"{bench_module.TORCH_REFERENCE})",
+    )
     p.set_defaults(run=_cmd_bench)
     return parser
 
@@ -660,9 +917,13 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     tf = sys.modules.get("tensorflow")
     if tf is None:
         return errors
-    return errors + (tf.errors.InvalidArgumentError, tf.errors.NotFoundError,
-                     tf.errors.DataLossError, tf.errors.UnimplementedError,
-                     tf.errors.ResourceExhaustedError)
+    return errors + (
+        tf.errors.InvalidArgumentError,
+        tf.errors.NotFoundError,
+        tf.errors.DataLossError,
+        tf.errors.UnimplementedError,
+        tf.errors.ResourceExhaustedError,
+    )
 
 
 def _error_text(err: BaseException) -> str:

@@ -109,8 +109,11 @@ def load_weights_strictly(model: keras.Model, path: str) -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model.load_weights(path)
-        skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)
-                   or "could not be loaded" in str(w.message)]
+        skipped = [
+            str(w.message)
+            for w in caught
+            if "Skipping" in str(w.message) or "could not be loaded" in str(w.message)
+        ]
         if skipped:
             raise ValueError(skipped[0])
     except Exception as err:  # Keras raises several types for a file that does not fit
@@ -131,7 +134,8 @@ def load_failure(err: Exception) -> str:
     layer = re.search(r"Example error message for object <\w+ name=([^,>]+)", first)
     shapes = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))", text)
     if count and layer and shapes:
-        return (f"{count[1]} layers do not load; the first, {layer[1]}, needs {shapes[1]} where "
-                f"the file has {shapes[2]}")
+        return (
+            f"{count[1]} layers do not load; the first, {layer[1]}, needs {shapes[1]} where "
+            f"the file has {shapes[2]}"
+        )
     return re.sub(r"\s*Example error message for object .*$", "", first).rstrip(":")
-

@@ -33,8 +33,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return _decoded(path, name).numpy()
 
 
-def verify_images(paths: Sequence[str | os.PathLike],
-                  names: Sequence[str] | None = None) -> None:
+def verify_images(paths: Sequence[str | os.PathLike], names: Sequence[str] | None = None) -> None:
     """Checks that every file is an image the input pipeline reads: its header names a format
     that `tf.io.decode_image` reads, and the pipeline's own decoder decodes it in full (a
     truncated JPEG or a 1-bit BMP passes a header check but not this), several files at a
@@ -49,8 +48,9 @@ def verify_images(paths: Sequence[str | os.PathLike],
         first = failed[0]
         message = f"{names[first]} is not a readable image: {_decode_failure(paths[first])}"
         if len(failed) > 1:
-            message += (f"\nalso unreadable ({len(failed) - 1}): "
-                        + _some([names[i] for i in failed[1:]]))
+            message += f"\nalso unreadable ({len(failed) - 1}): " + _some(
+                [names[i] for i in failed[1:]]
+            )
         raise ValueError(message)
 
 
@@ -100,14 +100,17 @@ class ImageFolder:
         picked = rng.choice(len(self.files), min(count, len(self.files)), replace=False)
         for i in picked:
             pixels = read_image(self.files[i])
-            if not (np.array_equal(pixels[..., 0], pixels[..., 1])
-                    and np.array_equal(pixels[..., 1], pixels[..., 2])):
+            if not (
+                np.array_equal(pixels[..., 0], pixels[..., 1])
+                and np.array_equal(pixels[..., 1], pixels[..., 2])
+            ):
                 return False
         return True
 
 
-def scan_folder(root: str | os.PathLike, *, argument: str = "data",
-                verify: bool = True) -> ImageFolder:
+def scan_folder(
+    root: str | os.PathLike, *, argument: str = "data", verify: bool = True
+) -> ImageFolder:
     """Reads a class-per-folder tree, checking every file: a file whose suffix is not an image
     suffix is left out with a warning naming it; a file with an image suffix that is not a
     readable image is an error naming it (with verify=True, every file is decoded in full as
@@ -116,14 +119,21 @@ def scan_folder(root: str | os.PathLike, *, argument: str = "data",
     root = os.fspath(root)
     if not os.path.isdir(root):
         raise ValueError(f"{argument} {root!r}: no such folder")
-    classes = sorted(d for d in os.listdir(root)
-                     if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+    classes = sorted(
+        d
+        for d in os.listdir(root)
+        if os.path.isdir(os.path.join(root, d)) and not d.startswith(".")
+    )
     if not classes:
-        raise ValueError(f"{argument} {root!r} has no class sub-folders: expected one folder of "
-                         "images per class, e.g. flower_photos/daisy/*.jpg")
+        raise ValueError(
+            f"{argument} {root!r} has no class sub-folders: expected one folder of "
+            "images per class, e.g. flower_photos/daisy/*.jpg"
+        )
     if len(classes) < 2:
-        raise ValueError(f"{argument} {root!r} has one class sub-folder ({classes[0]!r}): a "
-                         "classifier needs at least two")
+        raise ValueError(
+            f"{argument} {root!r} has one class sub-folder ({classes[0]!r}): a "
+            "classifier needs at least two"
+        )
     files, labels, skipped, empty = [], [], [], []
     for index, name in enumerate(classes):
         found = []
@@ -142,12 +152,15 @@ def scan_folder(root: str | os.PathLike, *, argument: str = "data",
         files.extend(found)
         labels.extend([index] * len(found))
     if skipped:
-        warnings.warn(f"{argument}: left out {len(skipped)} file(s) that are not images "
-                      f"(suffix not in {', '.join(IMAGE_SUFFIXES)}): {_some(skipped)}",
-                      stacklevel=2)
+        warnings.warn(
+            f"{argument}: left out {len(skipped)} file(s) that are not images "
+            f"(suffix not in {', '.join(IMAGE_SUFFIXES)}): {_some(skipped)}",
+            stacklevel=2,
+        )
     if empty:
-        raise ValueError(f"{argument}: class folder {empty[0]!r} has no images "
-                         f"({', '.join(IMAGE_SUFFIXES)})")
+        raise ValueError(
+            f"{argument}: class folder {empty[0]!r} has no images ({', '.join(IMAGE_SUFFIXES)})"
+        )
     if verify:
         verify_images(files)
     return ImageFolder(root, tuple(classes), tuple(files), np.array(labels, np.int32))
@@ -169,20 +182,30 @@ def _undecodable(paths: list[str]) -> list[int]:
 
     if not paths:
         return []
-    ds = (tf.data.Dataset.from_tensor_slices(paths).enumerate()
-          # the shape depends on the decoded pixels, so every file is decoded in full
-          .map(lambda i, path: (i, tf.shape(_decode(path))), num_parallel_calls=tf.data.AUTOTUNE)
-          .ignore_errors()
-          .map(lambda i, _: i)
-          .batch(4096))
+    ds = (
+        tf.data.Dataset.from_tensor_slices(paths)
+        .enumerate()
+        # the shape depends on the decoded pixels, so every file is decoded in full
+        .map(lambda i, path: (i, tf.shape(_decode(path))), num_parallel_calls=tf.data.AUTOTUNE)
+        .ignore_errors()
+        .map(lambda i, _: i)
+        .batch(4096)
+    )
     decoded = set()
     for batch in ds.as_numpy_iterator():
         decoded.update(batch.tolist())
     return [i for i in range(len(paths)) if i not in decoded]
 
 
-_MODES = {"1": "1-bit", "L": "8-bit gray", "LA": "gray and alpha", "P": "palette",
-          "I;16": "16-bit gray", "I": "32-bit gray", "F": "float"}
+_MODES = {
+    "1": "1-bit",
+    "L": "8-bit gray",
+    "LA": "gray and alpha",
+    "P": "palette",
+    "I;16": "16-bit gray",
+    "I": "32-bit gray",
+    "F": "float",
+}
 
 
 def _decode_failure(path: str, err=None) -> str:
@@ -206,8 +229,10 @@ def _decode_failure(path: str, err=None) -> str:
             return "the input pipeline failed to decode it"  # e.g. replaced since
         except tf.errors.OpError as failure:
             err = failure
-    return (f"TensorFlow's decoder does not read this {kind} ({op_error_text(err)}); save it as "
-            "PNG or JPEG")
+    return (
+        f"TensorFlow's decoder does not read this {kind} ({op_error_text(err)}); save it as "
+        "PNG or JPEG"
+    )
 
 
 def _check_header(path: str, name: str) -> None:
@@ -231,9 +256,18 @@ def _some(items: Sequence[str], count: int = 5) -> str:
     return ", ".join(items[:count]) + more
 
 
-def make_dataset(files, labels, *, image_size: int, info: ModelInfo, batch_size: int,
-                 training: bool = False, augment: tuple[str, ...] = (), seed: int = 0,
-                 weights: str | os.PathLike | None = None):
+def make_dataset(
+    files,
+    labels,
+    *,
+    image_size: int,
+    info: ModelInfo,
+    batch_size: int,
+    training: bool = False,
+    augment: tuple[str, ...] = (),
+    seed: int = 0,
+    weights: str | os.PathLike | None = None,
+):
     """A tf.data pipeline of (prepared images, labels) batches, prefetched.
 
     Every image is decoded as RGB and prepared by the layers of
@@ -255,8 +289,9 @@ def make_dataset(files, labels, *, image_size: int, info: ModelInfo, batch_size:
     def load(path, label, draw=None):
         image = _decode(path)
         if random_crop:
-            image = tf.image.stateless_random_crop(resize.resize(image), (image_size,
-                                                   image_size, 3), seed=tf.stack([draw, 0]))
+            image = tf.image.stateless_random_crop(
+                resize.resize(image), (image_size, image_size, 3), seed=tf.stack([draw, 0])
+            )
         else:
             image = resize(image)
         if flip:

@@ -37,14 +37,18 @@ def write_digits(root: str | os.PathLike, *, size: int = 32) -> str:
     names = [f"{i:04d}.png" for i in range(len(digits.target))]
     expected = {os.path.join(str(t), n) for t, n in zip(digits.target, names)}
     if os.path.isdir(root):
-        present = {os.path.join(d, f) for d in os.listdir(root)
-                   if os.path.isdir(os.path.join(root, d))
-                   for f in os.listdir(os.path.join(root, d))}
+        present = {
+            os.path.join(d, f)
+            for d in os.listdir(root)
+            if os.path.isdir(os.path.join(root, d))
+            for f in os.listdir(os.path.join(root, d))
+        }
         if present == expected:
             return root
         if present:
-            raise ValueError(f"{root!r} holds other files than the digits dataset; give an "
-                             "empty or new folder")
+            raise ValueError(
+                f"{root!r} holds other files than the digits dataset; give an empty or new folder"
+            )
     with staged_dir(root) as tmp:
         for image, target, name in zip(digits.images, digits.target, names):
             pixels = np.round(image * (255 / 16)).astype(np.uint8)

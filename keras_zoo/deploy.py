@@ -48,16 +48,28 @@ from keras_zoo.port.compare import relative_error
 
 FORMATS = ("litert", "onnx", "openvino", "saved_model")
 SUFFIXES = {"litert": ".tflite", "onnx": ".onnx", "openvino": ".xml", "saved_model": ""}
-QUANTIZATIONS = {"litert": ("int8", "float16"), "onnx": ("int8",),
-                 "openvino": ("int8", "float16", "bf16"), "saved_model": ()}
+QUANTIZATIONS = {
+    "litert": ("int8", "float16"),
+    "onnx": ("int8",),
+    "openvino": ("int8", "float16", "bf16"),
+    "saved_model": (),
+}
 # the modules each format needs, beyond TensorFlow and Keras
 # the axis orders of the image input each format can be given ("nchw": torch's, for a pipeline
 # that feeds it torch-style batches)
 LAYOUT_CHOICES = ("nhwc", "nchw")
-LAYOUTS = {"litert": ("nhwc",), "onnx": LAYOUT_CHOICES, "openvino": LAYOUT_CHOICES,
-           "saved_model": ("nhwc",)}
-PACKAGES = {"litert": ("ai_edge_litert",), "onnx": ("tf2onnx", "onnx", "onnxruntime"),
-            "openvino": ("openvino", "tf2onnx", "onnx"), "saved_model": ()}
+LAYOUTS = {
+    "litert": ("nhwc",),
+    "onnx": LAYOUT_CHOICES,
+    "openvino": LAYOUT_CHOICES,
+    "saved_model": ("nhwc",),
+}
+PACKAGES = {
+    "litert": ("ai_edge_litert",),
+    "onnx": ("tf2onnx", "onnx", "onnxruntime"),
+    "openvino": ("openvino", "tf2onnx", "onnx"),
+    "saved_model": (),
+}
 EXTRA = 'pip install "keras_zoo[export]"'
 TOLERANCE = 1e-4
 CHECK_IMAGES = 8  # random images of the parity check
@@ -110,12 +122,21 @@ def require(fmt: str) -> None:
             raise ImportError(f"format {fmt!r} needs the Python package {module!r}: {EXTRA}")
 
 
-def export(model, path: str | os.PathLike, format: str | None = None, *,
-           quantize: str | None = None, calibration: str | os.PathLike | None = None,
-           data: str | os.PathLike | None = None, preprocessing=None,
-           class_names: Sequence[str] | None = None, metadata: dict | None = None,
-           layout: str = "nhwc", tolerance: float = TOLERANCE, verbose: bool = True
-           ) -> ExportResult:
+def export(
+    model,
+    path: str | os.PathLike,
+    format: str | None = None,
+    *,
+    quantize: str | None = None,
+    calibration: str | os.PathLike | None = None,
+    data: str | os.PathLike | None = None,
+    preprocessing=None,
+    class_names: Sequence[str] | None = None,
+    metadata: dict | None = None,
+    layout: str = "nhwc",
+    tolerance: float = TOLERANCE,
+    verbose: bool = True,
+) -> ExportResult:
     """Writes `model` (a Functional or Sequential keras.Model with a fixed input size) to
     `path` in `format`, checked in its runtime (see the module's docstring).
 
@@ -145,14 +166,17 @@ def export(model, path: str | os.PathLike, format: str | None = None, *,
     input_shape = _input_shape(model)
     pre, in_model = _preprocessing(model, preprocessing)
     if len(model.outputs) != 1:
-        raise ValueError(f"model: export takes a model with one output; {model.name!r} has "
-                         f"{len(model.outputs)} (features_only models: export one stage)")
+        raise ValueError(
+            f"model: export takes a model with one output; {model.name!r} has "
+            f"{len(model.outputs)} (features_only models: export one stage)"
+        )
     outputs = int(np.prod(model.outputs[0].shape[1:]))
     if class_names is not None:
         class_names = tuple(str(c) for c in class_names)
         if len(class_names) != outputs:
-            raise ValueError(f"class_names: {len(class_names)} names for a model of {outputs} "
-                             "outputs")
+            raise ValueError(
+                f"class_names: {len(class_names)} names for a model of {outputs} outputs"
+            )
     try:
         json.dumps(metadata)
     except (TypeError, ValueError) as err:
@@ -163,27 +187,36 @@ def export(model, path: str | os.PathLike, format: str | None = None, *,
     made = _writable(parent, path)
     say = print if verbose else (lambda *a, **k: None)
     try:
-        with tempfile.TemporaryDirectory(prefix=f".{os.path.basename(path)}.",
-                                         dir=parent) as tmp:
+        with tempfile.TemporaryDirectory(prefix=f".{os.path.basename(path)}.", dir=parent) as tmp:
             target = os.path.join(tmp, os.path.basename(path))
             folded = _fold(model)
             prepare = _Images(pre, in_model, input_shape)
             folded(prepare.random(1), training=False)  # tf2onnx needs a model that was called
             calib = prepare.files(calibration_files[:MAX_CALIBRATION]) if calibration else None
-            say(f"exporting {model.name} to {fmt}"
-                + (f" ({quantize})" if quantize else "") + f": {os.path.basename(path)}")
+            say(
+                f"exporting {model.name} to {fmt}"
+                + (f" ({quantize})" if quantize else "")
+                + f": {os.path.basename(path)}"
+            )
             _convert(folded, target, fmt, quantize, calib, tmp, layout)
             runtime = load_exported(target, format=fmt, precision=quantize, layout=layout)
             check = _check(model, runtime, prepare, calib, folder, tolerance, quantize)
             record = {
-                "keras_zoo": _version(), "format": fmt, "quantize": quantize,
-                "precision": quantize or "f32", "model": model.name,
-                "input_shape": list(input_shape), "layout": layout,
+                "keras_zoo": _version(),
+                "format": fmt,
+                "quantize": quantize,
+                "precision": quantize or "f32",
+                "model": model.name,
+                "input_shape": list(input_shape),
+                "layout": layout,
                 "outputs": outputs,
                 "output_activation": _output_activation(model),
-                "preprocessing": dataclasses.asdict(pre), "normalized_in_model": in_model,
+                "preprocessing": dataclasses.asdict(pre),
+                "normalized_in_model": in_model,
                 "class_names": list(class_names) if class_names else None,
-                "metadata": metadata or {}, "check": check}
+                "metadata": metadata or {},
+                "check": check,
+            }
             with open(target + RECORD_SUFFIX, "w") as f:
                 json.dump(record, f, indent=2)
             files = _move_into_place(tmp, target, path)
@@ -191,26 +224,42 @@ def export(model, path: str | os.PathLike, format: str | None = None, *,
         for folder_made in reversed(made):
             shutil.rmtree(folder_made, ignore_errors=True)
         raise
-    result = ExportResult(path, fmt, quantize, files, path + RECORD_SUFFIX,
-                          check["random"]["max_relative_error"],
-                          check["images"]["max_relative_error"] if check["images"] else None,
-                          check["agreement"], check["accuracy"], time.perf_counter() - start)
+    result = ExportResult(
+        path,
+        fmt,
+        quantize,
+        files,
+        path + RECORD_SUFFIX,
+        check["random"]["max_relative_error"],
+        check["images"]["max_relative_error"] if check["images"] else None,
+        check["agreement"],
+        check["accuracy"],
+        time.perf_counter() - start,
+    )
     say(_summary(result, tolerance))
     return result
 
 
 def _summary(result: ExportResult, tolerance: float) -> str:
-    parts = [f"wrote {result.path}", f"max relative error {result.max_error:.1e} on random "
-             "images" + (f", {result.max_error_images:.1e} on real images"
-                         if result.max_error_images is not None else "")]
+    parts = [
+        f"wrote {result.path}",
+        f"max relative error {result.max_error:.1e} on random "
+        "images"
+        + (
+            f", {result.max_error_images:.1e} on real images"
+            if result.max_error_images is not None
+            else ""
+        ),
+    ]
     if result.quantize:
         parts.append(f"top-1 agreement with the float model {result.agreement:.1%}")
     else:
         parts.append(f"within {tolerance:g}")
     if result.accuracy:
         acc = result.accuracy
-        parts.append(f"accuracy {acc['export']:.4f} (Keras {acc['keras']:.4f}) on "
-                     f"{acc['images']} images")
+        parts.append(
+            f"accuracy {acc['export']:.4f} (Keras {acc['keras']:.4f}) on {acc['images']} images"
+        )
     return "; ".join(parts) + f"; record: {os.path.basename(result.record)}"
 
 
@@ -222,17 +271,20 @@ def _check_format(fmt, path: str) -> str:
     if fmt is None:
         fmt = format_of(path)
         if fmt is None:
-            raise ValueError(f"format: give one of {', '.join(FORMATS)}, or a path ending in "
-                             f"{', '.join(s for s in SUFFIXES.values() if s)}; got path "
-                             f"{path!r}")
+            raise ValueError(
+                f"format: give one of {', '.join(FORMATS)}, or a path ending in "
+                f"{', '.join(s for s in SUFFIXES.values() if s)}; got path "
+                f"{path!r}"
+            )
         return fmt
     checks.check_choice(fmt, "format", FORMATS)
     suffix = SUFFIXES[fmt]
     if suffix and not path.lower().endswith(suffix):
         raise ValueError(f"path {path!r}: a {fmt} export is written as a {suffix} file")
     if not suffix and format_of(path) not in (None, "saved_model"):
-        raise ValueError(f"path {path!r}: a saved_model export is a folder; give a path "
-                         "without a file suffix")
+        raise ValueError(
+            f"path {path!r}: a saved_model export is a folder; give a path without a file suffix"
+        )
     return fmt
 
 
@@ -243,8 +295,10 @@ def _check_quantize(fmt: str, quantize, calibration) -> str | None:
             raise ValueError(f"quantize: format {fmt!r} has no quantized variant; give None")
         checks.check_choice(quantize, f"quantize (format {fmt!r})", allowed)
     if quantize == "int8" and calibration is None:
-        raise ValueError("calibration: quantize='int8' is calibrated on images; give a folder "
-                         "of images representative of the inputs")
+        raise ValueError(
+            "calibration: quantize='int8' is calibrated on images; give a folder "
+            "of images representative of the inputs"
+        )
     return quantize
 
 
@@ -252,17 +306,21 @@ def _check_layout(fmt: str, layout) -> str:
     layout = checks.check_choice(layout, "layout", LAYOUT_CHOICES)
     if layout not in LAYOUTS[fmt]:
         allowed = [f for f, layouts in LAYOUTS.items() if layout in layouts]
-        raise ValueError(f"layout {layout!r}: format {fmt!r} takes NHWC input only; "
-                         f"{layout} input: {', '.join(allowed)}")
+        raise ValueError(
+            f"layout {layout!r}: format {fmt!r} takes NHWC input only; "
+            f"{layout} input: {', '.join(allowed)}"
+        )
     return layout
 
 
 def _input_shape(model) -> tuple[int, int, int]:
     shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else ()
     if len(shape) != 3 or not all(isinstance(s, int) for s in shape):
-        raise ValueError(f"model: export takes one (height, width, channels) input of fixed "
-                         f"size; {model.name!r} takes {model.input_shape} (build it with "
-                         "input_shape=(224, 224, 3), for example)")
+        raise ValueError(
+            f"model: export takes one (height, width, channels) input of fixed "
+            f"size; {model.name!r} takes {model.input_shape} (build it with "
+            "input_shape=(224, 224, 3), for example)"
+        )
     return shape
 
 
@@ -273,11 +331,15 @@ def _preprocessing(model, pre):
     from keras_zoo.weight_sets import Preprocessing
 
     if pre is None:
-        pre = model_info(model.name).preprocessing if model.name in list_models() else (
-            Preprocessing())
+        pre = (
+            model_info(model.name).preprocessing
+            if model.name in list_models()
+            else (Preprocessing())
+        )
     if not isinstance(pre, Preprocessing):
-        raise TypeError(f"preprocessing must be a keras_zoo.Preprocessing, got "
-                        f"{type(pre).__name__}")
+        raise TypeError(
+            f"preprocessing must be a keras_zoo.Preprocessing, got {type(pre).__name__}"
+        )
     return pre, any(isinstance(layer, Normalize) for layer in model.layers)
 
 
@@ -290,13 +352,18 @@ def _image_files(folder, argument: str) -> list[str]:
     files = []
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        files.extend(os.path.join(root, n) for n in sorted(names)
-                     if n.lower().endswith(IMAGE_SUFFIXES) and not n.startswith("."))
+        files.extend(
+            os.path.join(root, n)
+            for n in sorted(names)
+            if n.lower().endswith(IMAGE_SUFFIXES) and not n.startswith(".")
+        )
     if not files:
         raise ValueError(f"{argument} {folder!r} has no images ({', '.join(IMAGE_SUFFIXES)})")
     # an even spread over the folder (class folders alike), in a fixed order
-    chosen = [files[i] for i in np.linspace(0, len(files) - 1,
-                                            min(len(files), MAX_CALIBRATION)).astype(int)]
+    chosen = [
+        files[i]
+        for i in np.linspace(0, len(files) - 1, min(len(files), MAX_CALIBRATION)).astype(int)
+    ]
     chosen = list(dict.fromkeys(chosen))
     verify_images(chosen)
     return chosen
@@ -307,8 +374,10 @@ def _labelled(data, class_names):
 
     folder = scan_folder(data, argument="data")
     if class_names is not None and tuple(folder.class_names) != tuple(class_names):
-        raise ValueError(f"data {os.fspath(data)!r} has the classes {list(folder.class_names)} "
-                         f"but the model's are {list(class_names)}")
+        raise ValueError(
+            f"data {os.fspath(data)!r} has the classes {list(folder.class_names)} "
+            f"but the model's are {list(class_names)}"
+        )
     return folder
 
 
@@ -360,14 +429,15 @@ def _fold(model):
     from keras_zoo import walk
     from keras_zoo.fold import fold_batchnorm
 
-    if not any(isinstance(layer, keras.layers.BatchNormalization)
-               for layer in walk.layers(model)):
+    if not any(isinstance(layer, keras.layers.BatchNormalization) for layer in walk.layers(model)):
         return model
     try:
         return fold_batchnorm(model)
     except (TypeError, ValueError) as err:
-        warnings.warn(f"{model.name}: exported without folding its batch norms "
-                      f"({_first_line(err)})", stacklevel=3)
+        warnings.warn(
+            f"{model.name}: exported without folding its batch norms ({_first_line(err)})",
+            stacklevel=3,
+        )
         return model
 
 
@@ -389,16 +459,19 @@ def _convert(model, target: str, fmt: str, quantize, calib, tmp: str, layout: st
     except ExportError:
         raise
     except (ValueError, TypeError, RuntimeError, NotImplementedError, ImportError) as err:
-        raise ExportError(f"{fmt} export of {model.name!r} failed: {_first_line(err)}"
-                          ) from err
+        raise ExportError(f"{fmt} export of {model.name!r} failed: {_first_line(err)}") from err
 
 
 def _first_line(err: BaseException) -> str:
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip() or type(err).__name__
     lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) > 1 and lines[0].startswith("Exception encountered when calling"):
-        lines = [f"{lines[1].strip()} ({lines[0].removeprefix('Exception encountered when ')}"
-                 .rstrip(".") + ")"] + lines[2:]
+        lines = [
+            f"{lines[1].strip()} ({lines[0].removeprefix('Exception encountered when ')}".rstrip(
+                "."
+            )
+            + ")"
+        ] + lines[2:]
     return lines[0][:500] + (f" ({len(lines) - 1} more lines)" if len(lines) > 1 else "")
 
 
@@ -407,15 +480,20 @@ def _to_litert(model, target: str, quantize, calib) -> None:
 
     options = {}
     if quantize == "float16":
-        options = {"optimizations": [tf.lite.Optimize.DEFAULT],
-                   "target_spec": {"supported_types": [tf.float16]}}
+        options = {
+            "optimizations": [tf.lite.Optimize.DEFAULT],
+            "target_spec": {"supported_types": [tf.float16]},
+        }
     elif quantize == "int8":
+
         def representative():
             for image in calib:
                 yield [image[None]]
 
-        options = {"optimizations": [tf.lite.Optimize.DEFAULT],
-                   "representative_dataset": representative}
+        options = {
+            "optimizations": [tf.lite.Optimize.DEFAULT],
+            "representative_dataset": representative,
+        }
     model.export(target, format="litert", verbose=False, **options)
 
 
@@ -424,18 +502,25 @@ def _to_onnx(model, target: str, quantize, calib, tmp: str, layout: str) -> None
 
     path = target if quantize is None else os.path.join(tmp, "float.onnx")
     with _tf2onnx_errors() as errors:
-        onnx_graph.for_tf2onnx(model, _input_shape(model)).export(path, format="onnx",
-                                                                  verbose=False)
+        onnx_graph.for_tf2onnx(model, _input_shape(model)).export(
+            path, format="onnx", verbose=False
+        )
     unsupported = [m for m in errors if "is not supported" in m]
     if unsupported:
         layers = list(dict.fromkeys(_layer_of(m, model) for m in unsupported))
-        kinds = sorted({type(model.get_layer(n)).__name__ for n in layers
-                        if n in {layer.name for layer in model.layers}})
-        shown = ", ".join(layers[:4]) + (f" and {len(layers) - 4} more" if len(layers) > 4
-                                         else "")
-        raise ExportError(f"onnx export of {model.name!r} failed: tf2onnx cannot convert "
-                          f"{len(layers)} layer(s) ({', '.join(kinds) or 'unknown kind'}): "
-                          f"{shown}")
+        kinds = sorted(
+            {
+                type(model.get_layer(n)).__name__
+                for n in layers
+                if n in {layer.name for layer in model.layers}
+            }
+        )
+        shown = ", ".join(layers[:4]) + (f" and {len(layers) - 4} more" if len(layers) > 4 else "")
+        raise ExportError(
+            f"onnx export of {model.name!r} failed: tf2onnx cannot convert "
+            f"{len(layers)} layer(s) ({', '.join(kinds) or 'unknown kind'}): "
+            f"{shown}"
+        )
     onnx_graph.rewrite(path)
     if layout == "nchw":
         onnx_graph.nchw_input(path)
@@ -489,8 +574,7 @@ def _quantize_onnx(float_path: str, target: str, calib, tmp: str) -> None:
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    name = ort.InferenceSession(float_path, providers=["CPUExecutionProvider"]
-                                ).get_inputs()[0].name
+    name = ort.InferenceSession(float_path, providers=["CPUExecutionProvider"]).get_inputs()[0].name
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -502,8 +586,15 @@ def _quantize_onnx(float_path: str, target: str, calib, tmp: str) -> None:
 
     prepared = os.path.join(tmp, "prepared.onnx")
     quant_pre_process(float_path, prepared, skip_symbolic_shape=True)
-    quantize_static(prepared, target, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    quantize_static(
+        prepared,
+        target,
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
 
 
 def _to_openvino(model, target: str, quantize, calib, tmp: str, layout: str) -> None:
@@ -515,8 +606,7 @@ def _to_openvino(model, target: str, quantize, calib, tmp: str, layout: str) -> 
 
     onnx_path = os.path.join(tmp, "openvino_source.onnx")
     _to_onnx(model, onnx_path, "int8" if quantize == "int8" else None, calib, tmp, layout)
-    ov.save_model(ov.convert_model(onnx_path), target,
-                  compress_to_fp16=quantize == "float16")
+    ov.save_model(ov.convert_model(onnx_path), target, compress_to_fp16=quantize == "float16")
 
 
 def _move_into_place(tmp: str, target: str, path: str) -> tuple[str, ...]:
@@ -574,8 +664,10 @@ class _Images:
         from keras_zoo.data import read_image
 
         if self.input_shape[-1] != 3:
-            raise ValueError(f"images: the model takes {self.input_shape[-1]}-channel inputs; "
-                             "image folders give RGB")
+            raise ValueError(
+                f"images: the model takes {self.input_shape[-1]}-channel inputs; "
+                "image folders give RGB"
+            )
         resized = [np.asarray(self.resize(read_image(f)), np.float32) for f in files]
         return self.pixels(np.stack(resized))
 
@@ -592,7 +684,7 @@ def _transposed(run: Callable, x: np.ndarray) -> np.ndarray:
 
 
 def _batches(run: Callable, x: np.ndarray, batch: int = 16) -> np.ndarray:
-    return np.concatenate([np.asarray(run(x[i:i + batch])) for i in range(0, len(x), batch)])
+    return np.concatenate([np.asarray(run(x[i : i + batch])) for i in range(0, len(x), batch)])
 
 
 def _check(model, runtime, prepare: _Images, calib, folder, tolerance: float, quantize) -> dict:
@@ -610,30 +702,44 @@ def _check(model, runtime, prepare: _Images, calib, folder, tolerance: float, qu
     if calib is not None:
         want_i, got_i = _batches(keras_out, calib), _batches(runtime, calib)
         images = {"images": len(calib), "max_relative_error": relative_error(got_i, want_i)}
-        agree = [want_i.reshape(len(calib), -1).argmax(-1)
-                 == got_i.reshape(len(calib), -1).argmax(-1)]
+        agree = [
+            want_i.reshape(len(calib), -1).argmax(-1) == got_i.reshape(len(calib), -1).argmax(-1)
+        ]
     accuracy = None
     if folder is not None:
         labels = folder.labels
         k_pred, e_pred = [], []
         for i in range(0, len(folder.files), 32):
-            batch = prepare.files(folder.files[i:i + 32])
+            batch = prepare.files(folder.files[i : i + 32])
             k_pred.append(keras_out(batch).argmax(-1))
             e_pred.append(np.asarray(runtime(batch)).argmax(-1))
         k_pred, e_pred = np.concatenate(k_pred), np.concatenate(e_pred)
-        accuracy = {"keras": float(np.mean(k_pred == labels)),
-                    "export": float(np.mean(e_pred == labels)), "images": int(len(labels))}
+        accuracy = {
+            "keras": float(np.mean(k_pred == labels)),
+            "export": float(np.mean(e_pred == labels)),
+            "images": int(len(labels)),
+        }
         agree.append(k_pred == e_pred)
-    check = {"tolerance": None if quantize else tolerance, "random": random, "images": images,
-             "agreement": float(np.mean(np.concatenate(agree))), "accuracy": accuracy}
+    check = {
+        "tolerance": None if quantize else tolerance,
+        "random": random,
+        "images": images,
+        "agreement": float(np.mean(np.concatenate(agree))),
+        "accuracy": accuracy,
+    }
     if not outputs_vary(want, 1e-6):
-        warnings.warn(f"{model.name}: the outputs are the same for every random image, so the "
-                      "check cannot tell a faithful export from a wrong one (untrained "
-                      "weights?)", stacklevel=3)
+        warnings.warn(
+            f"{model.name}: the outputs are the same for every random image, so the "
+            "check cannot tell a faithful export from a wrong one (untrained "
+            "weights?)",
+            stacklevel=3,
+        )
     errors = [random["max_relative_error"]] + ([images["max_relative_error"]] if images else [])
     if quantize is None and not max(errors) <= tolerance:
-        raise ExportError(f"the export disagrees with the Keras model: max relative error "
-                          f"{max(errors):.2e} > tolerance {tolerance:g}; nothing was written")
+        raise ExportError(
+            f"the export disagrees with the Keras model: max relative error "
+            f"{max(errors):.2e} > tolerance {tolerance:g}; nothing was written"
+        )
     if quantize is not None and not all(np.isfinite(errors)):
         raise ExportError("the quantized export gives non-finite outputs; nothing was written")
     return check
@@ -654,8 +760,9 @@ class ExportedModel:
     export's check, as written beside the file; {} for a file exported elsewhere).
     """
 
-    def __init__(self, path: str, fmt: str, run: Callable, record: dict, precision: str,
-                 layout: str = "nhwc"):
+    def __init__(
+        self, path: str, fmt: str, run: Callable, record: dict, precision: str, layout: str = "nhwc"
+    ):
         from keras_zoo.weight_sets import Preprocessing
 
         self.path, self.format, self._run, self.record = path, fmt, run, record
@@ -663,8 +770,11 @@ class ExportedModel:
         self.input_shape = tuple(record["input_shape"]) if record else None
         self.layout = layout
         pre = record.get("preprocessing") if record else None
-        self.preprocessing = Preprocessing(**{k: tuple(v) if isinstance(v, list) else v
-                                              for k, v in pre.items()}) if pre else None
+        self.preprocessing = (
+            Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()})
+            if pre
+            else None
+        )
         names = record.get("class_names") if record else None
         self.class_names = tuple(names) if names else None
 
@@ -675,23 +785,29 @@ class ExportedModel:
         """(N, H, W, 3) RGB in [0, 255], any size -> the batch this model takes (resized,
         cropped, normalised as the record says, in its layout)."""
         if self.preprocessing is None:
-            raise ValueError(f"{self.path}: no export record beside it to say how images are "
-                             "prepared")
-        images = _Images(self.preprocessing, self.record.get("normalized_in_model", False),
-                         self.input_shape)
+            raise ValueError(
+                f"{self.path}: no export record beside it to say how images are prepared"
+            )
+        images = _Images(
+            self.preprocessing, self.record.get("normalized_in_model", False), self.input_shape
+        )
         resized = np.stack([np.asarray(images.resize(p), np.float32) for p in pixels])
         batch = images.pixels(resized)
-        return batch if self.layout == "nhwc" else np.ascontiguousarray(
-            batch.transpose(0, 3, 1, 2))
+        return batch if self.layout == "nhwc" else np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
 
     def __repr__(self) -> str:
         layout = ", nchw" if self.layout == "nchw" else ""
         return f"ExportedModel({self.path!r}, format={self.format!r}, {self.precision}{layout})"
 
 
-def load_exported(path: str | os.PathLike, *, format: str | None = None,
-                  precision: str | None = None, layout: str | None = None,
-                  threads: int | None = None) -> ExportedModel:
+def load_exported(
+    path: str | os.PathLike,
+    *,
+    format: str | None = None,
+    precision: str | None = None,
+    layout: str | None = None,
+    threads: int | None = None,
+) -> ExportedModel:
     """The export at `path` loaded in its runtime (LiteRT's interpreter with XNNPACK, ONNX
     Runtime, OpenVINO on the CPU, TensorFlow for a SavedModel), callable on batches in the
     export's layout (NHWC unless exported with layout="nchw").
@@ -704,8 +820,9 @@ def load_exported(path: str | os.PathLike, *, format: str | None = None,
     path = os.path.abspath(os.fspath(path))
     fmt = format or format_of(path)
     if fmt is None:
-        raise ValueError(f"path {path!r}: not an export (expected .tflite, .onnx, .xml or a "
-                         "SavedModel folder)")
+        raise ValueError(
+            f"path {path!r}: not an export (expected .tflite, .onnx, .xml or a SavedModel folder)"
+        )
     checks.check_choice(fmt, "format", FORMATS)
     if not os.path.exists(path):
         raise ValueError(f"path {path!r}: no such file")
@@ -715,8 +832,7 @@ def load_exported(path: str | os.PathLike, *, format: str | None = None,
         with open(path + RECORD_SUFFIX) as f:
             record = json.load(f)
     precision = precision or record.get("precision", "f32")
-    layout = checks.check_choice(layout or record.get("layout", "nhwc"), "layout",
-                                 LAYOUT_CHOICES)
+    layout = checks.check_choice(layout or record.get("layout", "nhwc"), "layout", LAYOUT_CHOICES)
     threads = threads or os.cpu_count() or 1
     try:
         run = _RUNNERS[fmt](path, threads, precision)
@@ -760,9 +876,15 @@ def _openvino(path: str, threads: int, precision: str) -> Callable:
     import openvino as ov
 
     hint = {"f32": "f32", "bf16": "bf16"}.get(precision, "f32")
-    compiled = ov.Core().compile_model(path, "CPU", {"INFERENCE_PRECISION_HINT": hint,
-                                                     "INFERENCE_NUM_THREADS": threads,
-                                                     "PERFORMANCE_HINT": "LATENCY"})
+    compiled = ov.Core().compile_model(
+        path,
+        "CPU",
+        {
+            "INFERENCE_PRECISION_HINT": hint,
+            "INFERENCE_NUM_THREADS": threads,
+            "PERFORMANCE_HINT": "LATENCY",
+        },
+    )
     request = compiled.create_infer_request()
 
     def run(x):
@@ -779,5 +901,4 @@ def _saved_model(path: str, threads: int, precision: str) -> Callable:
     return lambda x: loaded.serve(x).numpy()
 
 
-_RUNNERS = {"litert": _litert, "onnx": _onnx, "openvino": _openvino,
-            "saved_model": _saved_model}
+_RUNNERS = {"litert": _litert, "onnx": _onnx, "openvino": _openvino, "saved_model": _saved_model}

@@ -31,9 +31,11 @@ def make_strategy(kind: str | None) -> Any:
         return tf.distribute.MirroredStrategy()
     if kind == "multi-worker":
         if not os.environ.get("TF_CONFIG"):
-            raise ValueError("strategy 'multi-worker' needs the TF_CONFIG environment variable "
-                             '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
-                             '"task": {"type": "worker", "index": 0}})')
+            raise ValueError(
+                "strategy 'multi-worker' needs the TF_CONFIG environment variable "
+                '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
+                '"task": {"type": "worker", "index": 0}})'
+            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 

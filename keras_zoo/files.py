@@ -39,8 +39,10 @@ def terminate_as_interrupt() -> Iterator[None]:
     Python's signal handlers: a handler of the program's own, an ignored SIGTERM and nested
     blocks are left as they are.
     """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
         yield
         return
     received = []
@@ -179,10 +181,12 @@ def _claim(given: str, folder: str, name: str, make: Callable[[str], None]) -> s
             continue
         except FileNotFoundError:
             raise FileNotFoundError(
-                f"destination {given!r}: folder {folder!r} does not exist") from None
+                f"destination {given!r}: folder {folder!r} does not exist"
+            ) from None
         except OSError as err:
-            raise PermissionError(f"destination {given!r}: cannot write in folder {folder!r} "
-                                  f"({err.strerror or err})") from None
+            raise PermissionError(
+                f"destination {given!r}: cannot write in folder {folder!r} ({err.strerror or err})"
+            ) from None
 
 
 def _remove_stale(folder: str, name: str) -> None:

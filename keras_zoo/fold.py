@@ -18,8 +18,14 @@ import numpy as np
 from keras_zoo import walk
 
 # Layers whose kernel has the output channels on its last axis (depthwise ones as (in, mult)).
-_FOLDABLE = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
-             keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+_FOLDABLE = (
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.Dense,
+)
 
 
 def fold_batchnorm(model: keras.Model) -> keras.Model:
@@ -45,13 +51,15 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
     True
     """
     if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a Functional or Sequential keras.Model, got "
-                        f"{type(model).__name__}")
+        raise TypeError(
+            f"model must be a Functional or Sequential keras.Model, got {type(model).__name__}"
+        )
     try:
         pairs = _foldable_pairs(model)
     except TypeError as error:  # a subclassed model, at the top or nested: no graph to fold
-        raise TypeError(f"model: fold_batchnorm needs Functional or Sequential models ({error})"
-                        ) from None
+        raise TypeError(
+            f"model: fold_batchnorm needs Functional or Sequential models ({error})"
+        ) from None
     producers = {id(bn): layer for layer, bn in pairs}  # batch norm -> the layer it folds into
     folded_into = {id(layer): bn for layer, bn in pairs}
     clones = {}
@@ -75,13 +83,18 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
     if isinstance(model, keras.Sequential):  # which takes neither of the two below
         folded = keras.models.clone_model(model, clone_function=clone, recursive=True)
     else:
-        names = {id(layer.output): layer.name for layer in model.layers
-                 if isinstance(layer, keras.layers.InputLayer)}
+        names = {
+            id(layer.output): layer.name
+            for layer in model.layers
+            if isinstance(layer, keras.layers.InputLayer)
+        }
         inputs = keras.tree.map_structure(  # the input layers keep their names
             lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype, name=names[id(t)]),
-            model.input)
-        folded = keras.models.clone_model(model, input_tensors=inputs, clone_function=clone,
-                                          call_function=call, recursive=True)
+            model.input,
+        )
+        folded = keras.models.clone_model(
+            model, input_tensors=inputs, clone_function=clone, call_function=call, recursive=True
+        )
     for old, new in clones.values():
         if id(old) in producers:
             continue
@@ -110,8 +123,12 @@ def _foldable_pairs(model: keras.Model) -> list[tuple]:
                 continue
             tensor = node.input_tensors[0]
             producer = producers[id(tensor)]
-            if (_can_fold(producer, bn, len(tensor.shape)) and uses[id(tensor)] == 1
-                    and calls[id(producer)] == 1 and calls[id(bn)] == 1):
+            if (
+                _can_fold(producer, bn, len(tensor.shape))
+                and uses[id(tensor)] == 1
+                and calls[id(producer)] == 1
+                and calls[id(bn)] == 1
+            ):
                 pairs.append((producer, bn))
     return pairs
 
@@ -129,8 +146,9 @@ def _folded_weights(layer, bn) -> list[np.ndarray]:
     channels = bn.moving_mean.shape[0]
     gamma = bn.gamma.numpy() if bn.scale else np.ones(channels)
     beta = bn.beta.numpy() if bn.center else np.zeros(channels)
-    scale = gamma.astype(np.float64) / np.sqrt(bn.moving_variance.numpy().astype(np.float64)
-                                               + bn.epsilon)
+    scale = gamma.astype(np.float64) / np.sqrt(
+        bn.moving_variance.numpy().astype(np.float64) + bn.epsilon
+    )
     bias = layer.bias.numpy().astype(np.float64) if layer.use_bias else np.zeros(channels)
     if isinstance(layer, (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)):
         kernel = kernel * scale.reshape(kernel.shape[-2:])  # channel c * mult + m

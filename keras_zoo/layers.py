@@ -52,18 +52,25 @@ class BatchNormalization(keras.layers.BatchNormalization):
             return tf.cast(variable, tf.float32)
 
         outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
-            tf.cast(inputs, tf.float32), weight(self.gamma, 1.0), weight(self.beta, 0.0),
-            mean=weight(self.moving_mean, 0.0), variance=weight(self.moving_variance, 1.0),
-            epsilon=self.epsilon, data_format="NHWC", is_training=False,
+            tf.cast(inputs, tf.float32),
+            weight(self.gamma, 1.0),
+            weight(self.beta, 0.0),
+            mean=weight(self.moving_mean, 0.0),
+            variance=weight(self.moving_variance, 1.0),
+            epsilon=self.epsilon,
+            data_format="NHWC",
+            is_training=False,
         )
         return tf.cast(outputs, self.compute_dtype)
 
     def _fusable(self, inputs) -> bool:
         """A 4-D channels-last input of float16, bfloat16 or float32, on TensorFlow."""
-        return (keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4
-                and self.axis in (-1, 3)
-                and keras.backend.standardize_dtype(inputs.dtype) in ("float16", "bfloat16",
-                                                                       "float32"))
+        return (
+            keras.backend.backend() == "tensorflow"
+            and len(inputs.shape) == 4
+            and self.axis in (-1, 3)
+            and keras.backend.standardize_dtype(inputs.dtype) in ("float16", "bfloat16", "float32")
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
@@ -91,8 +98,11 @@ class Conv2D(keras.layers.Conv2D):
 
     def convolution_op(self, inputs, kernel):
         support = None
-        if (self.groups > 1 and keras.backend.backend() == "tensorflow"
-                and self.data_format == "channels_last"):
+        if (
+            self.groups > 1
+            and keras.backend.backend() == "tensorflow"
+            and self.data_format == "channels_last"
+        ):
             support = grouped_conv_support(keras.backend.standardize_dtype(inputs.dtype))
         if support is None:
             return super().convolution_op(inputs, kernel)
@@ -100,16 +110,21 @@ class Conv2D(keras.layers.Conv2D):
             return self.tensorflow_convolution(inputs, kernel)
         import tensorflow as tf
 
-        return _conv_with_xla_gradient(inputs, tf.convert_to_tensor(kernel),
-                                       strides=self.strides, padding=self.padding.upper(),
-                                       dilations=self.dilation_rate)
+        return _conv_with_xla_gradient(
+            inputs,
+            tf.convert_to_tensor(kernel),
+            strides=self.strides,
+            padding=self.padding.upper(),
+            dilations=self.dilation_rate,
+        )
 
     def tensorflow_convolution(self, inputs, kernel):
         """The convolution as one TensorFlow Conv2D op (what inference and export need)."""
         import tensorflow as tf
 
-        return tf.nn.convolution(inputs, kernel, self.strides, self.padding.upper(),
-                                 dilations=self.dilation_rate)
+        return tf.nn.convolution(
+            inputs, kernel, self.strides, self.padding.upper(), dilations=self.dilation_rate
+        )
 
 
 @functools.cache
@@ -129,10 +144,12 @@ def grouped_conv_support(dtype: str) -> str | None:
         except tf.errors.OpError:
             return None
         try:
-            tf.raw_ops.Conv2DBackpropInput(input_sizes=x.shape, filter=kernel,
-                                           out_backprop=x, **args)
-            tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=kernel.shape,
-                                            out_backprop=x, **args)
+            tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=x.shape, filter=kernel, out_backprop=x, **args
+            )
+            tf.raw_ops.Conv2DBackpropFilter(
+                input=x, filter_sizes=kernel.shape, out_backprop=x, **args
+            )
         except tf.errors.OpError:
             return "forward"
     return "tensorflow"
@@ -311,18 +328,24 @@ class Normalize(keras.layers.Layer):
         if input_shape[-1] != len(self.mean):
             raise ValueError(
                 f"include_preprocessing normalises {len(self.mean)}-channel RGB images; the "
-                f"input has {input_shape[-1]} channels")
+                f"input has {input_shape[-1]} channels"
+            )
 
     def call(self, inputs):
         scale = keras.ops.convert_to_tensor([1 / (255 * s) for s in self.std], self.compute_dtype)
-        shift = keras.ops.convert_to_tensor([m / s for m, s in zip(self.mean, self.std)],
-                                            self.compute_dtype)
+        shift = keras.ops.convert_to_tensor(
+            [m / s for m, s in zip(self.mean, self.std)], self.compute_dtype
+        )
         x = keras.ops.cast(inputs, self.compute_dtype) * scale - shift
         return keras.ops.flip(x, axis=-1) if self.channel_order == "BGR" else x
 
     def get_config(self):
-        return {**super().get_config(), "mean": self.mean, "std": self.std,
-                "channel_order": self.channel_order}
+        return {
+            **super().get_config(),
+            "mean": self.mean,
+            "std": self.std,
+            "channel_order": self.channel_order,
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
@@ -351,19 +374,31 @@ class ResizeAndCrop(keras.layers.Layer):
     (8, 16, 3)
     """
 
-    def __init__(self, size: int, crop=None, interpolation: str = "bilinear",
-                 eight_bit: bool = True, **kwargs):
+    def __init__(
+        self,
+        size: int,
+        crop=None,
+        interpolation: str = "bilinear",
+        eight_bit: bool = True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if interpolation not in ("bilinear", "bicubic", "nearest"):
-            raise ValueError(f"interpolation must be 'bilinear', 'bicubic' or 'nearest', got "
-                             f"{interpolation!r}")
+            raise ValueError(
+                f"interpolation must be 'bilinear', 'bicubic' or 'nearest', got {interpolation!r}"
+            )
         self.size = int(size)
         crop = (crop, crop) if isinstance(crop, int) else crop
         self.crop = None if crop is None else tuple(int(c) for c in crop)
-        if self.size < 1 or self.crop is not None and not 0 < min(self.crop) <= max(
-                self.crop) <= self.size:
-            raise ValueError(f"size must be positive and crop at most size (the shorter side "
-                             f"after resizing), got size={size!r}, crop={crop!r}")
+        if (
+            self.size < 1
+            or self.crop is not None
+            and not 0 < min(self.crop) <= max(self.crop) <= self.size
+        ):
+            raise ValueError(
+                f"size must be positive and crop at most size (the shorter side "
+                f"after resizing), got size={size!r}, crop={crop!r}"
+            )
         self.interpolation = interpolation
         self.eight_bit = bool(eight_bit)
 
@@ -388,8 +423,7 @@ class ResizeAndCrop(keras.layers.Layer):
     def _resample(self, x, height, width):
         import tensorflow as tf
 
-        x = tf.image.resize(x, tf.stack([height, width]), method=self.interpolation,
-                            antialias=True)
+        x = tf.image.resize(x, tf.stack([height, width]), method=self.interpolation, antialias=True)
         return tf.clip_by_value(tf.round(x), 0.0, 255.0) if self.eight_bit else x
 
     def call(self, images):
@@ -401,8 +435,10 @@ class ResizeAndCrop(keras.layers.Layer):
             x = x[None] if single else x
             shape = tf.shape(x)
             # torchvision: int(round((resized - crop) / 2.0)), Python's round half to even
-            top, left = (tf.cast(tf.round(tf.cast(shape[axis] - c, tf.float32) / 2), tf.int32)
-                         for axis, c in ((1, self.crop[0]), (2, self.crop[1])))
+            top, left = (
+                tf.cast(tf.round(tf.cast(shape[axis] - c, tf.float32) / 2), tf.int32)
+                for axis, c in ((1, self.crop[0]), (2, self.crop[1]))
+            )
             x = tf.slice(x, tf.stack([0, top, left, 0]), [-1, *self.crop, -1])
             x = x[0] if single else x
         x = tf.ensure_shape(x, self.compute_output_shape(tuple(images.shape)))
@@ -413,5 +449,10 @@ class ResizeAndCrop(keras.layers.Layer):
         return (*input_shape[:-3], *spatial, input_shape[-1])
 
     def get_config(self):
-        return {**super().get_config(), "size": self.size, "crop": self.crop,
-                "interpolation": self.interpolation, "eight_bit": self.eight_bit}
+        return {
+            **super().get_config(),
+            "size": self.size,
+            "crop": self.crop,
+            "interpolation": self.interpolation,
+            "eight_bit": self.eight_bit,
+        }

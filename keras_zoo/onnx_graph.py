@@ -73,8 +73,10 @@ def for_tf2onnx(model: keras.Model, input_shape: tuple[int, ...]) -> keras.Model
         return isinstance(layer, Conv2D) and layer.groups > 1
 
     def hard(layer):
-        return (isinstance(layer, keras.layers.Activation)
-                and getattr(layer.activation, "__name__", None) in _HARD)
+        return (
+            isinstance(layer, keras.layers.Activation)
+            and getattr(layer.activation, "__name__", None) in _HARD
+        )
 
     def replaced(layer):
         if grouped(layer):
@@ -94,8 +96,10 @@ def for_tf2onnx(model: keras.Model, input_shape: tuple[int, ...]) -> keras.Model
             return _HardActivation(layer.activation.__name__, name=layer.name)
         return layer
 
-    if not any(grouped(layer) or hard(layer) or isinstance(layer, ChannelShuffle)
-               for layer in walk.layers(model)):
+    if not any(
+        grouped(layer) or hard(layer) or isinstance(layer, ChannelShuffle)
+        for layer in walk.layers(model)
+    ):
         return model
     copy = keras.models.clone_model(model, clone_function=replaced, recursive=True)
     copy(np.zeros((1, *input_shape), np.float32), training=False)  # tf2onnx needs a call
@@ -155,8 +159,9 @@ def nchw_input(path: str) -> int:
     name, nhwc = inputs[0].name, inputs[0].name + "/nhwc"
     for node in graph.nodes:
         node.input[:] = [nhwc if i == name else i for i in node.input]
-    graph.nodes.insert(0, helper.make_node("Transpose", [name], [nhwc], name=nhwc,
-                                           perm=[0, 2, 3, 1]))
+    graph.nodes.insert(
+        0, helper.make_node("Transpose", [name], [nhwc], name=nhwc, perm=[0, 2, 3, 1])
+    )
     for node in graph.consumers(nhwc):
         graph.nchw_chain(node, nhwc, name, dims[3].dim_value)
     left = len(graph.consumers(nhwc))
@@ -178,10 +183,13 @@ def _static_shapes(model) -> dict[str, tuple]:
     import onnx
 
     inferred = onnx.shape_inference.infer_shapes(model).graph
-    return {value.name: tuple(d.dim_value if d.HasField("dim_value") else -1
-                              for d in value.type.tensor_type.shape.dim)
-            for value in [*inferred.value_info, *inferred.input, *inferred.output]
-            if value.type.tensor_type.HasField("shape")}
+    return {
+        value.name: tuple(
+            d.dim_value if d.HasField("dim_value") else -1 for d in value.type.tensor_type.shape.dim
+        )
+        for value in [*inferred.value_info, *inferred.input, *inferred.output]
+        if value.type.tensor_type.HasField("shape")
+    }
 
 
 def _attributes(node) -> dict:
@@ -236,34 +244,55 @@ class _Graph:
         attributes = _attributes(conv)
         plain = {"group": 1, "strides": [1, 1], "dilations": [1, 1], "pads": [0, 0, 0, 0]}
         kernel = self.constant(conv.input[1]) if len(conv.input) == 2 else None
-        if (kernel is None or kernel.ndim != 4 or kernel.shape[2:] != (1, 1)
-                or kernel.shape[0] != kernel.shape[1]
-                or any(attributes.get(k, v) != v for k, v in plain.items())
-                or attributes.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID")):
+        if (
+            kernel is None
+            or kernel.ndim != 4
+            or kernel.shape[2:] != (1, 1)
+            or kernel.shape[0] != kernel.shape[1]
+            or any(attributes.get(k, v) != v for k, v in plain.items())
+            or attributes.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID")
+        ):
             return 0
         matrix = kernel[:, :, 0, 0]  # (out, in)
         channels = len(matrix)
         if not (np.isin(matrix, (0, 1)).all() and (matrix.sum(1) == 1).all()):
             return 0
         source = matrix.argmax(1)
-        groups = next((g for g in range(2, channels + 1) if channels % g == 0 and np.array_equal(
-            ChannelShuffle(g).permutation(channels), source)), None)
+        groups = next(
+            (
+                g
+                for g in range(2, channels + 1)
+                if channels % g == 0
+                and np.array_equal(ChannelShuffle(g).permutation(channels), source)
+            ),
+            None,
+        )
         if groups is None:
             return 0
         # torch's exporter's form, which OpenVINO runs right (it computed a Gather of the
         # channels followed by the split of ShuffleNet V2 wrong)
         x, name = conv.input[0], conv.name
-        shape = numpy_helper.from_array(np.array([0, groups, channels // groups, -1], np.int64),
-                                        f"{name}/grouped_shape")
+        shape = numpy_helper.from_array(
+            np.array([0, groups, channels // groups, -1], np.int64), f"{name}/grouped_shape"
+        )
         self.graph.initializer.append(shape)
         self.weights[shape.name] = shape
-        nodes = [helper.make_node("Shape", [x], [f"{name}/shape"], name=f"{name}/shape"),
-                 helper.make_node("Reshape", [x, shape.name], [f"{name}/grouped"],
-                                  name=f"{name}/grouped"),
-                 helper.make_node("Transpose", [f"{name}/grouped"], [f"{name}/transposed"],
-                                  name=f"{name}/transposed", perm=[0, 2, 1, 3]),
-                 helper.make_node("Reshape", [f"{name}/transposed", f"{name}/shape"],
-                                  list(conv.output), name=name)]
+        nodes = [
+            helper.make_node("Shape", [x], [f"{name}/shape"], name=f"{name}/shape"),
+            helper.make_node(
+                "Reshape", [x, shape.name], [f"{name}/grouped"], name=f"{name}/grouped"
+            ),
+            helper.make_node(
+                "Transpose",
+                [f"{name}/grouped"],
+                [f"{name}/transposed"],
+                name=f"{name}/transposed",
+                perm=[0, 2, 1, 3],
+            ),
+            helper.make_node(
+                "Reshape", [f"{name}/transposed", f"{name}/shape"], list(conv.output), name=name
+            ),
+        ]
         self.replace(conv, conv, *nodes)
         return 1
 
@@ -279,25 +308,43 @@ class _Graph:
         pads = self.constant(pad.input[1]) if len(pad.input) >= 2 else None
         value = pad.input[2] if len(pad.input) >= 3 and pad.input[2] else None
         node = self._single_consumer(pad)
-        if (pads is None or pads.shape != (8,) or (pads < 0).any() or pads[[0, 1, 4, 5]].any()
-                or attributes.get("mode", b"constant") != b"constant"
-                or (value is not None and not self._is(value, 0.0))
-                or len(pad.input) > 3 or node is None or node.input[0] != pad.output[0]):
+        if (
+            pads is None
+            or pads.shape != (8,)
+            or (pads < 0).any()
+            or pads[[0, 1, 4, 5]].any()
+            or attributes.get("mode", b"constant") != b"constant"
+            or (value is not None and not self._is(value, 0.0))
+            or len(pad.input) > 3
+            or node is None
+            or node.input[0] != pad.output[0]
+        ):
             return 0
         own = _attributes(node)
         before = list(own.get("pads", [0, 0, 0, 0]))
         added = [int(p) for p in pads[[2, 3, 6, 7]]]  # h and w: begin, then end
         source = self.producer(pad.input[0])
-        if (own.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID")  # VALID: no padding
-                or node.op_type not in ("Conv", "AveragePool", "MaxPool")
-                or (node.op_type == "AveragePool" and any(before)
-                    and not own.get("count_include_pad", 0))
-                or (node.op_type == "MaxPool" and (
-                    source is None or source.op_type != "Relu"
-                    or any(p >= k for p, k in zip(added, 2 * own["kernel_shape"]))))):
+        if (
+            own.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID")  # VALID: no padding
+            or node.op_type not in ("Conv", "AveragePool", "MaxPool")
+            or (
+                node.op_type == "AveragePool"
+                and any(before)
+                and not own.get("count_include_pad", 0)
+            )
+            or (
+                node.op_type == "MaxPool"
+                and (
+                    source is None
+                    or source.op_type != "Relu"
+                    or any(p >= k for p, k in zip(added, 2 * own["kernel_shape"]))
+                )
+            )
+        ):
             return 0
-        kept = [a for a in node.attribute
-                if a.name not in ("pads", "auto_pad", "count_include_pad")]  # (AveragePool's)
+        kept = [
+            a for a in node.attribute if a.name not in ("pads", "auto_pad", "count_include_pad")
+        ]  # (AveragePool's)
         kept.append(helper.make_attribute("pads", [a + b for a, b in zip(before, added)]))
         if node.op_type == "AveragePool":
             kept.append(helper.make_attribute("count_include_pad", 1))
@@ -315,9 +362,17 @@ class _Graph:
         source = shapes.get(reshape.input[0])
         output = reshape.output[0]
         literal_zeros = _attributes(reshape).get("allowzero", 0)  # 0 a size, not "copy"
-        if (target is None or source is None or len(target) != len(source) or not len(source)
-                or literal_zeros or -1 in source[1:] or tuple(target[1:]) != source[1:]
-                or target[0] not in (-1, 0, source[0]) or None in self.consumers(output)):
+        if (
+            target is None
+            or source is None
+            or len(target) != len(source)
+            or not len(source)
+            or literal_zeros
+            or -1 in source[1:]
+            or tuple(target[1:]) != source[1:]
+            or target[0] not in (-1, 0, source[0])
+            or None in self.consumers(output)
+        ):
             return 0
         for node in self.consumers(output):
             for i, name in enumerate(node.input):
@@ -337,17 +392,26 @@ class _Graph:
         while node is not None and node.op_type in ("Add", "Sub", "Mul", "Div"):
             constant = next((i for i in node.input if i in self.weights), None)
             value = self.constant(constant) if constant else None
-            if (value is None or len(node.input) != 2 or list(node.input).count(constant) != 1
-                    or value.ndim > 4 or (value.size != 1 and (
-                        value.shape[-1:] != (channels,) or value.size != channels))):
+            if (
+                value is None
+                or len(node.input) != 2
+                or list(node.input).count(constant) != 1
+                or value.ndim > 4
+                or (value.size != 1 and (value.shape[-1:] != (channels,) or value.size != channels))
+            ):
                 return False
-            constants[node.name] = (constant, value if value.size == 1
-                                    else value.reshape(channels, 1, 1))
+            constants[node.name] = (
+                constant,
+                value if value.size == 1 else value.reshape(channels, 1, 1),
+            )
             chain.append(node)
             node = self._single_consumer(node)
-        if (node is None or node.op_type != "Transpose"
-                or list(_attributes(node)["perm"]) != [0, 3, 1, 2]
-                or None in self.consumers(node.output[0])):
+        if (
+            node is None
+            or node.op_type != "Transpose"
+            or list(_attributes(node)["perm"]) != [0, 3, 1, 2]
+            or None in self.consumers(node.output[0])
+        ):
             return False
         for step in chain:
             constant, value = constants[step.name]
@@ -368,21 +432,33 @@ class _Graph:
 
         add = self.producer(clip.input[0])
         scale = self._single_consumer(clip)
-        if (add is None or add.op_type != "Add" or scale is None or scale.op_type != "Mul"
-                or len(clip.input) != 3 or not self._is(clip.input[1], 0.0)
-                or not self._is(clip.input[2], 6.0) or self._single_consumer(add) is not clip):
+        if (
+            add is None
+            or add.op_type != "Add"
+            or scale is None
+            or scale.op_type != "Mul"
+            or len(clip.input) != 3
+            or not self._is(clip.input[1], 0.0)
+            or not self._is(clip.input[2], 6.0)
+            or self._single_consumer(add) is not clip
+        ):
             return None
         x = self._other_input(add, 3.0)
         if x is None or self._other_input(scale, np.float32(1 / 6)) != clip.output[0]:
             return None
         gate = self._single_consumer(scale)
-        if gate is not None and gate.op_type == "Mul" and set(gate.input) == {
-                x, scale.output[0]}:
-            self.replace(add, gate, helper.make_node("HardSwish", [x], list(gate.output),
-                                                     name=gate.name))
+        if gate is not None and gate.op_type == "Mul" and set(gate.input) == {x, scale.output[0]}:
+            self.replace(
+                add, gate, helper.make_node("HardSwish", [x], list(gate.output), name=gate.name)
+            )
             return "HardSwish"
-        self.replace(add, scale, helper.make_node("HardSigmoid", [x], list(scale.output),
-                                                  name=scale.name, alpha=1 / 6, beta=0.5))
+        self.replace(
+            add,
+            scale,
+            helper.make_node(
+                "HardSigmoid", [x], list(scale.output), name=scale.name, alpha=1 / 6, beta=0.5
+            ),
+        )
         return "HardSigmoid"
 
     def _is(self, name: str, value: float) -> bool:

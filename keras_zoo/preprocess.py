@@ -29,8 +29,7 @@ from keras_zoo.layers import Normalize, ResizeAndCrop
 from keras_zoo.registry import ModelInfo, model_info
 from keras_zoo.weight_sets import Preprocessing, resize_size
 
-CLASS_INDEX = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           "imagenet_class_index.json")
+CLASS_INDEX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet_class_index.json")
 
 
 def preprocessing_of(info: ModelInfo, weights: str | os.PathLike | None = None) -> Preprocessing:
@@ -49,8 +48,12 @@ def resize_layer(pre: Preprocessing, image_size: int | None = None) -> ResizeAnd
     """The layer that resizes and centre-crops images as `pre` says: to its input size, or
     image_size x image_size with the same crop_pct."""
     crop = tuple(pre.input_size) if image_size is None else (image_size, image_size)
-    return ResizeAndCrop(resize_size(crop[0], pre.crop_pct), crop=crop,
-                         interpolation=pre.interpolation, name="resize")
+    return ResizeAndCrop(
+        resize_size(crop[0], pre.crop_pct),
+        crop=crop,
+        interpolation=pre.interpolation,
+        name="resize",
+    )
 
 
 def normalize_layer(pre: Preprocessing, name: str = "normalize") -> Normalize:
@@ -60,8 +63,9 @@ def normalize_layer(pre: Preprocessing, name: str = "normalize") -> Normalize:
     return Normalize(pre.mean, pre.std, pre.channel_order, name=name)
 
 
-def preprocessing(name: str, weights: str | os.PathLike | None = None, *,
-                  image_size: int | None = None) -> keras.Sequential:
+def preprocessing(
+    name: str, weights: str | os.PathLike | None = None, *, image_size: int | None = None
+) -> keras.Sequential:
     """Keras layers that prepare images for model `name` with the weights `weights`.
 
     Takes a batch (N, H, W, 3) of RGB images with values in [0, 255] (uint8 or float), all of
@@ -89,9 +93,9 @@ def preprocessing(name: str, weights: str | os.PathLike | None = None, *,
     if image_size is not None:
         check_positive_int(image_size, "image_size")
     return keras.Sequential(
-        [keras.Input((None, None, 3)), resize_layer(pre, image_size),
-         normalize_layer(pre)],
-        name=f"{name}_preprocessing")
+        [keras.Input((None, None, 3)), resize_layer(pre, image_size), normalize_layer(pre)],
+        name=f"{name}_preprocessing",
+    )
 
 
 @functools.cache
@@ -119,7 +123,9 @@ def decode_predictions(preds, top: int = 5) -> list[list[tuple[str, str, float]]
     preds = np.asarray(keras.ops.convert_to_numpy(preds))
     classes = imagenet_classes()
     if preds.ndim != 2 or preds.shape[1] != len(classes):
-        raise ValueError(f"preds must be a batch of ImageNet scores of shape (N, "
-                         f"{len(classes)}), got shape {preds.shape}")
+        raise ValueError(
+            f"preds must be a batch of ImageNet scores of shape (N, "
+            f"{len(classes)}), got shape {preds.shape}"
+        )
     order = np.argsort(-preds, axis=1, kind="stable")[:, :top]
     return [[(*classes[i], float(row[i])) for i in best] for row, best in zip(preds, order)]

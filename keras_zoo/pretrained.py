@@ -67,19 +67,23 @@ def weight_set_of(info: ModelInfo, weights: str) -> WeightSet | None:
     if weights == "imagenet":
         if not info.weights:
             with_weights = [n for n in list_models() if model_info(n).weights]
-            raise ValueError(f"weights='imagenet': {info.name} has no published weights; ids "
-                             f"that have: {', '.join(with_weights)}")
+            raise ValueError(
+                f"weights='imagenet': {info.name} has no published weights; ids "
+                f"that have: {', '.join(with_weights)}"
+            )
         return info.default_weights
     source = weights.partition(":")[0]
-    if (source in SOURCES or any(weights == ws.tag for ws in info.weights)) \
-            and not os.path.exists(weights):
+    if (source in SOURCES or any(weights == ws.tag for ws in info.weights)) and not os.path.exists(
+        weights
+    ):
         return info.weight_set(weights)
     if not weights.endswith(checks.KERAS_WEIGHT_SUFFIXES + checks.TORCH_WEIGHT_SUFFIXES):
         available = ", ".join(repr(ws.key) for ws in info.weights) or "none"
         raise ValueError(
             f"weights={weights!r}: not a weight set of {info.name} (available: {available}, "
             f"or 'imagenet' for the first) nor a weights file ("
-            f"{', '.join(checks.KERAS_WEIGHT_SUFFIXES + checks.TORCH_WEIGHT_SUFFIXES)})")
+            f"{', '.join(checks.KERAS_WEIGHT_SUFFIXES + checks.TORCH_WEIGHT_SUFFIXES)})"
+        )
     return None
 
 
@@ -89,8 +93,10 @@ def check(info: ModelInfo, weights: Any) -> tuple[str, WeightSet | None] | None:
     if weights is None:
         return None
     if not isinstance(weights, (str, os.PathLike)):
-        raise TypeError(f"weights must be None, 'imagenet', a weight set key such as "
-                        f"'torchvision:IMAGENET1K_V1' or a file path, got {weights!r}")
+        raise TypeError(
+            f"weights must be None, 'imagenet', a weight set key such as "
+            f"'torchvision:IMAGENET1K_V1' or a file path, got {weights!r}"
+        )
     spec = os.fspath(weights)
     ws = weight_set_of(info, spec)
     if ws is None:
@@ -98,8 +104,9 @@ def check(info: ModelInfo, weights: Any) -> tuple[str, WeightSet | None] | None:
     return spec, ws
 
 
-def resolve(info: ModelInfo, weights: Any,
-            kwargs: dict[str, Any]) -> tuple[Weights | None, dict[str, Any]]:
+def resolve(
+    info: ModelInfo, weights: Any, kwargs: dict[str, Any]
+) -> tuple[Weights | None, dict[str, Any]]:
     """Finds (fetching if needed) and reads what `weights` names for model `info`; returns it
     and `kwargs` with the keywords the weights fix set. A keyword the weights were not trained
     with is refused before anything is fetched."""
@@ -130,7 +137,8 @@ def _fix(spec: str, config: Mapping[str, Any], kwargs: dict[str, Any]) -> dict[s
         if key in out and out[key] != value:
             raise ValueError(
                 f"weights={spec!r} fix {key}={value!r}; got {key}={out[key]!r} "
-                f"(leave {key} out, or pass {key}={value!r})")
+                f"(leave {key} out, or pass {key}={value!r})"
+            )
         out[key] = value
     return out
 
@@ -144,23 +152,30 @@ def fetch(ws: WeightSet) -> str:
         raise ValueError(
             f"weights={ws.key!r}: {ws.source} publishes this checkpoint in a shared folder, "
             f"not at a file address: fetch the {ws.tag} checkpoint from {ws.url} and save it "
-            f"as {path}")
+            f"as {path}"
+        )
     base = os.environ.get(URL_ENV)
     url = base.rstrip("/") + "/" + ws.filename if base else ws.url
     os.makedirs(os.path.dirname(path), exist_ok=True)
     try:
-        got = keras.utils.get_file(ws.filename, origin=url, cache_dir=keras_home(),
-                                   cache_subdir=os.path.join("keras_zoo", "torch"))
+        got = keras.utils.get_file(
+            ws.filename,
+            origin=url,
+            cache_dir=keras_home(),
+            cache_subdir=os.path.join("keras_zoo", "torch"),
+        )
     except Exception as err:  # get_file raises a bare Exception for network failures
         raise ValueError(
             f"weights={ws.key!r}: could not download {url} ({err}). Without a network, fetch "
-            f"that file elsewhere and save it as {path}") from None
+            f"that file elsewhere and save it as {path}"
+        ) from None
     digest = convert.sha256_of(got)
     if ws.sha256 and not digest.startswith(ws.sha256):
         os.unlink(got)
         raise ValueError(
             f"{ws.filename} downloaded from {url} has sha256 {digest[:16]}..., not the "
-            f"published {ws.sha256}; the file was deleted")
+            f"published {ws.sha256}; the file was deleted"
+        )
     return got
 
 
@@ -171,8 +186,13 @@ def adapt_input_channels(model: keras.Model, state: Mapping[str, np.ndarray]) ->
     first = weighted_layers(model)[0]
     key = f"{first.name}.weight"
     channels = model.inputs[0].shape[-1]
-    if (isinstance(first, keras.layers.Conv2D) and key in state and channels != 3
-            and np.ndim(state[key]) == 4 and state[key].shape[1] == 3):
+    if (
+        isinstance(first, keras.layers.Conv2D)
+        and key in state
+        and channels != 3
+        and np.ndim(state[key]) == 4
+        and state[key].shape[1] == 3
+    ):
         state[key] = adapt_input_conv(state[key], channels)
     return state
 
@@ -196,8 +216,9 @@ def identify(state_dict: Mapping[str, np.ndarray]) -> str | None:
             at_1000 += (1000 - classes) * per_class  # as if it had ImageNet's 1000 classes
         if info.params != at_1000:
             continue
-        candidate = info.builder(name=name, input_shape=(None, None, 3), classes=classes,
-                                 classifier_activation=None)
+        candidate = info.builder(
+            name=name, input_shape=(None, None, 3), classes=classes, classifier_activation=None
+        )
         if plan_state_dict(candidate, state_dict).fits:
             return name
     return None
@@ -213,25 +234,39 @@ def load(model: keras.Model, info: ModelInfo, weights: Weights, kwargs: Mapping[
     classifier's tensors are left out without the top or with another number of classes;
     everything else must fit. The model is unchanged on error."""
     if weights.state is None:
+
         def full_model(classes: int) -> keras.Model:
             # the same architecture with a top of `classes`, for files of full models
-            return info.builder(**architecture(kwargs), name=f"{model.name}_full",
-                                classes=classes, classifier_activation=None,
-                                input_shape=(None, None, model.inputs[0].shape[-1]))
+            return info.builder(
+                **architecture(kwargs),
+                name=f"{model.name}_full",
+                classes=classes,
+                classifier_activation=None,
+                input_shape=(None, None, model.inputs[0].shape[-1]),
+            )
 
         load_keras_file(model, weights.path, info.classifier, full_model)
         return
-    fit_checkpoint(model, adapt_input_channels(model, weights.state),
-                   source=os.path.basename(weights.path), optional_modules=info.classifier)
+    fit_checkpoint(
+        model,
+        adapt_input_channels(model, weights.state),
+        source=os.path.basename(weights.path),
+        optional_modules=info.classifier,
+    )
 
 
-def model_for_checkpoint(name: str, state: Mapping[str, np.ndarray],
-                         layout: str | None) -> keras.Model:
+def model_for_checkpoint(
+    name: str, state: Mapping[str, np.ndarray], layout: str | None
+) -> keras.Model:
     """`build(name)` without softmax, with as many classes as the checkpoint's classifier and
     the keywords its layout needs: what `keras_zoo.port.port(name, ...)` ports into."""
     info = model_info(name)
-    kwargs = dict(info.layout_config.get(layout or "", {}), name=name, input_shape=(None, None, 3),
-                  classifier_activation=None)
+    kwargs = dict(
+        info.layout_config.get(layout or "", {}),
+        name=name,
+        input_shape=(None, None, 3),
+        classifier_activation=None,
+    )
     model = info.builder(**kwargs)
     top = model.get_layer(info.classifier[-1])
     rows = state.get(f"{top.name}.weight")

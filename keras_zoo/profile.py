@@ -36,8 +36,9 @@ def count_macs(model: keras.Model) -> int:
     """
     total = 0
     for layer in walk.layers(model):
-        if not isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
-                                  keras.layers.Dense)):
+        if not isinstance(
+            layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+        ):
             continue
         shape = layer.output.shape
         if any(d is None for d in shape[1:]):

@@ -61,8 +61,7 @@ class ModelInfo:
     gmacs: float
     classifier: tuple[str, ...] = ()
     weights: tuple[WeightSet, ...] = dataclasses.field(default=(), repr=False)
-    layout_config: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict,
-                                                                 repr=False)
+    layout_config: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
     preprocessing: Preprocessing = Preprocessing()
     config: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
@@ -118,7 +117,8 @@ class ModelInfo:
         `builder.build_model`, the family's own (less the architecture the id fixes), and
         weights and include_preprocessing."""
         own = [
-            p.name for p in inspect.signature(self.builder).parameters.values()
+            p.name
+            for p in inspect.signature(self.builder).parameters.values()
             if p.kind is not p.VAR_KEYWORD and p.name not in self.config
         ]
         return tuple(sorted(set(own) | set(SHARED_KEYWORDS) | set(LOADING_KEYWORDS)))
@@ -130,8 +130,10 @@ class ModelInfo:
             if key in (ws.key, ws.tag):
                 return ws
         available = ", ".join(repr(ws.key) for ws in self.weights) or "none"
-        raise ValueError(f"weights={key!r}: {self.name} has no such weight set; available: "
-                         f"{available} (or 'imagenet' for the first, or a file path)")
+        raise ValueError(
+            f"weights={key!r}: {self.name} has no such weight set; available: "
+            f"{available} (or 'imagenet' for the first, or a file path)"
+        )
 
 
 _REGISTRY: dict[str, ModelInfo] = {}

@@ -31,10 +31,14 @@ TIMM_MOBILENET_V1 = {1.0: "mobilenetv1_100", 1.25: "mobilenetv1_125"}
 
 # megvii's stage_out_channels for the released settings (stem, stage2, stage3, stage4)
 MEGVII_V1 = {
-    (3, 0.5): (12, 120, 240, 480), (3, 1.0): (24, 240, 480, 960),
-    (3, 1.5): (24, 360, 720, 1440), (3, 2.0): (48, 480, 960, 1920),
-    (8, 0.5): (16, 192, 384, 768), (8, 1.0): (24, 384, 768, 1536),
-    (8, 1.5): (24, 576, 1152, 2304), (8, 2.0): (48, 768, 1536, 3072),
+    (3, 0.5): (12, 120, 240, 480),
+    (3, 1.0): (24, 240, 480, 960),
+    (3, 1.5): (24, 360, 720, 1440),
+    (3, 2.0): (48, 480, 960, 1920),
+    (8, 0.5): (16, 192, 384, 768),
+    (8, 1.0): (24, 384, 768, 1536),
+    (8, 1.5): (24, 576, 1152, 2304),
+    (8, 2.0): (48, 768, 1536, 3072),
 }
 
 _MEGVII_CLASSES = ("ShuffleV1Block", "ShuffleNetV1")
@@ -50,8 +54,9 @@ def _require(module: str) -> Any:
     except ModuleNotFoundError as err:
         if err.name is None or err.name.split(".")[0] != module.split(".")[0]:
             raise
-        raise ImportError(f"the torch references need {module}, which is not installed: "
-                          f"{INSTALL}") from None
+        raise ImportError(
+            f"the torch references need {module}, which is not installed: {INSTALL}"
+        ) from None
 
 
 def import_torch() -> Any:
@@ -70,8 +75,9 @@ def import_torchvision() -> Any:
     """
     import_torch()
     if "torchvision" not in sys.modules:
-        sys.modules.setdefault("torchvision._meta_registrations",
-                               types.ModuleType("torchvision._meta_registrations"))
+        sys.modules.setdefault(
+            "torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations")
+        )
     return _require("torchvision")
 
 
@@ -90,25 +96,31 @@ def torch_model(name: str, num_classes: int = 1000, alpha: float = 1.0) -> Any:
     """
     if name == "mobilenet_v1":
         if alpha not in TIMM_MOBILENET_V1:
-            raise ValueError(f"mobilenet_v1: timm has a MobileNet V1 only for alpha in "
-                             f"{sorted(TIMM_MOBILENET_V1)}; got alpha={alpha}")
-        return import_timm().create_model(TIMM_MOBILENET_V1[alpha], pretrained=False,
-                                          num_classes=num_classes)
+            raise ValueError(
+                f"mobilenet_v1: timm has a MobileNet V1 only for alpha in "
+                f"{sorted(TIMM_MOBILENET_V1)}; got alpha={alpha}"
+            )
+        return import_timm().create_model(
+            TIMM_MOBILENET_V1[alpha], pretrained=False, num_classes=num_classes
+        )
     if name.startswith("shufflenet_v1_g"):  # shufflenet_v1_g3_x1_0
         _check_no_alpha(name, alpha)
-        group_text, scale_text = name[len("shufflenet_v1_g"):].split("_x")
+        group_text, scale_text = name[len("shufflenet_v1_g") :].split("_x")
         group, scale = int(group_text), float(scale_text.replace("_", "."))
         if (group, scale) not in MEGVII_V1:
-            raise ValueError(f"{name}: megvii released ShuffleNet V1 only for (groups, scale) "
-                             f"in {sorted(MEGVII_V1)}")
+            raise ValueError(
+                f"{name}: megvii released ShuffleNet V1 only for (groups, scale) "
+                f"in {sorted(MEGVII_V1)}"
+            )
         return _megvii_classes()[1](MEGVII_V1[group, scale], group, num_classes)
     kwargs = {}
     if name.startswith("mobilenet_v"):
         kwargs["width_mult"] = alpha
     else:
         _check_no_alpha(name, alpha)
-    return import_torchvision().models.get_model(name, weights=None, num_classes=num_classes,
-                                                 **kwargs)
+    return import_torchvision().models.get_model(
+        name, weights=None, num_classes=num_classes, **kwargs
+    )
 
 
 def _check_no_alpha(name: str, alpha: float) -> None:
@@ -131,15 +143,20 @@ def _megvii_classes() -> tuple[type, type]:
             self.stride, self.group = stride, group
             outputs = oup - inp if stride == 2 else oup
             self.branch_main_1 = nn.Sequential(
-                nn.Conv2d(inp, mid_channels, 1, 1, 0, groups=1 if first_group else group,
-                          bias=False),
-                nn.BatchNorm2d(mid_channels), nn.ReLU(inplace=True),
-                nn.Conv2d(mid_channels, mid_channels, 3, stride, 1, groups=mid_channels,
-                          bias=False),
-                nn.BatchNorm2d(mid_channels))
+                nn.Conv2d(
+                    inp, mid_channels, 1, 1, 0, groups=1 if first_group else group, bias=False
+                ),
+                nn.BatchNorm2d(mid_channels),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(
+                    mid_channels, mid_channels, 3, stride, 1, groups=mid_channels, bias=False
+                ),
+                nn.BatchNorm2d(mid_channels),
+            )
             self.branch_main_2 = nn.Sequential(
                 nn.Conv2d(mid_channels, outputs, 1, 1, 0, groups=group, bias=False),
-                nn.BatchNorm2d(outputs))
+                nn.BatchNorm2d(outputs),
+            )
             if stride == 2:
                 self.branch_proj = nn.AvgPool2d(3, 2, 1)
 
@@ -164,16 +181,23 @@ def _megvii_classes() -> tuple[type, type]:
         def __init__(self, channels, group, num_classes=1000):
             super().__init__()
             stem, *stages = channels
-            self.first_conv = nn.Sequential(nn.Conv2d(3, stem, 3, 2, 1, bias=False),
-                                            nn.BatchNorm2d(stem), nn.ReLU(inplace=True))
+            self.first_conv = nn.Sequential(
+                nn.Conv2d(3, stem, 3, 2, 1, bias=False), nn.BatchNorm2d(stem), nn.ReLU(inplace=True)
+            )
             self.maxpool = nn.MaxPool2d(3, 2, 1)
             features, cin = [], stem
             for s, (repeats, cout) in enumerate(zip([4, 8, 4], stages)):
                 for i in range(repeats):
-                    features.append(ShuffleV1Block(cin, cout, group=group,
-                                                   first_group=s == 0 and i == 0,
-                                                   mid_channels=cout // 4,
-                                                   stride=2 if i == 0 else 1))
+                    features.append(
+                        ShuffleV1Block(
+                            cin,
+                            cout,
+                            group=group,
+                            first_group=s == 0 and i == 0,
+                            mid_channels=cout // 4,
+                            stride=2 if i == 0 else 1,
+                        )
+                    )
                     cin = cout
             self.features = nn.Sequential(*features)
             self.classifier = nn.Sequential(nn.Linear(cin, num_classes, bias=False))

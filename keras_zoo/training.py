@@ -63,8 +63,11 @@ def _model_kwargs(name: str, alpha: float | None, image_size: int, classes: int)
 
     info = model_info(name)
     checks.check_image_size(image_size, "image_size")
-    kwargs = {"input_shape": (image_size, image_size, 3), "classes": classes,
-              "classifier_activation": None}
+    kwargs = {
+        "input_shape": (image_size, image_size, 3),
+        "classes": classes,
+        "classifier_activation": None,
+    }
     if alpha is not None:
         if "alpha" not in info.keywords:
             raise ValueError(f"alpha: {name} has no width multiplier; the MobileNets take one")
@@ -87,17 +90,18 @@ def _freeze_backbone(model) -> int:
     from keras_zoo.layers import StageOutput
 
     last = max(i for i, layer in enumerate(model.layers) if isinstance(layer, StageOutput))
-    for layer in model.layers[:last + 1]:
+    for layer in model.layers[: last + 1]:
         layer.trainable = False
-    return sum(1 for layer in model.layers[last + 1:] if layer.weights)
+    return sum(1 for layer in model.layers[last + 1 :] if layer.weights)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C (or SIGTERM, as `keras_zoo.files.Terminated`) during `train`; its text says in
     which epoch, what the run kept and how to resume."""
 
-    def __init__(self, out: str, epochs: int, epochs_done: int, best: _Best | None,
-                 terminated: bool = False):
+    def __init__(
+        self, out: str, epochs: int, epochs_done: int, best: _Best | None, terminated: bool = False
+    ):
         super().__init__(out, epochs, epochs_done)
         self.out, self.epochs, self.epochs_done = out, epochs, epochs_done
         self.best, self.terminated = best, terminated
@@ -106,16 +110,28 @@ class TrainingInterrupted(KeyboardInterrupt):
         verb = "terminated" if self.terminated else "interrupted"
         done, epochs = self.epochs_done, self.epochs
         if done == 0:
-            return (f"{verb} in epoch 1 of {epochs}, before any epoch finished: nothing to "
-                    "resume from; rerun the same command to start over")
-        where, then = ((f"in epoch {done + 1} of {epochs}", f"resume at epoch {done + 1}")
-                       if done < epochs else ("after the last epoch", "finish"))
-        best = "" if self.best is None else (
-            f" and the best so far (validation accuracy {self.best.val_accuracy:.4f}, epoch "
-            f"{self.best.epoch}) in {os.path.join(self.out, BEST_WEIGHTS)}")
+            return (
+                f"{verb} in epoch 1 of {epochs}, before any epoch finished: nothing to "
+                "resume from; rerun the same command to start over"
+            )
+        where, then = (
+            (f"in epoch {done + 1} of {epochs}", f"resume at epoch {done + 1}")
+            if done < epochs
+            else ("after the last epoch", "finish")
+        )
+        best = (
+            ""
+            if self.best is None
+            else (
+                f" and the best so far (validation accuracy {self.best.val_accuracy:.4f}, epoch "
+                f"{self.best.epoch}) in {os.path.join(self.out, BEST_WEIGHTS)}"
+            )
+        )
         kept = "epoch 1" if done == 1 else f"epochs 1-{done}"
-        return (f"{verb} {where}; kept {kept} in {os.path.join(self.out, BACKUP)}{best}; "
-                f"rerun the same command to {then}")
+        return (
+            f"{verb} {where}; kept {kept} in {os.path.join(self.out, BACKUP)}{best}; "
+            f"rerun the same command to {then}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,22 +175,28 @@ def _read_backup(folder: str, epochs: int) -> _Backup:
     if size == 0:
         raise ValueError(f"{name} is empty")
     if size > MAX_BACKUP_RECORD:
-        raise ValueError(f"{name} holds {size} bytes, more than a backup record's "
-                         f"{MAX_BACKUP_RECORD}")
+        raise ValueError(
+            f"{name} holds {size} bytes, more than a backup record's {MAX_BACKUP_RECORD}"
+        )
     try:
         with open(record_path, encoding="utf-8") as f:
             record = json.load(f)
     except (ValueError, UnicodeDecodeError) as err:
         raise ValueError(f"{name} is not valid JSON ({err})") from None
-    if not (isinstance(record, dict) and record.get("epochs") == epochs
-            and isinstance(record.get("bytes"), int) and isinstance(record.get("sha256"), str)
-            and _is_history(record.get("history"))):
+    if not (
+        isinstance(record, dict)
+        and record.get("epochs") == epochs
+        and isinstance(record.get("bytes"), int)
+        and isinstance(record.get("sha256"), str)
+        and _is_history(record.get("history"))
+    ):
         raise ValueError(f"{name} is not the record of the backup after epoch {epochs}")
     if not os.path.isfile(weights):
         raise ValueError(f"{weights_name} is missing")
     if os.path.getsize(weights) != record["bytes"]:
-        raise ValueError(f"{weights_name} holds {os.path.getsize(weights)} of its "
-                         f"{record['bytes']} bytes")
+        raise ValueError(
+            f"{weights_name} holds {os.path.getsize(weights)} of its {record['bytes']} bytes"
+        )
     if sha256_of(weights) != record["sha256"]:
         raise ValueError(f"{weights_name} does not match the checksum in {name}")
     return _Backup(epochs, weights, record["history"])
@@ -182,9 +204,11 @@ def _read_backup(folder: str, epochs: int) -> _Backup:
 
 def _is_history(value) -> bool:
     return isinstance(value, dict) and all(
-        isinstance(k, str) and isinstance(v, list)
+        isinstance(k, str)
+        and isinstance(v, list)
         and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
-        for k, v in value.items())
+        for k, v in value.items()
+    )
 
 
 def _find_backup(folder: str) -> tuple[_Backup | None, list[str]]:
@@ -205,8 +229,11 @@ def _find_backup(folder: str) -> tuple[_Backup | None, list[str]]:
 
 
 def _torn_backup_message(folder: str, problems: list[str], resume: _Backup | None) -> str:
-    then = (f"resuming from the previous backup, after epoch {resume.epochs}" if resume
-            else "no readable backup is left, so the run starts over from epoch 1")
+    then = (
+        f"resuming from the previous backup, after epoch {resume.epochs}"
+        if resume
+        else "no readable backup is left, so the run starts over from epoch 1"
+    )
     return f"backup {folder}: {'; '.join(problems)}; {then}"
 
 
@@ -239,8 +266,7 @@ class _Checkpoints(keras.callbacks.Callback):
     moment leaves the previous backups whole. `resume`, a backup `_find_backup` read, is
     loaded when training begins; the backups are removed when it ends."""
 
-    def __init__(self, best_path: str, folder: str, resume: _Backup | None,
-                 best: _Best | None):
+    def __init__(self, best_path: str, folder: str, resume: _Backup | None, best: _Best | None):
         super().__init__()
         self.best_path, self.folder, self.resume, self.best = best_path, folder, resume, best
         self.history = {k: list(v) for k, v in resume.history.items()} if resume else {}
@@ -260,7 +286,8 @@ class _Checkpoints(keras.callbacks.Callback):
             raise ValueError(
                 f"backup {self.resume.weights} of an unfinished run does not fit this model "
                 f"({str(err).splitlines()[0]}): rerun with that run's flags to resume, or "
-                f"delete {self.folder} to start over") from None
+                f"delete {self.folder} to start over"
+            ) from None
 
     def on_epoch_end(self, epoch, logs=None):
         from keras_zoo.port.convert import write_weights
@@ -270,8 +297,7 @@ class _Checkpoints(keras.callbacks.Callback):
             self.history.setdefault(key, []).append(value)
         value = logs.get("val_accuracy", float("nan"))
         if value == value and (self.best is None or value > self.best.val_accuracy):
-            write_weights(self.model, self.best_path, {"val_accuracy": value,
-                                                       "epoch": epoch + 1})
+            write_weights(self.model, self.best_path, {"val_accuracy": value, "epoch": epoch + 1})
             self.best = _Best(value, epoch + 1)
         self._back_up(epoch + 1)
 
@@ -281,8 +307,15 @@ class _Checkpoints(keras.callbacks.Callback):
         os.makedirs(self.folder, exist_ok=True)
         record, weights = _backup_paths(self.folder, epochs)
         write_weights(self.model, weights, {})
-        _write_json(record, {"epochs": epochs, "bytes": os.path.getsize(weights),
-                             "sha256": sha256_of(weights), "history": self.history})
+        _write_json(
+            record,
+            {
+                "epochs": epochs,
+                "bytes": os.path.getsize(weights),
+                "sha256": sha256_of(weights),
+                "history": self.history,
+            },
+        )
         self.epochs_done, self.epochs_run = epochs, self.epochs_run + 1
         self._kept = [*(e for e in self._kept if e != epochs), epochs][-KEPT_BACKUPS:]
         self._remove_other_backups()
@@ -349,12 +382,27 @@ def _write_json(path: str, value) -> None:
             f.write("\n")
 
 
-def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: float = 1e-3,
-          image_size: int | None = None, alpha: float | None = None, weights: str | None = None,
-          freeze_backbone: bool = False, log_dir: str | None = None, out: str | None = None,
-          strategy: str | None = None, validation_split: float = 0.2, seed: int = 0,
-          augment: Sequence[str] = AUGMENTATIONS, inspect: bool = True, verbose: int | str = 1,
-          callbacks: Sequence = ()) -> TrainResult:
+def train(
+    name: str,
+    data: str,
+    *,
+    epochs: int = 10,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    image_size: int | None = None,
+    alpha: float | None = None,
+    weights: str | None = None,
+    freeze_backbone: bool = False,
+    log_dir: str | None = None,
+    out: str | None = None,
+    strategy: str | None = None,
+    validation_split: float = 0.2,
+    seed: int = 0,
+    augment: Sequence[str] = AUGMENTATIONS,
+    inspect: bool = True,
+    verbose: int | str = 1,
+    callbacks: Sequence = (),
+) -> TrainResult:
     """Trains model id `name` on the class-per-folder tree `data` with Keras fit.
 
     weights: "imagenet", a weight set's key ("torchvision:IMAGENET1K_V2"), a PyTorch checkpoint
@@ -390,8 +438,11 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
     for kind in augment:
         checks.check_choice(kind, "augment", AUGMENTATIONS)
     weights = _check_start_weights(info, weights)
-    image_size = (info.input_size[0] if image_size is None else
-                  checks.check_image_size(image_size, "image_size"))
+    image_size = (
+        info.input_size[0]
+        if image_size is None
+        else checks.check_image_size(image_size, "image_size")
+    )
     folder = scan_folder(data, verify=False)
     classes = len(folder.class_names)
     kwargs = _model_kwargs(name, alpha, image_size, classes)
@@ -402,10 +453,12 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
     verify_images(folder.files)
     train_idx, val_idx = folder.split(validation_split, seed)
     files, labels = np.array(folder.files), folder.labels
-    common = dict(image_size=image_size, info=info, batch_size=batch_size, seed=seed,
-                  weights=weights)
-    train_ds = make_dataset(files[train_idx], labels[train_idx], training=True, augment=augment,
-                            **common)
+    common = dict(
+        image_size=image_size, info=info, batch_size=batch_size, seed=seed, weights=weights
+    )
+    train_ds = make_dataset(
+        files[train_idx], labels[train_idx], training=True, augment=augment, **common
+    )
     val_ds = make_dataset(files[val_idx], labels[val_idx], **common)
     with dist.scope():
         model = build(name, weights=weights, **kwargs)
@@ -413,9 +466,11 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
             _freeze_backbone(model)
         steps = epochs * -(-len(train_idx) // batch_size)
         schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps)
-        model.compile(optimizer=keras.optimizers.Adam(schedule),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(schedule),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
     prepare_model(model, dist, train_ds)
     best = os.path.join(out, BEST_WEIGHTS)
     backups = os.path.join(out, BACKUP)
@@ -424,8 +479,11 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
         warnings.warn(_torn_backup_message(backups, problems, resume), stacklevel=2)
     best_so_far = _recorded_best(best) if resume else None
     if resume and best_so_far is None:
-        warnings.warn(f"{best} is missing or records no validation accuracy: the best of the "
-                      f"{resume.epochs} epoch(s) before this resume is not known", stacklevel=2)
+        warnings.warn(
+            f"{best} is missing or records no validation accuracy: the best of the "
+            f"{resume.epochs} epoch(s) before this resume is not known",
+            stacklevel=2,
+        )
 
     # everything is checked: from here on the run writes
     os.makedirs(out, exist_ok=True)
@@ -457,10 +515,19 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
     cbs = [signals, checkpoints]
     if inspect and is_chief():
         chosen = folder.one_per_class(val_idx, SAMPLE_IMAGES, seed)
-        samples = np.concatenate([x for x, _ in make_dataset(
-            files[chosen], labels[chosen], **{**common, "batch_size": len(chosen)})])
-        inspection.log_text(log_dir, "run",  # a markdown code block
-                            "    " + json.dumps(config, indent=2).replace("\n", "\n    "))
+        samples = np.concatenate(
+            [
+                x
+                for x, _ in make_dataset(
+                    files[chosen], labels[chosen], **{**common, "batch_size": len(chosen)}
+                )
+            ]
+        )
+        inspection.log_text(
+            log_dir,
+            "run",  # a markdown code block
+            "    " + json.dumps(config, indent=2).replace("\n", "\n    "),
+        )
         cbs += [
             # Keras 3 writes no op graph, only one that the Graphs tab cannot read
             keras.callbacks.TensorBoard(log_dir, write_graph=False),
@@ -471,23 +538,42 @@ def train(name: str, data: str, *, epochs: int = 10, batch_size: int = 32, lr: f
         ]
     with signals:
         try:
-            model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
-                      initial_epoch=resume.epochs if resume else 0,
-                      callbacks=[*cbs, *callbacks], shuffle=False)  # train_ds shuffles
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=epochs,
+                verbose=verbose,
+                initial_epoch=resume.epochs if resume else 0,
+                callbacks=[*cbs, *callbacks],
+                shuffle=False,
+            )  # train_ds shuffles
         except KeyboardInterrupt as stop:
             from keras_zoo.files import Terminated
 
-            raise TrainingInterrupted(out, epochs, checkpoints.epochs_done, checkpoints.best,
-                                      terminated=isinstance(stop, Terminated)) from stop
+            raise TrainingInterrupted(
+                out,
+                epochs,
+                checkpoints.epochs_done,
+                checkpoints.best,
+                terminated=isinstance(stop, Terminated),
+            ) from stop
     found = checkpoints.best
-    result = TrainResult(out=out, log_dir=log_dir, weights=best,
-                         best_val_accuracy=found.val_accuracy if found else float("nan"),
-                         best_epoch=found.epoch if found else None,
-                         history=checkpoints.history, seconds=time.perf_counter() - start)
-    config["results"] = {"best_val_accuracy": result.best_val_accuracy,
-                         "best_epoch": result.best_epoch,
-                         "epochs_run_now": checkpoints.epochs_run,
-                         "history": result.history, "seconds": round(result.seconds, 1)}
+    result = TrainResult(
+        out=out,
+        log_dir=log_dir,
+        weights=best,
+        best_val_accuracy=found.val_accuracy if found else float("nan"),
+        best_epoch=found.epoch if found else None,
+        history=checkpoints.history,
+        seconds=time.perf_counter() - start,
+    )
+    config["results"] = {
+        "best_val_accuracy": result.best_val_accuracy,
+        "best_epoch": result.best_epoch,
+        "epochs_run_now": checkpoints.epochs_run,
+        "history": result.history,
+        "seconds": round(result.seconds, 1),
+    }
     _write_json(os.path.join(out, RUN_CONFIG), config)
     return result
 
@@ -519,8 +605,9 @@ def _read_json_object(path: str, what: str) -> dict:
         with open(path) as f:
             raw = json.load(f)
     except (ValueError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: expected a JSON object of {what}, not valid JSON ({err})"
-                         ) from None
+        raise ValueError(
+            f"{path}: expected a JSON object of {what}, not valid JSON ({err})"
+        ) from None
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a JSON object of {what}")
     return raw
@@ -532,20 +619,25 @@ def read_class_indices(path: str) -> tuple[str, ...]:
     if not raw:
         raise ValueError(f"{path}: expected a JSON object of class indices")
     try:
-        pairs = ([(int(k), str(v)) for k, v in raw.items()] if all(
-            isinstance(v, str) for v in raw.values()) else [(int(v), str(k))
-                                                            for k, v in raw.items()])
+        pairs = (
+            [(int(k), str(v)) for k, v in raw.items()]
+            if all(isinstance(v, str) for v in raw.values())
+            else [(int(v), str(k)) for k, v in raw.items()]
+        )
     except (ValueError, TypeError):
-        raise ValueError(f"{path}: expected class indices 0, 1, ... with their class names, "
-                         f'such as {{"0": "daisy", "1": "tulips"}}') from None
+        raise ValueError(
+            f"{path}: expected class indices 0, 1, ... with their class names, "
+            f'such as {{"0": "daisy", "1": "tulips"}}'
+        ) from None
     pairs.sort()
     if [i for i, _ in pairs] != list(range(len(pairs))):
         raise ValueError(f"{path}: class indices must be 0..{len(pairs) - 1}")
     return tuple(name for _, name in pairs)
 
 
-def load_trained(name: str, weights: str, *, alpha: float | None = None,
-                 image_size: int | None = None) -> TrainedModel:
+def load_trained(
+    name: str, weights: str, *, alpha: float | None = None, image_size: int | None = None
+) -> TrainedModel:
     """Builds `name` with the flags of the run that wrote `weights` (run.json beside them;
     alpha and image_size given here take precedence) and loads the weights, whose classifier
     must match class_indices.json beside them."""
@@ -558,8 +650,10 @@ def load_trained(name: str, weights: str, *, alpha: float | None = None,
     if not os.path.isfile(weights):
         raise ValueError(f"weights {weights!r}: no such file")
     if not weights.endswith(checks.KERAS_WEIGHT_SUFFIXES):
-        raise ValueError(f"weights {weights!r}: expected the Keras weights file train wrote "
-                         f"({', '.join(checks.KERAS_WEIGHT_SUFFIXES)})")
+        raise ValueError(
+            f"weights {weights!r}: expected the Keras weights file train wrote "
+            f"({', '.join(checks.KERAS_WEIGHT_SUFFIXES)})"
+        )
     folder = os.path.dirname(os.path.abspath(weights))
     config = {}
     if os.path.isfile(os.path.join(folder, RUN_CONFIG)):
@@ -568,16 +662,17 @@ def load_trained(name: str, weights: str, *, alpha: float | None = None,
             raise ValueError(f"weights {weights!r} were trained as {config['model']}, not {name}")
     indices = os.path.join(folder, CLASS_INDICES)
     if not os.path.isfile(indices):
-        raise ValueError(f"weights {weights!r}: no {CLASS_INDICES} beside them to name the "
-                         "classes")
+        raise ValueError(f"weights {weights!r}: no {CLASS_INDICES} beside them to name the classes")
     class_names = read_class_indices(indices)
     try:
         file_classes = keras_file_classes(weights, "")
     except OSError as err:
         raise ValueError(f"weights {weights!r} is not a readable weights file: {err}") from None
     if file_classes != len(class_names):
-        raise ValueError(f"weights {weights!r} hold a classifier of {file_classes} classes but "
-                         f"{indices} lists {len(class_names)}")
+        raise ValueError(
+            f"weights {weights!r} hold a classifier of {file_classes} classes but "
+            f"{indices} lists {len(class_names)}"
+        )
     alpha = config.get("alpha") if alpha is None else alpha
     if image_size is None:
         image_size = config.get("image_size") or info.input_size[0]
@@ -616,29 +711,42 @@ def _inference(name: str, weights: str, runtime: str, alpha, image_size) -> _Inf
     fmt = format_of(weights)
     if fmt is not None:
         if runtime not in ("keras", fmt):
-            raise ValueError(f"runtime {runtime!r}: weights {weights!r} is a {fmt} export, "
-                             f"which runs in {fmt}; drop --runtime")
+            raise ValueError(
+                f"runtime {runtime!r}: weights {weights!r} is a {fmt} export, "
+                f"which runs in {fmt}; drop --runtime"
+            )
         exported = load_exported(weights)
         meta = exported.record.get("metadata", {})
         if meta.get("model") not in (None, name):
             raise ValueError(f"weights {weights!r} are an export of {meta['model']}, not {name}")
         if exported.class_names is None:
-            raise ValueError(f"weights {weights!r}: its export record names no classes "
-                             "(export the weights train wrote)")
+            raise ValueError(
+                f"weights {weights!r}: its export record names no classes "
+                "(export the weights train wrote)"
+            )
 
         def exported_batches(files):
             for i in range(0, len(files), 32):
-                yield exported.prepare([read_image(f) for f in files[i:i + 32]])
+                yield exported.prepare([read_image(f) for f in files[i : i + 32]])
 
-        return _Inference(exported, exported_batches, exported.class_names,
-                          meta.get("run", {}),
-                          exported.record.get("output_activation") == "softmax")
+        return _Inference(
+            exported,
+            exported_batches,
+            exported.class_names,
+            meta.get("run", {}),
+            exported.record.get("output_activation") == "softmax",
+        )
     trained = load_trained(name, weights, alpha=alpha, image_size=image_size)
 
     def batches(files):
-        ds = make_dataset(list(files), np.zeros(len(files), np.int32),
-                          image_size=trained.image_size, info=model_info(name), batch_size=32,
-                          weights=trained.start_weights)
+        ds = make_dataset(
+            list(files),
+            np.zeros(len(files), np.int32),
+            image_size=trained.image_size,
+            info=model_info(name),
+            batch_size=32,
+            weights=trained.start_weights,
+        )
         for x, _ in ds:
             yield x.numpy()
 
@@ -657,10 +765,17 @@ def _logits(inference: _Inference, x) -> np.ndarray:
     return np.log(np.maximum(out, 1e-30)) if inference.probabilities else out
 
 
-def predict(name: str, weights: str, images: Sequence[str], *, top_k: int = 5,
-            temperature: float = 1.0, alpha: float | None = None,
-            image_size: int | None = None, runtime: str = "keras"
-            ) -> list[list[tuple[str, float]]]:
+def predict(
+    name: str,
+    weights: str,
+    images: Sequence[str],
+    *,
+    top_k: int = 5,
+    temperature: float = 1.0,
+    alpha: float | None = None,
+    image_size: int | None = None,
+    runtime: str = "keras",
+) -> list[list[tuple[str, float]]]:
     """For each image file, the top_k (class name, probability) pairs, with probabilities
     softmax(logits / temperature) (`keras_zoo.layers.TemperatureSoftmax`). Images are prepared
     as in the training run's validation (`keras_zoo.data.make_dataset`). `weights` is the
@@ -683,8 +798,7 @@ def predict(name: str, weights: str, images: Sequence[str], *, top_k: int = 5,
     logits = np.concatenate([_logits(inference, x) for x in inference.batches(list(images))])
     probs = np.asarray(softmax(logits))
     k = min(top_k, len(inference.class_names))
-    return [[(inference.class_names[i], float(p[i])) for i in np.argsort(-p)[:k]]
-            for p in probs]
+    return [[(inference.class_names[i], float(p[i])) for i in np.argsort(-p)[:k]] for p in probs]
 
 
 @dataclasses.dataclass
@@ -697,9 +811,16 @@ class Evaluation:
     images: int
 
 
-def evaluate(name: str, weights: str, data: str, *, subset: str = "all",
-             alpha: float | None = None, image_size: int | None = None,
-             runtime: str = "keras") -> Evaluation:
+def evaluate(
+    name: str,
+    weights: str,
+    data: str,
+    *,
+    subset: str = "all",
+    alpha: float | None = None,
+    image_size: int | None = None,
+    runtime: str = "keras",
+) -> Evaluation:
     """Accuracy, per-class precision and recall and the confusion matrix on `data` (all of
     it, or the training or validation subset of the run's split), with images prepared as in
     the run's validation (the preprocessing of the weights it started from, centre crops).
@@ -711,20 +832,31 @@ def evaluate(name: str, weights: str, data: str, *, subset: str = "all",
     folder = scan_folder(data)
     inference = _inference(name, weights, runtime, alpha, image_size)
     if folder.class_names != inference.class_names:
-        raise ValueError(f"data {data!r} has the classes {list(folder.class_names)} but the "
-                         f"weights' {CLASS_INDICES} lists {list(inference.class_names)}")
+        raise ValueError(
+            f"data {data!r} has the classes {list(folder.class_names)} but the "
+            f"weights' {CLASS_INDICES} lists {list(inference.class_names)}"
+        )
     indices = np.arange(len(folder.files))
     if subset != "all":
         if "validation_split" not in inference.config:
-            raise ValueError(f"subset {subset!r} needs the {RUN_CONFIG} of the training run "
-                             "beside the weights")
-        train_idx, val_idx = folder.split(inference.config["validation_split"],
-                                          inference.config["seed"])
+            raise ValueError(
+                f"subset {subset!r} needs the {RUN_CONFIG} of the training run beside the weights"
+            )
+        train_idx, val_idx = folder.split(
+            inference.config["validation_split"], inference.config["seed"]
+        )
         indices = val_idx if subset == "validation" else train_idx
     files, labels = np.array(folder.files)[indices], folder.labels[indices]
-    predicted = np.concatenate([_logits(inference, x).argmax(-1)
-                                for x in inference.batches(list(files))])
+    predicted = np.concatenate(
+        [_logits(inference, x).argmax(-1) for x in inference.batches(list(files))]
+    )
     matrix = confusion_matrix(labels, predicted, len(folder.class_names))
     precision, recall = precision_recall(matrix)
-    return Evaluation(float(np.mean(predicted == labels)), folder.class_names, precision, recall,
-                      matrix, len(labels))
+    return Evaluation(
+        float(np.mean(predicted == labels)),
+        folder.class_names,
+        precision,
+        recall,
+        matrix,
+        len(labels),
+    )

@@ -26,8 +26,9 @@ def is_graph_model(layer: object) -> bool:
     return compat.graph_nodes(layer) is not None
 
 
-def walk(model: keras.Model, *, subclassed: Subclassed = "open", models: bool = False
-         ) -> list[tuple[keras.layers.Layer, ...]]:
+def walk(
+    model: keras.Model, *, subclassed: Subclassed = "open", models: bool = False
+) -> list[tuple[keras.layers.Layer, ...]]:
     """The paths of the layers of `model`, depth first in the order of each model's `layers`.
 
     subclassed: what a nested model without a graph (subclassed, or a Sequential never given
@@ -46,11 +47,14 @@ def walk(model: keras.Model, *, subclassed: Subclassed = "open", models: bool = 
             if isinstance(layer, keras.layers.InputLayer):
                 continue
             path = prefix + (layer,)
-            opened = isinstance(layer, keras.Model) and (subclassed == "open"
-                                                         or is_graph_model(layer))
+            opened = isinstance(layer, keras.Model) and (
+                subclassed == "open" or is_graph_model(layer)
+            )
             if isinstance(layer, keras.Model) and not opened and subclassed == "error":
-                raise TypeError(f"nested model {layer.name!r} is a {type(layer).__name__}, not "
-                                "a Functional or Sequential model with a graph")
+                raise TypeError(
+                    f"nested model {layer.name!r} is a {type(layer).__name__}, not "
+                    "a Functional or Sequential model with a graph"
+                )
             if models or not opened:
                 paths.append(path)
             if opened:
@@ -60,8 +64,9 @@ def walk(model: keras.Model, *, subclassed: Subclassed = "open", models: bool = 
     return paths
 
 
-def layers(model: keras.Model, *, subclassed: Subclassed = "open", models: bool = False
-           ) -> list[keras.layers.Layer]:
+def layers(
+    model: keras.Model, *, subclassed: Subclassed = "open", models: bool = False
+) -> list[keras.layers.Layer]:
     """The layers `walk` reaches, without their paths."""
     return [path[-1] for path in walk(model, subclassed=subclassed, models=models)]
 
@@ -75,8 +80,11 @@ def graph_of(model: keras.Model) -> keras.Model:
                 "keras.Input(shape) or build it before inspecting it"
             )
         inputs, outputs = model.inputs, model.outputs
-        return keras.Model(inputs[0] if len(inputs) == 1 else inputs,
-                           outputs[0] if len(outputs) == 1 else outputs, name=model.name)
+        return keras.Model(
+            inputs[0] if len(inputs) == 1 else inputs,
+            outputs[0] if len(outputs) == 1 else outputs,
+            name=model.name,
+        )
     if compat.graph_nodes(model) is None:
         raise TypeError(
             f"inspection needs a Functional or Sequential model; {getattr(model, 'name', model)!r} "
@@ -96,8 +104,10 @@ def call_of(model: keras.Model, layer: keras.layers.Layer):
     """The one call of `layer` in `model`'s graph; ValueError when it is called more often."""
     nodes = [node for node in calls_in(model) if node.operation is layer]
     if len(nodes) != 1:
-        raise ValueError(f"layer {layer.name!r} is called {len(nodes)} times in {model.name!r}; "
-                         "inspection needs a layer called once")
+        raise ValueError(
+            f"layer {layer.name!r} is called {len(nodes)} times in {model.name!r}; "
+            "inspection needs a layer called once"
+        )
     return nodes[0]
 
 

@@ -46,8 +46,9 @@ class Preprocessing:
 
     def __post_init__(self) -> None:
         if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got "
-                             f"{self.interpolation!r}")
+            raise ValueError(
+                f"interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}"
+            )
         if self.channel_order not in ("RGB", "BGR"):
             raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {self.channel_order!r}")
         if not 0 < self.crop_pct <= 1:
@@ -98,8 +99,9 @@ class WeightSet:
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES or self.layout not in SOURCES:
-            raise ValueError(f"source and layout must be in {SOURCES}: {self.source!r}, "
-                             f"{self.layout!r}")
+            raise ValueError(
+                f"source and layout must be in {SOURCES}: {self.source!r}, {self.layout!r}"
+            )
         if not self.filename:
             object.__setattr__(self, "filename", self.url.rsplit("/", 1)[-1])
 
@@ -115,13 +117,20 @@ def _hash_prefix(filename: str) -> str | None:
     return match.group(1) if match else None
 
 
-def torchvision_weights(filename: str, tag: str, top1: float, *, resize: int = 256,
-                        **config: Any) -> WeightSet:
+def torchvision_weights(
+    filename: str, tag: str, top1: float, *, resize: int = 256, **config: Any
+) -> WeightSet:
     """A torchvision weight set (torchvision.models.<Id>_Weights.<tag>): bilinear resize of the
     shorter side to `resize`, 224 centre crop, ImageNet mean and std."""
     return WeightSet(
-        "torchvision", tag, TORCHVISION_URL + filename, "torchvision", top1,
-        Preprocessing(crop_pct=224 / resize), sha256=_hash_prefix(filename), config=config,
+        "torchvision",
+        tag,
+        TORCHVISION_URL + filename,
+        "torchvision",
+        top1,
+        Preprocessing(crop_pct=224 / resize),
+        sha256=_hash_prefix(filename),
+        config=config,
     )
 
 
@@ -130,10 +139,18 @@ def _rgb(values: tuple[float, float, float]) -> tuple[float, float, float]:
     return (red, green, blue)
 
 
-def timm_weights(tag: str, top1: float | None, *, release: str | None = None,
-                 size: int = 224, crop_pct: float = 0.875, interpolation: str = "bicubic",
-                 mean: tuple[float, float, float] = IMAGENET_MEAN,
-                 std: tuple[float, float, float] = IMAGENET_STD, **config: Any) -> WeightSet:
+def timm_weights(
+    tag: str,
+    top1: float | None,
+    *,
+    release: str | None = None,
+    size: int = 224,
+    crop_pct: float = 0.875,
+    interpolation: str = "bicubic",
+    mean: tuple[float, float, float] = IMAGENET_MEAN,
+    std: tuple[float, float, float] = IMAGENET_STD,
+    **config: Any,
+) -> WeightSet:
     """A timm weight set (`timm.create_model(tag, pretrained=True)`), from its GitHub release
     file when it has one (`release`: the path after .../releases/download/), else from its
     Hugging Face repository's model.safetensors. Preprocessing as in timm's pretrained cfg,
@@ -141,16 +158,23 @@ def timm_weights(tag: str, top1: float | None, *, release: str | None = None,
     url = TIMM_RELEASES_URL + release if release else HF_URL.format(tag=tag)
     filename = release.rsplit("/", 1)[1] if release else f"{tag}.safetensors"
     return WeightSet(
-        "timm", tag, url, "timm", top1,
+        "timm",
+        tag,
+        url,
+        "timm",
+        top1,
         Preprocessing((size, size), crop_pct, interpolation, _rgb(mean), _rgb(std)),
-        sha256=_hash_prefix(filename), config=config, filename=filename,
+        sha256=_hash_prefix(filename),
+        config=config,
+        filename=filename,
     )
 
 
 # megvii's evaluation: BGR values in [0, 255], the shorter side resized to 256 (OpenCV,
 # bilinear), a 224 centre crop (ShuffleNet-Series, ShuffleNetV1/train.py)
-MEGVII_PREPROCESSING = Preprocessing(crop_pct=224 / 256, mean=(0.0, 0.0, 0.0),
-                                     std=(1 / 255, 1 / 255, 1 / 255), channel_order="BGR")
+MEGVII_PREPROCESSING = Preprocessing(
+    crop_pct=224 / 256, mean=(0.0, 0.0, 0.0), std=(1 / 255, 1 / 255, 1 / 255), channel_order="BGR"
+)
 
 
 def megvii_weights(groups: int, scale: float, top1: float) -> WeightSet:
@@ -158,7 +182,12 @@ def megvii_weights(groups: int, scale: float, top1: float) -> WeightSet:
     a shared folder: fetched by hand into the cache under the name `filename`."""
     size = f"{scale:.1f}x"
     return WeightSet(
-        "megvii", f"ShuffleNetV1-{size}-group{groups}", MEGVII_URL, "megvii", top1,
-        MEGVII_PREPROCESSING, filename=f"shufflenet_v1_g{groups}_{size}-megvii.pth",
+        "megvii",
+        f"ShuffleNetV1-{size}-group{groups}",
+        MEGVII_URL,
+        "megvii",
+        top1,
+        MEGVII_PREPROCESSING,
+        filename=f"shufflenet_v1_g{groups}_{size}-megvii.pth",
         direct=False,
     )

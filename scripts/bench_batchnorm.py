@@ -39,9 +39,18 @@ def with_batch_norm(model, choice: str):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=["mobilenet_v2", "mobilenet_v3_large",
-                                                        "resnet50", "resnext50_32x4d",
-                                                        "shufflenet_v1", "shufflenet_v2"])
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=[
+            "mobilenet_v2",
+            "mobilenet_v3_large",
+            "resnet50",
+            "resnext50_32x4d",
+            "shufflenet_v1",
+            "shufflenet_v2",
+        ],
+    )
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--rounds", type=int, default=5)
@@ -51,16 +60,24 @@ def main(argv=None) -> int:
     import keras_zoo
     from keras_zoo import bench
 
-    print(f"inference images/s at batch {args.batch}, {args.image_size}x{args.image_size}, "
-          f"median (min..max) over {args.rounds} rounds; ratio to keras")
-    print(f"{'model':<18} {'keras':>22} {'fused':>22} {'ratio':>18} {'keras_zoo':>22} "
-          f"{'ratio':>18}")
-    x = np.random.default_rng(0).uniform(
-        -1, 1, (args.batch, args.image_size, args.image_size, 3)).astype("float32")
+    print(
+        f"inference images/s at batch {args.batch}, {args.image_size}x{args.image_size}, "
+        f"median (min..max) over {args.rounds} rounds; ratio to keras"
+    )
+    print(
+        f"{'model':<18} {'keras':>22} {'fused':>22} {'ratio':>18} {'keras_zoo':>22} {'ratio':>18}"
+    )
+    x = (
+        np.random.default_rng(0)
+        .uniform(-1, 1, (args.batch, args.image_size, args.image_size, 3))
+        .astype("float32")
+    )
     for name in args.models:
         model = keras_zoo.build(name, input_shape=(args.image_size,) * 2 + (3,))
-        runners = {c: bench.keras_runner(with_batch_norm(model, c))
-                   for c in ("keras", "fused", "keras_zoo")}
+        runners = {
+            c: bench.keras_runner(with_batch_norm(model, c))
+            for c in ("keras", "fused", "keras_zoo")
+        }
         ips = bench.alternate(runners, x, args.rounds, args.seconds)
         line = f"{name:<18} {bench.fmt(bench.summary(ips['keras']), 1):>22}"
         for choice in ("fused", "keras_zoo"):

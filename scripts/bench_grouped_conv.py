@@ -39,13 +39,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 
 # (input height, width, channels), output channels, kernel size, stride, groups
-RESNEXT_SHAPES = [((56, 56, 128), 128, 3, 1, 32), ((58, 58, 256), 256, 3, 2, 32),
-                  ((28, 28, 256), 256, 3, 1, 32), ((30, 30, 512), 512, 3, 2, 32),
-                  ((14, 14, 512), 512, 3, 1, 32), ((16, 16, 1024), 1024, 3, 2, 32),
-                  ((7, 7, 1024), 1024, 3, 1, 32)]
-SHUFFLENET_SHAPES = [((28, 28, 240), 60, 1, 1, 3), ((28, 28, 60), 240, 1, 1, 3),
-                     ((14, 14, 480), 120, 1, 1, 3), ((14, 14, 120), 480, 1, 1, 3),
-                     ((7, 7, 960), 240, 1, 1, 3), ((7, 7, 240), 960, 1, 1, 3)]
+RESNEXT_SHAPES = [
+    ((56, 56, 128), 128, 3, 1, 32),
+    ((58, 58, 256), 256, 3, 2, 32),
+    ((28, 28, 256), 256, 3, 1, 32),
+    ((30, 30, 512), 512, 3, 2, 32),
+    ((14, 14, 512), 512, 3, 1, 32),
+    ((16, 16, 1024), 1024, 3, 2, 32),
+    ((7, 7, 1024), 1024, 3, 1, 32),
+]
+SHUFFLENET_SHAPES = [
+    ((28, 28, 240), 60, 1, 1, 3),
+    ((28, 28, 60), 240, 1, 1, 3),
+    ((14, 14, 480), 120, 1, 1, 3),
+    ((14, 14, 120), 480, 1, 1, 3),
+    ((7, 7, 960), 240, 1, 1, 3),
+    ((7, 7, 240), 960, 1, 1, 3),
+]
 MODELS = ("resnext50_32x4d", "shufflenet_v1_g3_x1_0")
 
 
@@ -122,8 +132,9 @@ def with_grouped_conv(model, conv_class, batch_norm_class):
         cls = layer.__class__
         if grouped(layer):
             cls = conv_class
-        elif (isinstance(layer, keras.layers.BatchNormalization)
-              and grouped(layer.input._keras_history.operation)):
+        elif isinstance(layer, keras.layers.BatchNormalization) and grouped(
+            layer.input._keras_history.operation
+        ):
             cls = batch_norm_class
         return cls.from_config(layer.get_config())
 
@@ -143,8 +154,13 @@ def layer_runners(shape, filters, kernel_size, stride, groups, batch, rng):
     x = rng.uniform(-1, 1, (batch, *shape)).astype("float32")
     padding = "same" if kernel_size > 1 and stride == 1 else "valid"
     classes = {"keras": keras.layers.Conv2D, "keras_zoo": Conv2D}
-    classes.update({name: lowered_conv2d(name) for name, (_, applies) in LOWERINGS.items()
-                    if applies(kernel_size)})
+    classes.update(
+        {
+            name: lowered_conv2d(name)
+            for name, (_, applies) in LOWERINGS.items()
+            if applies(kernel_size)
+        }
+    )
     kernel = None
     runners = {}
     tx = tf.constant(x)
@@ -154,15 +170,20 @@ def layer_runners(shape, filters, kernel_size, stride, groups, batch, rng):
         return lambda _: fn(tx).numpy()
 
     for name, cls in classes.items():
-        layer = cls(filters, kernel_size, stride, padding=padding, groups=groups,
-                    use_bias=False)
+        layer = cls(filters, kernel_size, stride, padding=padding, groups=groups, use_bias=False)
         layer.build(x.shape)
         kernel = layer.get_weights()[0] if kernel is None else kernel
         layer.set_weights([kernel])
         runners[name] = runner(layer)
-    conv = torch.nn.Conv2d(shape[-1], filters, kernel_size, stride,
-                           padding=kernel_size // 2 if padding == "same" else 0, groups=groups,
-                           bias=False).eval()
+    conv = torch.nn.Conv2d(
+        shape[-1],
+        filters,
+        kernel_size,
+        stride,
+        padding=kernel_size // 2 if padding == "same" else 0,
+        groups=groups,
+        bias=False,
+    ).eval()
     conv.weight.data = torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy())
     t = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
 
@@ -188,19 +209,23 @@ def model_runners(name):
     from keras_zoo.torch_reference import torch_model
 
     model = keras_zoo.build(name, classifier_activation=None)
-    kernel_sizes = {layer.kernel_size[0] for layer in model.layers
-                    if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1}
+    kernel_sizes = {
+        layer.kernel_size[0]
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1
+    }
     keras_bn = keras.layers.BatchNormalization
     keras_model = with_grouped_conv(model, keras.layers.Conv2D, keras_bn)
-    runners = {"keras": bench.keras_runner(keras_model),
-               "keras_zoo": bench.keras_runner(with_grouped_conv(model, Conv2D,
-                                                                 BatchNormalization)),
-               "keras_zoo, Keras BN": bench.keras_runner(with_grouped_conv(model, Conv2D,
-                                                                           keras_bn))}
+    runners = {
+        "keras": bench.keras_runner(keras_model),
+        "keras_zoo": bench.keras_runner(with_grouped_conv(model, Conv2D, BatchNormalization)),
+        "keras_zoo, Keras BN": bench.keras_runner(with_grouped_conv(model, Conv2D, keras_bn)),
+    }
     for lowering, (_, applies) in LOWERINGS.items():
         if all(applies(k) for k in kernel_sizes):
             runners[lowering] = bench.keras_runner(
-                with_grouped_conv(model, lowered_conv2d(lowering), keras_bn))
+                with_grouped_conv(model, lowered_conv2d(lowering), keras_bn)
+            )
     runners["keras, XLA"] = bench.keras_runner(keras_model, jit_compile=True)
     runners["torch"] = bench.torch_runner(torch_model(name))
     return runners
@@ -215,8 +240,11 @@ def table(title, unit, rows, out=sys.stdout):
     print("|---|---:|---|---:|---:|", file=out)
     for case, batch, speeds, to_unit in rows:
         for name, values in speeds.items():
-            ratio = ("" if name == "torch" else
-                     bench.fmt(bench.summary([a / b for a, b in zip(values, speeds["torch"])])))
+            ratio = (
+                ""
+                if name == "torch"
+                else bench.fmt(bench.summary([a / b for a, b in zip(values, speeds["torch"])]))
+            )
             shown = bench.fmt(bench.summary([to_unit(v) for v in values]), 2 if unit == "ms" else 1)
             print(f"| {case} | {batch} | {name} | {shown} | {ratio} |", file=out, flush=True)
 
@@ -225,8 +253,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=1.0,
-                        help="seconds per contender per round (layers: half of it)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=1.0,
+        help="seconds per contender per round (layers: half of it)",
+    )
     parser.add_argument("--skip-layers", action="store_true")
     parser.add_argument("--skip-models", action="store_true")
     args = parser.parse_args(argv)
@@ -238,9 +270,11 @@ def main(argv=None) -> int:
     from keras_zoo import bench
 
     torch.set_num_threads(2)
-    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), {os.cpu_count()} CPUs; float32, inference "
-          f"(model(x, training=False) in one tf.function); {args.rounds} rounds")
+    print(
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), {os.cpu_count()} CPUs; float32, inference "
+        f"(model(x, training=False) in one tf.function); {args.rounds} rounds"
+    )
     print(f"load average before: {os.getloadavg()[0]:.1f}")
     rng = np.random.default_rng(0)
     if not args.skip_layers:

@@ -22,9 +22,17 @@ from tests.parity import logit_error, reference  # noqa: E402
 from tests.test_parity_mobilenet import CONFIGS  # noqa: E402
 
 SEEDS = {name: (alpha, seed) for name, alpha, seed in CONFIGS if alpha == 1.0}
-DEFAULT = ["resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v1", "mobilenet_v2",
-           "mobilenet_v3_small", "mobilenet_v3_large", "shufflenet_v2_x1_0",
-           "shufflenet_v1_g3_x1_0"]
+DEFAULT = [
+    "resnet18",
+    "resnet50",
+    "resnext50_32x4d",
+    "mobilenet_v1",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "shufflenet_v2_x1_0",
+    "shufflenet_v1_g3_x1_0",
+]
 
 
 def main() -> int:
@@ -36,11 +44,17 @@ def main() -> int:
         for dtype, floatx in ((torch.float32, "float32"), (torch.float64, "float64")):
             keras.config.set_floatx(floatx)
             keras.config.set_dtype_policy(floatx)
-            errors.append(logit_error(name, (224, 224), np.random.default_rng(0), dtype,
-                                      alpha=alpha, seed=seed))
+            errors.append(
+                logit_error(
+                    name, (224, 224), np.random.default_rng(0), dtype, alpha=alpha, seed=seed
+                )
+            )
         source = type(reference(name, alpha=alpha, seed=seed))
-        print(f"{name:<24} {errors[0]:>10.2e} {errors[1]:>10.2e}  "
-              f"{source.__module__}.{source.__qualname__}", flush=True)
+        print(
+            f"{name:<24} {errors[0]:>10.2e} {errors[1]:>10.2e}  "
+            f"{source.__module__}.{source.__qualname__}",
+            flush=True,
+        )
     return 0
 
 

@@ -1,6 +1,6 @@
 """Port a PyTorch checkpoint into a Keras weights file: `keras-zoo port` as a script.
 
-    python scripts/port_weights.py resnet50 resnet50-0676ba61.pth resnet50.weights.h5 [--check]
+python scripts/port_weights.py resnet50 resnet50-0676ba61.pth resnet50.weights.h5 [--check]
 """
 
 import sys

@@ -5,8 +5,8 @@
 Starts TensorBoard on 127.0.0.1 over LOGDIR (default logs/) with the flags `keras-zoo train`
 prints, waits until it serves the run's images, and renders the Scalars dashboard and the
 Images dashboard (one page per tag group given by --images) with headless Chromium into
-OUT/tensorboard_<page>.png: the screenshots in the README. Needs Chromium (Debian: `apt-get install chromium`); without it,
-it says so and writes nothing.
+OUT/tensorboard_<page>.png: the screenshots in the README. Needs Chromium (Debian:
+`apt-get install chromium`); without it, it says so and writes nothing.
 """
 
 from __future__ import annotations
@@ -64,10 +64,23 @@ def wait_for_images(base: str, server: subprocess.Popen, seconds: float = 120) -
 def screenshot(browser: str, url: str, path: str, width: int, height: int) -> None:
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-             f"--user-data-dir={profile}", f"--window-size={width},{height}",
-             "--virtual-time-budget=20000", f"--screenshot={path}", url],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=180)
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                f"--user-data-dir={profile}",
+                f"--window-size={width},{height}",
+                "--virtual-time-budget=20000",
+                f"--screenshot={path}",
+                url,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=180,
+        )
 
 
 def main(argv=None) -> int:
@@ -76,34 +89,57 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=os.path.join("docs", "images"))
     parser.add_argument("--width", type=int, default=1600)
     parser.add_argument("--height", type=int, default=1200)
-    parser.add_argument("--images", nargs="+", default=list(IMAGE_GROUPS), metavar="GROUP",
-                        help="tag groups of the Images dashboard to render, one page each")
+    parser.add_argument(
+        "--images",
+        nargs="+",
+        default=list(IMAGE_GROUPS),
+        metavar="GROUP",
+        help="tag groups of the Images dashboard to render, one page each",
+    )
     args = parser.parse_args(argv)
     if not os.path.isdir(args.logdir):
-        print(f"logdir {args.logdir!r}: no such folder (run bash scripts/run.sh first)",
-              file=sys.stderr)
+        print(
+            f"logdir {args.logdir!r}: no such folder (run bash scripts/run.sh first)",
+            file=sys.stderr,
+        )
         return 2
     browser = find_browser()
     if browser is None:
-        print("no Chromium found (tried " + ", ".join(BROWSERS) + "); on Debian or Ubuntu: "
-              "sudo apt-get install chromium", file=sys.stderr)
+        print(
+            "no Chromium found (tried " + ", ".join(BROWSERS) + "); on Debian or Ubuntu: "
+            "sudo apt-get install chromium",
+            file=sys.stderr,
+        )
         return 2
     from keras_zoo.cli import TENSORBOARD_FLAGS
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", args.logdir, "--host",
-         "127.0.0.1", "--port", str(port), *TENSORBOARD_FLAGS.split()],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            args.logdir,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *TENSORBOARD_FLAGS.split(),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     try:
         wait_for_images(base, server)
         os.makedirs(args.out, exist_ok=True)
         pages = dict(PAGES)
         for group in args.images:
             pages[f"images_{group}"] = "#images&" + urllib.parse.urlencode(
-                {"tagFilter": f"^{group}"})
+                {"tagFilter": f"^{group}"}
+            )
         for name, fragment in pages.items():
             path = os.path.join(args.out, f"tensorboard_{name}.png")
             screenshot(browser, f"{base}/{fragment}", path, args.width, args.height)

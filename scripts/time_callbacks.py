@@ -43,11 +43,18 @@ def main() -> None:
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (args.images, args.size, args.size, 3)).astype("float32")
     y = rng.integers(0, args.classes, args.images)
-    sample = x[:args.samples]
-    model = keras_zoo.build(args.model, input_shape=(args.size, args.size, 3),
-                            classes=args.classes, classifier_activation=None)
-    model.compile(optimizer="adam", metrics=["accuracy"],
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    sample = x[: args.samples]
+    model = keras_zoo.build(
+        args.model,
+        input_shape=(args.size, args.size, 3),
+        classes=args.classes,
+        classifier_activation=None,
+    )
+    model.compile(
+        optimizer="adam",
+        metrics=["accuracy"],
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     log_root = tempfile.mkdtemp(prefix="time_callbacks-")
     names = [f"class_{i}" for i in range(args.classes)]
     settings = {
@@ -55,12 +62,16 @@ def main() -> None:
         "FeatureMapLogger": lambda d: [callbacks.FeatureMapLogger(d, sample)],
         "KernelStatsLogger": lambda d: [callbacks.KernelStatsLogger(d)],
         "GradCAMLogger": lambda d: [callbacks.GradCAMLogger(d, sample)],
-        "ConfusionMatrixLogger": lambda d: [callbacks.ConfusionMatrixLogger(
-            d, (x[:200], y[:200]), names)],
+        "ConfusionMatrixLogger": lambda d: [
+            callbacks.ConfusionMatrixLogger(d, (x[:200], y[:200]), names)
+        ],
     }
     settings["all four"] = lambda d: [cb for key in list(settings)[1:5] for cb in settings[key](d)]
-    print(f"{args.model} at {args.size}x{args.size}, {args.images} images, batch "
-          f"{args.batch_size}, {args.samples} sample images; {args.rounds} rounds", flush=True)
+    print(
+        f"{args.model} at {args.size}x{args.size}, {args.images} images, batch "
+        f"{args.batch_size}, {args.samples} sample images; {args.rounds} rounds",
+        flush=True,
+    )
     model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0)  # traces the train step
     times: dict[str, list[float]] = {key: [] for key in settings}
     own: dict[str, list[float]] = {key: [] for key in settings}
@@ -73,17 +84,24 @@ def main() -> None:
             model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0, callbacks=cbs)
             times[key].append(time.perf_counter() - start)
             own[key].append(spent[0])
-            print(f"  round {r + 1} {key:<22} fit {times[key][-1]:7.2f} s, in the callbacks "
-                  f"{spent[0]:6.2f} s", flush=True)
+            print(
+                f"  round {r + 1} {key:<22} fit {times[key][-1]:7.2f} s, in the callbacks "
+                f"{spent[0]:6.2f} s",
+                flush=True,
+            )
     base = statistics.median(times["none"])
-    print(f"\n{'callbacks':<22} {'fit s, median':>13} {'min..max':>14} {'callbacks s':>12} "
-          f"{'overhead':>9} {'fit difference':>15}")
+    print(
+        f"\n{'callbacks':<22} {'fit s, median':>13} {'min..max':>14} {'callbacks s':>12} "
+        f"{'overhead':>9} {'fit difference':>15}"
+    )
     for key, values in times.items():
         median, spent = statistics.median(values), statistics.median(own[key])
         overhead = "" if key == "none" else f"{spent / base:8.1%}"
         diff = "" if key == "none" else f"{(median - base) / base:+8.1%}"
-        print(f"{key:<22} {median:13.2f} {min(values):6.2f}..{max(values):<6.2f} {spent:12.2f} "
-              f"{overhead:>9} {diff:>15}")
+        print(
+            f"{key:<22} {median:13.2f} {min(values):6.2f}..{max(values):<6.2f} {spent:12.2f} "
+            f"{overhead:>9} {diff:>15}"
+        )
 
 
 def _timed(callback, spent: list):

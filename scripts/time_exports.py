@@ -33,12 +33,16 @@ def main(argv=None) -> int:
     x = np.random.default_rng(0).normal(0, 1, (args.batch, *shapes.pop())).astype("float32")
     ips = alternate(models, x, args.rounds, args.seconds)
     first = args.exports[0]
-    print(f"batch {args.batch}, {args.rounds} rounds: images/s median (min..max); ratio to "
-          f"{os.path.basename(first)} per round")
+    print(
+        f"batch {args.batch}, {args.rounds} rounds: images/s median (min..max); ratio to "
+        f"{os.path.basename(first)} per round"
+    )
     for path, model in models.items():
         ratio = summary([a / b for a, b in zip(ips[path], ips[first])])
-        print(f"{path:<48} {model.format:<9} {model.precision:<8} "
-              f"{fmt(summary(ips[path]), 1):>24} {fmt(ratio):>20}")
+        print(
+            f"{path:<48} {model.format:<9} {model.precision:<8} "
+            f"{fmt(summary(ips[path]), 1):>24} {fmt(ratio):>20}"
+        )
     return 0
 
 

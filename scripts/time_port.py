@@ -26,9 +26,11 @@ def main() -> int:
     args = parser.parse_args()
     for name in args.names:
         times, size = port_seconds(torch_model, name, args.rounds)
-        print(f"{name}: {size:.0f} MiB checkpoint, port seconds "
-              f"min {min(times):.2f} median {statistics.median(times):.2f} "
-              f"max {max(times):.2f} over {args.rounds} rounds")
+        print(
+            f"{name}: {size:.0f} MiB checkpoint, port seconds "
+            f"min {min(times):.2f} median {statistics.median(times):.2f} "
+            f"max {max(times):.2f} over {args.rounds} rounds"
+        )
     return 0
 
 

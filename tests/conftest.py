@@ -11,8 +11,14 @@ from keras_zoo.port.compare import relative_error  # noqa: E402, F401  (tests im
 def random_batch_norm_weights(layer, rng, spread: float):
     """Random statistics for a built batch norm, far from the initial ones: gamma and the
     variance uniform in [0.5, 1.5], beta and the mean normal with standard deviation `spread`."""
-    return [(rng.uniform(0.5, 1.5, w.shape) if "variance" in w.path or "gamma" in w.path
-             else rng.normal(0, spread, w.shape)).astype("float32") for w in layer.weights]
+    return [
+        (
+            rng.uniform(0.5, 1.5, w.shape)
+            if "variance" in w.path or "gamma" in w.path
+            else rng.normal(0, spread, w.shape)
+        ).astype("float32")
+        for w in layer.weights
+    ]
 
 
 @pytest.fixture
@@ -63,10 +69,22 @@ class TensorBoardServer:
         self.base = f"http://127.0.0.1:{port}"
         self._log = open(self.log_file, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tensorboard.main", "--logdir", self.logdir,
-             "--host", "127.0.0.1", "--port", str(port), *self.flags],
-            stdout=self._log, stderr=subprocess.STDOUT,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+            [
+                sys.executable,
+                "-m",
+                "tensorboard.main",
+                "--logdir",
+                self.logdir,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *self.flags,
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
         return self
 
     def __exit__(self, *exc):
@@ -104,8 +122,7 @@ class TensorBoardServer:
             assert self.process.poll() is None, self.log()
             try:
                 answer = self.json(path)
-            except (urllib.error.URLError, ConnectionError, TimeoutError,
-                    json.JSONDecodeError):
+            except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
                 answer = None
             if answer is not None and ready(answer):
                 return answer
@@ -147,6 +164,7 @@ def h5_arrays(path) -> dict:
 
     found = {}
     with h5py.File(path) as f:
-        f.visititems(lambda n, o: found.__setitem__(n, o[()])
-                     if isinstance(o, h5py.Dataset) else None)
+        f.visititems(
+            lambda n, o: found.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None
+        )
     return found

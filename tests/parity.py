@@ -28,8 +28,9 @@ def reference(name, dtype=torch.float32, *, alpha=None, seed=None):
 
 def ported(name, ref, input_shape, *, optional_modules=(), **build_kwargs):
     """`build(name, ...)` (logits) with the reference's weights loaded by name."""
-    model = keras_zoo.build(name, input_shape=input_shape, classifier_activation=None,
-                            **build_kwargs)
+    model = keras_zoo.build(
+        name, input_shape=input_shape, classifier_activation=None, **build_kwargs
+    )
     load_state_dict(model, state_dict_numpy(ref), optional_modules=optional_modules)
     return model
 

@@ -42,10 +42,10 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
         if kind == "flip":
             data[at] ^= 1 << rng.randrange(8)
         elif kind == "overwrite":
-            data[at:at + 8] = rng.randbytes(8)
+            data[at : at + 8] = rng.randbytes(8)
         else:  # a plausible-looking length or count: small, huge or negative
             value = rng.choice((0, 1, 2**31 - 1, 2**32, 2**62, -1, rng.randrange(2**16)))
-            data[at:at + 8] = (value % 2**64).to_bytes(8, "little")
+            data[at : at + 8] = (value % 2**64).to_bytes(8, "little")
     return bytes(data)
 
 
@@ -55,7 +55,9 @@ def repickled(archive: bytes, rng: random.Random) -> bytes:
     with zipfile.ZipFile(io.BytesIO(archive)) as src, zipfile.ZipFile(out, "w") as dst:
         for info in src.infolist():
             data = src.read(info)
-            dst.writestr(info.filename, mutate(data, rng) if info.filename.endswith("data.pkl") else data)
+            dst.writestr(
+                info.filename, mutate(data, rng) if info.filename.endswith("data.pkl") else data
+            )
     return out.getvalue()
 
 
@@ -83,7 +85,8 @@ def main(seed: int, cases: int, files: list[str]) -> int:
         try:
             got = reader.read_checkpoint(target)
             ok = isinstance(got, dict) and all(
-                isinstance(k, str) and isinstance(v, np.ndarray) for k, v in got.items())
+                isinstance(k, str) and isinstance(v, np.ndarray) for k, v in got.items()
+            )
             outcomes["dict"] += 1
             if not ok:
                 failures.append(f"case {case} ({source}): returned {type(got).__name__}")
@@ -101,8 +104,10 @@ def main(seed: int, cases: int, files: list[str]) -> int:
             failures.append(f"case {case} ({source}): took {took:.2f} s")
     for line in failures:
         print(line)
-    print(f"{cases} cases: {outcomes['dict']} dicts, {outcomes['error']} CheckpointErrors, "
-          f"{len(failures)} unexpected; slowest read {slowest * 1000:.0f} ms")
+    print(
+        f"{cases} cases: {outcomes['dict']} dicts, {outcomes['error']} CheckpointErrors, "
+        f"{len(failures)} unexpected; slowest read {slowest * 1000:.0f} ms"
+    )
     return 1 if failures else 0
 
 

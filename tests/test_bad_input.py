@@ -26,12 +26,18 @@ from keras_zoo.data import _check_header, read_image, scan_folder, verify_images
         (dict(classes=0), ValueError, "classes"),
         (dict(classes=2.5), ValueError, "classes"),
         (dict(classes=True), ValueError, "classes"),
-        (dict(include_top=False, pooling="mean"), ValueError,
-         "pooling must be one of None, 'avg', 'max'"),
+        (
+            dict(include_top=False, pooling="mean"),
+            ValueError,
+            "pooling must be one of None, 'avg', 'max'",
+        ),
         (dict(pooling="max"), ValueError, "pooling='max' applies only with include_top=False"),
         (dict(input_shape=(16, 16, 3)), ValueError, "input_shape.*>= 32"),
-        (dict(input_shape=(224, 224)), ValueError,
-         r"input_shape must be \(height, width, channels\)"),
+        (
+            dict(input_shape=(224, 224)),
+            ValueError,
+            r"input_shape must be \(height, width, channels\)",
+        ),
         (dict(input_shape=(3, 224, 224)), ValueError, r"channels-first.*\(224, 224, 3\)"),
         (dict(input_shape=(224, 224, 0)), ValueError, "channel count"),
         (dict(input_shape=(224, 224, None)), ValueError, "channel count"),
@@ -57,13 +63,19 @@ def test_bad_keywords(kwargs, error, match):
 def test_one_image_size_check_for_every_caller():
     assert check_image_size(32) == 32 and check_image_size(None, allow_none=True) is None
     for bad in (31, 0, -64, 64.0, "64", True, None):
-        with pytest.raises(ValueError, match=rf"^image_size must be an integer >= 32, got "
-                                             rf"{re.escape(repr(bad))}$"):
+        with pytest.raises(
+            ValueError,
+            match=rf"^image_size must be an integer >= 32, got "
+            rf"{re.escape(repr(bad))}$",
+        ):
             check_image_size(bad)
     with pytest.raises(ValueError, match=r"^--size must be None or an integer >= 8, got 4$"):
         check_image_size(4, "--size", min_size=8, allow_none=True)
-    with pytest.raises(ValueError, match=r"^input_shape \(16, None, 3\): each of height and "
-                                         r"width must be None or an integer >= 32, got 16$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^input_shape \(16, None, 3\): each of height and "
+        r"width must be None or an integer >= 32, got 16$",
+    ):
         keras_zoo.build("resnet18", input_shape=(16, None, 3))
 
 
@@ -89,7 +101,8 @@ def test_a_keras_file_that_does_not_fit_leaves_the_model_unchanged(tmp_path):
     from keras_zoo.port.loading import load_keras_file
 
     keras_zoo.build("resnet18", input_shape=(32, 32, 3), classes=3).save_weights(
-        tmp_path / "r18.weights.h5")
+        tmp_path / "r18.weights.h5"
+    )
     model = keras_zoo.build("resnet34", input_shape=(32, 32, 3), classes=3)
     before = model.get_weights()
     with pytest.raises(ValueError, match="do not fit resnet34"):
@@ -117,7 +130,7 @@ def _truncated_jpeg(path):
     pixels = np.random.default_rng(1).integers(0, 256, (32, 32, 3)).astype(np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "JPEG")
-    path.write_bytes(buffer.getvalue()[:len(buffer.getvalue()) // 2])
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
 
 
 def _one_bit_bmp(path):
@@ -156,11 +169,11 @@ def _fails(capsys, argv):
 def trained(tmp_path_factory):
     """The files train writes for a 2-class mobilenet_v3_small at 32x32 (untrained weights)."""
     folder = tmp_path_factory.mktemp("trained")
-    keras_zoo.build(MODEL, input_shape=(32, 32, 3), classes=2, alpha=0.75,
-                    classifier_activation=None).save_weights(folder / "best.weights.h5")
+    keras_zoo.build(
+        MODEL, input_shape=(32, 32, 3), classes=2, alpha=0.75, classifier_activation=None
+    ).save_weights(folder / "best.weights.h5")
     (folder / "class_indices.json").write_text(json.dumps({"0": "blue", "1": "red"}))
-    (folder / "run.json").write_text(json.dumps({"model": MODEL, "alpha": 0.75,
-                                                 "image_size": 32}))
+    (folder / "run.json").write_text(json.dumps({"model": MODEL, "alpha": 0.75, "image_size": 32}))
     return folder
 
 
@@ -169,16 +182,33 @@ def test_train_refuses_an_image_the_decoder_cannot_read(kind, tmp_path, capsys):
     data = _image_tree(tmp_path / "data")
     bad, reason = _damaged(kind, data / "red")
     out = tmp_path / "out"
-    lines = _fails(capsys, ["train", MODEL, "--data", str(data), "--out", str(out),
-                            "--image-size", "32", "--epochs", "1", "--verbose", "0"])
-    assert lines[0].startswith(f"keras-zoo train: error: {bad} is not a readable image: "
-                               f"{reason}"), lines
+    lines = _fails(
+        capsys,
+        [
+            "train",
+            MODEL,
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--image-size",
+            "32",
+            "--epochs",
+            "1",
+            "--verbose",
+            "0",
+        ],
+    )
+    assert lines[0].startswith(
+        f"keras-zoo train: error: {bad} is not a readable image: {reason}"
+    ), lines
     assert not out.exists()
 
 
 @pytest.mark.parametrize("kind", DAMAGED)
-def test_predict_and_evaluate_refuse_an_image_the_decoder_cannot_read(kind, trained, tmp_path,
-                                                                       capsys):
+def test_predict_and_evaluate_refuse_an_image_the_decoder_cannot_read(
+    kind, trained, tmp_path, capsys
+):
     data = _image_tree(tmp_path / "data")
     good = data / "blue" / "0.png"
     weights = str(trained / "best.weights.h5")
@@ -186,21 +216,25 @@ def test_predict_and_evaluate_refuse_an_image_the_decoder_cannot_read(kind, trai
     assert capsys.readouterr().out.startswith(f"{good}: ")
     bad, reason = _damaged(kind, data / "red")
     lines = _fails(capsys, ["predict", MODEL, "--weights", weights, str(good), str(bad)])
-    assert lines[0].startswith(f"keras-zoo predict: error: image '{bad}' is not a readable "
-                               f"image: {reason}"), lines
+    assert lines[0].startswith(
+        f"keras-zoo predict: error: image '{bad}' is not a readable image: {reason}"
+    ), lines
     out = tmp_path / "evaluation"
-    lines = _fails(capsys, ["evaluate", MODEL, "--weights", weights, "--data", str(data),
-                            "--out", str(out)])
-    assert lines[0].startswith(f"keras-zoo evaluate: error: {bad} is not a readable image: "
-                               f"{reason}"), lines
+    lines = _fails(
+        capsys, ["evaluate", MODEL, "--weights", weights, "--data", str(data), "--out", str(out)]
+    )
+    assert lines[0].startswith(
+        f"keras-zoo evaluate: error: {bad} is not a readable image: {reason}"
+    ), lines
     assert not out.exists()
 
 
 def test_read_image_names_a_file_the_decoder_cannot_read(tmp_path):
     for kind in DAMAGED:
         bad, reason = _damaged(kind, tmp_path)
-        with pytest.raises(ValueError, match=re.escape(f"image '{bad}' is not a readable image: "
-                                                       f"{reason}")):
+        with pytest.raises(
+            ValueError, match=re.escape(f"image '{bad}' is not a readable image: {reason}")
+        ):
             read_image(bad)
 
 
@@ -238,8 +272,7 @@ def _checkpoint_of_another_stem(path):
     save_file({"conv1.weight": np.zeros((64, 3, 3, 3), np.float32)}, str(path))
 
 
-def test_command_line_errors_start_with_a_line_that_says_what_is_wrong(trained, tmp_path,
-                                                                        capsys):
+def test_command_line_errors_start_with_a_line_that_says_what_is_wrong(trained, tmp_path, capsys):
     data = _image_tree(tmp_path / "data")
     jpeg, _ = _damaged("truncated JPEG", data / "red")
     _keras_weights_of_resnet18(tmp_path / "r18.weights.h5")
@@ -257,20 +290,52 @@ def test_command_line_errors_start_with_a_line_that_says_what_is_wrong(trained, 
     (broken_run / "run.json").write_text("{not json")
     weights = str(trained / "best.weights.h5")
     cases = [  # argv, what the first line must name and say
-        (["analyze-kernels", "resnet34", "--weights", str(tmp_path / "r18.weights.h5"),
-          "--classes", "3", "--image-size", "32", "--out", str(tmp_path / "k")],
-         ["r18.weights.h5", "do not fit resnet34", "needs (3, 3, 64, 64)"]),
-        (["port", "resnet18", str(tmp_path / "stem.safetensors"), str(tmp_path / "p.weights.h5")],
-         ["stem.safetensors does not fit resnet18: conv1: checkpoint weight (64, 3, 3, 3)"]),
-        (["predict", MODEL, "--weights", weights, str(jpeg)],
-         [f"image '{jpeg}' is not a readable image: image file is truncated"]),
-        (["train", MODEL, "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "t")],
-         [f"data '{tmp_path / 'missing'}': no such folder"]),
-        (["predict", MODEL, "--weights", str(odd / "best.weights.h5"), str(data / "red/0.png")],
-         ["best.weights.h5' is not a readable weights file: not laid out as Keras weights"]),
-        (["predict", MODEL, "--weights", str(broken_run / "best.weights.h5"),
-          str(data / "red/0.png")],
-         [f"{broken_run / 'run.json'}: expected a JSON object of the run's configuration"]),
+        (
+            [
+                "analyze-kernels",
+                "resnet34",
+                "--weights",
+                str(tmp_path / "r18.weights.h5"),
+                "--classes",
+                "3",
+                "--image-size",
+                "32",
+                "--out",
+                str(tmp_path / "k"),
+            ],
+            ["r18.weights.h5", "do not fit resnet34", "needs (3, 3, 64, 64)"],
+        ),
+        (
+            [
+                "port",
+                "resnet18",
+                str(tmp_path / "stem.safetensors"),
+                str(tmp_path / "p.weights.h5"),
+            ],
+            ["stem.safetensors does not fit resnet18: conv1: checkpoint weight (64, 3, 3, 3)"],
+        ),
+        (
+            ["predict", MODEL, "--weights", weights, str(jpeg)],
+            [f"image '{jpeg}' is not a readable image: image file is truncated"],
+        ),
+        (
+            ["train", MODEL, "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "t")],
+            [f"data '{tmp_path / 'missing'}': no such folder"],
+        ),
+        (
+            ["predict", MODEL, "--weights", str(odd / "best.weights.h5"), str(data / "red/0.png")],
+            ["best.weights.h5' is not a readable weights file: not laid out as Keras weights"],
+        ),
+        (
+            [
+                "predict",
+                MODEL,
+                "--weights",
+                str(broken_run / "best.weights.h5"),
+                str(data / "red/0.png"),
+            ],
+            [f"{broken_run / 'run.json'}: expected a JSON object of the run's configuration"],
+        ),
     ]
     for argv, expected in cases:
         lines = _fails(capsys, argv)
@@ -283,18 +348,32 @@ def test_command_line_errors_start_with_a_line_that_says_what_is_wrong(trained, 
     assert not (tmp_path / "p.weights.h5").exists()
 
 
-def test_a_decoder_error_inside_the_pipeline_is_a_line_not_a_traceback(trained, tmp_path,
-                                                                      capsys, monkeypatch):
+def test_a_decoder_error_inside_the_pipeline_is_a_line_not_a_traceback(
+    trained, tmp_path, capsys, monkeypatch
+):
     """An image damaged after the check (here: the check skipped) fails in the tf.data
     pipeline with TensorFlow's InvalidArgumentError, which main reports in a line, without the
     pipeline's node names and op tags."""
     data = _image_tree(tmp_path / "data")
     _damaged("truncated JPEG", data / "red")
     monkeypatch.setattr(keras_zoo.data, "verify_images", lambda *args, **kwargs: None)
-    lines = _fails(capsys, ["evaluate", MODEL, "--weights", str(trained / "best.weights.h5"),
-                            "--data", str(data), "--out", str(tmp_path / "out")])
-    assert lines == ["keras-zoo evaluate: error: TensorFlow could not run on this input: "
-                     "jpeg::Uncompress failed. Invalid JPEG data or crop window."]
+    lines = _fails(
+        capsys,
+        [
+            "evaluate",
+            MODEL,
+            "--weights",
+            str(trained / "best.weights.h5"),
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
+    assert lines == [
+        "keras-zoo evaluate: error: TensorFlow could not run on this input: "
+        "jpeg::Uncompress failed. Invalid JPEG data or crop window."
+    ]
     assert not (tmp_path / "out").exists()
 
 
@@ -308,11 +387,13 @@ def test_op_error_text_keeps_the_reason_of_eager_pipeline_and_fit_errors(tmp_pat
     images = tf.data.Dataset.from_tensor_slices([str(bad)]).map(keras_zoo.data._decode)
     with pytest.raises(tf.errors.InvalidArgumentError) as pipeline:
         list(images)
-    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
-                              keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
     model.compile("sgd", "sparse_categorical_crossentropy")
-    batches = tf.data.Dataset.zip(images.map(lambda x: tf.image.resize(x, (32, 32))),
-                                  tf.data.Dataset.from_tensor_slices([0])).batch(1)
+    batches = tf.data.Dataset.zip(
+        images.map(lambda x: tf.image.resize(x, (32, 32))), tf.data.Dataset.from_tensor_slices([0])
+    ).batch(1)
     with pytest.raises(tf.errors.InvalidArgumentError) as fit:
         model.fit(batches, verbose=0, shuffle=False)
     assert "{{function_node" in str(eager.value)  # what is taken off

@@ -16,8 +16,15 @@ def _ordered(triple):
 
 def test_a_tiny_benchmark_fills_every_table():
     out = io.StringIO()
-    results = bench.run_all(size=32, batch_sizes=(1, 2), rounds=1, seconds=0.01,
-                            train_batch=2, cases=["mobilenet_v2"], out=out)
+    results = bench.run_all(
+        size=32,
+        batch_sizes=(1, 2),
+        rounds=1,
+        seconds=0.01,
+        train_batch=2,
+        cases=["mobilenet_v2"],
+        out=out,
+    )
     text = out.getvalue()
     assert "torch column: yes" in text  # the package's own references (keras_zoo.torch_reference)
     assert results["gemm_gflops"] > 1
@@ -33,8 +40,10 @@ def test_a_tiny_benchmark_fills_every_table():
             assert row[f"{variant} gflops"] == pytest.approx(2 * row["gmacs"] * row[variant][1])
     # the runtimes table follows --cases when not told its own, with int8 for mobilenet_v2
     runtimes = results["runtimes"]
-    assert [(r["model"], r["batch"]) for r in runtimes] == [("mobilenet_v2", 1),
-                                                             ("mobilenet_v2", 2)]
+    assert [(r["model"], r["batch"]) for r in runtimes] == [
+        ("mobilenet_v2", 1),
+        ("mobilenet_v2", 2),
+    ]
     for row in runtimes:
         assert set(row["precision"]) == {c.name for c in bench.CONTENDERS}
         assert row["left out"] == {}
@@ -46,8 +55,13 @@ def test_a_tiny_benchmark_fills_every_table():
             assert precision == "int8" or row["max error"][name] < 1e-4
         assert row["best keras_zoo"] in bench.BEST_OF["keras_zoo"]
         assert row["best torch"] in bench.BEST_OF["torch"]
-        for key in ("best ratio", "as built ratio", "keras_zoo litert int8 ratio",
-                    "keras_zoo onnx int8 ratio", "keras_zoo openvino int8 ratio"):
+        for key in (
+            "best ratio",
+            "as built ratio",
+            "keras_zoo litert int8 ratio",
+            "keras_zoo onnx int8 ratio",
+            "keras_zoo openvino int8 ratio",
+        ):
             assert _ordered(row[key])
     assert [r["model"] for r in results["training"]] == ["mobilenet_v2"]
     assert _ordered(results["build"][0]["ratio"])
@@ -55,17 +69,26 @@ def test_a_tiny_benchmark_fills_every_table():
     assert 0 < low <= median <= high
     memory = results["memory"]
     assert all(r["keras_zoo"] > 100 and r["keras.applications"] > 100 for r in memory)
-    for heading in ("inference, 32x32", "runtimes, 32x32", "training steps/s", "build seconds",
-                    "porting resnet50", "peak memory", "float32 GEMM peak",
-                    "keras_zoo openvino int8", "(the best of each side)"):
+    for heading in (
+        "inference, 32x32",
+        "runtimes, 32x32",
+        "training steps/s",
+        "build seconds",
+        "porting resnet50",
+        "peak memory",
+        "float32 GEMM peak",
+        "keras_zoo openvino int8",
+        "(the best of each side)",
+    ):
         assert heading in text
 
 
 def test_a_case_without_a_keras_applications_peer_runs_alone():
     case = bench.choose_cases(["shufflenet_v2_x1_0"])
     out = io.StringIO()
-    inference = bench.bench_inference(case, size=32, batch_sizes=(1,), rounds=1, seconds=0.01,
-                                      out=out)
+    inference = bench.bench_inference(
+        case, size=32, batch_sizes=(1,), rounds=1, seconds=0.01, out=out
+    )
     build = bench.bench_build(case, size=32, rounds=1, out=out)
     assert _ordered(inference[0]["folded"]) and "keras.applications" not in inference[0]
     assert _ordered(build[0]["keras_zoo"]) and "ratio" not in build[0]
@@ -73,8 +96,11 @@ def test_a_case_without_a_keras_applications_peer_runs_alone():
 
 def test_the_output_check_judges_float32_runtimes_only():
     x = np.random.default_rng(0).uniform(-1, 1, (2, 4)).astype("float32")
-    runners = {"keras_zoo as built": lambda b: b * 2, "keras_zoo folded": lambda b: b * 2,
-               "keras_zoo litert int8": lambda b: b * 3}
+    runners = {
+        "keras_zoo as built": lambda b: b * 2,
+        "keras_zoo folded": lambda b: b * 2,
+        "keras_zoo litert int8": lambda b: b * 3,
+    }
     errors = bench.check_outputs(runners, "keras_zoo as built", x)
     assert errors["keras_zoo folded"] == 0 and errors["keras_zoo litert int8"] > 0.1
     runners["keras_zoo onnx"] = lambda b: b * 2 + 1e-3
@@ -86,8 +112,11 @@ def test_the_output_check_judges_float32_runtimes_only():
 
 def test_a_failed_export_is_left_out_of_the_row():
     runtimes = bench.Runtimes({}, {}, {"keras_zoo onnx": "onnx export of 'm' failed: ..."})
-    ips = {"keras_zoo as built": [1.0, 1.0], "keras_zoo folded": [2.0, 3.0],
-           "torch eager": [1.0, 2.0]}
+    ips = {
+        "keras_zoo as built": [1.0, 1.0],
+        "keras_zoo folded": [2.0, 3.0],
+        "torch eager": [1.0, 2.0],
+    }
     row = bench.runtimes_row("m", 1, ips, runtimes)
     assert row["left out"] == {"keras_zoo onnx": "onnx export of 'm' failed: ..."}
     assert "keras_zoo onnx" not in row
@@ -106,16 +135,22 @@ def test_the_runners_compute_the_models_outputs():
     model = bench.zoo_model(case, 32)
     x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
     for contender in (model, keras_zoo.fold_batchnorm(model)):
-        np.testing.assert_allclose(bench.keras_runner(contender)(x), model.predict_on_batch(x),
-                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            bench.keras_runner(contender)(x), model.predict_on_batch(x), rtol=1e-5, atol=1e-5
+        )
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--cases", "vgg16"], "cases: none of ['vgg16']"),
-    (["--runtimes-cases", "vgg16"], "runtimes_cases: none of ['vgg16']"),
-    (["--runtimes-cases", "resnet50", "--int8-cases", "mobilenet_v2"],
-     "int8_cases: ['mobilenet_v2'] not among the runtimes table's cases ['resnet50']"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--cases", "vgg16"], "cases: none of ['vgg16']"),
+        (["--runtimes-cases", "vgg16"], "runtimes_cases: none of ['vgg16']"),
+        (
+            ["--runtimes-cases", "resnet50", "--int8-cases", "mobilenet_v2"],
+            "int8_cases: ['mobilenet_v2'] not among the runtimes table's cases ['resnet50']",
+        ),
+    ],
+)
 def test_bench_rejects_unknown_cases(capsys, argv, message):
     assert cli.main(["bench", *argv, "--no-memory"]) == 2
     assert message in capsys.readouterr().err

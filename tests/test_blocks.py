@@ -24,12 +24,26 @@ from tests.torch_models import import_torchvision
 F = nn.functional
 # torch's own function for every torch name blocks.activation knows
 TORCH_FUNCTIONS = {
-    "relu": F.relu, "relu6": F.relu6, "hardswish": F.hardswish, "hard_swish": F.hardswish,
-    "hardsigmoid": F.hardsigmoid, "hard_sigmoid": F.hardsigmoid, "silu": F.silu,
-    "swish": F.silu, "gelu": F.gelu, "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
-    "sigmoid": torch.sigmoid, "tanh": torch.tanh, "hardtanh": F.hardtanh, "mish": F.mish,
-    "elu": F.elu, "celu": F.celu, "selu": F.selu, "softplus": F.softplus,
-    "leaky_relu": F.leaky_relu, "identity": lambda t: t,
+    "relu": F.relu,
+    "relu6": F.relu6,
+    "hardswish": F.hardswish,
+    "hard_swish": F.hardswish,
+    "hardsigmoid": F.hardsigmoid,
+    "hard_sigmoid": F.hardsigmoid,
+    "silu": F.silu,
+    "swish": F.silu,
+    "gelu": F.gelu,
+    "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "hardtanh": F.hardtanh,
+    "mish": F.mish,
+    "elu": F.elu,
+    "celu": F.celu,
+    "selu": F.selu,
+    "softplus": F.softplus,
+    "leaky_relu": F.leaky_relu,
+    "identity": lambda t: t,
 }
 
 
@@ -71,9 +85,12 @@ def test_keras_names_and_functions_pass_through(rng):
 
 
 def test_an_unknown_activation_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"^activation 'swiss' \(act\): expected a torch name "
-                                         r"\(relu, relu6, .*silu.*\), a Keras activation name "
-                                         r"\(.*softsign.*\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"^activation 'swiss' \(act\): expected a torch name "
+        r"\(relu, relu6, .*silu.*\), a Keras activation name "
+        r"\(.*softsign.*\)",
+    ):
         activation(keras.Input((4,)), "swiss", name="act")
     with pytest.raises(TypeError, match=r"^activation \(act\): expected a name"):
         activation(keras.Input((4,)), 3, name="act")
@@ -88,18 +105,23 @@ def _load_se(model, torch_se, name="se"):
     for fc in ("fc1", "fc2"):
         conv = getattr(torch_se, fc)
         model.get_layer(f"{name}.{fc}").set_weights(
-            [conv.weight.detach().numpy().transpose(2, 3, 1, 0), conv.bias.detach().numpy()])
+            [conv.weight.detach().numpy().transpose(2, 3, 1, 0), conv.bias.detach().numpy()]
+        )
 
 
-@pytest.mark.parametrize("act, gate, torch_act, torch_gate", [
-    ("silu", "sigmoid", nn.SiLU, nn.Sigmoid),  # EfficientNet's
-    ("relu", "hardsigmoid", nn.ReLU, nn.Hardsigmoid),  # MobileNet V3's, the default
-])
+@pytest.mark.parametrize(
+    "act, gate, torch_act, torch_gate",
+    [
+        ("silu", "sigmoid", nn.SiLU, nn.Sigmoid),  # EfficientNet's
+        ("relu", "hardsigmoid", nn.ReLU, nn.Hardsigmoid),  # MobileNet V3's, the default
+    ],
+)
 def test_se_block_is_torchvisions_squeeze_excitation(rng, act, gate, torch_act, torch_gate):
     torchvision = import_torchvision()
     torch.manual_seed(0)
-    ref = torchvision.ops.SqueezeExcitation(16, 6, activation=torch_act,
-                                            scale_activation=torch_gate).eval()
+    ref = torchvision.ops.SqueezeExcitation(
+        16, 6, activation=torch_act, scale_activation=torch_gate
+    ).eval()
     inputs = keras.Input((5, 5, 16))
     kwargs = {} if act == "relu" else {"activation_kind": act, "gate": gate}
     model = keras.Model(inputs, se_block(inputs, 6, name="se", **kwargs))
@@ -109,22 +131,36 @@ def test_se_block_is_torchvisions_squeeze_excitation(rng, act, gate, torch_act, 
         want = ref(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
     np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
     assert model.get_layer("se.fc1").filters == 6
-    assert [n for n in ("se.activation", "se.scale_activation")
-            if n in {layer.name for layer in model.layers}] == ["se.activation",
-                                                               "se.scale_activation"]
+    assert [
+        n
+        for n in ("se.activation", "se.scale_activation")
+        if n in {layer.name for layer in model.layers}
+    ] == ["se.activation", "se.scale_activation"]
 
 
 def test_se_block_refuses_a_width_that_is_not_a_positive_int():
-    with pytest.raises(ValueError, match=r"^squeeze_channels \(se\) must be a positive int, "
-                                         r"got 0\.25"):
+    with pytest.raises(
+        ValueError,
+        match=r"^squeeze_channels \(se\) must be a positive int, "
+        r"got 0\.25",
+    ):
         se_block(keras.Input((5, 5, 16)), 0.25, name="se")
 
 
 def test_inverted_res_block_takes_the_squeeze_width_and_its_parts():
     def block(**kwargs):
         inputs = keras.Input((14, 14, 40))
-        y = inverted_res_block(inputs, 240, 40, activation_kind="silu", use_se=True,
-                               name="features.5", seq="block", project_as_unit=True, **kwargs)
+        y = inverted_res_block(
+            inputs,
+            240,
+            40,
+            activation_kind="silu",
+            use_se=True,
+            name="features.5",
+            seq="block",
+            project_as_unit=True,
+            **kwargs,
+        )
         return keras.Model(inputs, y)
 
     # MobileNet V3's default: a quarter of the expanded channels, a multiple of 8
@@ -132,13 +168,15 @@ def test_inverted_res_block_takes_the_squeeze_width_and_its_parts():
     assert default.get_layer("features.5.block.2.fc1").filters == make_divisible(240 // 4, 8)
     assert isinstance(default.get_layer("features.5.block.2.activation"), keras.layers.ReLU)
     # EfficientNet's: a quarter of the block's input channels, SiLU and sigmoid
-    efficient = block(se_channels=lambda cin, expanded: max(1, cin // 4), se_activation="silu",
-                      se_gate="sigmoid")
+    efficient = block(
+        se_channels=lambda cin, expanded: max(1, cin // 4), se_activation="silu", se_gate="sigmoid"
+    )
     assert efficient.get_layer("features.5.block.2.fc1").filters == 10
-    assert efficient.get_layer("features.5.block.2.activation").get_config()["activation"] \
-        == "silu"
-    assert efficient.get_layer("features.5.block.2.scale_activation").get_config()[
-        "activation"] == "sigmoid"
+    assert efficient.get_layer("features.5.block.2.activation").get_config()["activation"] == "silu"
+    assert (
+        efficient.get_layer("features.5.block.2.scale_activation").get_config()["activation"]
+        == "sigmoid"
+    )
     assert block(se_channels=12).get_layer("features.5.block.2.fc1").filters == 12
 
 

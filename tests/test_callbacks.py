@@ -153,11 +153,17 @@ def data(n, size, seed=0, shift=0):
 
 def fit_with_inspection(model, x, y, log_dir, epochs):
     """Fits `model` with the feature-map, kernel and Grad-CAM loggers on x[:2]; the events."""
-    model.fit(x, y, epochs=epochs, verbose=0, callbacks=[
-        FeatureMapLogger(log_dir, x[:2]),
-        KernelStatsLogger(log_dir),
-        GradCAMLogger(log_dir, x[:2]),
-    ])
+    model.fit(
+        x,
+        y,
+        epochs=epochs,
+        verbose=0,
+        callbacks=[
+            FeatureMapLogger(log_dir, x[:2]),
+            KernelStatsLogger(log_dir),
+            GradCAMLogger(log_dir, x[:2]),
+        ],
+    )
     return load_events(log_dir)
 
 
@@ -181,8 +187,7 @@ def grid_size(value_shape):
     grid >= 256 wide, 1 pixel between tiles."""
     _, h, w, c = value_shape
     rows, cols = grid_shape(c)
-    zoom = next(z for z in range(1, 1000)
-                if min(h, w) * z >= 16 and cols * (w * z + 1) - 1 >= 256)
+    zoom = next(z for z in range(1, 1000) if min(h, w) * z >= 16 and cols * (w * z + 1) - 1 >= 256)
     return rows * h * zoom + rows - 1, cols * w * zoom + cols - 1
 
 
@@ -211,7 +216,9 @@ def check_feature_maps(acc, model, samples, names, steps):
     maps = viz.feature_maps(model, samples, names)
     # zero_fraction only where the output cannot be negative (after a ReLU)
     assert {t for t in tags if t.startswith("features/")} == {
-        f"features/{name}/{stat}" for name in names for stat in STATS
+        f"features/{name}/{stat}"
+        for name in names
+        for stat in STATS
         if stat != "zero_fraction" or maps[name].min() >= 0
     }
     assert not any(t.startswith("activations/") for t in tags)
@@ -239,8 +246,9 @@ def check_feature_maps(acc, model, samples, names, steps):
                 continue
             assert plugin_of(acc, stat_tag) == "scalars"
             assert steps_of(acc, stat_tag) == steps
-            np.testing.assert_allclose(scalar_of(acc, stat_tag), numpy_stat(value),
-                                       rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(
+                scalar_of(acc, stat_tag), numpy_stat(value), rtol=1e-5, atol=1e-7
+            )
 
 
 def check_kernels(acc, model, steps):
@@ -265,8 +273,9 @@ def check_kernels(acc, model, steps):
             assert histogram.ndim == 2 and histogram.shape[1] == 3
             assert histogram[:, 2].sum() == values.size
         histogram = value_of(acc, tag)
-        np.testing.assert_allclose([histogram[0, 0], histogram[-1, 1]],
-                                   [values.min(), values.max()], rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(
+            [histogram[0, 0], histogram[-1, 1]], [values.min(), values.max()], rtol=1e-5, atol=1e-9
+        )
 
 
 def check_filters(acc, model, steps):
@@ -314,24 +323,38 @@ def zoo_run(tmp_path_factory):
 
     keras.utils.set_random_seed(0)
     base = tmp_path_factory.mktemp("zoo_run")
-    logs = types.SimpleNamespace(main=base / "main", cam_stage3=base / "cam_stage3",
-                                 cm_dataset=base / "cm_dataset")
+    logs = types.SimpleNamespace(
+        main=base / "main", cam_stage3=base / "cam_stage3", cm_dataset=base / "cm_dataset"
+    )
     model = compiled(keras_zoo.build("mobilenet_v3_small", input_shape=(64, 64, 3), classes=3))
     x, y = data(8, 64)
     samples = x[:SAMPLES]
     x_ds, y_ds = data(9, 64, seed=1, shift=1)
     one_hot = np.eye(3, dtype=np.float32)[y_ds]
     dataset = tf.data.Dataset.from_tensor_slices((x_ds, one_hot)).batch(4)
-    model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[
-        FeatureMapLogger(logs.main, samples),
-        KernelStatsLogger(logs.main),
-        GradCAMLogger(logs.main, samples),
-        ConfusionMatrixLogger(logs.main, (x, y), CLASS_NAMES),
-        GradCAMLogger(logs.cam_stage3, samples, layer="stage3"),
-        ConfusionMatrixLogger(logs.cm_dataset, dataset, CLASS_NAMES),
-    ])
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=4,
+        verbose=0,
+        callbacks=[
+            FeatureMapLogger(logs.main, samples),
+            KernelStatsLogger(logs.main),
+            GradCAMLogger(logs.main, samples),
+            ConfusionMatrixLogger(logs.main, (x, y), CLASS_NAMES),
+            GradCAMLogger(logs.cam_stage3, samples, layer="stage3"),
+            ConfusionMatrixLogger(logs.cm_dataset, dataset, CLASS_NAMES),
+        ],
+    )
     return types.SimpleNamespace(
-        model=model, x=x, y=y, samples=samples, x_ds=x_ds, y_ds=y_ds, logs=logs,
+        model=model,
+        x=x,
+        y=y,
+        samples=samples,
+        x_ds=x_ds,
+        y_ds=y_ds,
+        logs=logs,
         acc=load_events(logs.main),
     )
 
@@ -353,15 +376,24 @@ def test_small_maps_are_left_out_unless_named(tmp_path):
     x, y = data(2, 32)
     named = FeatureMapLogger(tmp_path / "named", x, layers=["stage3", "stage4"])
     with pytest.warns(UserWarning, match=r"every default layer .* smaller than 16x16"):
-        model.fit(x, y, epochs=1, verbose=0, callbacks=[
-            FeatureMapLogger(tmp_path / "default", x), named,
-            FeatureMapLogger(tmp_path / "none", x, min_size=16)])
+        model.fit(
+            x,
+            y,
+            epochs=1,
+            verbose=0,
+            callbacks=[
+                FeatureMapLogger(tmp_path / "default", x),
+                named,
+                FeatureMapLogger(tmp_path / "none", x, min_size=16),
+            ],
+        )
     default = tags_of(load_events(tmp_path / "default"))
     # 32x32: stages of 8x8, 4x4, 2x2 and 1x1
     assert {t for t in default if t.startswith("feature_maps/")} == {
-        "feature_maps/stage1", "feature_maps/stage2"}
-    check_feature_maps(load_events(tmp_path / "named"), model, x, ["stage3", "stage4"],
-                       steps=[0])
+        "feature_maps/stage1",
+        "feature_maps/stage2",
+    }
+    check_feature_maps(load_events(tmp_path / "named"), model, x, ["stage3", "stage4"], steps=[0])
     assert tags_of(load_events(tmp_path / "none")) == {"inputs"}
 
 
@@ -369,11 +401,17 @@ def test_feature_maps_every_n_epochs(tmp_path):
     keras.utils.set_random_seed(1)
     model = compiled(small_sequential())
     x, y = data(4, 32)
-    model.fit(x, y, epochs=3, verbose=0, callbacks=[
-        FeatureMapLogger(tmp_path / "every2", x[:2], every_n_epochs=2),
-        KernelStatsLogger(tmp_path / "every2", every_n_epochs=2),
-        FeatureMapLogger(tmp_path / "every1", x[:2]),
-    ])
+    model.fit(
+        x,
+        y,
+        epochs=3,
+        verbose=0,
+        callbacks=[
+            FeatureMapLogger(tmp_path / "every2", x[:2], every_n_epochs=2),
+            KernelStatsLogger(tmp_path / "every2", every_n_epochs=2),
+            FeatureMapLogger(tmp_path / "every1", x[:2]),
+        ],
+    )
     every2, every1 = load_events(tmp_path / "every2"), load_events(tmp_path / "every1")
     assert any(t.startswith("kernels/") for t in tags_of(every2))
     for tag in tags_of(every2) - {"inputs"}:  # the inputs are logged once
@@ -403,8 +441,13 @@ class _Snapshots(keras.callbacks.Callback):
         self.kernels = []
 
     def _take(self):
-        self.kernels.append({w.kernel_tag: keras.ops.convert_to_numpy(w.variable).copy()
-                             for w in viz.named_weights(self.model) if w.kernel_tag})
+        self.kernels.append(
+            {
+                w.kernel_tag: keras.ops.convert_to_numpy(w.variable).copy()
+                for w in viz.named_weights(self.model)
+                if w.kernel_tag
+            }
+        )
 
     def on_train_begin(self, logs=None):
         self._take()
@@ -417,31 +460,38 @@ def test_update_ratios_and_opt_in_kernel_scalars(tmp_path):
     keras.utils.set_random_seed(7)
     model = compiled(small_sequential())
     model.get_layer("conv_a").trainable = False  # a layer that does not learn: ratio 0
-    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy",
-                  run_eagerly=True)
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", run_eagerly=True)
     x, y = data(4, 32)
     snapshots, logger = _Snapshots(), KernelStatsLogger(tmp_path, scalars=True)
     model.fit(x, y, epochs=2, verbose=0, callbacks=[snapshots, logger])
     assert [epoch for epoch, _ in logger.update_ratios] == [0, 1]
-    for (epoch, ratios), before, after in zip(logger.update_ratios, snapshots.kernels,
-                                              snapshots.kernels[1:]):
+    for (epoch, ratios), before, after in zip(
+        logger.update_ratios, snapshots.kernels, snapshots.kernels[1:]
+    ):
         for tag, ratio in ratios.items():
             want = np.linalg.norm(after[tag] - before[tag]) / np.linalg.norm(before[tag])
-            np.testing.assert_allclose(ratio, want, rtol=1e-6, err_msg=tag)
+            np.testing.assert_allclose(ratio, want, rtol=1e-6, err_msg=f"{tag}, epoch {epoch}")
         assert ratios["conv_a"] == 0 and ratios["conv_b"] > 1e-4
     # the scalars: one chart per kernel, a line per statistic from the runs kernel_stats/...
     values = keras.ops.convert_to_numpy(model.get_layer("conv_b").kernel).astype(np.float64)
-    numpy_stats = {"mean": values.mean(), "std": values.std(ddof=1), "min": values.min(),
-                   "max": values.max()}
+    numpy_stats = {
+        "mean": values.mean(),
+        "std": values.std(ddof=1),
+        "min": values.min(),
+        "max": values.max(),
+    }
     for stat, number in numpy_stats.items():
         run = load_events(tmp_path / "kernel_stats" / stat)
-        assert tags_of(run) == {f"kernels/{w.kernel_tag}" for w in viz.named_weights(model)
-                                if w.kernel_tag}
+        assert tags_of(run) == {
+            f"kernels/{w.kernel_tag}" for w in viz.named_weights(model) if w.kernel_tag
+        }
         assert plugin_of(run, "kernels/conv_b") == "scalars"
         assert steps_of(run, "kernels/conv_b") == [0, 1]
         np.testing.assert_allclose(scalar_of(run, "kernels/conv_b"), number, rtol=1e-5)
-    assert not any(t.startswith("kernels/") and plugin_of(load_events(tmp_path), t) == "scalars"
-                   for t in tags_of(load_events(tmp_path)))
+    assert not any(
+        t.startswith("kernels/") and plugin_of(load_events(tmp_path), t) == "scalars"
+        for t in tags_of(load_events(tmp_path))
+    )
 
 
 def test_filters_of_gray_pictures_are_the_sum_over_the_inputs(tmp_path):
@@ -450,7 +500,7 @@ def test_filters_of_gray_pictures_are_the_sum_over_the_inputs(tmp_path):
     assert np.array_equal(tiles[..., 0], tiles[..., 1])  # gray
     summed = kernel.sum(axis=2)  # what a filter applies to an image with R = G = B
     for i in range(4):
-        tile = tiles[:, 3 * (i % 2):3 * (i % 2) + 3][3 * (i // 2):3 * (i // 2) + 3, :, 0]
+        tile = tiles[:, 3 * (i % 2) : 3 * (i % 2) + 3][3 * (i // 2) : 3 * (i // 2) + 3, :, 0]
         f = summed[..., i]
         np.testing.assert_allclose(tile, (f - f.min()) / (f.max() - f.min()), atol=1e-6)
 
@@ -461,11 +511,17 @@ def test_tags_carry_no_model_name(tmp_path):
     tag_sets = []
     for name in ("first_model", "second_model"):
         model = compiled(small_functional(name))
-        model.fit(x, y, epochs=1, verbose=0, callbacks=[
-            FeatureMapLogger(tmp_path / name, x[:2]),
-            KernelStatsLogger(tmp_path / name),
-            GradCAMLogger(tmp_path / name, x[:2]),
-        ])
+        model.fit(
+            x,
+            y,
+            epochs=1,
+            verbose=0,
+            callbacks=[
+                FeatureMapLogger(tmp_path / name, x[:2]),
+                KernelStatsLogger(tmp_path / name),
+                GradCAMLogger(tmp_path / name, x[:2]),
+            ],
+        )
         tags = tags_of(load_events(tmp_path / name))
         assert not any(name in tag for tag in tags)
         tag_sets.append(tags)
@@ -504,15 +560,20 @@ def test_sequential_model(tmp_path):
     model = compiled(small_sequential())
     x, y = data(6, 32)
     x_ds, y_ds = data(10, 32, seed=1, shift=1)
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (x_ds, np.eye(3, dtype=np.float32)[y_ds])).batch(4)
-    model.fit(x, y, epochs=2, verbose=0, callbacks=[
-        FeatureMapLogger(tmp_path, x[:SAMPLES]),
-        KernelStatsLogger(tmp_path),
-        GradCAMLogger(tmp_path, x[:SAMPLES]),
-        ConfusionMatrixLogger(tmp_path, (x, y), CLASS_NAMES),
-        ConfusionMatrixLogger(tmp_path / "cm_dataset", dataset, CLASS_NAMES),
-    ])
+    dataset = tf.data.Dataset.from_tensor_slices((x_ds, np.eye(3, dtype=np.float32)[y_ds])).batch(4)
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        verbose=0,
+        callbacks=[
+            FeatureMapLogger(tmp_path, x[:SAMPLES]),
+            KernelStatsLogger(tmp_path),
+            GradCAMLogger(tmp_path, x[:SAMPLES]),
+            ConfusionMatrixLogger(tmp_path, (x, y), CLASS_NAMES),
+            ConfusionMatrixLogger(tmp_path / "cm_dataset", dataset, CLASS_NAMES),
+        ],
+    )
     acc = load_events(tmp_path)
     expected = last_layer_per_resolution(model)
     assert expected == ["conv_b", "conv_c", "pool_b"]
@@ -523,19 +584,31 @@ def test_sequential_model(tmp_path):
     # this small model's predictions are not all one class, so that precision and recall differ
     # from class to class and mistakes in the matrix show
     check_confusion(acc, model, x, y, steps=[0, 1], varied=True, log_dir=tmp_path)
-    check_confusion(load_events(tmp_path / "cm_dataset"), model, x_ds, y_ds, steps=[0, 1],
-                    varied=True, log_dir=tmp_path / "cm_dataset")
+    check_confusion(
+        load_events(tmp_path / "cm_dataset"),
+        model,
+        x_ds,
+        y_ds,
+        steps=[0, 1],
+        varied=True,
+        log_dir=tmp_path / "cm_dataset",
+    )
 
 
 def test_nested_model(tmp_path):
     keras.utils.set_random_seed(5)
     backbone = keras_zoo.build("mobilenet_v3_small", input_shape=(64, 64, 3), include_top=False)
-    model = compiled(keras.Sequential([
-        keras.Input((64, 64, 3)),
-        backbone,
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(3, activation="softmax"),
-    ], name="nested"))
+    model = compiled(
+        keras.Sequential(
+            [
+                keras.Input((64, 64, 3)),
+                backbone,
+                keras.layers.GlobalAveragePooling2D(),
+                keras.layers.Dense(3, activation="softmax"),
+            ],
+            name="nested",
+        )
+    )
     x, y = data(4, 64)
     acc = fit_with_inspection(model, x, y, tmp_path, epochs=1)
     stages = [layer.name for layer in keras_zoo.stage_outputs(backbone)]
@@ -590,21 +663,31 @@ def check_confusion(acc, model, x, truth, steps, varied=False, log_dir=None):
     width, height, pngs = images_of(acc, "confusion_matrix")
     assert len(pngs) == 1
     picture = decode_png(pngs[0])
-    rendered = viz.figure_to_array(viz.plot_confusion_matrix(
-        matrix, CLASS_NAMES, title=f"confusion matrix, epoch {steps[-1] + 1}", compact=True))
+    rendered = viz.figure_to_array(
+        viz.plot_confusion_matrix(
+            matrix, CLASS_NAMES, title=f"confusion matrix, epoch {steps[-1] + 1}", compact=True
+        )
+    )
     assert picture.shape == rendered.shape == (height, width, 3)
     np.testing.assert_array_equal(picture, rendered)  # titled as Keras counts epochs
 
 
 def test_confusion_matrix_from_arrays(zoo_run):
-    check_confusion(zoo_run.acc, zoo_run.model, zoo_run.x, zoo_run.y, steps=[0, 1],
-                    log_dir=zoo_run.logs.main)
+    check_confusion(
+        zoo_run.acc, zoo_run.model, zoo_run.x, zoo_run.y, steps=[0, 1], log_dir=zoo_run.logs.main
+    )
 
 
 def test_confusion_matrix_from_a_dataset_of_one_hot_labels(zoo_run):
     acc = load_events(zoo_run.logs.cm_dataset)
-    check_confusion(acc, zoo_run.model, zoo_run.x_ds, zoo_run.y_ds, steps=[0, 1],
-                    log_dir=zoo_run.logs.cm_dataset)
+    check_confusion(
+        acc,
+        zoo_run.model,
+        zoo_run.x_ds,
+        zoo_run.y_ds,
+        steps=[0, 1],
+        log_dir=zoo_run.logs.cm_dataset,
+    )
     assert not any(t.startswith(("feature_maps/", "kernels/")) for t in tags_of(acc))
 
 
@@ -649,8 +732,10 @@ def test_unknown_layer_name(tmp_path):
     model = compiled(small_sequential())
     x, y = data(4, 32)
     names = [layer.name for layer in model.layers]
-    for logger in (FeatureMapLogger(tmp_path, x[:2], layers=["conv_a", "conv_z"]),
-                   GradCAMLogger(tmp_path, x[:2], layer="conv_z")):
+    for logger in (
+        FeatureMapLogger(tmp_path, x[:2], layers=["conv_a", "conv_z"]),
+        GradCAMLogger(tmp_path, x[:2], layer="conv_z"),
+    ):
         with pytest.raises(ValueError, match=r"no layer 'conv_z'.*Valid layer names: ") as info:
             model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
         for name in names:
@@ -661,9 +746,11 @@ def test_unknown_layer_name(tmp_path):
 def test_wrong_image_shape(tmp_path):
     model = compiled(small_sequential())
     x, y = data(4, 32)
-    for logger in (FeatureMapLogger(tmp_path, np.zeros((2, 16, 16, 3), np.float32)),
-                   FeatureMapLogger(tmp_path, np.zeros((2, 32, 32, 1), np.float32)),
-                   GradCAMLogger(tmp_path, np.zeros((2, 16, 16, 3), np.float32))):
+    for logger in (
+        FeatureMapLogger(tmp_path, np.zeros((2, 16, 16, 3), np.float32)),
+        FeatureMapLogger(tmp_path, np.zeros((2, 32, 32, 1), np.float32)),
+        GradCAMLogger(tmp_path, np.zeros((2, 16, 16, 3), np.float32)),
+    ):
         with pytest.raises(ValueError, match=r"images: expected images of shape \(N, 32, 32, 3\)"):
             model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
     assert not any(tmp_path.iterdir())
@@ -688,13 +775,15 @@ def test_every_n_epochs_must_be_a_positive_integer(tmp_path, every):
 def test_tensorboard_server_shows_the_feature_maps(zoo_run, tmp_path):
     expected = {f"feature_maps/stage{i}" for i in range(1, 4)}
     with TensorBoardServer(zoo_run.logs.main, tmp_path / "tensorboard.log") as server:
-        tags = server.wait_for("/data/plugin/images/tags",
-                               lambda answer: expected <= set(answer.get(".", {})))
+        tags = server.wait_for(
+            "/data/plugin/images/tags", lambda answer: expected <= set(answer.get(".", {}))
+        )
         # the server knows each event holds one image per sample image
         assert tags["."]["feature_maps/stage2"]["samples"] == SAMPLES
         size = grid_size(zoo_run.model.get_layer("stage2").output.shape)
-        query = urllib.parse.urlencode({"tag": "feature_maps/stage2", "run": ".",
-                                        "sample": SAMPLES - 1})
+        query = urllib.parse.urlencode(
+            {"tag": "feature_maps/stage2", "run": ".", "sample": SAMPLES - 1}
+        )
         entries = server.json(f"/data/plugin/images/images?{query}")
         assert [entry["step"] for entry in entries] == [0, 1]
         png = server.get(f"/data/plugin/images/individualImage?{entries[-1]['query']}")
@@ -725,16 +814,23 @@ def test_a_deleted_log_dir_is_written_again(tmp_path):
     log_dir = tmp_path / "logs"
     model.fit(x, y, epochs=1, verbose=0, callbacks=[FeatureMapLogger(log_dir, x[:1])])
     shutil.rmtree(log_dir)
-    model.fit(x, y, epochs=1, verbose=0, callbacks=[FeatureMapLogger(log_dir, x[:1]),
-                                                    KernelStatsLogger(log_dir)])
+    model.fit(
+        x,
+        y,
+        epochs=1,
+        verbose=0,
+        callbacks=[FeatureMapLogger(log_dir, x[:1]), KernelStatsLogger(log_dir)],
+    )
     tags = tags_of(load_events(log_dir))
     assert "feature_maps/conv_b" in tags and "kernels/conv_a" in tags
 
 
 def test_the_missing_tensorboard_warning_points_at_the_caller(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard", None)
-    for make in (lambda: FeatureMapLogger(tmp_path, np.zeros((1, 32, 32, 3))),
-                 lambda: KernelStatsLogger(tmp_path)):
+    for make in (
+        lambda: FeatureMapLogger(tmp_path, np.zeros((1, 32, 32, 3))),
+        lambda: KernelStatsLogger(tmp_path),
+    ):
         with pytest.warns(UserWarning, match="TensorBoard is not installed") as record:
             make()
         assert record[0].filename == __file__

@@ -10,7 +10,9 @@ def test_list_prints_the_matching_ids(capsys):
     assert cli.main(["list", "resnext*"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in out[1:]] == [
-        "resnext101_32x8d", "resnext101_64x4d", "resnext50_32x4d"
+        "resnext101_32x8d",
+        "resnext101_64x4d",
+        "resnext50_32x4d",
     ]
     assert "25,028,904" in out[-1]
 
@@ -49,6 +51,10 @@ def test_demo_rejects_bad_flags(flag, capsys):
 
 
 def test_console_entry_point_runs_as_a_module():
-    out = subprocess.run([sys.executable, "-m", "keras_zoo", "list", "resnet1?"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "keras_zoo", "list", "resnet1?"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "resnet18" in out and "resnet50" not in out

@@ -43,7 +43,7 @@ def test_build_from_batch_builds_the_model_from_the_batch_given():
     import tensorflow as tf
 
     with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():  # fit builds symbolically only
-        model, *_ = _functional()                           # under a strategy
+        model, *_ = _functional()  # under a strategy
         model.compile("sgd", "mse")
     seen = []
     build = model._maybe_symbolic_build
@@ -57,15 +57,17 @@ def test_build_from_batch_builds_the_model_from_the_batch_given():
     compat.build_from_batch(model, batch)
     model.fit(*batch, epochs=1, verbose=0)
     assert seen and seen[0] is batch, BROKE.format(keras.version(), "build_from_batch") + (
-        "fit no longer builds through _maybe_symbolic_build(iterator=..., data_batch=...)")
+        "fit no longer builds through _maybe_symbolic_build(iterator=..., data_batch=...)"
+    )
 
 
 def test_weights_file_classes_reads_the_last_dense_layer(tmp_path):
     model, *_ = _functional()
     path = str(tmp_path / "m.weights.h5")
     model.save_weights(path)
-    assert compat.weights_file_classes(path, "out") == 2, BROKE.format(
-        keras.version(), "weights_file_classes") + "the .weights.h5 layout"
+    assert compat.weights_file_classes(path, "out") == 2, (
+        BROKE.format(keras.version(), "weights_file_classes") + "the .weights.h5 layout"
+    )
     inputs = keras.Input((4,))
     keras.Model(inputs, keras.layers.ReLU()(inputs)).save_weights(path)
     assert compat.weights_file_classes(path, "out") is None
@@ -77,18 +79,21 @@ def test_strict_loading_refuses_a_file_that_does_not_fit_in_one_line(tmp_path):
     model.save_weights(path)
     compat.load_weights_strictly(model, path)  # a file that fits loads
     inputs = keras.Input((4,))
-    other = keras.Model(inputs, keras.layers.Dense(5, name="out")(
-        keras.layers.Dense(3, name="hidden")(inputs)))
+    other = keras.Model(
+        inputs, keras.layers.Dense(5, name="out")(keras.layers.Dense(3, name="hidden")(inputs))
+    )
     with pytest.raises(ValueError) as caught:
         compat.load_weights_strictly(other, path)
-    assert str(caught.value) == ("1 layers do not load; the first, out, needs (3, 5) where the "
-                                 "file has (3, 2)"), BROKE.format(keras.version(), "load_failure")
+    assert str(caught.value) == (
+        "1 layers do not load; the first, out, needs (3, 5) where the file has (3, 2)"
+    ), BROKE.format(keras.version(), "load_failure")
 
 
 def test_the_workaround_gate_covers_the_installed_keras(monkeypatch):
     assert compat.multi_worker_fit_needs_workaround(), (
         f"Keras {keras.version()} is outside the version gate of keras-team/keras#20585 in "
-        "keras_zoo/compat.py, but test_keras_20585_is_still_there says it needs the workaround")
+        "keras_zoo/compat.py, but test_keras_20585_is_still_there says it needs the workaround"
+    )
     monkeypatch.setattr(compat, "MULTI_WORKER_FIT_FIXED_IN", (3, 16))
     assert compat.multi_worker_fit_needs_workaround((3, 15))
     assert not compat.multi_worker_fit_needs_workaround((3, 16))
@@ -139,10 +144,21 @@ def test_keras_20585_is_still_there_and_worked_around(tmp_path):
     procs = []
     for index in range(2):  # a single worker reduces nothing, so it does not show the bug
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3",
-               "CUDA_VISIBLE_DEVICES": ""}
-        procs.append(subprocess.Popen([sys.executable, str(script)], env=env, text=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        env = {
+            **os.environ,
+            "TF_CONFIG": json.dumps(tf_config),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "CUDA_VISIBLE_DEVICES": "",
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(script)],
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+        )
     try:
         outputs = [proc.communicate(timeout=120)[0] for proc in procs]
     finally:
@@ -150,10 +166,11 @@ def test_keras_20585_is_still_there_and_worked_around(tmp_path):
             proc.kill()
     lines = [line for line in outputs[0].splitlines() if line.startswith("RESULTS ")]
     assert lines, outputs[0][-3000:]
-    results = json.loads(lines[0][len("RESULTS "):])
+    results = json.loads(lines[0][len("RESULTS ") :])
     for part, symptom in _SYMPTOMS.items():
         assert results[part] != "ok", (
             f"keras-team/keras#20585 looks fixed in Keras {keras.version()} (fit's {part} runs "
-            "without the workaround): narrow the version gate in keras_zoo/compat.py")
+            "without the workaround): narrow the version gate in keras_zoo/compat.py"
+        )
         assert symptom in results[part], f"{part} fails otherwise than known: {results[part]}"
     assert results["workaround"] == "ok", results["workaround"]

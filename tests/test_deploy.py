@@ -40,8 +40,9 @@ def _model(name, size=SIZE, classes=10, seed=0, **kwargs):
     rng = np.random.default_rng(seed)
     keras.utils.set_random_seed(seed)
     model = keras_zoo.build(name, input_shape=(size, size, 3), classes=classes, **kwargs)
-    pictures = deploy._Images(keras_zoo.model_info(name).preprocessing, False,
-                              (size, size, 3)).random(8, seed=seed + 1)
+    pictures = deploy._Images(
+        keras_zoo.model_info(name).preprocessing, False, (size, size, 3)
+    ).random(8, seed=seed + 1)
     noise = rng.normal(0, 1, (8, size, size, 3)).astype("float32")
     return calibrate_batch_norms(model, np.concatenate([pictures, noise]))
 
@@ -88,8 +89,13 @@ def _torch_layout_changes(name, **kwargs) -> int:
 
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, f"{name}.onnx")
-        torch.onnx.export(torch_model(name, **kwargs).eval(), (torch.zeros(1, 3, SIZE, SIZE),),
-                          path, opset_version=17, dynamo=False)
+        torch.onnx.export(
+            torch_model(name, **kwargs).eval(),
+            (torch.zeros(1, 3, SIZE, SIZE),),
+            path,
+            opset_version=17,
+            dynamo=False,
+        )
         return _layout_changes(path)
 
 
@@ -104,8 +110,9 @@ def test_every_block_kind_exports_to_every_format_within_1e_4(models, name, fmt,
     assert result.max_error <= deploy.TOLERANCE and result.quantize is None
     # independently of export's own check: the runtime against Keras on new images
     rng = np.random.default_rng(5)  # noise of two kinds, on which a wrong export must differ
-    x = np.concatenate([rng.normal(0, 1, (3, SIZE, SIZE, 3)),
-                        rng.uniform(-1, 1, (3, SIZE, SIZE, 3))]).astype("float32")
+    x = np.concatenate(
+        [rng.normal(0, 1, (3, SIZE, SIZE, 3)), rng.uniform(-1, 1, (3, SIZE, SIZE, 3))]
+    ).astype("float32")
     want = model.predict(x, verbose=0)
     assert np.ptp(want, axis=0).max() > 1e-3  # the outputs depend on the input
     got = keras_zoo.load_exported(path)(x)
@@ -117,8 +124,11 @@ def test_every_block_kind_exports_to_every_format_within_1e_4(models, name, fmt,
         # layout no more often than in torch's own export of the architecture
         ops = Counter(node.op_type for node in onnx.load(path).graph.node)
         layers = list(walk.layers(model))
-        activations = Counter(getattr(layer.activation, "__name__", None) for layer in layers
-                              if isinstance(layer, keras.layers.Activation))
+        activations = Counter(
+            getattr(layer.activation, "__name__", None)
+            for layer in layers
+            if isinstance(layer, keras.layers.Activation)
+        )
         assert ops["Transpose"] == 1 + sum(isinstance(layer, ChannelShuffle) for layer in layers)
         assert ops["HardSwish"] == activations["hard_silu"]
         assert ops["HardSigmoid"] == activations["hard_sigmoid"]
@@ -134,8 +144,9 @@ def test_every_block_kind_exports_to_every_format_within_1e_4(models, name, fmt,
     assert set(os.listdir(tmp_path)) == expected  # and no temporary folder left
 
 
-@pytest.mark.parametrize("name, fmt", [("shufflenet_v1_g3_x0_5", "onnx"),
-                                       ("mobilenet_v3_small", "openvino")])
+@pytest.mark.parametrize(
+    "name, fmt", [("shufflenet_v1_g3_x0_5", "onnx"), ("mobilenet_v3_small", "openvino")]
+)
 def test_nchw_exports_take_torch_style_batches(models, images, name, fmt, tmp_path):
     model = models[name]
     path = tmp_path / f"{name}{SUFFIX[fmt]}"
@@ -150,8 +161,7 @@ def test_nchw_exports_take_torch_style_batches(models, images, name, fmt, tmp_pa
     assert relative_error(runtime(x), want) <= 1e-4
     if fmt == "onnx":  # no transpose but the channel shuffles'
         graph = onnx.load(path).graph
-        shuffles = sum(isinstance(layer, ChannelShuffle)
-                       for layer in walk.layers(model))
+        shuffles = sum(isinstance(layer, ChannelShuffle) for layer in walk.layers(model))
         assert Counter(n.op_type for n in graph.node)["Transpose"] == shuffles
     assert json.loads((tmp_path / f"{name}{SUFFIX[fmt]}.json").read_text())["layout"] == "nchw"
 
@@ -182,8 +192,15 @@ def test_int8_and_float16_report_agreement_and_accuracy(models, images, tmp_path
         os.makedirs(digits / f"c{c}")
         Image.open(images / f"{c}.png").save(digits / f"c{c}" / "a.png")
     names = [f"c{c}" for c in range(10)]
-    r8 = keras_zoo.export(model, tmp_path / "m8.tflite", quantize="int8", calibration=images,
-                          data=digits, class_names=names, verbose=False)
+    r8 = keras_zoo.export(
+        model,
+        tmp_path / "m8.tflite",
+        quantize="int8",
+        calibration=images,
+        data=digits,
+        class_names=names,
+        verbose=False,
+    )
     assert r8.quantize == "int8" and 0 <= r8.agreement <= 1
     # quantized: not exact, not broken, on images like those it was calibrated on
     assert 0 < r8.max_error_images < 0.3, r8
@@ -191,16 +208,16 @@ def test_int8_and_float16_report_agreement_and_accuracy(models, images, tmp_path
     record = json.loads((tmp_path / "m8.tflite.json").read_text())
     assert record["precision"] == "int8" and record["check"]["images"]["images"] == 12
     assert record["class_names"] == names
-    float_size = os.path.getsize(keras_zoo.export(model, tmp_path / "m.tflite",
-                                                  verbose=False).path)
+    float_size = os.path.getsize(keras_zoo.export(model, tmp_path / "m.tflite", verbose=False).path)
     assert os.path.getsize(r8.path) < 0.5 * float_size  # int8 weights
     r16 = keras_zoo.export(model, tmp_path / "m16.xml", quantize="float16", verbose=False)
     assert r16.max_error < 1e-2 and keras_zoo.load_exported(r16.path).precision == "float16"
     rbf = keras_zoo.export(model, tmp_path / "mbf.xml", quantize="bf16", verbose=False)
     assert rbf.max_error < 0.1 and keras_zoo.load_exported(rbf.path).precision == "bf16"
     for fmt, suffix in (("onnx", ".onnx"), ("openvino", ".xml")):
-        r = keras_zoo.export(model, tmp_path / f"q{suffix}", fmt, quantize="int8",
-                             calibration=images, verbose=False)
+        r = keras_zoo.export(
+            model, tmp_path / f"q{suffix}", fmt, quantize="int8", calibration=images, verbose=False
+        )
         assert 0 < r.max_error_images < 0.3 and r.agreement >= 0.5, r
 
 
@@ -215,32 +232,42 @@ def test_exported_model_prepares_images_as_keras_zoo_preprocessing(tmp_path, ima
 
 
 def test_include_preprocessing_exports_take_pixels(tmp_path):
-    model = keras_zoo.build("mobilenet_v3_small", input_shape=(48, 48, 3),
-                            include_preprocessing=True, classes=4)
-    calibrate_batch_norms(model, np.random.default_rng(0).uniform(0, 255, (8, 48, 48, 3))
-                          .astype("float32"))
+    model = keras_zoo.build(
+        "mobilenet_v3_small", input_shape=(48, 48, 3), include_preprocessing=True, classes=4
+    )
+    calibrate_batch_norms(
+        model, np.random.default_rng(0).uniform(0, 255, (8, 48, 48, 3)).astype("float32")
+    )
     result = keras_zoo.export(model, tmp_path / "p.tflite", verbose=False)
     record = json.loads(open(result.record).read())
     assert record["normalized_in_model"] is True
     x = np.random.default_rng(1).uniform(0, 255, (2, 48, 48, 3)).astype("float32")
-    assert relative_error(keras_zoo.load_exported(result.path)(x),
-                          model.predict(x, verbose=0)) < 1e-4
+    assert (
+        relative_error(keras_zoo.load_exported(result.path)(x), model.predict(x, verbose=0)) < 1e-4
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # bad input: clear errors before any work, nothing left behind
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"format": "tflite"}, "format must be one of 'litert', 'onnx', 'openvino', 'saved_model'"),
-    ({"format": "onnx", "quantize": "float16"},
-     r"quantize \(format 'onnx'\) must be one of 'int8'; got 'float16'"),
-    ({"format": "saved_model", "quantize": "int8"}, "format 'saved_model' has no quantized"),
-    ({"format": "litert", "quantize": "int8"}, "calibration: quantize='int8' is calibrated"),
-    ({"format": "litert", "layout": "nchw"},
-     "layout 'nchw': format 'litert' takes NHWC input only; nchw input: onnx, openvino"),
-    ({"format": "onnx", "layout": "NCHW"}, "layout must be one of 'nhwc', 'nchw'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"format": "tflite"}, "format must be one of 'litert', 'onnx', 'openvino', 'saved_model'"),
+        (
+            {"format": "onnx", "quantize": "float16"},
+            r"quantize \(format 'onnx'\) must be one of 'int8'; got 'float16'",
+        ),
+        ({"format": "saved_model", "quantize": "int8"}, "format 'saved_model' has no quantized"),
+        ({"format": "litert", "quantize": "int8"}, "calibration: quantize='int8' is calibrated"),
+        (
+            {"format": "litert", "layout": "nchw"},
+            "layout 'nchw': format 'litert' takes NHWC input only; nchw input: onnx, openvino",
+        ),
+        ({"format": "onnx", "layout": "NCHW"}, "layout must be one of 'nhwc', 'nchw'"),
+    ],
+)
 def test_bad_format_or_quantization_lists_what_is_allowed(tmp_path, kwargs, message):
     model = keras_zoo.build("resnet18", input_shape=(32, 32, 3), classes=2)
     suffix = SUFFIX.get(kwargs["format"], ".tflite")
@@ -257,17 +284,26 @@ def test_bad_paths_and_folders_fail_before_any_work(tmp_path, monkeypatch):
     (tmp_path / "file").write_text("")
     (tmp_path / "bmp").mkdir()  # an image PIL opens and TensorFlow's decoder does not read
     from PIL import Image
+
     Image.new("1", (8, 8)).save(tmp_path / "bmp" / "1bit.bmp")
     cases = [
-        ({"path": tmp_path / "m.tflite", "quantize": "int8", "calibration": tmp_path / "bmp"},
-         "1bit.bmp is not a readable image: TensorFlow's decoder does not read this 1-bit BMP"),
-        ({"path": tmp_path / "m.onnx", "format": "litert"}, "a litert export is written as a "
-                                                            ".tflite file"),
+        (
+            {"path": tmp_path / "m.tflite", "quantize": "int8", "calibration": tmp_path / "bmp"},
+            "1bit.bmp is not a readable image: TensorFlow's decoder does not read this 1-bit BMP",
+        ),
+        (
+            {"path": tmp_path / "m.onnx", "format": "litert"},
+            "a litert export is written as a .tflite file",
+        ),
         ({"path": tmp_path / "m.bin"}, "format: give one of litert"),
-        ({"path": tmp_path / "m.tflite", "quantize": "int8", "calibration": tmp_path / "empty"},
-         "calibration .* has no images"),
-        ({"path": tmp_path / "m.tflite", "calibration": tmp_path / "missing"},
-         "calibration .* no such folder"),
+        (
+            {"path": tmp_path / "m.tflite", "quantize": "int8", "calibration": tmp_path / "empty"},
+            "calibration .* has no images",
+        ),
+        (
+            {"path": tmp_path / "m.tflite", "calibration": tmp_path / "missing"},
+            "calibration .* no such folder",
+        ),
         ({"path": tmp_path / "file" / "m.tflite"}, "cannot create its folder"),
         ({"path": tmp_path / "m.tflite", "data": tmp_path / "empty"}, "no class sub-folders"),
     ]
@@ -279,19 +315,26 @@ def test_bad_paths_and_folders_fail_before_any_work(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="class_names: 3 names for a model of 2 outputs"):
         keras_zoo.export(model, tmp_path / "m.tflite", class_names=["a", "b", "c"])
     with pytest.raises(ValueError, match="one output; 'resnet18' has 4"):
-        keras_zoo.export(keras_zoo.build("resnet18", features_only=True,
-                                         input_shape=(32, 32, 3)), tmp_path / "m.tflite")
+        keras_zoo.export(
+            keras_zoo.build("resnet18", features_only=True, input_shape=(32, 32, 3)),
+            tmp_path / "m.tflite",
+        )
     with pytest.raises(ValueError, match="fixed size"):
-        keras_zoo.export(keras_zoo.build("resnet18", include_top=False,
-                                         input_shape=(None, None, 3)), tmp_path / "m.tflite")
+        keras_zoo.export(
+            keras_zoo.build("resnet18", include_top=False, input_shape=(None, None, 3)),
+            tmp_path / "m.tflite",
+        )
 
 
 def test_a_missing_runtime_names_the_extra(tmp_path, monkeypatch, capsys):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "onnxruntime" else real(name, *a),
+    )
     model = keras_zoo.build("resnet18", input_shape=(32, 32, 3), classes=2)
     with pytest.raises(ImportError, match=r"'onnxruntime': pip install \"keras_zoo\[export\]\""):
         keras_zoo.export(model, tmp_path / "m.onnx")
@@ -306,8 +349,10 @@ def test_an_unconvertible_layer_is_named(tmp_path):
 
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
-    x = keras.layers.Lambda(lambda t: tf.ensure_shape(
-        tf.numpy_function(np.sort, [t], tf.float32), (None, 6, 6, 4)), name="python_sort")(x)
+    x = keras.layers.Lambda(
+        lambda t: tf.ensure_shape(tf.numpy_function(np.sort, [t], tf.float32), (None, 6, 6, 4)),
+        name="python_sort",
+    )(x)
     model = keras.Model(inputs, keras.layers.Flatten()(x), name="custom")
     with pytest.raises(deploy.ExportError, match="tf2onnx cannot convert 1 layer.*python_sort"):
         keras_zoo.export(model, tmp_path / "c.onnx", verbose=False)
@@ -325,8 +370,22 @@ def test_load_exported_refuses_what_is_not_an_export(tmp_path):
 
 
 def test_the_export_command_writes_a_checked_file(tmp_path, capsys):
-    assert cli.main(["export", "mobilenet_v3_small", str(tmp_path / "out" / "m.xml"),
-                     "--image-size", "48", "--classes", "7", "--layout", "nchw"]) == 0
+    assert (
+        cli.main(
+            [
+                "export",
+                "mobilenet_v3_small",
+                str(tmp_path / "out" / "m.xml"),
+                "--image-size",
+                "48",
+                "--classes",
+                "7",
+                "--layout",
+                "nchw",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "max relative error" in printed and "record: m.xml.json" in printed
     assert sorted(os.listdir(tmp_path / "out")) == ["m.bin", "m.xml", "m.xml.json"]

@@ -41,8 +41,9 @@ def _writer(kind, target, seconds=60, wrap=lambda argv: argv):
     """A process inside the block of `kind`(target) for `seconds`, and the partial result it
     holds there."""
     argv = [sys.executable, "-c", WRITER, FILES_PY, kind, str(target), str(seconds)]
-    process = subprocess.Popen(wrap(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        wrap(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     partial = process.stdout.readline().strip()
     if not partial:
         process.kill()

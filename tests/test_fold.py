@@ -18,13 +18,23 @@ def _randomize_batch_norms(model, rng):
 
 
 def _batch_norms(model):
-    return [layer for layer in walk.layers(model)
-            if isinstance(layer, keras.layers.BatchNormalization)]
+    return [
+        layer for layer in walk.layers(model) if isinstance(layer, keras.layers.BatchNormalization)
+    ]
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small",
-                                  "resnet18", "resnext50_32x4d", "shufflenet_v1",
-                                  "shufflenet_v2"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mobilenet_v1",
+        "mobilenet_v2",
+        "mobilenet_v3_small",
+        "resnet18",
+        "resnext50_32x4d",
+        "shufflenet_v1",
+        "shufflenet_v2",
+    ],
+)
 def test_every_family_folds_completely_and_computes_the_same(name, rng):
     model = keras_zoo.build(name, input_shape=(64, 64, 3), classifier_activation=None)
     _randomize_batch_norms(model, rng)
@@ -68,9 +78,14 @@ def _mixed_model():
     x = keras.layers.BatchNormalization(name="bn_after_add")(x)
     x = keras.layers.Conv2D(6, 1, name="conv_axis1")(x)
     x = keras.layers.BatchNormalization(axis=1, name="bn_axis1")(x)
-    nested = keras.Sequential([keras.Input((10, 10, 6)),
-                               keras.layers.Conv2D(5, 3, use_bias=False, name="inner_conv"),
-                               keras.layers.BatchNormalization(name="inner_bn")], name="nested")
+    nested = keras.Sequential(
+        [
+            keras.Input((10, 10, 6)),
+            keras.layers.Conv2D(5, 3, use_bias=False, name="inner_conv"),
+            keras.layers.BatchNormalization(name="inner_bn"),
+        ],
+        name="nested",
+    )
     x = nested(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     x = keras.layers.Dense(7, name="dense")(x)
@@ -90,17 +105,23 @@ def test_only_foldable_batch_norms_fold_nested_models_included(rng):
     assert folded.get_layer("conv").use_bias and folded.get_layer("dw").use_bias
     assert folded.get_layer("nested").get_layer("inner_conv").use_bias
     for name in ("conv_shared", "conv_relu", "conv_axis1", "conv_out"):  # nothing folded in
-        np.testing.assert_array_equal(folded.get_layer(name).kernel.numpy(),
-                                      model.get_layer(name).kernel.numpy())
+        np.testing.assert_array_equal(
+            folded.get_layer(name).kernel.numpy(), model.get_layer(name).kernel.numpy()
+        )
     x = rng.uniform(-1, 1, (3, 12, 12, 4)).astype("float32")
     for got, want in zip(folded(x, training=False), model(x, training=False)):
         assert relative_error(got, want) < 1e-5
 
 
 def test_sequential_models_fold_and_folded_models_save(rng, tmp_path):
-    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="c"),
-                              keras.layers.BatchNormalization(name="b"),
-                              keras.layers.ReLU()])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(4, 3, name="c"),
+            keras.layers.BatchNormalization(name="b"),
+            keras.layers.ReLU(),
+        ]
+    )
     _randomize_batch_norms(model, rng)
     folded = keras_zoo.fold_batchnorm(model)
     assert isinstance(folded, keras.Sequential) and not _batch_norms(folded)
@@ -124,8 +145,9 @@ def test_models_without_a_graph_are_refused():
 def test_grouped_convolutions_keep_their_layer_with_the_batch_norm_folded_in(rng):
     from keras_zoo.layers import Conv2D
 
-    model = keras_zoo.build("shufflenet_v1_g3_x0_5", input_shape=(64, 64, 3),
-                            classifier_activation=None)
+    model = keras_zoo.build(
+        "shufflenet_v1_g3_x0_5", input_shape=(64, 64, 3), classifier_activation=None
+    )
     _randomize_batch_norms(model, rng)
     folded = keras_zoo.fold_batchnorm(model)
     for name in ("features.0.branch_main_2.0", "features.1.branch_main_1.0"):

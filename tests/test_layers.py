@@ -26,8 +26,9 @@ def _pair(rng, shape, **kwargs):
     return ours, theirs
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"epsilon": 1e-5, "scale": False},
-                                    {"center": False, "axis": 3}])
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"epsilon": 1e-5, "scale": False}, {"center": False, "axis": 3}]
+)
 def test_inference_equals_keras_batch_norm(rng, kwargs):
     x = rng.normal(0, 2, (2, 5, 6, 8)).astype("float32")
     ours, theirs = _pair(rng, x.shape, **kwargs)
@@ -76,8 +77,7 @@ def test_mixed_precision_returns_the_compute_dtype(rng):
 def test_saved_models_keep_the_layer(rng, tmp_path):
     inputs = keras.Input((8, 8, 3))
     model = keras.Model(inputs, BatchNormalization(name="bn")(keras.layers.Conv2D(4, 3)(inputs)))
-    assert_save_load_round_trip(model, rng.normal(0, 1, (2, 8, 8, 3)).astype("float32"),
-                                tmp_path)
+    assert_save_load_round_trip(model, rng.normal(0, 1, (2, 8, 8, 3)).astype("float32"), tmp_path)
     loaded = keras.models.load_model(tmp_path / "m.keras")
     assert type(loaded.get_layer("bn")) is BatchNormalization
 
@@ -90,14 +90,17 @@ def test_models_use_the_fused_layer_only_after_single_op_convolutions():
         return [type(model.get_layer(n)) is BatchNormalization for n in layers]
 
     # stem conv, expansion 1x1: fused; after the depthwise conv: Keras' own
-    assert kinds("mobilenet_v2", ["features.0.1", "features.2.conv.0.1",
-                                  "features.2.conv.1.1"]) == [True, True, False]
+    assert kinds(
+        "mobilenet_v2", ["features.0.1", "features.2.conv.0.1", "features.2.conv.1.1"]
+    ) == [True, True, False]
     # after ResNeXt's grouped 3x3 (keras_zoo's Conv2D, one TensorFlow op): fused as well
     assert kinds("resnext50_32x4d", ["bn1", "layer1.0.bn1", "layer1.0.bn2"]) == [True, True, True]
     # ShuffleNet V1: after the first unit's plain 1x1 and a later unit's grouped 1x1, fused;
     # after the depthwise 3x3, Keras' own
-    assert kinds("shufflenet_v1", ["features.0.branch_main_1.1", "features.1.branch_main_1.1",
-                                   "features.1.branch_main_1.4"]) == [True, True, False]
+    assert kinds(
+        "shufflenet_v1",
+        ["features.0.branch_main_1.1", "features.1.branch_main_1.1", "features.1.branch_main_1.4"],
+    ) == [True, True, False]
 
 
 def test_small_epsilons_are_kept_not_raised_to_a_minimum(rng):
@@ -107,18 +110,19 @@ def test_small_epsilons_are_kept_not_raised_to_a_minimum(rng):
         ours, theirs = _pair(rng, x.shape, epsilon=epsilon)
         for layer in (ours, theirs):
             layer.moving_variance.assign(np.zeros(3, "float32"))
-        fused = tf.function(lambda v: ours(v, training=False))(x)
+        fused = tf.function(lambda v, layer=ours: layer(v, training=False))(x)
         assert relative_error(fused, theirs(x, training=False)) < 1e-6
-
 
 
 # (input shape, filters, kernel size, stride, groups, padding, use_bias): ResNeXt's 3x3 in 32
 # groups, stride 2 on an odd size as after blocks._pad ('valid') and with 'same' (which pads
 # an odd size evenly, as PyTorch does), ShuffleNet's 1x1 in 3 groups
-GROUPED = [((2, 9, 9, 64), 64, 3, 1, 32, "same", False),
-           ((2, 13, 11, 64), 128, 3, 2, 32, "valid", False),
-           ((1, 15, 15, 12), 24, 3, 2, 4, "same", True),
-           ((2, 7, 5, 60), 240, 1, 1, 3, "valid", True)]
+GROUPED = [
+    ((2, 9, 9, 64), 64, 3, 1, 32, "same", False),
+    ((2, 13, 11, 64), 128, 3, 2, 32, "valid", False),
+    ((1, 15, 15, 12), 24, 3, 2, 4, "same", True),
+    ((2, 7, 5, 60), 240, 1, 1, 3, "valid", True),
+]
 GROUPED_IDS = ["3x3g32", "3x3g32-stride2-odd", "3x3g4-stride2-same-bias", "1x1g3-bias"]
 
 
@@ -144,8 +148,15 @@ def test_grouped_conv_equals_keras_and_torch(rng, case):
     x = rng.normal(0, 1, shape).astype("float32")
     y = tf.function(lambda v: ours(v))(x).numpy()
     assert relative_error(y, theirs(x)) < 1e-6
-    conv = torch.nn.Conv2d(shape[-1], filters, kernel_size, stride, groups=groups,
-                           padding=kernel_size // 2 if padding == "same" else 0, bias=use_bias)
+    conv = torch.nn.Conv2d(
+        shape[-1],
+        filters,
+        kernel_size,
+        stride,
+        groups=groups,
+        padding=kernel_size // 2 if padding == "same" else 0,
+        bias=use_bias,
+    )
     with torch.no_grad():
         conv.weight.copy_(torch.from_numpy(ours.kernel.numpy().transpose(3, 2, 0, 1)))
         if use_bias:
@@ -197,8 +208,10 @@ def test_grouped_conv_trains_saves_and_folds(rng, tmp_path):
     model = keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
     x = rng.normal(0, 1, (8, 10, 10, 12)).astype("float32")
     y = rng.integers(0, 3, 8)
-    model.compile(optimizer=keras.optimizers.SGD(0.1),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     before = model.get_layer("grouped").kernel.numpy().copy()
     history = model.fit(x, y, epochs=2, batch_size=4, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
@@ -221,12 +234,19 @@ def test_models_use_the_layer_for_grouped_convolutions_only():
         model = keras_zoo.build(name, input_shape=(64, 64, 3))
         return [type(model.get_layer(n)).__module__.split(".")[0] for n in layers]
 
-    assert kinds("resnext50_32x4d", ["layer1.0.conv1", "layer1.0.conv2", "layer2.0.conv2"]
-                 ) == ["keras", "keras_zoo", "keras_zoo"]
-    assert kinds("shufflenet_v1_g3_x1_0", ["features.0.branch_main_1.0",  # plain: first unit
-                                           "features.0.branch_main_2.0",
-                                           "features.1.branch_main_1.0"]
-                 ) == ["keras", "keras_zoo", "keras_zoo"]
+    assert kinds("resnext50_32x4d", ["layer1.0.conv1", "layer1.0.conv2", "layer2.0.conv2"]) == [
+        "keras",
+        "keras_zoo",
+        "keras_zoo",
+    ]
+    assert kinds(
+        "shufflenet_v1_g3_x1_0",
+        [
+            "features.0.branch_main_1.0",  # plain: first unit
+            "features.0.branch_main_2.0",
+            "features.1.branch_main_1.0",
+        ],
+    ) == ["keras", "keras_zoo", "keras_zoo"]
 
 
 def test_without_onednn_grouped_convs_are_tensorflow_ops_with_xla_gradients():
@@ -257,6 +277,12 @@ def test_without_onednn_grouped_convs_are_tensorflow_ops_with_xla_gradients():
         "assert np.allclose(model.predict(x, verbose=0), want, atol=1e-5)\n"
     )
     env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -100,24 +100,27 @@ def test_timm_mobilenet_float32_logits(name, kid, kwargs, seed):
 @pytest.mark.parametrize("name, kid, kwargs, seed", TIMM_MOBILENETS, ids=IDS)
 def test_timm_mobilenet_float64_logits(name, kid, kwargs, seed, float64):
     ref = copy.deepcopy(timm_reference(name, seed)).double()
-    model = ported(kid, convert_state_dict(state_dict_numpy(ref), "timm"), (193, 257, 3),
-                   **kwargs)
+    model = ported(kid, convert_state_dict(state_dict_numpy(ref), "timm"), (193, 257, 3), **kwargs)
     got = keras_logits(model, batch((193, 257)).astype("float64"))
     assert got.dtype == np.float64
     assert relative_error(got, timm_float64_logits(name, seed, (193, 257))) <= FLOAT64_TOLERANCE
 
 
-@pytest.mark.parametrize("name, torchvision_name", [
-    ("mobilenetv2_100", "mobilenet_v2"),
-    ("mobilenetv3_large_100", "mobilenet_v3_large"),
-    ("mobilenetv3_small_100", "mobilenet_v3_small"),
-])
+@pytest.mark.parametrize(
+    "name, torchvision_name",
+    [
+        ("mobilenetv2_100", "mobilenet_v2"),
+        ("mobilenetv3_large_100", "mobilenet_v3_large"),
+        ("mobilenetv3_small_100", "mobilenet_v3_small"),
+    ],
+)
 def test_timm_mobilenet_becomes_torchvisions_names_and_shapes(name, torchvision_name):
     state = state_dict_numpy(timm.create_model(name))
     converted = convert_state_dict(state, "timm")
     want = getattr(torchvision.models, torchvision_name)().state_dict()
-    assert {k: v.shape for k, v in converted.items()} == {k: tuple(v.shape)
-                                                          for k, v in want.items()}
+    assert {k: v.shape for k, v in converted.items()} == {
+        k: tuple(v.shape) for k, v in want.items()
+    }
 
 
 def test_conversion_leaves_its_input_alone():
@@ -160,26 +163,38 @@ def test_timm_safetensors_file_reads_converts_and_loads(tmp_path):
     save_file(ref.state_dict(), tmp_path / "model.safetensors")
     state = read_checkpoint(tmp_path / "model.safetensors")
     assert detect_layout(state) == "timm"
-    model = ported("mobilenet_v3_small", convert_state_dict(state), (96, 128, 3),
-                   bn_epsilon=1e-5)
+    model = ported("mobilenet_v3_small", convert_state_dict(state), (96, 128, 3), bn_epsilon=1e-5)
     x = batch((96, 128))
     assert relative_error(keras_logits(model, x), torch_logits(ref, x)) <= FLOAT32_TOLERANCE
 
 
-@pytest.mark.parametrize("module, layout", [
-    (lambda: torchvision.models.resnet18(), "torchvision"),
-    (lambda: torchvision.models.mobilenet_v2(), "torchvision"),
-    (lambda: torchvision.models.mobilenet_v3_small(), "torchvision"),
-    (lambda: torchvision.models.shufflenet_v2_x0_5(), "torchvision"),
-    (lambda: timm.create_model("resnet18"), "torchvision"),
-    (lambda: timm.create_model("mobilenetv1_100"), "timm"),
-    (lambda: timm.create_model("mobilenetv2_100"), "timm"),
-    (lambda: timm.create_model("mobilenetv3_large_100"), "timm"),
-    (lambda: timm.create_model("mobilenetv3_small_100", num_classes=0), "timm"),
-    (lambda: torch_model("shufflenet_v1_g3_x1_0"), "megvii"),
-], ids=["tv-resnet18", "tv-mobilenet_v2", "tv-mobilenet_v3_small", "tv-shufflenet_v2",
-        "timm-resnet18", "timm-mobilenetv1", "timm-mobilenetv2", "timm-mobilenetv3_large",
-        "timm-mobilenetv3_small-headless", "megvii-shufflenet_v1"])
+@pytest.mark.parametrize(
+    "module, layout",
+    [
+        (lambda: torchvision.models.resnet18(), "torchvision"),
+        (lambda: torchvision.models.mobilenet_v2(), "torchvision"),
+        (lambda: torchvision.models.mobilenet_v3_small(), "torchvision"),
+        (lambda: torchvision.models.shufflenet_v2_x0_5(), "torchvision"),
+        (lambda: timm.create_model("resnet18"), "torchvision"),
+        (lambda: timm.create_model("mobilenetv1_100"), "timm"),
+        (lambda: timm.create_model("mobilenetv2_100"), "timm"),
+        (lambda: timm.create_model("mobilenetv3_large_100"), "timm"),
+        (lambda: timm.create_model("mobilenetv3_small_100", num_classes=0), "timm"),
+        (lambda: torch_model("shufflenet_v1_g3_x1_0"), "megvii"),
+    ],
+    ids=[
+        "tv-resnet18",
+        "tv-mobilenet_v2",
+        "tv-mobilenet_v3_small",
+        "tv-shufflenet_v2",
+        "timm-resnet18",
+        "timm-mobilenetv1",
+        "timm-mobilenetv2",
+        "timm-mobilenetv3_large",
+        "timm-mobilenetv3_small-headless",
+        "megvii-shufflenet_v1",
+    ],
+)
 def test_detect_layout(module, layout):
     state = state_dict_numpy(module())
     assert detect_layout(state) == layout
@@ -187,12 +202,19 @@ def test_detect_layout(module, layout):
     assert len(convert_state_dict(state, layout)) == len(state)  # every key placed
 
 
-@pytest.mark.parametrize("keys", [
-    [],
-    ["encoder.layers.0.weight", "decoder.weight"],
-    ["first_conv.0.weight", "features.0.branch_main.0.weight", "conv_last.0.weight"],  # megvii V2
-    ["conv_stem.weight", "bn1.weight"],  # no blocks
-])
+@pytest.mark.parametrize(
+    "keys",
+    [
+        [],
+        ["encoder.layers.0.weight", "decoder.weight"],
+        [
+            "first_conv.0.weight",
+            "features.0.branch_main.0.weight",
+            "conv_last.0.weight",
+        ],  # megvii V2
+        ["conv_stem.weight", "bn1.weight"],  # no blocks
+    ],
+)
 def test_detect_layout_unknown_is_none(keys):
     assert detect_layout(keys) is None
 
@@ -209,10 +231,13 @@ def test_unknown_layout_lists_the_known_ones():
     assert set(LAYOUTS) == {"torchvision", "timm", "megvii"}
 
 
-@pytest.mark.parametrize("extra", [
-    "blocks.1.0.aa.weight",  # a submodule no block kind has
-    "head.fc.weight",  # a top-level module no timm map has
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "blocks.1.0.aa.weight",  # a submodule no block kind has
+        "head.fc.weight",  # a top-level module no timm map has
+    ],
+)
 def test_unplaceable_timm_key_is_named(extra):
     state = state_dict_numpy(timm.create_model("mobilenetv2_100"))
     state[extra] = np.zeros(3, np.float32)
@@ -254,13 +279,16 @@ def test_adapt_input_conv_keeps_float16(rng):
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("weight, in_channels", [
-    (np.zeros((8, 3, 3, 3), np.float32), 0),
-    (np.zeros((8, 3, 3, 3), np.float32), -2),
-    (np.zeros((8, 3, 3), np.float32), 1),
-    (np.zeros((8, 27), np.float32), 4),
-    (np.zeros((8, 4, 3, 3), np.float32), 1),
-])
+@pytest.mark.parametrize(
+    "weight, in_channels",
+    [
+        (np.zeros((8, 3, 3, 3), np.float32), 0),
+        (np.zeros((8, 3, 3, 3), np.float32), -2),
+        (np.zeros((8, 3, 3), np.float32), 1),
+        (np.zeros((8, 27), np.float32), 4),
+        (np.zeros((8, 4, 3, 3), np.float32), 1),
+    ],
+)
 def test_adapt_input_conv_bad_arguments(weight, in_channels):
     with pytest.raises(ValueError):
         adapt_input_conv(weight, in_channels)

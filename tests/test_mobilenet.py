@@ -41,8 +41,9 @@ def test_width_multiplier_counts_equal_torchvision(name, alpha, params):
 
 @pytest.mark.parametrize("alpha, depth_multiplier", [(1.0, 1), (0.5, 1), (0.25, 2), (0.75, 3)])
 def test_v1_counts_equal_keras_applications(alpha, depth_multiplier):
-    theirs = keras.applications.MobileNet(weights=None, alpha=alpha,
-                                          depth_multiplier=depth_multiplier)
+    theirs = keras.applications.MobileNet(
+        weights=None, alpha=alpha, depth_multiplier=depth_multiplier
+    )
     ours = keras_zoo.build("mobilenet_v1", alpha=alpha, depth_multiplier=depth_multiplier)
     assert _trainable(ours) == _trainable(theirs)
 
@@ -53,12 +54,15 @@ def test_v2_counts_equal_keras_applications(alpha):
     assert _trainable(keras_zoo.build("mobilenet_v2", alpha=alpha)) == _trainable(theirs)
 
 
-@pytest.mark.parametrize("name, widths", [
-    ("mobilenet_v1", (128, 256, 512, 1024)),
-    ("mobilenet_v2", (24, 32, 96, 1280)),
-    ("mobilenet_v3_large", (24, 40, 112, 960)),
-    ("mobilenet_v3_small", (16, 24, 48, 576)),
-])
+@pytest.mark.parametrize(
+    "name, widths",
+    [
+        ("mobilenet_v1", (128, 256, 512, 1024)),
+        ("mobilenet_v2", (24, 32, 96, 1280)),
+        ("mobilenet_v3_large", (24, 40, 112, 960)),
+        ("mobilenet_v3_small", (16, 24, 48, 576)),
+    ],
+)
 def test_features_only_strides_and_headless_shapes(name, widths):
     model = keras_zoo.build(name, features_only=True, input_shape=(160, 224, 3))
     assert [tuple(o.shape[1:]) for o in model.outputs] == [
@@ -78,20 +82,36 @@ def test_resolution_multiplier_is_the_input_size(rng):
 
 
 def test_layer_names_are_reference_module_paths():
-    names = {l.name for l in keras_zoo.build("mobilenet_v3_large").layers if l.weights}
-    assert {"features.0.0", "features.0.1", "features.4.block.2.fc1", "features.4.block.3.0",
-            "features.16.0", "classifier.0", "classifier.3"} <= names
-    names = {l.name for l in keras_zoo.build("mobilenet_v2").layers if l.weights}
-    assert {"features.1.conv.0.0", "features.1.conv.1", "features.2.conv.2",
-            "features.2.conv.3", "features.18.0", "classifier.1"} <= names
-    names = {l.name for l in keras_zoo.build("mobilenet_v1").layers if l.weights}
+    names = {layer.name for layer in keras_zoo.build("mobilenet_v3_large").layers if layer.weights}
+    assert {
+        "features.0.0",
+        "features.0.1",
+        "features.4.block.2.fc1",
+        "features.4.block.3.0",
+        "features.16.0",
+        "classifier.0",
+        "classifier.3",
+    } <= names
+    names = {layer.name for layer in keras_zoo.build("mobilenet_v2").layers if layer.weights}
+    assert {
+        "features.1.conv.0.0",
+        "features.1.conv.1",
+        "features.2.conv.2",
+        "features.2.conv.3",
+        "features.18.0",
+        "classifier.1",
+    } <= names
+    names = {layer.name for layer in keras_zoo.build("mobilenet_v1").layers if layer.weights}
     assert {"conv_stem", "bn1", "blocks.3.5.conv_dw", "blocks.3.5.bn2", "classifier"} <= names
 
 
 def test_batch_norm_epsilons():
     def eps(name):
-        return {l.epsilon for l in keras_zoo.build(name).layers
-                if isinstance(l, keras.layers.BatchNormalization)}
+        return {
+            layer.epsilon
+            for layer in keras_zoo.build(name).layers
+            if isinstance(layer, keras.layers.BatchNormalization)
+        }
 
     assert eps("mobilenet_v2") == {1e-5} and eps("mobilenet_v1") == {1e-5}
     assert eps("mobilenet_v3_small") == {1e-3}
@@ -99,9 +119,9 @@ def test_batch_norm_epsilons():
 
 def test_depthwise_layers_are_depthwise_not_grouped():
     layers = keras_zoo.build("mobilenet_v2").layers
-    convs = [l for l in layers if type(l) is keras.layers.Conv2D]
-    assert all(l.groups == 1 for l in convs)
-    assert sum(isinstance(l, keras.layers.DepthwiseConv2D) for l in layers) == 17
+    convs = [layer for layer in layers if type(layer) is keras.layers.Conv2D]
+    assert all(layer.groups == 1 for layer in convs)
+    assert sum(isinstance(layer, keras.layers.DepthwiseConv2D) for layer in layers) == 17
 
 
 @pytest.mark.parametrize("name", MOBILENET_IDS)
@@ -146,11 +166,16 @@ def test_checkpoint_through_the_porter_with_a_new_head(tmp_path, rng):
     torch.save({"model": ref.state_dict()}, tmp_path / "v3s.pth")
     port("mobilenet_v3_small", tmp_path / "v3s.pth", tmp_path / "v3s.weights.h5")
     x = rng.normal(size=(1, 128, 128, 3)).astype("float32")
-    model = keras_zoo.build("mobilenet_v3_small", weights=str(tmp_path / "v3s.weights.h5"),
-                            input_shape=(128, 128, 3), classifier_activation=None)
+    model = keras_zoo.build(
+        "mobilenet_v3_small",
+        weights=str(tmp_path / "v3s.weights.h5"),
+        input_shape=(128, 128, 3),
+        classifier_activation=None,
+    )
     assert relative_error(model.predict(x, verbose=0), torch_logits(ref, x)) <= 2e-5
     five = keras_zoo.build("mobilenet_v3_small", weights=str(tmp_path / "v3s.pth"), classes=5)
     # the hidden classifier layer is kept, the 1000-way output layer left out on purpose
-    np.testing.assert_array_equal(five.get_layer("classifier.0").kernel.numpy(),
-                                  ref.classifier[0].weight.detach().numpy().T)
+    np.testing.assert_array_equal(
+        five.get_layer("classifier.0").kernel.numpy(), ref.classifier[0].weight.detach().numpy().T
+    )
     assert five.output.shape == (None, 5)

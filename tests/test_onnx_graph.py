@@ -94,7 +94,6 @@ def test_reshapes_to_the_shape_they_have_are_dropped(tmp_path):
     assert ops["Reshape"] == 1 and ops["GlobalAveragePool"] == 1
 
 
-
 def _nchw_exported(model, tmp_path):
     """`model` exported with an NCHW input, its outputs checked against Keras' on NHWC
     batches; returns the graph."""

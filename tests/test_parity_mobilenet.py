@@ -55,7 +55,9 @@ def test_float32_logits_match_torch(name, alpha, seed, size, rng):
     ref = reference(name, alpha=alpha, seed=seed)
     x = rng.normal(size=(2, *size, 3)).astype("float32")
     expected = torch_logits(ref, x)
-    truth = torch_logits(reference(name, torch.float64, alpha=alpha, seed=seed), x.astype("float64"))
+    truth = torch_logits(
+        reference(name, torch.float64, alpha=alpha, seed=seed), x.astype("float64")
+    )
     assert relative_error(expected, truth) <= REFERENCE_CONDITIONING, "ill-conditioned reference"
     model = ported(name, ref, (*size, 3), alpha=alpha)
     assert relative_error(model.predict(x, verbose=0), expected) <= FLOAT32_TOLERANCE
@@ -68,13 +70,15 @@ def test_float64_logits_equal_torch(name, alpha, seed, size, rng, float64):
     assert error <= FLOAT64_TOLERANCE
 
 
-@pytest.mark.parametrize("name, classifier, blocks", [
-    ("mobilenet_v2", ("classifier.1",), (3, 6, 13, 18)),
-    ("mobilenet_v3_small", ("classifier.0", "classifier.3"), (1, 3, 8, 12)),
-    ("mobilenet_v3_large", ("classifier.0", "classifier.3"), (3, 6, 12, 16)),
-])
-def test_stage_outputs_are_the_last_feature_at_each_stride(name, classifier, blocks, rng,
-                                                           float64):
+@pytest.mark.parametrize(
+    "name, classifier, blocks",
+    [
+        ("mobilenet_v2", ("classifier.1",), (3, 6, 13, 18)),
+        ("mobilenet_v3_small", ("classifier.0", "classifier.3"), (1, 3, 8, 12)),
+        ("mobilenet_v3_large", ("classifier.0", "classifier.3"), (3, 6, 12, 16)),
+    ],
+)
+def test_stage_outputs_are_the_last_feature_at_each_stride(name, classifier, blocks, rng, float64):
     ref = reference(name, torch.float64, alpha=1.0, seed=1)
     model = ported(name, ref, (None, None, 3), features_only=True, optional_modules=classifier)
     x = rng.normal(size=(1, 96, 128, 3))
@@ -102,8 +106,11 @@ def test_v1_relu_in_place_of_relu6_is_caught_by_the_numbers(rng):
     want = torch_logits(ref, x)
     # eager calls: each one reads the layers' settings afresh
     assert relative_error(model(x, training=False), want) <= FLOAT32_TOLERANCE
-    relu6 = [layer for layer in model.layers
-             if isinstance(layer, keras.layers.ReLU) and layer.max_value == 6]
+    relu6 = [
+        layer
+        for layer in model.layers
+        if isinstance(layer, keras.layers.ReLU) and layer.max_value == 6
+    ]
     assert len(relu6) == 27  # the stem and both convolutions of the 13 blocks
     for layer in relu6:
         layer.max_value = None
@@ -120,10 +127,12 @@ def test_squeeze_excitation_gate_is_torchs_hardsigmoid(rng):
     model = keras.Model(x, se_block(x, 8, name="se"))
     fc1 = torch.nn.Conv2d(16, 8, 1)
     fc2 = torch.nn.Conv2d(8, 16, 1)
-    model.get_layer("se.fc1").set_weights([fc1.weight.detach().numpy().transpose(2, 3, 1, 0),
-                                           fc1.bias.detach().numpy()])
-    model.get_layer("se.fc2").set_weights([fc2.weight.detach().numpy().transpose(2, 3, 1, 0),
-                                           fc2.bias.detach().numpy()])
+    model.get_layer("se.fc1").set_weights(
+        [fc1.weight.detach().numpy().transpose(2, 3, 1, 0), fc1.bias.detach().numpy()]
+    )
+    model.get_layer("se.fc2").set_weights(
+        [fc2.weight.detach().numpy().transpose(2, 3, 1, 0), fc2.bias.detach().numpy()]
+    )
     data = rng.normal(size=(2, 5, 5, 16)).astype("float32") * 3
     with torch.no_grad():
         t = torch.from_numpy(data.transpose(0, 3, 1, 2))

@@ -42,9 +42,9 @@ def test_float64_logits_equal_torch(name, size, rng, float64):
 
 
 # every id at 224; the odd size, whose padding every id shares, for one id of each block kind
-FLOAT32_CASES = ([pytest.param(name, (224, 224), id=f"{name}-224") for name in RESNET_IDS]
-                 + [pytest.param(name, (193, 257), id=f"{name}-odd-193x257")
-                    for name in FLOAT64_IDS])
+FLOAT32_CASES = [pytest.param(name, (224, 224), id=f"{name}-224") for name in RESNET_IDS] + [
+    pytest.param(name, (193, 257), id=f"{name}-odd-193x257") for name in FLOAT64_IDS
+]
 
 
 @pytest.mark.parametrize("name, size", FLOAT32_CASES)

@@ -16,8 +16,13 @@ from tests.conftest import relative_error
 from tests.parity import FLOAT32_TOLERANCE, FLOAT64_TOLERANCE, logit_error, ported, reference
 
 FLOAT32_IDS = [
-    "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
-    "shufflenet_v1_g3_x0_5", "shufflenet_v1_g3_x1_0", "shufflenet_v1_g8_x0_5",
+    "shufflenet_v2_x0_5",
+    "shufflenet_v2_x1_0",
+    "shufflenet_v2_x1_5",
+    "shufflenet_v2_x2_0",
+    "shufflenet_v1_g3_x0_5",
+    "shufflenet_v1_g3_x1_0",
+    "shufflenet_v1_g8_x0_5",
     "shufflenet_v1_g8_x1_5",
 ]
 FLOAT64_IDS = ["shufflenet_v2_x1_0", "shufflenet_v1_g3_x1_0", "shufflenet_v1_g8_x1_0"]
@@ -35,11 +40,17 @@ def test_float64_logits_equal_torch(name, size, rng, float64):
     assert logit_error(name, size, rng, torch.float64) <= FLOAT64_TOLERANCE
 
 
-@pytest.mark.parametrize("name, stages, classifier", [
-    ("shufflenet_v2_x1_0", lambda r: [r.stage2, r.stage3, nn_seq(r.stage4, r.conv5)], ("fc",)),
-    ("shufflenet_v1_g3_x1_0", lambda r: [r.features[:4], r.features[4:12], r.features[12:]],
-     ("classifier.0",)),
-])
+@pytest.mark.parametrize(
+    "name, stages, classifier",
+    [
+        ("shufflenet_v2_x1_0", lambda r: [r.stage2, r.stage3, nn_seq(r.stage4, r.conv5)], ("fc",)),
+        (
+            "shufflenet_v1_g3_x1_0",
+            lambda r: [r.features[:4], r.features[4:12], r.features[12:]],
+            ("classifier.0",),
+        ),
+    ],
+)
 def test_stage_outputs_equal_torch(name, stages, classifier, rng, float64):
     ref = reference(name, torch.float64)
     model = ported(name, ref, (None, None, 3), features_only=True, optional_modules=classifier)

@@ -91,20 +91,26 @@ def test_build_loads_a_checkpoint_directly_and_skips_the_classifier_on_purpose(
         logits = resnet18_ref(t).numpy()
         # torchvision's ResNet up to its last stage (before avgpool and fc)
         r = resnet18_ref
-        body = torch.nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool, r.layer1, r.layer2,
-                                   r.layer3, r.layer4)
+        body = torch.nn.Sequential(
+            r.conv1, r.bn1, r.relu, r.maxpool, r.layer1, r.layer2, r.layer3, r.layer4
+        )
         feats = body(t).numpy().transpose(0, 2, 3, 1)
-    full = keras_zoo.build("resnet18", weights=str(resnet18_pth), classifier_activation=None,
-                           input_shape=(96, 96, 3))
+    full = keras_zoo.build(
+        "resnet18", weights=str(resnet18_pth), classifier_activation=None, input_shape=(96, 96, 3)
+    )
     assert relative_error(full.predict(x, verbose=0), logits) <= 2e-5
-    headless = keras_zoo.build("resnet18", weights=str(resnet18_pth), include_top=False,
-                               input_shape=(96, 96, 3))
+    headless = keras_zoo.build(
+        "resnet18", weights=str(resnet18_pth), include_top=False, input_shape=(96, 96, 3)
+    )
     assert relative_error(headless.predict(x, verbose=0), feats) <= 2e-5
-    five = keras_zoo.build("resnet18", weights=str(resnet18_pth), classes=5,
-                           input_shape=(96, 96, 3))
+    five = keras_zoo.build(
+        "resnet18", weights=str(resnet18_pth), classes=5, input_shape=(96, 96, 3)
+    )
     assert five.output.shape == (None, 5)
-    np.testing.assert_array_equal(five.get_layer("layer4.1.conv2").kernel.numpy(),
-                                  full.get_layer("layer4.1.conv2").kernel.numpy())
+    np.testing.assert_array_equal(
+        five.get_layer("layer4.1.conv2").kernel.numpy(),
+        full.get_layer("layer4.1.conv2").kernel.numpy(),
+    )
 
 
 @pytest.mark.parametrize("suffix", [".weights.h5", ".h5"])
@@ -114,8 +120,10 @@ def test_keras_weights_of_a_full_model_load_without_the_top(resnet18_pth, tmp_pa
     full = keras_zoo.build("resnet18", weights=str(dst))
     for kwargs in (dict(include_top=False), dict(classes=3), dict(features_only=True)):
         model = keras_zoo.build("resnet18", weights=str(dst), **kwargs)
-        np.testing.assert_array_equal(model.get_layer("layer3.0.conv1").kernel.numpy(),
-                                      full.get_layer("layer3.0.conv1").kernel.numpy())
+        np.testing.assert_array_equal(
+            model.get_layer("layer3.0.conv1").kernel.numpy(),
+            full.get_layer("layer3.0.conv1").kernel.numpy(),
+        )
 
 
 def test_a_fine_tuned_checkpoint_ports_with_its_own_classes(tmp_path):
@@ -123,8 +131,9 @@ def test_a_fine_tuned_checkpoint_ports_with_its_own_classes(tmp_path):
     torch.save({"state_dict": ref.state_dict(), "epoch": 7}, tmp_path / "flowers.pth")
     port("resnet18", tmp_path / "flowers.pth", tmp_path / "flowers.weights.h5")
     model = keras_zoo.build("resnet18", classes=5, weights=str(tmp_path / "flowers.weights.h5"))
-    np.testing.assert_array_equal(model.get_layer("fc").kernel.numpy(),
-                                  ref.fc.weight.detach().numpy().T)
+    np.testing.assert_array_equal(
+        model.get_layer("fc").kernel.numpy(), ref.fc.weight.detach().numpy().T
+    )
 
 
 def test_wrong_architecture_names_the_one_it_looks_like(tmp_path):
@@ -133,7 +142,9 @@ def test_wrong_architecture_names_the_one_it_looks_like(tmp_path):
     with pytest.raises(ValueError) as err:
         port("resnet50", tmp_path / "x.pth", dst)
     message = str(err.value)
-    assert "x.pth does not fit resnet50: layer1.0.conv1: checkpoint weight (128, 64, 1, 1)" in message
+    assert (
+        "x.pth does not fit resnet50: layer1.0.conv1: checkpoint weight (128, 64, 1, 1)" in message
+    )
     assert "looks like resnext50_32x4d: layer1.0.conv1 is (128, 64, 1, 1)" in message
     assert not dst.exists() and os.listdir(tmp_path) == ["x.pth"]
 
@@ -142,7 +153,10 @@ def test_a_fine_tuned_checkpoint_of_another_architecture_is_named(tmp_path):
     torch.save(torch_model("resnet50", num_classes=10).state_dict(), tmp_path / "r50-10.pth")
     with pytest.raises(ValueError) as err:
         port("resnet18", tmp_path / "r50-10.pth", tmp_path / "out.weights.h5")
-    assert err.value.args[0].splitlines()[1] == "It looks like resnet50: layer1.0.conv1 is (64, 64, 1, 1)."
+    assert (
+        err.value.args[0].splitlines()[1]
+        == "It looks like resnet50: layer1.0.conv1 is (64, 64, 1, 1)."
+    )
 
 
 class Command:
@@ -153,22 +167,35 @@ class Command:
         return os.system, (f"touch {self.marker}",)
 
 
-def test_a_training_script_checkpoint_ports_with_allow_unknown_globals(resnet18_ref, tmp_path, capsys):
+def test_a_training_script_checkpoint_ports_with_allow_unknown_globals(
+    resnet18_ref, tmp_path, capsys
+):
     import argparse
 
     pwned, dst = tmp_path / "pwned", tmp_path / "out.weights.h5"
-    torch.save({"args": argparse.Namespace(arch="resnet18", lr=0.1), "epoch": np.int64(90),
-                "state_dict": resnet18_ref.state_dict(), "device": torch.device("cpu"),
-                "hook": Command(pwned)}, tmp_path / "trained.pth")
+    torch.save(
+        {
+            "args": argparse.Namespace(arch="resnet18", lr=0.1),
+            "epoch": np.int64(90),
+            "state_dict": resnet18_ref.state_dict(),
+            "device": torch.device("cpu"),
+            "hook": Command(pwned),
+        },
+        tmp_path / "trained.pth",
+    )
     argv = ["port", "resnet18", str(tmp_path / "trained.pth"), str(dst)]
     assert cli.main(argv) == 2
     first = capsys.readouterr().err.splitlines()[0]
-    assert "refusing to load 'argparse.Namespace' from" in first and "--allow-unknown-globals" in first
+    assert (
+        "refusing to load 'argparse.Namespace' from" in first and "--allow-unknown-globals" in first
+    )
     assert not dst.exists()
     assert cli.main(argv + ["--allow-unknown-globals"]) == 0
     got = keras_zoo.build("resnet18", weights=str(dst), classifier_activation=None)
-    assert all(np.array_equal(a, b) for a, b in
-               zip(got.get_weights(), _direct("resnet18", resnet18_ref).get_weights()))
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(got.get_weights(), _direct("resnet18", resnet18_ref).get_weights())
+    )
     assert not pwned.exists()  # the placeholder stood in for os.system and ran nothing
 
 
@@ -243,15 +270,23 @@ def test_a_read_only_destination_folder_fails_before_any_work_naming_it(tmp_path
     dst = folder / "out.weights.h5"
     try:
         result = subprocess.run(
-            permission_bound([sys.executable, "-m", "keras_zoo", "port", "resnet18", str(src),
-                              str(dst)]),
-            capture_output=True, text=True, cwd=REPO, env=CLI_ENV, timeout=300)
+            permission_bound(
+                [sys.executable, "-m", "keras_zoo", "port", "resnet18", str(src), str(dst)]
+            ),
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env=CLI_ENV,
+            timeout=300,
+        )
     finally:
         folder.chmod(0o755)
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert result.returncode == 2, result.stderr
-    assert errors == [f"keras-zoo port: error: destination {str(dst)!r}: cannot write in folder "
-                      f"{str(folder)!r} (Permission denied)"]
+    assert errors == [
+        f"keras-zoo port: error: destination {str(dst)!r}: cannot write in folder "
+        f"{str(folder)!r} (Permission denied)"
+    ]
     assert os.listdir(folder) == []
 
 
@@ -269,9 +304,14 @@ def _partial_weights(folder):
 def _port_stopped_mid_write(src, dst):
     """A `keras-zoo port` process stopped while its temporary file beside `dst` holds part of
     the weights, and that file."""
-    process = subprocess.Popen([sys.executable, "-m", "keras_zoo", "port", "resnet18", str(src),
-                                str(dst)], cwd=REPO, env=CLI_ENV, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_zoo", "port", "resnet18", str(src), str(dst)],
+        cwd=REPO,
+        env=CLI_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 300
     while process.poll() is None and time.monotonic() < deadline:
         if _partial_weights(dst.parent):
@@ -312,8 +352,9 @@ def _shifted_pool_resnet18(name, classes):
 
 
 def test_numeric_check_records_the_error_or_fails_and_writes_nothing(resnet18_pth, tmp_path):
-    good = port("resnet18", resnet18_pth, tmp_path / "ok.weights.h5", check=True,
-                reference=torch_model)
+    good = port(
+        "resnet18", resnet18_pth, tmp_path / "ok.weights.h5", check=True, reference=torch_model
+    )
     assert 0 < good.error <= 2e-5
     assert provenance(tmp_path / "ok.weights.h5")["check_max_relative_error"] == good.error
     bad = tmp_path / "bad.weights.h5"
@@ -324,17 +365,36 @@ def test_numeric_check_records_the_error_or_fails_and_writes_nothing(resnet18_pt
 
 def test_cli_port_and_script(resnet18_pth, tmp_path, capsys):
     dst = tmp_path / "cli.weights.h5"
-    assert cli.main(["port", "resnet18", str(resnet18_pth), str(dst), "--check",
-                     "--reference", "tests.torch_models:torch_model"]) == 0
+    assert (
+        cli.main(
+            [
+                "port",
+                "resnet18",
+                str(resnet18_pth),
+                str(dst),
+                "--check",
+                "--reference",
+                "tests.torch_models:torch_model",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"wrote {dst}" in out and "numeric check: max |keras - torch| / max |torch| = " in out
     assert provenance(dst)["check_max_relative_error"] <= 2e-5
     assert cli.main(["port", "resnet50", str(resnet18_pth), str(tmp_path / "x.weights.h5")]) == 2
     assert "does not fit resnet50" in capsys.readouterr().err
     script = subprocess.run(
-        [sys.executable, "scripts/port_weights.py", "resnet18", str(resnet18_pth),
-         str(tmp_path / "script.weights.h5")],
-        capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
+        [
+            sys.executable,
+            "scripts/port_weights.py",
+            "resnet18",
+            str(resnet18_pth),
+            str(tmp_path / "script.weights.h5"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
     )
     assert script.returncode == 0, script.stderr
     assert (tmp_path / "script.weights.h5").is_file()
@@ -364,8 +424,9 @@ def test_port_works_on_any_keras_model_named_like_the_checkpoint(tmp_path, rng):
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.ReLU()(x))
     model = keras.Model(inputs, keras.layers.Dense(4, name="head")(x), name="tiny")
     module = torch.nn.Module()
-    module.features = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1, bias=False),
-                                          torch.nn.BatchNorm2d(8), torch.nn.ReLU())
+    module.features = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1, bias=False), torch.nn.BatchNorm2d(8), torch.nn.ReLU()
+    )
     module.head = torch.nn.Linear(8, 4)
     module.forward = lambda t: module.head(module.features(t).mean((2, 3)))
     module = randomize(module, seed=5, calibration_size=16)

@@ -33,8 +33,11 @@ def photographs():
     """Natural photographs of several shapes: scikit-learn's bundled 427x640 samples and crops
     of them (portrait, and smaller than the resize so that it enlarges)."""
     china, flower = load_sample_image("china.jpg"), load_sample_image("flower.jpg")
-    return {"landscape 427x640": china, "portrait 333x255": flower[10:343, 200:455],
-            "small 150x211": china[100:250, 200:411]}
+    return {
+        "landscape 427x640": china,
+        "portrait 333x255": flower[10:343, 200:455],
+        "small 150x211": china[100:250, 200:411],
+    }
 
 
 def as_nhwc(tensor) -> np.ndarray:
@@ -75,7 +78,10 @@ def test_the_layers_reproduce_timms_evaluation_transforms(photo):
     reference = timm.create_model(TIMM_KEY.partition(":")[2], pretrained=False)
     config = timm.data.resolve_data_config({}, model=reference)
     assert (config["interpolation"], config["mean"], config["crop_pct"]) == (
-        "bicubic", (0.5, 0.5, 0.5), 0.875)
+        "bicubic",
+        (0.5, 0.5, 0.5),
+        0.875,
+    )
     expected = as_nhwc(timm.data.create_transform(**config)(Image.fromarray(image)))
     pre = keras_zoo.preprocessing("mobilenet_v1", weights=TIMM_KEY)
     got = np.asarray(pre(image[None]))
@@ -126,8 +132,11 @@ def test_decode_predictions_lists_the_top_classes_by_score():
     preds = rng.uniform(0, 0.1, (2, 1000))
     preds[0, [0, 1, 999]] = [0.9, 0.5, 0.7]
     decoded = keras_zoo.decode_predictions(preds, top=3)
-    assert decoded[0] == [("n01440764", "tench", 0.9), ("n15075141", "toilet tissue", 0.7),
-                          ("n01443537", "goldfish", 0.5)]
+    assert decoded[0] == [
+        ("n01440764", "tench", 0.9),
+        ("n15075141", "toilet tissue", 0.7),
+        ("n01443537", "goldfish", 0.5),
+    ]
     assert len(decoded) == 2 and [len(d) for d in decoded] == [3, 3]
     scores = [s for _, _, s in decoded[1]]
     assert scores == sorted(scores, reverse=True) and scores[0] == preds[1].max()
@@ -157,13 +166,14 @@ def test_make_dataset_prepares_images_with_the_same_numbers(photo_file):
     info = keras_zoo.model_info("mobilenet_v3_small")
     timm_key = "timm:mobilenetv3_small_100.lamb_in1k"  # bicubic, where the default is bilinear
     for weights in (None, timm_key):
-        (x, _), = make_dataset([photo_file], [0], image_size=96, info=info, batch_size=1,
-                               weights=weights)
+        ((x, _),) = make_dataset(
+            [photo_file], [0], image_size=96, info=info, batch_size=1, weights=weights
+        )
         expected = keras_zoo.preprocessing(info.name, weights, image_size=96)(image[None])
         np.testing.assert_allclose(x, expected, atol=1e-5, err_msg=str(weights))
     assert np.abs(x - keras_zoo.preprocessing(info.name, image_size=96)(image[None])).mean() > 0.01
     # and those numbers are torchvision's evaluation transforms' (resize 256, crop 224)
-    (x, _), = make_dataset([photo_file], [0], image_size=224, info=info, batch_size=1)
+    ((x, _),) = make_dataset([photo_file], [0], image_size=224, info=info, batch_size=1)
     transform = import_torchvision().models.MobileNet_V3_Small_Weights.IMAGENET1K_V1.transforms()
     expected = as_nhwc(transform(Image.open(photo_file)))
     assert np.abs(np.asarray(x)[0] - expected).mean() < MEAN_TOLERANCE
@@ -174,8 +184,9 @@ def test_predict_prepares_images_as_the_weights_the_run_started_from(photo_file,
     model = keras_zoo.build(name, input_shape=(64, 64, 3), classes=3, classifier_activation=None)
     model.save_weights(tmp_path / "best.weights.h5")
     (tmp_path / "class_indices.json").write_text(json.dumps({"0": "a", "1": "b", "2": "c"}))
-    (tmp_path / "run.json").write_text(json.dumps({"model": name, "image_size": 64,
-                                                   "weights": key}))
+    (tmp_path / "run.json").write_text(
+        json.dumps({"model": name, "image_size": 64, "weights": key})
+    )
     top = predict(name, str(tmp_path / "best.weights.h5"), [photo_file], top_k=3)[0]
     x = keras_zoo.preprocessing(name, key, image_size=64)(read_image(photo_file)[None])
     probs = np.asarray(keras.ops.softmax(model(x)))[0]

@@ -6,9 +6,16 @@ import pytest
 import keras_zoo
 
 RESNET_IDS = [
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-    "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
-    "wide_resnet50_2", "wide_resnet101_2",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "resnext101_64x4d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
 ]
 
 
@@ -80,21 +87,32 @@ def test_default_input_size_is_the_weights_then_the_ids(tmp_path, monkeypatch):
     # the id's metadata says 128; a second weight set was evaluated at 96
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     info = keras_zoo.model_info("resnet18")
-    small = dataclasses.replace(info.default_weights, tag="AT_96", filename="resnet18-at96.pth",
-                                sha256=None, preprocessing=Preprocessing(input_size=(96, 96)))
-    monkeypatch.setitem(registry._REGISTRY, "resnet18", dataclasses.replace(
-        info, preprocessing=Preprocessing(input_size=(128, 128)),
-        weights=(info.default_weights, small)))
+    small = dataclasses.replace(
+        info.default_weights,
+        tag="AT_96",
+        filename="resnet18-at96.pth",
+        sha256=None,
+        preprocessing=Preprocessing(input_size=(96, 96)),
+    )
+    monkeypatch.setitem(
+        registry._REGISTRY,
+        "resnet18",
+        dataclasses.replace(
+            info,
+            preprocessing=Preprocessing(input_size=(128, 128)),
+            weights=(info.default_weights, small),
+        ),
+    )
     path = pathlib.Path(cache_path(small))  # already fetched: nothing is downloaded
     path.parent.mkdir(parents=True)
     torch.save(torch_model("resnet18").state_dict(), path)
 
     assert keras_zoo.build("resnet18").input_shape == (None, 128, 128, 3)
-    assert keras_zoo.build("resnet18", weights="torchvision:AT_96").input_shape \
-        == (None, 96, 96, 3)
+    assert keras_zoo.build("resnet18", weights="torchvision:AT_96").input_shape == (None, 96, 96, 3)
     # a size given wins over both
-    assert keras_zoo.build("resnet18", weights="torchvision:AT_96",
-                           input_shape=(64, 64, 3)).input_shape == (None, 64, 64, 3)
+    assert keras_zoo.build(
+        "resnet18", weights="torchvision:AT_96", input_shape=(64, 64, 3)
+    ).input_shape == (None, 64, 64, 3)
     tensor = keras.Input((72, 72, 3))
     assert keras_zoo.build("resnet18", input_tensor=tensor).input_shape == (None, 72, 72, 3)
     # the keyword is build's own, not the user's
@@ -115,8 +133,11 @@ def test_every_family_module_is_imported_and_registers_its_table():
 
     from keras_zoo import models
 
-    files = sorted(p.stem for p in pathlib.Path(models.__file__).parent.glob("*.py")
-                   if not p.name.startswith("_"))
+    files = sorted(
+        p.stem
+        for p in pathlib.Path(models.__file__).parent.glob("*.py")
+        if not p.name.startswith("_")
+    )
     assert list(models.FAMILIES) == files and len(files) >= 3
     for family in files:
         module = importlib.import_module(f"keras_zoo.models.{family}")
@@ -125,8 +146,9 @@ def test_every_family_module_is_imported_and_registers_its_table():
         # the variant table: frozen dataclass rows, one per registered id
         rows = module.VARIANTS
         assert isinstance(rows, tuple) and len({type(r) for r in rows}) == 1
-        assert all(dataclasses.is_dataclass(r) and type(r).__dataclass_params__.frozen
-                   for r in rows)
+        assert all(
+            dataclasses.is_dataclass(r) and type(r).__dataclass_params__.frozen for r in rows
+        )
         assert sorted(r.name for r in rows) == sorted(ids)
 
 

@@ -35,11 +35,13 @@ def test_pooling_max_and_avg_compute_what_they_say(rng):
     maps = keras_zoo.build("resnet18", include_top=False, input_shape=(64, 64, 3))
     feats = maps.predict(x, verbose=0)
     for pooling, reduce in (("avg", np.mean), ("max", np.max)):
-        pooled = keras_zoo.build("resnet18", include_top=False, pooling=pooling,
-                                 input_shape=(64, 64, 3))
+        pooled = keras_zoo.build(
+            "resnet18", include_top=False, pooling=pooling, input_shape=(64, 64, 3)
+        )
         pooled.set_weights(maps.get_weights())
-        np.testing.assert_allclose(pooled.predict(x, verbose=0), reduce(feats, axis=(1, 2)),
-                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            pooled.predict(x, verbose=0), reduce(feats, axis=(1, 2)), rtol=1e-5, atol=1e-5
+        )
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnext50_32x4d"])
@@ -49,10 +51,12 @@ def test_features_only_gives_stage_outputs_at_strides_4_to_32(name):
     assert shapes == [(56, 40), (28, 20), (14, 10), (7, 5)]
     widths = [o.shape[-1] for o in model.outputs]
     assert widths == sorted(widths) and len(set(widths)) == 4
-    picked = keras_zoo.build(name, features_only=True, out_indices=(1, 3),
-                             input_shape=(224, 160, 3))
+    picked = keras_zoo.build(
+        name, features_only=True, out_indices=(1, 3), input_shape=(224, 160, 3)
+    )
     assert [tuple(o.shape[1:]) for o in picked.outputs] == [
-        tuple(model.outputs[1].shape[1:]), tuple(model.outputs[3].shape[1:])
+        tuple(model.outputs[1].shape[1:]),
+        tuple(model.outputs[3].shape[1:]),
     ]
 
 
@@ -60,7 +64,10 @@ def test_stage_record_is_in_every_model_and_survives_save_load(tmp_path):
     model = keras_zoo.build("resnet18", input_shape=(64, 64, 3))
     stages = keras_zoo.stage_outputs(model)
     assert [(s.name, s.stride) for s in stages] == [
-        ("stage1", 4), ("stage2", 8), ("stage3", 16), ("stage4", 32)
+        ("stage1", 4),
+        ("stage2", 8),
+        ("stage3", 16),
+        ("stage4", 32),
     ]
     path = tmp_path / "m.keras"
     model.save(path)
@@ -116,16 +123,27 @@ def test_input_tensor_and_other_channel_counts(rng):
 
 def test_layer_names_are_torchvision_module_paths():
     names = {layer.name for layer in keras_zoo.build("resnet50").layers if layer.weights}
-    for expected in ("conv1", "bn1", "layer1.0.conv1", "layer1.0.bn3", "layer1.0.downsample.0",
-                     "layer1.0.downsample.1", "layer4.2.conv3", "fc"):
+    for expected in (
+        "conv1",
+        "bn1",
+        "layer1.0.conv1",
+        "layer1.0.bn3",
+        "layer1.0.downsample.0",
+        "layer1.0.downsample.1",
+        "layer4.2.conv3",
+        "fc",
+    ):
         assert expected in names
     assert "layer1.1.downsample.0" not in names
     assert all(isinstance(n, str) and "/" not in n for n in names)
 
 
 def test_batch_norm_settings_match_torch():
-    bns = [l for l in keras_zoo.build("resnet18").layers
-           if isinstance(l, keras.layers.BatchNormalization)]
+    bns = [
+        layer
+        for layer in keras_zoo.build("resnet18").layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     assert bns and all(bn.epsilon == 1e-5 and bn.momentum == pytest.approx(0.9) for bn in bns)
 
 
@@ -146,8 +164,11 @@ def test_weights_file_round_trip_through_build(tmp_path, rng):
 
 def test_fits_in_an_ordinary_keras_workflow(rng):
     model = keras_zoo.build("resnet18", input_shape=(32, 32, 3), classes=3)
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     x = rng.normal(size=(8, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 3, size=(8,))
     before = [w.numpy().copy() for w in model.trainable_weights[:1]]

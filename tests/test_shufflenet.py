@@ -14,8 +14,12 @@ def _trainable(model):
 
 def test_registered_ids():
     assert keras_zoo.list_models("shufflenet_v2*") == [
-        "shufflenet_v2", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5",
-        "shufflenet_v2_x2_0"]
+        "shufflenet_v2",
+        "shufflenet_v2_x0_5",
+        "shufflenet_v2_x1_0",
+        "shufflenet_v2_x1_5",
+        "shufflenet_v2_x2_0",
+    ]
     assert len(keras_zoo.list_models("shufflenet_v1_g*")) == 8
     assert keras_zoo.model_info("shufflenet_v1_g3_x1_0").channel_order == "BGR"
     assert {"groups", "scale"} <= set(keras_zoo.model_info("shufflenet_v1").keywords)
@@ -37,8 +41,9 @@ def test_v1_counts_equal_the_megvii_layout_reference():
         ref = torch_model(name)
         assert _trainable(keras_zoo.build(name)) == sum(p.numel() for p in ref.parameters())
     # mmpretrain's 1.0x g3 has 1.87M parameters with a classifier bias (1,000 more than megvii's)
-    assert keras_zoo.model_info("shufflenet_v1_g3_x1_0").params + 1000 == pytest.approx(1.87e6,
-                                                                                       abs=5e3)
+    assert keras_zoo.model_info("shufflenet_v1_g3_x1_0").params + 1000 == pytest.approx(
+        1.87e6, abs=5e3
+    )
 
 
 @pytest.mark.parametrize("groups, mflops", [(1, 143), (2, 140), (3, 137), (4, 133), (8, 137)])
@@ -51,8 +56,9 @@ def test_v1_complexity_at_1x_matches_the_paper(groups, mflops):
 @pytest.mark.parametrize("groups", V1_GROUPS)
 @pytest.mark.parametrize("scale", SCALES)
 def test_v1_every_groups_and_scale_builds_and_runs(groups, scale, rng):
-    model = keras_zoo.build("shufflenet_v1", groups=groups, scale=scale, classes=10,
-                            input_shape=(64, 96, 3))
+    model = keras_zoo.build(
+        "shufflenet_v1", groups=groups, scale=scale, classes=10, input_shape=(64, 96, 3)
+    )
     out = model.predict(rng.normal(size=(2, 64, 96, 3)).astype("float32"), verbose=0)
     assert out.shape == (2, 10) and np.allclose(out.sum(axis=1), 1, atol=1e-5)
     feats = keras_zoo.build("shufflenet_v1", groups=groups, scale=scale, features_only=True)
@@ -64,10 +70,12 @@ def test_v1_every_groups_and_scale_builds_and_runs(groups, scale, rng):
 
 @pytest.mark.parametrize("scale, widths", [(0.5, (24, 48, 96, 1024)), (2.0, (24, 244, 488, 2048))])
 def test_v2_features_only_and_headless(scale, widths):
-    model = keras_zoo.build("shufflenet_v2", scale=scale, features_only=True,
-                            input_shape=(160, 224, 3))
+    model = keras_zoo.build(
+        "shufflenet_v2", scale=scale, features_only=True, input_shape=(160, 224, 3)
+    )
     assert [tuple(o.shape[1:]) for o in model.outputs] == [
-        (160 // s, 224 // s, c) for s, c in zip((4, 8, 16, 32), widths)]
+        (160 // s, 224 // s, c) for s, c in zip((4, 8, 16, 32), widths)
+    ]
     head = keras_zoo.build("shufflenet_v2", scale=scale, include_top=False, pooling="avg")
     assert head.output.shape == (None, widths[-1])
 
@@ -81,8 +89,13 @@ def test_channel_shuffle_equals_a_numpy_reference(groups, rng):
     # split into `groups` groups of consecutive channels and interleave them
     expected = x.reshape(2, 3, 5, groups, c // groups).swapaxes(3, 4).reshape(2, 3, 5, c)
     np.testing.assert_array_equal(got, expected)
-    order = np.concatenate([np.arange(g * (c // groups), (g + 1) * (c // groups))
-                            for g in range(groups)]).reshape(groups, -1).T.ravel()
+    order = (
+        np.concatenate(
+            [np.arange(g * (c // groups), (g + 1) * (c // groups)) for g in range(groups)]
+        )
+        .reshape(groups, -1)
+        .T.ravel()
+    )
     np.testing.assert_array_equal(got, x[..., order])
 
 

@@ -18,8 +18,16 @@ import keras_zoo
 from keras_zoo import bench, cli, torch_reference
 
 PACKAGE = pathlib.Path(keras_zoo.__file__).parent
-OPTIONAL = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "openvino", "tf2onnx",
-            "ai_edge_litert")
+OPTIONAL = (
+    "torch",
+    "torchvision",
+    "timm",
+    "onnx",
+    "onnxruntime",
+    "openvino",
+    "tf2onnx",
+    "ai_edge_litert",
+)
 
 # In a fresh interpreter: `tests` and the optional packages cannot be imported (an attempt on
 # `tests` is recorded); import keras_zoo and every submodule (keras_zoo.__main__ runs
@@ -78,16 +86,23 @@ def test_every_submodule_imports_without_tests_or_the_optional_packages(tmp_path
     script = IMPORT_EVERYTHING.format(optional=OPTIONAL)
     # run from an empty folder with no PYTHONPATH: only the installed package is importable
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["modules"] == _package_modules()  # walk_packages left no submodule out
     assert "keras_zoo.torch_reference" in result["modules"]
     assert result["tried_tests"] == []
     # without torch: a one-line error naming the install step; the bench leaves its column out
-    assert result["error"] == ("the torch references need torch, which is not installed: "
-                               f"{torch_reference.INSTALL}")
+    assert result["error"] == (
+        f"the torch references need torch, which is not installed: {torch_reference.INSTALL}"
+    )
     assert result["torch_fn"] is False
 
 
@@ -95,10 +110,12 @@ IMPORTS_TESTS = re.compile(r"^\s*(from|import)\s+tests\b|[\"']tests[.:]", re.MUL
 
 
 def test_no_package_source_names_the_tests_module():
-    offenders = [f"{path.relative_to(PACKAGE.parent)}:{text[:m.start()].count(chr(10)) + 1}"
-                 for path in sorted(PACKAGE.rglob("*.py"))
-                 for text in [path.read_text()]
-                 for m in IMPORTS_TESTS.finditer(text)]
+    offenders = [
+        f"{path.relative_to(PACKAGE.parent)}:{text[: m.start()].count(chr(10)) + 1}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for text in [path.read_text()]
+        for m in IMPORTS_TESTS.finditer(text)
+    ]
     assert offenders == []
     assert IMPORTS_TESTS.search('run(torch_reference="tests.torch_models:torch_model")')
     assert IMPORTS_TESTS.search("    from tests.torch_models import torch_model\n")
@@ -116,8 +133,11 @@ def test_the_megvii_reference_is_a_named_picklable_module():
     assert isinstance(model.features[0], torch_reference.ShuffleV1Block)
     assert type(pickle.loads(pickle.dumps(model))) is torch_reference.ShuffleNetV1
     assert model.classifier[0].weight.shape == (7, 768)
-    with pytest.raises(ValueError, match=r"shufflenet_v1_g3_x3_0: megvii released ShuffleNet "
-                                         r"V1 only for \(groups, scale\) in"):
+    with pytest.raises(
+        ValueError,
+        match=r"shufflenet_v1_g3_x3_0: megvii released ShuffleNet "
+        r"V1 only for \(groups, scale\) in",
+    ):
         torch_reference.torch_model("shufflenet_v1_g3_x3_0")
     with pytest.raises(ValueError, match="resnet18 has no width multiplier; got alpha=0.5"):
         torch_reference.torch_model("resnet18", alpha=0.5)

@@ -47,9 +47,28 @@ def run(tree, tmp_path_factory):
     """One epoch of `keras-zoo train` on the tree."""
     base = tmp_path_factory.mktemp("run")
     out, logs = base / "out", base / "logs"
-    code = cli.main(["train", MODEL, "--data", str(tree), "--epochs", "1", "--batch-size", "8",
-                     "--image-size", "32", "--alpha", "0.75", "--out", str(out),
-                     "--log-dir", str(logs), "--verbose", "0"])
+    code = cli.main(
+        [
+            "train",
+            MODEL,
+            "--data",
+            str(tree),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--image-size",
+            "32",
+            "--alpha",
+            "0.75",
+            "--out",
+            str(out),
+            "--log-dir",
+            str(logs),
+            "--verbose",
+            "0",
+        ]
+    )
     assert code == 0
     return out, logs
 
@@ -58,10 +77,17 @@ def test_train_writes_weights_class_indices_and_the_run_configuration(run, tree)
     out, logs = run
     assert sorted(os.listdir(out)) == ["best.weights.h5", "class_indices.json", "run.json"]
     assert json.loads((out / "class_indices.json").read_text()) == {
-        "0": "blue", "1": "green", "2": "red"}
+        "0": "blue",
+        "1": "green",
+        "2": "red",
+    }
     config = json.loads((out / "run.json").read_text())
     assert (config["model"], config["alpha"], config["image_size"], config["classes"]) == (
-        MODEL, 0.75, 32, 3)
+        MODEL,
+        0.75,
+        32,
+        3,
+    )
     assert config["train_images"] + config["validation_images"] == 30
     assert config["validation_images"] == 6  # 20% of each class
     assert config["results"]["epochs_run_now"] == 1
@@ -81,9 +107,11 @@ def test_train_writes_weights_class_indices_and_the_run_configuration(run, tree)
     # at 32x32 the stages are 8x8, 4x4, 2x2 and 1x1: the two smallest are left out, and
     # Grad-CAM looks at the last stage of at least 4x4
     assert {t for t in tags if t.startswith(("feature_maps/", "grad_cam/"))} == {
-        "feature_maps/stage1", "feature_maps/stage2", "grad_cam/stage2"}
-    assert {"inputs", "confusion_matrix", "update_ratio", "kernels/features.0.0",
-            "run"} <= tags
+        "feature_maps/stage1",
+        "feature_maps/stage2",
+        "grad_cam/stage2",
+    }
+    assert {"inputs", "confusion_matrix", "update_ratio", "kernels/features.0.0", "run"} <= tags
     # the run's configuration as text: a markdown code block of run.json before the results
     from tensorboard.util import tensor_util
 
@@ -114,17 +142,17 @@ def test_tensorboard_serves_a_train_run_a_person_can_read(run, tmp_path):
     flags = cli.TENSORBOARD_FLAGS.split()
     with TensorBoardServer(logs.parent, tmp_path / "tensorboard.log", *flags) as server:
         run_name = logs.name
-        images = server.wait_for("/data/plugin/images/tags",
-                                 lambda a: "grad_cam/stage2" in a.get(run_name, {})
-                                 and "step" in a.get("steps", {}))
+        images = server.wait_for(
+            "/data/plugin/images/tags",
+            lambda a: "grad_cam/stage2" in a.get(run_name, {}) and "step" in a.get("steps", {}),
+        )
         steps = server.json("/data/plugin/images/images?run=steps&tag=step&sample=0")
         assert [entry["step"] for entry in steps] == list(range(12))  # every one kept
 
         def pictures(tag):
             answer = []
             for sample in range(images[run_name][tag]["samples"]):
-                query = urllib.parse.urlencode({"run": run_name, "tag": tag,
-                                                "sample": sample})
+                query = urllib.parse.urlencode({"run": run_name, "tag": tag, "sample": sample})
                 entry = server.json(f"/data/plugin/images/images?{query}")[-1]
                 png = server.get(f"/data/plugin/images/individualImage?{entry['query']}")
                 answer.append(np.asarray(Image.open(io.BytesIO(png))))
@@ -148,8 +176,9 @@ def _screenshots():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "tensorboard_screenshots", os.path.join(os.path.dirname(__file__), os.pardir,
-                                                "scripts", "tensorboard_screenshots.py"))
+        "tensorboard_screenshots",
+        os.path.join(os.path.dirname(__file__), os.pardir, "scripts", "tensorboard_screenshots.py"),
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -165,16 +194,34 @@ def test_the_screenshot_script_says_how_to_get_a_browser(run, tmp_path, monkeypa
     assert not (tmp_path / "shots").exists()
 
 
-@pytest.mark.skipif(_screenshots().find_browser() is None,
-                    reason="no Chromium on this machine (apt-get install chromium)")
+@pytest.mark.skipif(
+    _screenshots().find_browser() is None,
+    reason="no Chromium on this machine (apt-get install chromium)",
+)
 def test_the_screenshot_script_renders_the_dashboards(run, tmp_path):
     from PIL import Image
 
     out = tmp_path / "shots"
-    assert _screenshots().main([str(run[1].parent), "--out", str(out), "--images",
-                                "feature_maps", "--width", "1000", "--height", "800"]) == 0
-    assert sorted(os.listdir(out)) == ["tensorboard_images_feature_maps.png",
-                                       "tensorboard_scalars.png"]
+    assert (
+        _screenshots().main(
+            [
+                str(run[1].parent),
+                "--out",
+                str(out),
+                "--images",
+                "feature_maps",
+                "--width",
+                "1000",
+                "--height",
+                "800",
+            ]
+        )
+        == 0
+    )
+    assert sorted(os.listdir(out)) == [
+        "tensorboard_images_feature_maps.png",
+        "tensorboard_scalars.png",
+    ]
     for name in os.listdir(out):
         picture = np.asarray(Image.open(out / name).convert("RGB"))
         assert picture.shape == (800, 1000, 3)
@@ -183,8 +230,12 @@ def test_the_screenshot_script_renders_the_dashboards(run, tmp_path):
     # white, orange and text, a few percent)
     page = np.asarray(Image.open(out / "tensorboard_images_feature_maps.png").convert("RGB"))
     page = page.astype(int)
-    gray = ((abs(page[..., 0] - page[..., 1]) < 4) & (abs(page[..., 1] - page[..., 2]) < 4)
-            & (page[..., 0] > 40) & (page[..., 0] < 215))
+    gray = (
+        (abs(page[..., 0] - page[..., 1]) < 4)
+        & (abs(page[..., 1] - page[..., 2]) < 4)
+        & (page[..., 0] > 40)
+        & (page[..., 0] < 215)
+    )
     assert gray.mean() > 0.1
 
 
@@ -192,18 +243,36 @@ def _validation_predictions(out, tree):
     trained = load_trained(MODEL, str(out / "best.weights.h5"))
     folder = scan_folder(tree)
     _, val_idx = folder.split(trained.config["validation_split"], trained.config["seed"])
-    ds = make_dataset(np.array(folder.files)[val_idx], folder.labels[val_idx], image_size=32,
-                      info=model_info(MODEL), batch_size=4)
+    ds = make_dataset(
+        np.array(folder.files)[val_idx],
+        folder.labels[val_idx],
+        image_size=32,
+        info=model_info(MODEL),
+        batch_size=4,
+    )
     logits = np.concatenate([trained.model.predict_on_batch(x) for x, _ in ds])
     return logits, folder.labels[val_idx], np.array(folder.files)[val_idx]
 
 
-def test_evaluate_reports_the_models_own_accuracy_and_draws_the_matrix(run, tree, capsys,
-                                                                       tmp_path):
+def test_evaluate_reports_the_models_own_accuracy_and_draws_the_matrix(run, tree, capsys, tmp_path):
     out, _ = run
-    assert cli.main(["evaluate", MODEL, "--weights", str(out / "best.weights.h5"),
-                     "--data", str(tree), "--subset", "validation", "--out",
-                     str(tmp_path / "eval")]) == 0
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                MODEL,
+                "--weights",
+                str(out / "best.weights.h5"),
+                "--data",
+                str(tree),
+                "--subset",
+                "validation",
+                "--out",
+                str(tmp_path / "eval"),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     logits, labels, _ = _validation_predictions(out, tree)
     accuracy = np.mean(logits.argmax(-1) == labels)
@@ -217,8 +286,22 @@ def test_evaluate_reports_the_models_own_accuracy_and_draws_the_matrix(run, tree
 def test_predict_prints_temperature_scaled_probabilities(run, tree, capsys):
     out, _ = run
     logits, _, files = _validation_predictions(out, tree)
-    assert cli.main(["predict", MODEL, "--weights", str(out / "best.weights.h5"),
-                     "--top-k", "2", "--temperature", "2.5", *files[:2]]) == 0
+    assert (
+        cli.main(
+            [
+                "predict",
+                MODEL,
+                "--weights",
+                str(out / "best.weights.h5"),
+                "--top-k",
+                "2",
+                "--temperature",
+                "2.5",
+                *files[:2],
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     names = ["blue", "green", "red"]
     for line, row, path in zip(lines, logits[:2], files[:2]):
@@ -230,8 +313,13 @@ def test_predict_prints_temperature_scaled_probabilities(run, tree, capsys):
 def _printed_probabilities(capsys, argv):
     assert cli.main(argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    return [[(pair.rsplit(" ", 1)[0], float(pair.rsplit(" ", 1)[1]))
-             for pair in line.split(": ", 1)[1].split(", ")] for line in lines[-2:]]
+    return [
+        [
+            (pair.rsplit(" ", 1)[0], float(pair.rsplit(" ", 1)[1]))
+            for pair in line.split(": ", 1)[1].split(", ")
+        ]
+        for line in lines[-2:]
+    ]
 
 
 def test_predict_and_evaluate_run_in_the_runtimes_and_on_exports(run, tree, tmp_path, capsys):
@@ -248,23 +336,60 @@ def test_predict_and_evaluate_run_in_the_runtimes_and_on_exports(run, tree, tmp_
     assert record["class_names"] == ["blue", "green", "red"]
     assert record["metadata"]["run"]["validation_split"] == 0.2
     capsys.readouterr()
-    for extra in (["--weights", weights, "--runtime", "litert"],
-                  ["--weights", str(tmp_path / "m.onnx")]):
+    for extra in (
+        ["--weights", weights, "--runtime", "litert"],
+        ["--weights", str(tmp_path / "m.onnx")],
+    ):
         got = _printed_probabilities(capsys, [*argv, *extra])
         assert [[c for c, _ in top] for top in got] == [[c for c, _ in top] for top in want]
-        np.testing.assert_allclose([[p for _, p in top] for top in got],
-                                   [[p for _, p in top] for top in want], atol=2e-4)
+        np.testing.assert_allclose(
+            [[p for _, p in top] for top in got], [[p for _, p in top] for top in want], atol=2e-4
+        )
     accuracies = []
     for extra in ([], ["--runtime", "openvino"]):
-        assert cli.main(["evaluate", MODEL, "--weights", weights, "--data", str(tree),
-                         "--subset", "validation", "--out", str(tmp_path / "e"), *extra]) == 0
+        assert (
+            cli.main(
+                [
+                    "evaluate",
+                    MODEL,
+                    "--weights",
+                    weights,
+                    "--data",
+                    str(tree),
+                    "--subset",
+                    "validation",
+                    "--out",
+                    str(tmp_path / "e"),
+                    *extra,
+                ]
+            )
+            == 0
+        )
         accuracies.append(capsys.readouterr().out.split("accuracy ")[1].split()[0])
-    assert cli.main(["evaluate", MODEL, "--weights", str(tmp_path / "m.onnx"), "--data",
-                     str(tree), "--subset", "validation", "--out", str(tmp_path / "e")]) == 0
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                MODEL,
+                "--weights",
+                str(tmp_path / "m.onnx"),
+                "--data",
+                str(tree),
+                "--subset",
+                "validation",
+                "--out",
+                str(tmp_path / "e"),
+            ]
+        )
+        == 0
+    )
     accuracies.append(capsys.readouterr().out.split("accuracy ")[1].split()[0])
     assert len(set(accuracies)) == 1, accuracies
-    _fails(capsys, [*argv, "--weights", str(tmp_path / "m.onnx"), "--runtime", "litert"],
-           "is a onnx export, which runs in onnx; drop --runtime")
+    _fails(
+        capsys,
+        [*argv, "--weights", str(tmp_path / "m.onnx"), "--runtime", "litert"],
+        "is a onnx export, which runs in onnx; drop --runtime",
+    )
 
 
 def test_temperature_softmax_smooths_and_serialises():
@@ -293,14 +418,41 @@ def test_two_workers_finish_with_identical_weights(tree, tmp_path):
     procs = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3",
-               "CUDA_VISIBLE_DEVICES": ""}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "keras_zoo", "train", "shufflenet_v2_x0_5", "--data",
-             str(tree), "--epochs", "2", "--batch-size", "8", "--image-size", "32",
-             "--strategy", "multi-worker", "--out", str(tmp_path / f"worker{index}"),
-             "--verbose", "2"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        env = {
+            **os.environ,
+            "TF_CONFIG": json.dumps(tf_config),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "CUDA_VISIBLE_DEVICES": "",
+        }
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "keras_zoo",
+                    "train",
+                    "shufflenet_v2_x0_5",
+                    "--data",
+                    str(tree),
+                    "--epochs",
+                    "2",
+                    "--batch-size",
+                    "8",
+                    "--image-size",
+                    "32",
+                    "--strategy",
+                    "multi-worker",
+                    "--out",
+                    str(tmp_path / f"worker{index}"),
+                    "--verbose",
+                    "2",
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     outputs = []
     try:
         for proc in procs:
@@ -321,8 +473,17 @@ def test_two_workers_finish_with_identical_weights(tree, tmp_path):
 
 
 def test_the_mirrored_strategy_trains_on_this_machines_devices(tree, tmp_path):
-    result = train("shufflenet_v2_x0_5", str(tree), epochs=1, batch_size=8, image_size=32,
-                   out=str(tmp_path / "out"), strategy="mirrored", inspect=False, verbose=0)
+    result = train(
+        "shufflenet_v2_x0_5",
+        str(tree),
+        epochs=1,
+        batch_size=8,
+        image_size=32,
+        out=str(tmp_path / "out"),
+        strategy="mirrored",
+        inspect=False,
+        verbose=0,
+    )
     assert len(result.history["loss"]) == 1 and os.path.isfile(result.weights)
 
 
@@ -347,9 +508,12 @@ def test_train_refuses_bad_data_folders(case, tmp_path, capsys):
         (data / "a" / "notes.txt").write_text("not an image")
     elif case == "not a folder":
         data = tmp_path / "missing"
-    expected = {"no class folders": "has no class sub-folders",
-                "one class": "has one class sub-folder ('only')",
-                "no images": "has no images", "not a folder": "no such folder"}[case]
+    expected = {
+        "no class folders": "has no class sub-folders",
+        "one class": "has one class sub-folder ('only')",
+        "no images": "has no images",
+        "not a folder": "no such folder",
+    }[case]
     out = tmp_path / "out"
     if case == "no images":
         with pytest.warns(UserWarning, match="notes.txt"):
@@ -361,8 +525,12 @@ def test_train_refuses_bad_data_folders(case, tmp_path, capsys):
 def test_train_refuses_a_corrupt_image_naming_it(tree, tmp_path, capsys):
     data = make_tree(tmp_path / "data", per_class=2)
     (data / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
-    _fails(capsys, ["train", MODEL, "--data", str(data), "--out", str(tmp_path / "out")],
-           f"{data / 'red' / 'broken.jpg'} is not a readable image", tmp_path / "out")
+    _fails(
+        capsys,
+        ["train", MODEL, "--data", str(data), "--out", str(tmp_path / "out")],
+        f"{data / 'red' / 'broken.jpg'} is not a readable image",
+        tmp_path / "out",
+    )
 
 
 def test_a_non_image_file_is_left_out_with_a_warning_naming_it(tmp_path):
@@ -375,25 +543,45 @@ def test_a_non_image_file_is_left_out_with_a_warning_naming_it(tmp_path):
 
 def test_train_refuses_small_images_and_missing_weights(tree, tmp_path, capsys):
     out = tmp_path / "out"
-    for command in (["train", MODEL, "--data", str(tree), "--out", str(out)],
-                    ["evaluate", MODEL, "--weights", "w.weights.h5", "--data", str(tree)],
-                    ["predict", MODEL, "--weights", "w.weights.h5", "image.png"]):
+    for command in (
+        ["train", MODEL, "--data", str(tree), "--out", str(out)],
+        ["evaluate", MODEL, "--weights", "w.weights.h5", "--data", str(tree)],
+        ["predict", MODEL, "--weights", "w.weights.h5", "image.png"],
+    ):
         with pytest.raises(SystemExit) as exit_info:
             cli.main([*command, "--image-size", "16"])
         assert exit_info.value.code == 2
         assert capsys.readouterr().err.strip().splitlines()[0] == (
             f"keras-zoo {command[0]}: error: argument --image-size: image size must be an "
-            "integer >= 32, got 16")
+            "integer >= 32, got 16"
+        )
         assert not out.exists()
     with pytest.raises(ValueError, match=r"^image_size must be an integer >= 32, got 16$"):
         train(MODEL, str(tree), image_size=16, out=out)
     with pytest.raises(ValueError, match=r"^image_size must be an integer >= 32, got 32.0$"):
         train(MODEL, str(tree), image_size=32.0, out=out)
     assert not out.exists()
-    _fails(capsys, ["train", MODEL, "--data", str(tree), "--weights",
-                    str(tmp_path / "nope.pth"), "--out", str(out)], "nope.pth", out)
-    _fails(capsys, ["train", "resnet18", "--data", str(tree), "--alpha", "0.5",
-                    "--out", str(out)], "resnet18 has no width multiplier", out)
+    _fails(
+        capsys,
+        [
+            "train",
+            MODEL,
+            "--data",
+            str(tree),
+            "--weights",
+            str(tmp_path / "nope.pth"),
+            "--out",
+            str(out),
+        ],
+        "nope.pth",
+        out,
+    )
+    _fails(
+        capsys,
+        ["train", "resnet18", "--data", str(tree), "--alpha", "0.5", "--out", str(out)],
+        "resnet18 has no width multiplier",
+        out,
+    )
 
 
 def test_predict_and_evaluate_refuse_weights_that_do_not_fit(run, tree, tmp_path, capsys):
@@ -404,16 +592,27 @@ def test_predict_and_evaluate_refuse_weights_that_do_not_fit(run, tree, tmp_path
         (other / name).write_bytes((out / name).read_bytes())
     (other / "class_indices.json").write_text(json.dumps({"0": "blue", "1": "green"}))
     image = str(next((tree / "red").iterdir()))
-    _fails(capsys, ["predict", MODEL, "--weights", str(other / "best.weights.h5"), image],
-           "hold a classifier of 3 classes but")
-    _fails(capsys, ["predict", MODEL, "--weights", str(tmp_path / "missing.weights.h5"), image],
-           "missing.weights.h5': no such file")
-    _fails(capsys, ["predict", MODEL, "--weights", str(out / "best.weights.h5"),
-                    str(tmp_path / "nope.png")], "nope.png': no such file")
-    data = make_tree(tmp_path / "two", per_class=2, classes={"blue": 2, "green": 1,
-                                                             "yellow": 0})
-    _fails(capsys, ["evaluate", MODEL, "--weights", str(out / "best.weights.h5"), "--data",
-                    str(data)], "has the classes ['blue', 'green', 'yellow'] but")
+    _fails(
+        capsys,
+        ["predict", MODEL, "--weights", str(other / "best.weights.h5"), image],
+        "hold a classifier of 3 classes but",
+    )
+    _fails(
+        capsys,
+        ["predict", MODEL, "--weights", str(tmp_path / "missing.weights.h5"), image],
+        "missing.weights.h5': no such file",
+    )
+    _fails(
+        capsys,
+        ["predict", MODEL, "--weights", str(out / "best.weights.h5"), str(tmp_path / "nope.png")],
+        "nope.png': no such file",
+    )
+    data = make_tree(tmp_path / "two", per_class=2, classes={"blue": 2, "green": 1, "yellow": 0})
+    _fails(
+        capsys,
+        ["evaluate", MODEL, "--weights", str(out / "best.weights.h5"), "--data", str(data)],
+        "has the classes ['blue', 'green', 'yellow'] but",
+    )
 
 
 def test_digits_command_writes_the_bundled_dataset(tmp_path, capsys):
@@ -437,8 +636,9 @@ def test_transfer_learning_loads_all_but_the_head_and_can_freeze_the_backbone(tr
 
     source = keras_zoo.build("shufflenet_v2_x0_5", input_shape=(32, 32, 3))  # 1000 classes
     rng = np.random.default_rng(3)
-    source.set_weights([w + rng.normal(0, 0.01, w.shape).astype(w.dtype)
-                        for w in source.get_weights()])
+    source.set_weights(
+        [w + rng.normal(0, 0.01, w.shape).astype(w.dtype) for w in source.get_weights()]
+    )
     source.save_weights(tmp_path / "source.weights.h5")
     snapshots = {}
 
@@ -449,9 +649,19 @@ def test_transfer_learning_loads_all_but_the_head_and_can_freeze_the_backbone(tr
         def on_train_end(self, logs=None):
             snapshots["end"] = {layer.name: layer.get_weights() for layer in self.model.layers}
 
-    train("shufflenet_v2_x0_5", str(tree), epochs=1, batch_size=8, image_size=32,
-          weights=str(tmp_path / "source.weights.h5"), freeze_backbone=True,
-          out=str(tmp_path / "out"), inspect=False, verbose=0, callbacks=[Snapshot()])
+    train(
+        "shufflenet_v2_x0_5",
+        str(tree),
+        epochs=1,
+        batch_size=8,
+        image_size=32,
+        weights=str(tmp_path / "source.weights.h5"),
+        freeze_backbone=True,
+        out=str(tmp_path / "out"),
+        inspect=False,
+        verbose=0,
+        callbacks=[Snapshot()],
+    )
     begin, end = snapshots["begin"], snapshots["end"]
     for name in ("conv1.0", "stage2.0.branch1.0", "conv5.1"):  # backbone, batch norm included
         for a, b, c in zip(begin[name], end[name], source.get_layer(name).get_weights()):

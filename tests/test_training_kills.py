@@ -65,9 +65,12 @@ class _Predicts(keras.callbacks.Callback):
         if self.epoch in self.by_epoch:
             head = self.model.layers[-1]
             kernel, bias = head.get_weights()
-            head.set_weights([np.zeros_like(kernel),
-                              np.eye(len(bias), dtype=bias.dtype)[
-                                  CLASSES.index(self.by_epoch[self.epoch])]])
+            head.set_weights(
+                [
+                    np.zeros_like(kernel),
+                    np.eye(len(bias), dtype=bias.dtype)[CLASSES.index(self.by_epoch[self.epoch])],
+                ]
+            )
 
 
 @pytest.fixture(scope="module")
@@ -87,15 +90,25 @@ def stopped(tree, tmp_path_factory):
     out = tmp_path_factory.mktemp("stopped") / "out"
     epochs = _Epochs()
     with pytest.raises(KeyboardInterrupt) as stop:
-        train(MODEL, str(tree), out=str(out), callbacks=[
-            epochs, _Predicts({0: "red", 1: "blue"}), _Interrupt(at=1)], **COMMON)
+        train(
+            MODEL,
+            str(tree),
+            out=str(out),
+            callbacks=[epochs, _Predicts({0: "red", 1: "blue"}), _Interrupt(at=1)],
+            **COMMON,
+        )
     assert epochs.seen == [0, 1] and epochs.val_accuracy == [0.25, 0.5]
     assert str(stop.value) == (
         f"interrupted in epoch 3 of 3; kept epochs 1-2 in {out / '.backup'} and the best so "
         f"far (validation accuracy 0.5000, epoch 2) in {out / 'best.weights.h5'}; rerun the "
-        "same command to resume at epoch 3")
+        "same command to resume at epoch 3"
+    )
     assert sorted(os.listdir(out / ".backup")) == [
-        "epoch-0001.json", "epoch-0001.weights.h5", "epoch-0002.json", "epoch-0002.weights.h5"]
+        "epoch-0001.json",
+        "epoch-0001.weights.h5",
+        "epoch-0002.json",
+        "epoch-0002.weights.h5",
+    ]
     return out
 
 
@@ -109,8 +122,9 @@ def test_a_resumed_run_reports_the_best_of_all_its_epochs(tree, copy):
     printed and recorded is 0.5, of epoch 2, which best.weights.h5 holds."""
     best_then = h5_arrays(copy / ".backup" / "epoch-0002.weights.h5")  # the state after epoch 2
     epochs = _Epochs()
-    result = train(MODEL, str(tree), out=str(copy), callbacks=[epochs, _Predicts({2: "green"})],
-                   **COMMON)
+    result = train(
+        MODEL, str(tree), out=str(copy), callbacks=[epochs, _Predicts({2: "green"})], **COMMON
+    )
     assert epochs.seen == [2] and epochs.val_accuracy == [0.25]  # 0 and 1 are not run again
     assert (result.best_val_accuracy, result.best_epoch) == (0.5, 2)
     assert result.history["val_accuracy"] == [0.25, 0.5, 0.25]
@@ -132,7 +146,7 @@ def _damage(folder, case):
     record, weights = folder / "epoch-0002.json", folder / "epoch-0002.weights.h5"
     if case == "weights cut short":
         size = weights.stat().st_size
-        weights.write_bytes(weights.read_bytes()[:size // 2])
+        weights.write_bytes(weights.read_bytes()[: size // 2])
         return f"epoch-0002.weights.h5 holds {size // 2} of its {size} bytes"
     if case == "record emptied":
         record.write_text("")
@@ -153,9 +167,17 @@ def _damage(folder, case):
     return "epoch-0002.weights.h5 is missing"
 
 
-@pytest.mark.parametrize("case", ["weights cut short", "record emptied", "record cut short",
-                                  "record of another epoch", "weights changed",
-                                  "weights missing"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "weights cut short",
+        "record emptied",
+        "record cut short",
+        "record of another epoch",
+        "weights changed",
+        "weights missing",
+    ],
+)
 def test_a_damaged_backup_is_detected_and_the_one_before_it_chosen(copy, case):
     expected = _damage(copy / ".backup", case)
     backup, problems = _find_backup(str(copy / ".backup"))
@@ -182,8 +204,9 @@ def test_a_rerun_resumes_from_the_backup_before_a_torn_one(tree, copy):
     with pytest.warns(UserWarning) as warned:
         result = train(MODEL, str(tree), out=str(copy), callbacks=[epochs], **COMMON)
     messages = [str(w.message) for w in warned if "backup" in str(w.message)]
-    assert messages == [f"backup {copy / '.backup'}: {expected}; resuming from the previous "
-                        "backup, after epoch 1"]
+    assert messages == [
+        f"backup {copy / '.backup'}: {expected}; resuming from the previous backup, after epoch 1"
+    ]
     assert epochs.seen == [1, 2]  # epoch 2 again, from the state after epoch 1
     assert result.history["val_accuracy"][0] == 0.25 and len(result.history["loss"]) == 3
     assert not (copy / ".backup").exists()
@@ -196,9 +219,11 @@ def test_a_rerun_starts_over_where_no_backup_is_readable(tree, copy):
     with pytest.warns(UserWarning) as warned:
         result = train(MODEL, str(tree), out=str(copy), callbacks=[epochs], **COMMON)
     messages = [str(w.message) for w in warned if "backup" in str(w.message)]
-    assert messages == [f"backup {copy / '.backup'}: epoch-0002.json is empty; "
-                        "epoch-0001.json is empty; no readable backup is left, so the run "
-                        "starts over from epoch 1"]
+    assert messages == [
+        f"backup {copy / '.backup'}: epoch-0002.json is empty; "
+        "epoch-0001.json is empty; no readable backup is left, so the run "
+        "starts over from epoch 1"
+    ]
     assert epochs.seen == [0, 1, 2] and len(result.history["loss"]) == 3
     assert not (copy / ".backup").exists()
 
@@ -226,21 +251,32 @@ def test_ctrl_c_during_fit_is_raised_between_batches_and_a_second_one_at_once():
 
 
 # TensorFlow's own C++ log lines, which it writes to stderr before reading its log level
-_TF_LOG = re.compile(r"WARNING: All log messages before absl::InitializeLog\(\) is called are "
-                     r"written to STDERR|[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] .*")
+_TF_LOG = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are "
+    r"written to STDERR|[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] .*"
+)
 
 
 def _train_until(command, out, epoch_line, signum, log):
     """Runs the train command until it prints `epoch_line`'s epoch start, then sends it
     `signum`; its exit status, the first epoch it started and its stderr lines other than
     TensorFlow's own."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "CUDA_VISIBLE_DEVICES": ""}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
     with open(log, "w") as err:
         # Ctrl-C's default action, even where this test runs with SIGINT ignored
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=err,
-                                text=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        proc = subprocess.Popen(
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         watchdog = threading.Timer(300, proc.kill)
         watchdog.start()
         first = None
@@ -261,31 +297,53 @@ def _train_until(command, out, epoch_line, signum, log):
 
 def test_ctrl_c_and_sigterm_print_one_line_and_the_same_command_resumes(tree, tmp_path):
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "keras_zoo", "train", MODEL, "--data", str(tree),
-               "--epochs", "50", "--batch-size", "8", "--image-size", "32", "--out", str(out),
-               "--no-inspect", "--verbose", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "keras_zoo",
+        "train",
+        MODEL,
+        "--data",
+        str(tree),
+        "--epochs",
+        "50",
+        "--batch-size",
+        "8",
+        "--image-size",
+        "32",
+        "--out",
+        str(out),
+        "--no-inspect",
+        "--verbose",
+        "2",
+    ]
 
     def said(verb):
-        return (rf"keras-zoo train: {verb} in epoch (\d+) of 50; kept epochs 1-(\d+) in "
-                rf"{re.escape(str(out / '.backup'))} and the best so far \(validation "
-                rf"accuracy [01]\.\d{{4}}, epoch \d+\) in "
-                rf"{re.escape(str(out / 'best.weights.h5'))}; rerun the same command to "
-                r"resume at epoch (\d+)")
+        return (
+            rf"keras-zoo train: {verb} in epoch (\d+) of 50; kept epochs 1-(\d+) in "
+            rf"{re.escape(str(out / '.backup'))} and the best so far \(validation "
+            rf"accuracy [01]\.\d{{4}}, epoch \d+\) in "
+            rf"{re.escape(str(out / 'best.weights.h5'))}; rerun the same command to "
+            r"resume at epoch (\d+)"
+        )
 
-    code, _, err = _train_until(command, out, lambda line: line == "Epoch 3/50",
-                                signal.SIGINT, tmp_path / "first.log")
+    code, _, err = _train_until(
+        command, out, lambda line: line == "Epoch 3/50", signal.SIGINT, tmp_path / "first.log"
+    )
     assert code == 130 and len(err) == 1, err
     stop = re.fullmatch(said("interrupted"), err[0])
     assert stop, err
     at = int(stop.group(1))
     assert at >= 3 and stop.group(2) == str(at - 1) and stop.group(3) == str(at)
     # the same command again goes on at that epoch, and SIGTERM stops it in the same way
-    code, first, err = _train_until(command, out, lambda line: line != f"Epoch {at}/50",
-                                    signal.SIGTERM, tmp_path / "second.log")
+    code, first, err = _train_until(
+        command, out, lambda line: line != f"Epoch {at}/50", signal.SIGTERM, tmp_path / "second.log"
+    )
     assert first == f"Epoch {at}/50"
     assert code == -signal.SIGTERM and len(err) == 1, err
     stop = re.fullmatch(said("terminated"), err[0])
     assert stop and int(stop.group(1)) > at, err
     done = int(stop.group(2))
     assert sorted(os.listdir(out / ".backup")) == [  # the newest two backups
-        f"epoch-{e:04d}.{kind}" for e in (done - 1, done) for kind in ("json", "weights.h5")]
+        f"epoch-{e:04d}.{kind}" for e in (done - 1, done) for kind in ("json", "weights.h5")
+    ]

@@ -20,8 +20,9 @@ def _quadrant_model():
     bottom_left = np.zeros((1, 32, 32, 1), "float32")
     bottom_left[:, 16:, :16] = 1
     inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Conv2D(4, 3, padding="same", use_bias=False, kernel_initializer="ones",
-                            name="conv")(inputs)
+    x = keras.layers.Conv2D(
+        4, 3, padding="same", use_bias=False, kernel_initializer="ones", name="conv"
+    )(inputs)
     a = keras.layers.Lambda(lambda t: t * top_right, name="mask_tr")(x)
     b = keras.layers.Lambda(lambda t: t * bottom_left, name="mask_bl")(x)
     x = keras.layers.Concatenate(name="features")([a, b])
@@ -35,8 +36,10 @@ def _quadrant_model():
 def _peak_quadrant(heatmap):
     h, w = heatmap.shape
     quadrants = {
-        "top-left": heatmap[:h // 2, :w // 2], "top-right": heatmap[:h // 2, w // 2:],
-        "bottom-left": heatmap[h // 2:, :w // 2], "bottom-right": heatmap[h // 2:, w // 2:],
+        "top-left": heatmap[: h // 2, : w // 2],
+        "top-right": heatmap[: h // 2, w // 2 :],
+        "bottom-left": heatmap[h // 2 :, : w // 2],
+        "bottom-right": heatmap[h // 2 :, w // 2 :],
     }
     return max(quadrants, key=lambda k: quadrants[k].mean())
 
@@ -67,9 +70,15 @@ def test_grad_cam_defaults_to_the_predicted_class_and_the_last_feature_map(rng):
 
 def test_grad_cam_through_a_nested_model_equals_a_computation_by_hand(rng):
     backbone = keras_zoo.build("mobilenet_v3_small", include_top=False, input_shape=(64, 64, 3))
-    nested = keras.Sequential([keras.Input((64, 64, 3)), keras.layers.Rescaling(0.5, name="half"),
-                               backbone, keras.layers.GlobalAveragePooling2D(name="gap"),
-                               keras.layers.Dense(3, activation="softmax", name="head")])
+    nested = keras.Sequential(
+        [
+            keras.Input((64, 64, 3)),
+            keras.layers.Rescaling(0.5, name="half"),
+            backbone,
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(3, activation="softmax", name="head"),
+        ]
+    )
     images = rng.uniform(0, 1, (2, 64, 64, 3)).astype("float32")
     heatmaps = viz.grad_cam(nested, images, class_index=2, layer="stage3")
     # the same computed by hand on the backbone's own graph
@@ -87,8 +96,12 @@ def test_grad_cam_through_a_nested_model_equals_a_computation_by_hand(rng):
     np.testing.assert_allclose(heatmaps, expected, atol=1e-5)
     assert 0.9 < heatmaps.max() <= 1
     # the probe reaches the same layer through the nesting
-    np.testing.assert_allclose(viz.feature_maps(nested, images, ["stage3"])["stage3"],
-                               stage3(images * 0.5), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        viz.feature_maps(nested, images, ["stage3"])["stage3"],
+        stage3(images * 0.5),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_grad_cam_rejects_bad_classes_and_layers(rng):
@@ -109,8 +122,9 @@ def test_grad_cam_rejects_bad_classes_and_layers(rng):
 def test_names_are_unique_and_free_of_the_model_name():
     def block(name):
         inputs = keras.Input((16, 16, 3))
-        return keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same", name="conv")(inputs),
-                           name=name)
+        return keras.Model(
+            inputs, keras.layers.Conv2D(3, 3, padding="same", name="conv")(inputs), name=name
+        )
 
     inputs = keras.Input((16, 16, 3))
     x = block("a")(inputs)
@@ -119,26 +133,37 @@ def test_names_are_unique_and_free_of_the_model_name():
     model = keras.Model(inputs, x, name="outer_1")
     assert [ref.name for ref in viz.walk_layers(model)] == ["a/conv", "b/conv", "last"]
     assert [ref.name for ref in viz.walk_layers(model, include_models=True)] == [
-        "a", "a/conv", "b", "b/conv", "last"]
+        "a",
+        "a/conv",
+        "b",
+        "b/conv",
+        "last",
+    ]
     (ref,) = viz.find_layers(model, ["b/conv"])
     assert ref.layer is model.get_layer("b").get_layer("conv")
 
 
 def test_default_feature_layers_of_any_model_are_the_last_at_each_resolution():
-    model = keras.Sequential([
-        keras.Input((32, 32, 3)),
-        keras.layers.Conv2D(4, 3, padding="same", name="a"),
-        keras.layers.ReLU(name="a_relu"),
-        keras.layers.MaxPooling2D(name="pool1"),
-        keras.layers.Conv2D(8, 3, padding="same", name="b"),
-        keras.layers.Conv2D(8, 3, strides=2, padding="same", name="c"),
-        keras.layers.Flatten(name="flat"),
-        keras.layers.Dense(2, name="out"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Conv2D(4, 3, padding="same", name="a"),
+            keras.layers.ReLU(name="a_relu"),
+            keras.layers.MaxPooling2D(name="pool1"),
+            keras.layers.Conv2D(8, 3, padding="same", name="b"),
+            keras.layers.Conv2D(8, 3, strides=2, padding="same", name="c"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(2, name="out"),
+        ]
+    )
     assert [ref.name for ref in viz.default_feature_layers(model)] == ["a_relu", "b", "c"]
     stages = viz.default_feature_layers(keras_zoo.build("resnet18"))
     assert [(ref.name, ref.layer.stride) for ref in stages] == [
-        ("stage1", 4), ("stage2", 8), ("stage3", 16), ("stage4", 32)]
+        ("stage1", 4),
+        ("stage2", 8),
+        ("stage3", 16),
+        ("stage4", 32),
+    ]
 
 
 def test_variable_size_models_take_the_resolutions_from_the_images(rng):
@@ -170,20 +195,24 @@ def test_tile_channels_puts_each_normalised_channel_in_its_cell(rng):
     assert grid.shape == (rows * 5 + rows - 1, cols * 7 + cols - 1, 1)
     for c in range(11):
         r, q = divmod(c, cols)
-        cell = grid[r * 6:r * 6 + 5, q * 8:q * 8 + 7, 0]
+        cell = grid[r * 6 : r * 6 + 5, q * 8 : q * 8 + 7, 0]
         np.testing.assert_allclose(cell, minmax(fmap[..., c]), atol=1e-6)
     assert grid[5, :, 0].min() == 1.0  # the separator row
-    assert viz.tile_channels(fmap, max_channels=4, min_tile=1,
-                             min_width=0).shape == (2 * 5 + 1, 2 * 7 + 1, 1)
+    assert viz.tile_channels(fmap, max_channels=4, min_tile=1, min_width=0).shape == (
+        2 * 5 + 1,
+        2 * 7 + 1,
+        1,
+    )
     # by default enlarged by a whole factor: a channel >= 16 pixels a side, the grid >= 256
     # wide; 5x7 channels four to a row: 16 / 5 asks for 4, 4 * (7 * z + 1) - 1 >= 256 for 10
     big = viz.tile_channels(fmap)
     assert big.shape == (rows * 50 + rows - 1, cols * 70 + cols - 1, 1)
     for c in range(11):
         r, q = divmod(c, cols)
-        cell = big[r * 51:r * 51 + 50, q * 71:q * 71 + 70, 0]
-        np.testing.assert_allclose(cell, np.kron(minmax(fmap[..., c]), np.ones((10, 10))),
-                                   atol=1e-6)
+        cell = big[r * 51 : r * 51 + 50, q * 71 : q * 71 + 70, 0]
+        np.testing.assert_allclose(
+            cell, np.kron(minmax(fmap[..., c]), np.ones((10, 10))), atol=1e-6
+        )
 
 
 def test_filter_tiles_show_rgb_filters_enlarged(rng):
@@ -202,21 +231,28 @@ def test_kernel_stats_are_numpys_for_every_weight():
     assert len(rows) == len(model.weights)
     assert len({r.name for r in rows}) == len(rows)
     by_name = {r.name: r for r in rows}
-    for name, values in (("fc/kernel", model.get_layer("fc").kernel),
-                         ("conv1.1/moving_variance", model.get_layer("conv1.1").moving_variance),
-                         ("stage2.0.branch1.0/kernel",
-                          model.get_layer("stage2.0.branch1.0").kernel)):
+    for name, values in (
+        ("fc/kernel", model.get_layer("fc").kernel),
+        ("conv1.1/moving_variance", model.get_layer("conv1.1").moving_variance),
+        ("stage2.0.branch1.0/kernel", model.get_layer("stage2.0.branch1.0").kernel),
+    ):
         values = keras.ops.convert_to_numpy(values).astype("float64")
         row = by_name[name]
         assert row.shape == values.shape
-        np.testing.assert_allclose([row.mean, row.std, row.min, row.max],
-                                   [values.mean(), values.std(ddof=1), values.min(),
-                                    values.max()], rtol=1e-12)
+        np.testing.assert_allclose(
+            [row.mean, row.std, row.min, row.max],
+            [values.mean(), values.std(ddof=1), values.min(), values.max()],
+            rtol=1e-12,
+        )
     kernels = viz.kernel_stats(model, kernels_only=True)
     assert {r.name.rpartition("/")[2] for r in kernels} == {"kernel"}
-    convs = [layer for layer in model.layers
-             if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
-                                   keras.layers.Dense))]
+    convs = [
+        layer
+        for layer in model.layers
+        if isinstance(
+            layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+        )
+    ]
     assert len(kernels) == len(convs)
     assert viz.first_conv(model).name == "conv1.0"
 
@@ -248,8 +284,9 @@ def test_plot_kernel_histograms_has_a_panel_per_kernel():
     assert len(figure.axes) == len(kernels)
     counts = sum(patch.get_height() for patch in figure.axes[0].patches)
     assert counts == np.prod(kernels[0].shape)
-    with pytest.raises(ValueError, match="has no weight 'conv1/kernel'; valid weight names: "
-                                         "features.0.0/kernel"):
+    with pytest.raises(
+        ValueError, match="has no weight 'conv1/kernel'; valid weight names: features.0.0/kernel"
+    ):
         viz.plot_kernel_histograms(model, ["conv1/kernel"])
 
 
@@ -282,13 +319,20 @@ def test_precision_recall_of_a_class_never_predicted_or_never_present_is_0():
         one = viz.confusion_matrix([0, 0], [0, 0], 1)
         assert viz.precision_recall(empty)[0].tolist() == [0.0, 0.0, 0.0]
         assert [a.tolist() for a in viz.precision_recall(one)] == [[1.0], [1.0]]
-    assert matrix.dtype == np.int64 and matrix.tolist() == [[1, 1, 0, 0], [0, 2, 0, 0],
-                                                            [1, 1, 0, 0], [0, 0, 0, 0]]
+    assert matrix.dtype == np.int64 and matrix.tolist() == [
+        [1, 1, 0, 0],
+        [0, 2, 0, 0],
+        [1, 1, 0, 0],
+        [0, 0, 0, 0],
+    ]
     assert precision.tolist() == [1 / 2, 2 / 4, 0.0, 0.0]
     assert recall.tolist() == [1 / 2, 2 / 2, 0 / 2, 0.0]
     assert empty.tolist() == [[0] * 3] * 3 and one.tolist() == [[2]]
-    with pytest.raises(ValueError, match=r"matrix: expected a square confusion matrix, got "
-                                         r"shape \(2, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"matrix: expected a square confusion matrix, got "
+        r"shape \(2, 3\)",
+    ):
         viz.precision_recall(np.zeros((2, 3)))
 
 

@@ -26,8 +26,9 @@ from tests.conftest import relative_error
 from tests.torch_models import import_timm, import_torchvision, randomize, torch_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ALL_WEIGHTS = [(name, ws) for name in keras_zoo.list_models() for ws in
-               keras_zoo.list_weights(name)]
+ALL_WEIGHTS = [
+    (name, ws) for name in keras_zoo.list_models() for ws in keras_zoo.list_weights(name)
+]
 
 
 def test_every_weight_set_records_its_source_and_preprocessing():
@@ -81,8 +82,12 @@ def test_timm_weight_sets_are_timms_own():
     timm = import_timm()
     timm_sets = [(name, ws) for name, ws in ALL_WEIGHTS if ws.source == "timm"]
     assert {ws.tag.partition(".")[0] for _, ws in timm_sets} == {
-        "mobilenetv1_100", "mobilenetv2_100", "mobilenetv3_large_100", "mobilenetv3_small_100",
-        "resnet50"}
+        "mobilenetv1_100",
+        "mobilenetv2_100",
+        "mobilenetv3_large_100",
+        "mobilenetv3_small_100",
+        "resnet50",
+    }
     for name, ws in timm_sets:
         cfg = timm.models.get_pretrained_cfg(ws.tag).to_dict()
         pre = ws.preprocessing
@@ -111,8 +116,10 @@ def test_list_weights_command_and_readme_table(capsys):
     assert cli.main(["list", "--weights"]) == 0
     table = capsys.readouterr().out.strip()
     assert table.count("\n") == len(ALL_WEIGHTS) + 1
-    assert "| resnet50 | torchvision:IMAGENET1K_V2 (default) | 80.858 | torchvision | 224 | 232 |" \
+    assert (
+        "| resnet50 | torchvision:IMAGENET1K_V2 (default) | 80.858 | torchvision | 224 | 232 |"
         in table
+    )
     assert table in (ROOT / "README.md").read_text(), "README's weights table is out of date"
     assert cli.main(["list", "mobilenet_v3_s*", "--weights"]) == 0
     assert "timm:mobilenetv3_small_100.lamb_in1k" in capsys.readouterr().out
@@ -120,6 +127,7 @@ def test_list_weights_command_and_readme_table(capsys):
 
 # ------------------------------------------------------------------------------------------
 # fetching and loading, with files the tests make
+
 
 def _use_weight_set(monkeypatch, name, key, path):
     """Registers a copy of `name`'s weight set `key` whose published hash is `path`'s, and a
@@ -148,17 +156,20 @@ def _timm_logits(module, x):
         return module(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
 
 
-def test_timm_weight_set_downloads_checks_converts_and_loads(tmp_path, keras_home, monkeypatch,
-                                                              rng):
+def test_timm_weight_set_downloads_checks_converts_and_loads(
+    tmp_path, keras_home, monkeypatch, rng
+):
     # timm's own MobileNetV3-Small: timm's key layout and timm's batch-norm epsilon (1e-5)
     timm = import_timm()
     ref = randomize(timm.create_model("mobilenetv3_small_100"), seed=3).eval()
     staged = tmp_path / "staged.pth"
     torch.save(ref.state_dict(), staged)
-    ws = _use_weight_set(monkeypatch, "mobilenet_v3_small", "timm:mobilenetv3_small_100.lamb_in1k",
-                         staged)
-    model = keras_zoo.build("mobilenet_v3_small", weights=ws.key, classifier_activation=None,
-                            input_shape=(160, 160, 3))
+    ws = _use_weight_set(
+        monkeypatch, "mobilenet_v3_small", "timm:mobilenetv3_small_100.lamb_in1k", staged
+    )
+    model = keras_zoo.build(
+        "mobilenet_v3_small", weights=ws.key, classifier_activation=None, input_shape=(160, 160, 3)
+    )
     x = rng.normal(size=(2, 160, 160, 3)).astype("float32")
     assert relative_error(model.predict(x, verbose=0), _timm_logits(ref, x)) <= 2e-5
     assert model.get_layer("features.0.1").epsilon == 1e-5
@@ -166,26 +177,34 @@ def test_timm_weight_set_downloads_checks_converts_and_loads(tmp_path, keras_hom
     # the second time reads the cache, without the mirror
     for f in (tmp_path / "mirror").iterdir():
         f.unlink()
-    again = keras_zoo.build("mobilenet_v3_small", weights=ws.key, include_top=False,
-                            input_shape=(160, 160, 3))
-    np.testing.assert_array_equal(again.get_layer("features.0.0").kernel.numpy(),
-                                  model.get_layer("features.0.0").kernel.numpy())
+    again = keras_zoo.build(
+        "mobilenet_v3_small", weights=ws.key, include_top=False, input_shape=(160, 160, 3)
+    )
+    np.testing.assert_array_equal(
+        again.get_layer("features.0.0").kernel.numpy(),
+        model.get_layer("features.0.0").kernel.numpy(),
+    )
 
 
-def test_imagenet_is_the_first_weight_set_and_a_wrong_hash_is_deleted(tmp_path, keras_home,
-                                                                       monkeypatch, rng):
+def test_imagenet_is_the_first_weight_set_and_a_wrong_hash_is_deleted(
+    tmp_path, keras_home, monkeypatch, rng
+):
     ref = randomize(torch_model("resnet18"), seed=1)
     staged = tmp_path / "staged.pth"
     torch.save(ref.state_dict(), staged)
     ws = _use_weight_set(monkeypatch, "resnet18", "torchvision:IMAGENET1K_V1", staged)
-    model = keras_zoo.build("resnet18", weights="imagenet", classifier_activation=None,
-                            input_shape=(64, 64, 3))
+    model = keras_zoo.build(
+        "resnet18", weights="imagenet", classifier_activation=None, input_shape=(64, 64, 3)
+    )
     x = rng.normal(size=(1, 64, 64, 3)).astype("float32")
     assert relative_error(model.predict(x, verbose=0), _timm_logits(ref, x)) <= 2e-5
     pathlib.Path(cache_path(ws)).unlink()
     bad = dataclasses.replace(ws, sha256="00000000")
-    monkeypatch.setitem(registry._REGISTRY, "resnet18",
-                        dataclasses.replace(keras_zoo.model_info("resnet18"), weights=(bad,)))
+    monkeypatch.setitem(
+        registry._REGISTRY,
+        "resnet18",
+        dataclasses.replace(keras_zoo.model_info("resnet18"), weights=(bad,)),
+    )
     with pytest.raises(ValueError, match="not the published 00000000; the file was deleted"):
         keras_zoo.build("resnet18", weights="imagenet")
     assert not list(keras_home.rglob("*.pth"))
@@ -204,35 +223,47 @@ def test_offline_download_says_which_file_to_fetch_and_where(tmp_path, keras_hom
 
 def test_megvii_checkpoints_are_fetched_by_hand_into_the_cache(keras_home, rng):
     ws = keras_zoo.model_info("shufflenet_v1_g3_x0_5").default_weights
-    with pytest.raises(ValueError, match=r"fetch the ShuffleNetV1-0.5x-group3 checkpoint from "
-                                         r"https://1drv.ms/.* and save it as .*megvii.pth"):
+    with pytest.raises(
+        ValueError,
+        match=r"fetch the ShuffleNetV1-0.5x-group3 checkpoint from "
+        r"https://1drv.ms/.* and save it as .*megvii.pth",
+    ):
         keras_zoo.build("shufflenet_v1_g3_x0_5", weights="imagenet")
     # megvii's files wrap the state dict and prefix DataParallel's "module."
     ref = randomize(torch_model("shufflenet_v1_g3_x0_5"), seed=2)
     path = pathlib.Path(cache_path(ws))
     path.parent.mkdir(parents=True)
     torch.save({"state_dict": {f"module.{k}": v for k, v in ref.state_dict().items()}}, path)
-    model = keras_zoo.build("shufflenet_v1_g3_x0_5", weights="imagenet",
-                            classifier_activation=None, input_shape=(96, 96, 3))
+    model = keras_zoo.build(
+        "shufflenet_v1_g3_x0_5",
+        weights="imagenet",
+        classifier_activation=None,
+        input_shape=(96, 96, 3),
+    )
     x = rng.normal(size=(1, 96, 96, 3)).astype("float32")
     assert relative_error(model.predict(x, verbose=0), _timm_logits(ref, x)) <= 2e-5
 
 
 # (timm model, keras_zoo id, seed of a reference whose float32 result is well conditioned)
-@pytest.mark.parametrize("timm_name, keras_name, seed", [
-    ("mobilenetv2_100", "mobilenet_v2", 0),
-    ("mobilenetv3_large_100", "mobilenet_v3_large", 3),
-    ("mobilenetv1_100", "mobilenet_v1", 0),
-])
-def test_a_checkpoint_path_is_read_in_its_detected_layout(timm_name, keras_name, seed,
-                                                          tmp_path, rng):
+@pytest.mark.parametrize(
+    "timm_name, keras_name, seed",
+    [
+        ("mobilenetv2_100", "mobilenet_v2", 0),
+        ("mobilenetv3_large_100", "mobilenet_v3_large", 3),
+        ("mobilenetv1_100", "mobilenet_v1", 0),
+    ],
+)
+def test_a_checkpoint_path_is_read_in_its_detected_layout(
+    timm_name, keras_name, seed, tmp_path, rng
+):
     timm = import_timm()
     ref = randomize(timm.create_model(timm_name), seed=seed).eval()
     path = tmp_path / f"{timm_name}.pth"
     torch.save(ref.state_dict(), path)
     # timm's V3 needs batch-norm epsilon 1e-5: its layout sets it
-    model = keras_zoo.build(keras_name, weights=str(path), classifier_activation=None,
-                            input_shape=(128, 128, 3))
+    model = keras_zoo.build(
+        keras_name, weights=str(path), classifier_activation=None, input_shape=(128, 128, 3)
+    )
     x = rng.normal(size=(2, 128, 128, 3)).astype("float32")
     want = _timm_logits(ref, x)
     truth = _timm_logits(ref.double(), x.astype("float64"))
@@ -241,9 +272,12 @@ def test_a_checkpoint_path_is_read_in_its_detected_layout(timm_name, keras_name,
 
 
 def test_unknown_weight_set_lists_the_available_ones():
-    with pytest.raises(ValueError, match=r"weights='torchvision:IMAGENET1K_V3': resnet50 has no "
-                                         r"such weight set; available: 'torchvision:IMAGENET1K_V2'"
-                                         r", 'torchvision:IMAGENET1K_V1', 'timm:resnet50.a1_in1k'"):
+    with pytest.raises(
+        ValueError,
+        match=r"weights='torchvision:IMAGENET1K_V3': resnet50 has no "
+        r"such weight set; available: 'torchvision:IMAGENET1K_V2'"
+        r", 'torchvision:IMAGENET1K_V1', 'timm:resnet50.a1_in1k'",
+    ):
         keras_zoo.build("resnet50", weights="torchvision:IMAGENET1K_V3")
     with pytest.raises(ValueError, match="not a weight set of resnet18 .* nor a weights file"):
         keras_zoo.build("resnet18", weights="imagenet21k")
@@ -255,8 +289,9 @@ def test_weights_that_fix_a_keyword_refuse_another_value(keras_home):
     with pytest.raises(ValueError, match=r"weights='imagenet' fix alpha=1.0; got alpha=0.75"):
         keras_zoo.build("mobilenet_v2", alpha=0.75, weights="imagenet")
     with pytest.raises(ValueError, match=r"fix bn_epsilon=1e-05; got bn_epsilon=0.001"):
-        keras_zoo.build("mobilenet_v3_large", bn_epsilon=1e-3,
-                        weights="timm:mobilenetv3_large_100.ra_in1k")
+        keras_zoo.build(
+            "mobilenet_v3_large", bn_epsilon=1e-3, weights="timm:mobilenetv3_large_100.ra_in1k"
+        )
     assert not keras_home.exists()  # refused before any download
 
 
@@ -271,8 +306,9 @@ def test_include_preprocessing_takes_raw_images(rng, tmp_path):
         x = (images / 255 - np.float32(info.mean)) / np.float32(info.std)
         if info.channel_order == "BGR":
             x = x[..., ::-1]
-        np.testing.assert_allclose(raw.predict(images, verbose=0), plain.predict(x, verbose=0),
-                                   rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            raw.predict(images, verbose=0), plain.predict(x, verbose=0), rtol=1e-4, atol=1e-6
+        )
     raw.save(tmp_path / "raw.keras")
     import keras
 
@@ -290,8 +326,10 @@ def test_one_input_channel_sums_the_pretrained_rgb_filters(tmp_path, rng):
     gray = keras_zoo.build("resnet18", weights=str(path), input_shape=(64, 64, 1))
     x = rng.normal(size=(2, 64, 64, 1)).astype("float32")
     # a gray image through the summed filters is the same image in all three RGB channels
-    assert relative_error(gray.predict(x, verbose=0),
-                          rgb.predict(np.repeat(x, 3, axis=-1), verbose=0)) <= 2e-5
+    assert (
+        relative_error(gray.predict(x, verbose=0), rgb.predict(np.repeat(x, 3, axis=-1), verbose=0))
+        <= 2e-5
+    )
 
 
 def test_four_input_channels_adapt_as_timm_does(tmp_path):
@@ -309,14 +347,22 @@ def test_four_input_channels_adapt_as_timm_does(tmp_path):
 
 def test_the_porter_imports_nothing_from_the_zoo():
     # helpers that import no family
-    allowed = {"keras_zoo.checks", "keras_zoo._version", "keras_zoo.files", "keras_zoo.walk",
-               "keras_zoo.compat"}
+    allowed = {
+        "keras_zoo.checks",
+        "keras_zoo._version",
+        "keras_zoo.files",
+        "keras_zoo.walk",
+        "keras_zoo.compat",
+    }
     for path in (ROOT / "keras_zoo" / "port").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 # "from keras_zoo import x" imports keras_zoo.x
-                names = [f"{node.module}.{a.name}" for a in node.names] \
-                    if node.module == "keras_zoo" else [node.module]
+                names = (
+                    [f"{node.module}.{a.name}" for a in node.names]
+                    if node.module == "keras_zoo"
+                    else [node.module]
+                )
             elif isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             else:

@@ -19,13 +19,22 @@ from keras_zoo.torch_reference import (
     torch_model,
 )
 
-__all__ = ["MEGVII_V1", "TIMM_MOBILENET_V1", "import_timm", "import_torchvision", "torch_model",
-           "randomize", "random_reference", "state_dict_numpy"]
+__all__ = [
+    "MEGVII_V1",
+    "TIMM_MOBILENET_V1",
+    "import_timm",
+    "import_torchvision",
+    "torch_model",
+    "randomize",
+    "random_reference",
+    "state_dict_numpy",
+]
 
 
 @torch.no_grad()
-def randomize(model: nn.Module, seed: int = 0, calibration_size: int = 224,
-              calibration_batch: int = 4) -> nn.Module:
+def randomize(
+    model: nn.Module, seed: int = 0, calibration_size: int = 224, calibration_batch: int = 4
+) -> nn.Module:
     """Random weights and calibrated batch norm: He-normal (fan-out) convolutions and linears,
     running statistics from train-mode passes over random data (cumulative average), then random
     affine parameters. Every nn.Conv2d, nn.Linear and nn.BatchNorm2d is covered, subclasses
@@ -35,8 +44,7 @@ def randomize(model: nn.Module, seed: int = 0, calibration_size: int = 224,
     kinds = (nn.Conv2d, nn.Linear, nn.BatchNorm2d)
     for path, m in model.named_modules():
         if not isinstance(m, kinds) and next(m.parameters(recurse=False), None) is not None:
-            raise TypeError(f"randomize: no rule for the parameters of {path} "
-                            f"({type(m).__name__})")
+            raise TypeError(f"randomize: no rule for the parameters of {path} ({type(m).__name__})")
     g = torch.Generator().manual_seed(seed)
     momenta = {}
     for m in model.modules():

@@ -44,6 +44,7 @@ from keras_zoo.weight_sets import (
 STAGE_REPEATS = (4, 8, 4)
 SCALES = (0.5, 1.0, 1.5, 2.0)
 
+
 # ---------------------------------------------------------------------------------------------
 # ShuffleNet V2: torchvision's stages_out_channels per width, stem 24.
 @dataclasses.dataclass(frozen=True)
@@ -64,8 +65,7 @@ def _check_scale(scale: Any) -> float:
     return float(checks.check_choice(scale, "scale", SCALES))
 
 
-def shufflenet_v2(*, scale: float = 1.0, name: str = "shufflenet_v2",
-                  **kwargs: Any) -> keras.Model:
+def shufflenet_v2(*, scale: float = 1.0, name: str = "shufflenet_v2", **kwargs: Any) -> keras.Model:
     """ShuffleNet V2 (Ma et al., 2018) at width `scale` (0.5, 1.0, 1.5 or 2.0)."""
     widths = V2_CHANNELS[_check_scale(scale)]
     stages, last = widths.stages, widths.last
@@ -75,10 +75,13 @@ def shufflenet_v2(*, scale: float = 1.0, name: str = "shufflenet_v2",
         steps = [(2, _max_pool)]
         for index, (channels, repeats) in enumerate(zip(stages, STAGE_REPEATS)):
             for i in range(repeats):
-                steps.append((2 if i == 0 else 1, _v2_step(channels, 2 if i == 0 else 1,
-                                                           f"stage{index + 2}.{i}")))
-        steps.append((1, lambda t: conv_bn_act(t, last, 1, name="conv5",
-                                               activation_kind="relu")))
+                steps.append(
+                    (
+                        2 if i == 0 else 1,
+                        _v2_step(channels, 2 if i == 0 else 1, f"stage{index + 2}.{i}"),
+                    )
+                )
+        steps.append((1, lambda t: conv_bn_act(t, last, 1, name="conv5", activation_kind="relu")))
         return apply_stages(x, steps, stride=2)
 
     def head(x, classes):
@@ -107,13 +110,20 @@ class V1Widths:
 
 
 V1_OFFICIAL = {
-    (3, 0.5): V1Widths(12, (120, 240, 480)), (3, 1.0): V1Widths(24, (240, 480, 960)),
-    (3, 1.5): V1Widths(24, (360, 720, 1440)), (3, 2.0): V1Widths(48, (480, 960, 1920)),
-    (8, 0.5): V1Widths(16, (192, 384, 768)), (8, 1.0): V1Widths(24, (384, 768, 1536)),
-    (8, 1.5): V1Widths(24, (576, 1152, 2304)), (8, 2.0): V1Widths(48, (768, 1536, 3072)),
+    (3, 0.5): V1Widths(12, (120, 240, 480)),
+    (3, 1.0): V1Widths(24, (240, 480, 960)),
+    (3, 1.5): V1Widths(24, (360, 720, 1440)),
+    (3, 2.0): V1Widths(48, (480, 960, 1920)),
+    (8, 0.5): V1Widths(16, (192, 384, 768)),
+    (8, 1.0): V1Widths(24, (384, 768, 1536)),
+    (8, 1.5): V1Widths(24, (576, 1152, 2304)),
+    (8, 2.0): V1Widths(48, (768, 1536, 3072)),
 }
-V1_PAPER = {1: V1Widths(24, (144, 288, 576)), 2: V1Widths(24, (200, 400, 800)),
-            4: V1Widths(24, (272, 544, 1088))}
+V1_PAPER = {
+    1: V1Widths(24, (144, 288, 576)),
+    2: V1Widths(24, (200, 400, 800)),
+    4: V1Widths(24, (272, 544, 1088)),
+}
 V1_GROUPS = (1, 2, 3, 4, 8)
 
 
@@ -131,8 +141,9 @@ def v1_channels(groups: int, scale: float) -> tuple[int, int, int, int]:
     return (int(paper.stem * scale), stage2, 2 * stage2, 4 * stage2)
 
 
-def shufflenet_v1(*, groups: int = 3, scale: float = 1.0, name: str = "shufflenet_v1",
-                  **kwargs: Any) -> keras.Model:
+def shufflenet_v1(
+    *, groups: int = 3, scale: float = 1.0, name: str = "shufflenet_v1", **kwargs: Any
+) -> keras.Model:
     """ShuffleNet V1 (Zhang et al., 2018) with `groups` in 1, 2, 3, 4, 8 and `scale` in 0.5,
     1.0, 1.5, 2.0: pointwise group convolutions, channel shuffle, depthwise convolutions."""
     stem, *stages = v1_channels(groups, scale)
@@ -144,8 +155,12 @@ def shufflenet_v1(*, groups: int = 3, scale: float = 1.0, name: str = "shufflene
         steps, index = [(2, _max_pool)], 0
         for s, (channels, repeats) in enumerate(zip(stages, STAGE_REPEATS)):
             for i in range(repeats):
-                steps.append((2 if i == 0 else 1, _v1_step(
-                    channels, 2 if i == 0 else 1, groups, s == 0 and i == 0, index)))
+                steps.append(
+                    (
+                        2 if i == 0 else 1,
+                        _v1_step(channels, 2 if i == 0 else 1, groups, s == 0 and i == 0, index),
+                    )
+                )
                 index += 1
         return apply_stages(x, steps, stride=2)
 
@@ -156,8 +171,9 @@ def shufflenet_v1(*, groups: int = 3, scale: float = 1.0, name: str = "shufflene
 
 
 def _v1_step(channels, stride, groups, first_group, index):
-    return lambda x: shuffle_v1_unit(x, channels, stride, groups, first_group=first_group,
-                                     name=f"features.{index}")
+    return lambda x: shuffle_v1_unit(
+        x, channels, stride, groups, first_group=first_group, name=f"features.{index}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,18 +197,30 @@ def _scale_name(scale: float) -> str:
     return str(scale).replace(".", "_")
 
 
-def _v2(scale: float, params: int, gmacs: float, file: str, top1: float,
-        resize: int) -> ShuffleNetVariant:
+def _v2(
+    scale: float, params: int, gmacs: float, file: str, top1: float, resize: int
+) -> ShuffleNetVariant:
     return ShuffleNetVariant(
-        f"shufflenet_v2_x{_scale_name(scale)}", shufflenet_v2, params, gmacs, ("fc",),
-        dict(scale=scale), (torchvision_weights(file, "IMAGENET1K_V1", top1, resize=resize),))
+        f"shufflenet_v2_x{_scale_name(scale)}",
+        shufflenet_v2,
+        params,
+        gmacs,
+        ("fc",),
+        dict(scale=scale),
+        (torchvision_weights(file, "IMAGENET1K_V1", top1, resize=resize),),
+    )
 
 
 def _v1(groups: int, scale: float, params: int, gmacs: float, top1: float) -> ShuffleNetVariant:
     return ShuffleNetVariant(
-        f"shufflenet_v1_g{groups}_x{_scale_name(scale)}", shufflenet_v1, params, gmacs,
-        ("classifier.0",), dict(groups=groups, scale=scale),
-        (megvii_weights(groups, scale, top1),))
+        f"shufflenet_v1_g{groups}_x{_scale_name(scale)}",
+        shufflenet_v1,
+        params,
+        gmacs,
+        ("classifier.0",),
+        dict(groups=groups, scale=scale),
+        (megvii_weights(groups, scale, top1),),
+    )
 
 
 # V2: torchvision's published parameter counts, GMACs and IMAGENET1K_V1 weights (file, top-1,
@@ -208,24 +236,38 @@ V2_VARIANTS = (
 # 1.0x complexities against the paper's Table 1. Top-1: 100 minus the top-1 error megvii
 # publishes for its checkpoints (ShuffleNet-Series, ShuffleNetV1/README.md).
 V1_VARIANTS = (
-    _v1(3, 0.5, 717_324, 0.0376, 57.3), _v1(3, 1.0, 1_864_728, 0.1375, 67.8),
-    _v1(3, 1.5, 3_441_168, 0.2924, 71.6), _v1(3, 2.0, 5_449_776, 0.524, 74.1),
-    _v1(8, 0.5, 1_010_448, 0.0405, 58.8), _v1(8, 1.0, 2_433_768, 0.1384, 68.0),
-    _v1(8, 1.5, 4_268_952, 0.2902, 71.0), _v1(8, 2.0, 6_521_232, 0.5219, 72.9),
+    _v1(3, 0.5, 717_324, 0.0376, 57.3),
+    _v1(3, 1.0, 1_864_728, 0.1375, 67.8),
+    _v1(3, 1.5, 3_441_168, 0.2924, 71.6),
+    _v1(3, 2.0, 5_449_776, 0.524, 74.1),
+    _v1(8, 0.5, 1_010_448, 0.0405, 58.8),
+    _v1(8, 1.0, 2_433_768, 0.1384, 68.0),
+    _v1(8, 1.5, 4_268_952, 0.2902, 71.0),
+    _v1(8, 2.0, 6_521_232, 0.5219, 72.9),
 )
 VARIANTS: tuple[ShuffleNetVariant, ...] = (
     *V2_VARIANTS,
     # the ids whose width (and V1's groups) are keywords: counted at the defaults, no weights
     dataclasses.replace(V2_VARIANTS[1], name="shufflenet_v2", config={}, weights=()),
     *V1_VARIANTS,
-    dataclasses.replace(V1_VARIANTS[1], name="shufflenet_v1", config={}, weights=(),
-                        preprocessing=MEGVII_PREPROCESSING),
+    dataclasses.replace(
+        V1_VARIANTS[1],
+        name="shufflenet_v1",
+        config={},
+        weights=(),
+        preprocessing=MEGVII_PREPROCESSING,
+    ),
 )
 
 for _variant in VARIANTS:
     register_model(
-        _variant.name, "shufflenet", _variant.builder, config=_variant.config,
-        params=_variant.params, gmacs=_variant.gmacs, classifier=_variant.classifier,
+        _variant.name,
+        "shufflenet",
+        _variant.builder,
+        config=_variant.config,
+        params=_variant.params,
+        gmacs=_variant.gmacs,
+        classifier=_variant.classifier,
         weights=_variant.weights,
         **({"preprocessing": _variant.preprocessing} if _variant.preprocessing else {}),
     )

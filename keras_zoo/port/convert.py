@@ -121,7 +121,7 @@ def provenance(path: str | os.PathLike) -> dict[str, Any]:
     """The provenance `port` recorded in a weights file ({} for other files)."""
     with h5py.File(path, "r") as f:
         return {
-            key[len(PROVENANCE_PREFIX):]: (value.item() if hasattr(value, "item") else value)
+            key[len(PROVENANCE_PREFIX) :]: (value.item() if hasattr(value, "item") else value)
             for key, value in f.attrs.items()
             if key.startswith(PROVENANCE_PREFIX)
         }
@@ -188,10 +188,13 @@ def port(
                 f"numeric check failed for {name} from {os.path.basename(src)}: max relative "
                 f"logit error {error:.3g} > {CHECK_TOLERANCE:g}; nothing written"
             )
-    record = {"model": name, "source": os.path.basename(src), "source_sha256": digest,
-              "version": __version__}
+    record = {
+        "model": name,
+        "source": os.path.basename(src),
+        "source_sha256": digest,
+        "version": __version__,
+    }
     if error is not None:
         record["check_max_relative_error"] = error
     write_weights(model, dst, record)
-    return PortResult(dst, name, os.path.basename(src), digest, error,
-                      time.perf_counter() - start)
+    return PortResult(dst, name, os.path.basename(src), digest, error, time.perf_counter() - start)

@@ -1,11 +1,12 @@
 """The one place where PyTorch tensor layouts become Keras weight layouts, per layer type.
 
-| PyTorch                           | Keras                                | transform             |
-|-----------------------------------|--------------------------------------|-----------------------|
-| Conv2d weight (O, I/g, kh, kw)    | Conv2D kernel (kh, kw, I/g, O)       | transpose(2, 3, 1, 0) |
-| depthwise weight (C*m, 1, kh, kw) | DepthwiseConv2D kernel (kh, kw, C, m)| transpose + reshape   |
-| Linear weight (out, in)           | Dense kernel (in, out)               | transpose             |
-| BatchNorm2d weight, bias, running_mean, running_var | gamma, beta, moving_mean, moving_variance | as is |
+| PyTorch                           | Keras                                 | transform            |
+|-----------------------------------|---------------------------------------|----------------------|
+| Conv2d weight (O, I/g, kh, kw)    | Conv2D kernel (kh, kw, I/g, O)        | transpose(2,3,1,0)   |
+| depthwise weight (C*m, 1, kh, kw) | DepthwiseConv2D kernel (kh, kw, C, m) | transpose + reshape  |
+| Linear weight (out, in)           | Dense kernel (in, out)                | transpose            |
+| BatchNorm2d weight, bias          | BatchNormalization gamma, beta        | as is                |
+| BatchNorm2d running_mean, _var    | moving_mean, moving_variance          | as is                |
 
 Keras splits grouped-convolution channels into the same contiguous groups as PyTorch, so a
 grouped kernel needs no more than the plain transpose.
@@ -67,8 +68,10 @@ def adapt_input_conv(weight: np.ndarray, in_channels: int) -> np.ndarray:
     in_channels = checks.check_positive_int(in_channels, "in_channels")
     weight = np.asarray(weight)
     if weight.ndim != 4 or weight.shape[1] != 3:
-        raise ValueError(f"adapt_input_conv needs a PyTorch first-conv weight (O, 3, kh, kw), "
-                         f"got shape {weight.shape}")
+        raise ValueError(
+            f"adapt_input_conv needs a PyTorch first-conv weight (O, 3, kh, kw), "
+            f"got shape {weight.shape}"
+        )
     if not np.issubdtype(weight.dtype, np.floating):
         raise ValueError(f"adapt_input_conv needs a float weight, got {weight.dtype}")
     if in_channels == 3:

@@ -46,8 +46,15 @@ import numpy as np
 
 from keras_zoo import checks
 
-__all__ = ["LAYOUTS", "TIMM_BLOCKS", "Map", "Numbering", "Step", "convert_state_dict",
-           "detect_layout"]
+__all__ = [
+    "LAYOUTS",
+    "TIMM_BLOCKS",
+    "Map",
+    "Numbering",
+    "Step",
+    "convert_state_dict",
+    "detect_layout",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +75,12 @@ TIMM_BLOCKS: dict[str, tuple[Step, ...]] = {
     # DepthwiseSeparableConv: depthwise, [squeeze-excitation], pointwise without activation
     "ds": (Step("conv_bn_act", ("conv_dw", "bn1")), _SE, Step("conv_bn", ("conv_pw", "bn2"))),
     # InvertedResidual: expansion, depthwise, [squeeze-excitation], linear projection
-    "ir": (Step("conv_bn_act", ("conv_pw", "bn1")), Step("conv_bn_act", ("conv_dw", "bn2")), _SE,
-           Step("conv_bn", ("conv_pwl", "bn3"))),
+    "ir": (
+        Step("conv_bn_act", ("conv_pw", "bn1")),
+        Step("conv_bn_act", ("conv_dw", "bn2")),
+        _SE,
+        Step("conv_bn", ("conv_pwl", "bn3")),
+    ),
     # ConvBnAct: MobileNetV3's last 1x1 convolution
     "cn": (Step("conv_bn_act", ("conv", "bn1")),),
 }
@@ -123,21 +134,33 @@ def _same_names(name: str, required: tuple[str, ...], optional: tuple[str, ...] 
 
 RESNET = _same_names("resnet", ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4"), ("fc",))
 TORCHVISION_MOBILENET = _same_names("mobilenet_v2/v3", ("features",), ("classifier",))
-SHUFFLENET_V2 = _same_names("shufflenet_v2", ("conv1", "stage2", "stage3", "stage4", "conv5"),
-                            ("fc",))
+SHUFFLENET_V2 = _same_names(
+    "shufflenet_v2", ("conv1", "stage2", "stage3", "stage4", "conv5"), ("fc",)
+)
 MEGVII_SHUFFLENET_V1 = _same_names("shufflenet_v1", ("first_conv", "features"), ("classifier",))
 TIMM_MOBILENET_V1 = _same_names("mobilenetv1", ("conv_stem", "bn1", "blocks"), ("classifier",))
 TIMM_MOBILENET_V2 = Map(
     "mobilenetv2",
-    {"conv_stem": "features.0.0", "bn1": "features.0.1", "blocks": "features.{n}",
-     "conv_head": "features.{end}.0", "bn2": "features.{end}.1", "classifier": "classifier.1"},
+    {
+        "conv_stem": "features.0.0",
+        "bn1": "features.0.1",
+        "blocks": "features.{n}",
+        "conv_head": "features.{end}.0",
+        "bn2": "features.{end}.1",
+        "classifier": "classifier.1",
+    },
     frozenset({"conv_stem", "bn1", "blocks", "conv_head", "bn2"}),
     blocks={"ds": TORCHVISION_V2, "ir": TORCHVISION_V2},
 )
 TIMM_MOBILENET_V3 = Map(
     "mobilenetv3",
-    {"conv_stem": "features.0.0", "bn1": "features.0.1", "blocks": "features.{n}",
-     "conv_head": "classifier.0", "classifier": "classifier.3"},
+    {
+        "conv_stem": "features.0.0",
+        "bn1": "features.0.1",
+        "blocks": "features.{n}",
+        "conv_head": "classifier.0",
+        "classifier": "classifier.3",
+    },
     frozenset({"conv_stem", "bn1", "blocks", "conv_head"}),
     blocks={"ds": TORCHVISION_V3, "ir": TORCHVISION_V3, "cn": TORCHVISION_CONV},
     conv_as_linear=frozenset({"conv_head"}),
@@ -171,8 +194,7 @@ def detect_layout(keys: Iterable[str]) -> str | None:
     True
     """
     top = _top_modules(keys)
-    return next((name for name, maps in LAYOUTS.items() if any(_fits(m, top) for m in maps)),
-                None)
+    return next((name for name, maps in LAYOUTS.items() if any(_fits(m, top) for m in maps)), None)
 
 
 def _fitting_map(layout: str, keys: list[str]) -> Map:
@@ -185,14 +207,23 @@ def _fitting_map(layout: str, keys: list[str]) -> Map:
     closest = next((m for m in maps if m.required <= top), None)
     known = set(closest.modules) if closest else set().union(*(m.modules for m in maps))
     stray = next((k for k in keys if k.partition(".")[0] not in known), None)
-    what = f"cannot place {stray!r}" if stray else "a checkpoint with top-level modules " + (
-        ", ".join(sorted(top)) or "(none)")
+    what = (
+        f"cannot place {stray!r}"
+        if stray
+        else "a checkpoint with top-level modules " + (", ".join(sorted(top)) or "(none)")
+    )
     options = "; ".join(
         f"{m.name}: {', '.join(sorted(m.required))}"
-        + (f" (and maybe {', '.join(sorted(set(m.modules) - m.required))})"
-           if set(m.modules) - m.required else "") for m in maps)
-    raise ValueError(f"{what}: no {layout} map fits. The maps and the top-level modules each "
-                     f"needs: {options}")
+        + (
+            f" (and maybe {', '.join(sorted(set(m.modules) - m.required))})"
+            if set(m.modules) - m.required
+            else ""
+        )
+        for m in maps
+    )
+    raise ValueError(
+        f"{what}: no {layout} map fits. The maps and the top-level modules each needs: {options}"
+    )
 
 
 def _join(*parts: str) -> str:
@@ -203,8 +234,9 @@ def _block_kind(members: set[str]) -> str | None:
     """The timm block kind with exactly these submodules (optional steps whole or absent)."""
     for kind, steps in TIMM_BLOCKS.items():
         if members <= {m for s in steps for m in s.members} and all(
-                set(s.members) <= members or (s.optional and not set(s.members) & members)
-                for s in steps):
+            set(s.members) <= members or (s.optional and not set(s.members) & members)
+            for s in steps
+        ):
             return kind
     return None
 
@@ -237,8 +269,7 @@ def _block_renames(map_: Map, keys: list[str]) -> dict[tuple[int, int, str], str
             continue
         if len(parts) < 5 or not (parts[1].isdigit() and parts[2].isdigit()):
             raise ValueError(f"cannot place {key!r}: {map_.name} blocks are blocks.S.B.<module>")
-        blocks.setdefault((int(parts[1]), int(parts[2])), {}).setdefault(
-            ".".join(parts[3:-1]), key)
+        blocks.setdefault((int(parts[1]), int(parts[2])), {}).setdefault(".".join(parts[3:-1]), key)
     numberings = map_.blocks or {}
     renames: dict[tuple[int, int, str], str] = {}
     for n, (s, b) in enumerate(sorted(blocks), start=1):
@@ -247,12 +278,14 @@ def _block_renames(map_: Map, keys: list[str]) -> dict[tuple[int, int, str], str
         if kind is None or kind not in numberings:
             kinds = {k: [m for step in TIMM_BLOCKS[k] for m in step.members] for k in numberings}
             known = {m for ms in kinds.values() for m in ms}
-            stray = next((k for m, k in members.items() if m not in known),
-                         next(iter(members.values())))
+            stray = next(
+                (k for m, k in members.items() if m not in known), next(iter(members.values()))
+            )
             raise ValueError(
                 f"cannot place {stray!r}: block {s}.{b} (submodules {', '.join(members)}) is "
                 f"none of {map_.name}'s block kinds: "
-                + "; ".join(f"{k} ({', '.join(ms)})" for k, ms in kinds.items()))
+                + "; ".join(f"{k} ({', '.join(ms)})" for k, ms in kinds.items())
+            )
         block = map_.modules["blocks"].replace("{n}", str(n))
         paths = _step_paths(TIMM_BLOCKS[kind], set(members), numberings[kind])
         renames.update(((s, b, member), _join(block, path)) for member, path in paths.items())
@@ -267,8 +300,9 @@ def _conv_as_linear(key: str, value: np.ndarray) -> np.ndarray:
     return value.reshape(value.shape[:2])
 
 
-def convert_state_dict(state_dict: Mapping[str, Any], layout: str | None = None
-                       ) -> dict[str, np.ndarray]:
+def convert_state_dict(
+    state_dict: Mapping[str, Any], layout: str | None = None
+) -> dict[str, np.ndarray]:
     """`state_dict` in keras_zoo's (torchvision's) names and layouts, as numpy arrays.
 
     layout: "torchvision", "timm" or "megvii" (see `LAYOUTS`); None reads it from the keys with
@@ -282,8 +316,10 @@ def convert_state_dict(state_dict: Mapping[str, Any], layout: str | None = None
         layout = detect_layout(keys)
         if layout is None:
             shown = ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "") or "none"
-            raise ValueError(f"the checkpoint's keys ({shown}) fit none of the known layouts: "
-                             f"{', '.join(LAYOUTS)}")
+            raise ValueError(
+                f"the checkpoint's keys ({shown}) fit none of the known layouts: "
+                f"{', '.join(LAYOUTS)}"
+            )
     checks.check_choice(layout, "layout", tuple(LAYOUTS))
     map_ = _fitting_map(layout, keys)
     renames = _block_renames(map_, keys) if map_.blocks is not None else {}
@@ -295,7 +331,7 @@ def convert_state_dict(state_dict: Mapping[str, Any], layout: str | None = None
             _, s, b, *member, param = key.split(".")
             target = _join(renames[int(s), int(b), ".".join(member)], param)
         else:
-            target = map_.modules[top].replace("{end}", end) + key[len(top):]
+            target = map_.modules[top].replace("{end}", end) + key[len(top) :]
         value = np.asarray(state_dict[key])
         if top in map_.conv_as_linear:
             value = _conv_as_linear(key, value)

@@ -18,8 +18,9 @@ _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 def checkpoint_params(state_dict: Mapping[str, np.ndarray]) -> int:
     """The parameter count of a state_dict (batch-norm running statistics excluded)."""
-    return sum(int(np.size(v)) for k, v in state_dict.items()
-               if k.rpartition(".")[2] not in _BUFFERS)
+    return sum(
+        int(np.size(v)) for k, v in state_dict.items() if k.rpartition(".")[2] not in _BUFFERS
+    )
 
 
 # The zoo's answer to "which registered id does this state_dict fit?", installed by
@@ -63,12 +64,17 @@ def keras_file_classes(path: str, classifier: str) -> int | None:
     try:
         return compat.weights_file_classes(path, classifier)
     except KeyError as err:  # h5py's error for a group or dataset the file lacks
-        raise OSError(f"not laid out as Keras weights ({err.args[0] if err.args else err})"
-                      ) from None
+        raise OSError(
+            f"not laid out as Keras weights ({err.args[0] if err.args else err})"
+        ) from None
 
 
-def load_keras_file(model: keras.Model, path: str, classifier: tuple[str, ...],
-                    full_model: Callable[[int], keras.Model]) -> None:
+def load_keras_file(
+    model: keras.Model,
+    path: str,
+    classifier: tuple[str, ...],
+    full_model: Callable[[int], keras.Model],
+) -> None:
     """Loads the Keras weights file `path` into `model`. A file of the same architecture with
     another top (or with a top the model lacks) is read into `full_model(classes)` and copied
     by name, the `classifier` layers left out; nothing changes unless everything fits."""

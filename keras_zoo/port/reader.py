@@ -22,7 +22,8 @@ import reprlib
 import struct
 import zipfile
 import zlib
-from typing import Any, Callable, ClassVar, NamedTuple
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -34,13 +35,31 @@ _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "em
 _PREFIXES = ("module.", "_orig_mod.")  # DataParallel, torch.compile
 _BF16 = "bfloat16"  # stored as the upper 16 bits of a float32; numpy has no such dtype
 _STORAGE_DTYPES = {
-    "FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2", "BFloat16Storage": _BF16,
-    "LongStorage": "<i8", "IntStorage": "<i4", "ShortStorage": "<i2", "CharStorage": "i1",
-    "ByteStorage": "u1", "BoolStorage": "?",
+    "FloatStorage": "<f4",
+    "DoubleStorage": "<f8",
+    "HalfStorage": "<f2",
+    "BFloat16Storage": _BF16,
+    "LongStorage": "<i8",
+    "IntStorage": "<i4",
+    "ShortStorage": "<i2",
+    "CharStorage": "i1",
+    "ByteStorage": "u1",
+    "BoolStorage": "?",
 }
 _SAFETENSORS_DTYPES = {
-    "F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": _BF16, "I64": "<i8", "I32": "<i4",
-    "I16": "<i2", "I8": "i1", "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?",
+    "F64": "<f8",
+    "F32": "<f4",
+    "F16": "<f2",
+    "BF16": _BF16,
+    "I64": "<i8",
+    "I32": "<i4",
+    "I16": "<i2",
+    "I8": "i1",
+    "U64": "<u8",
+    "U32": "<u4",
+    "U16": "<u2",
+    "U8": "u1",
+    "BOOL": "?",
 }
 # What one read may allocate, as a multiple of the file's size (plus a fixed allowance): raw
 # storages, float16 upcasts and copies of non-contiguous tensors stay well inside it, while a
@@ -49,8 +68,10 @@ _SAFETENSORS_DTYPES = {
 _BUDGET_FACTOR, _BUDGET_SLACK = 8, 1 << 24
 # Dict keys whose hash costs time linear in their size (a nested tuple's can be exponential).
 _KEY_TYPES = (str, int, float, bool, bytes, type(None))
-_UNKNOWN_HINT = ("allow_unknown=True (--allow-unknown-globals on the command line) reads the "
-                 "tensors beside it, with an inert placeholder for each unknown global")
+_UNKNOWN_HINT = (
+    "allow_unknown=True (--allow-unknown-globals on the command line) reads the "
+    "tensors beside it, with an inert placeholder for each unknown global"
+)
 
 _short = reprlib.Repr()
 _short.maxlevel, _short.maxstring, _short.maxother, _short.maxlong = 3, 60, 60, 40
@@ -134,7 +155,9 @@ def _check_keys(keys: Any, name: str) -> None:
             raise _corrupt(name, f"a dict key of type {type(key).__name__} ({_describe(key)})")
 
 
-def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *_ignored: Any) -> _TensorRef:
+def _rebuild_tensor(
+    storage: Any, offset: Any, size: Any, stride: Any, *_ignored: Any
+) -> _TensorRef:
     # Storages are only named while unpickling (legacy data follows the pickle), so defer.
     return _TensorRef(storage, offset, size, stride)
 
@@ -152,11 +175,18 @@ _GLOBALS: dict[tuple[str, str], Any] = {
     **{("torch", name): _StorageType(dtype) for name, dtype in _STORAGE_DTYPES.items()},
 }
 _REFUSED_OPS = {  # opcodes no tensor state_dict uses: sets hash their items, buffers allocate
-    op[0]: name for name, op in (
-        ("a set", pickle.EMPTY_SET), ("a set", pickle.ADDITEMS), ("a frozenset", pickle.FROZENSET),
-        ("an out-of-band buffer", pickle.BYTEARRAY8), ("an out-of-band buffer", pickle.NEXT_BUFFER),
-        ("an out-of-band buffer", pickle.READONLY_BUFFER), ("an extension code", pickle.EXT1),
-        ("an extension code", pickle.EXT2), ("an extension code", pickle.EXT4))
+    op[0]: name
+    for name, op in (
+        ("a set", pickle.EMPTY_SET),
+        ("a set", pickle.ADDITEMS),
+        ("a frozenset", pickle.FROZENSET),
+        ("an out-of-band buffer", pickle.BYTEARRAY8),
+        ("an out-of-band buffer", pickle.NEXT_BUFFER),
+        ("an out-of-band buffer", pickle.READONLY_BUFFER),
+        ("an extension code", pickle.EXT1),
+        ("an extension code", pickle.EXT2),
+        ("an extension code", pickle.EXT4),
+    )
 }
 
 
@@ -172,7 +202,9 @@ class _Bounded:
         if n < 0:
             n = left
         if n > left:
-            raise _truncated(self.name, f"the pickle asks for {n} bytes where {max(left, 0)} remain")
+            raise _truncated(
+                self.name, f"the pickle asks for {n} bytes where {max(left, 0)} remain"
+            )
         return self.f.read(n)
 
     def readline(self) -> bytes:
@@ -201,18 +233,21 @@ class _SafeUnpickler(pickle._Unpickler):  # the Python unpickler: its opcodes ca
             return _placeholder(f"{module}.{name}")
         raise UnsafeCheckpointError(
             f"refusing to load '{module}.{name}' from {self.name}: only tensor state_dicts are "
-            f"read; {_UNKNOWN_HINT}")
+            f"read; {_UNKNOWN_HINT}"
+        )
 
     def _dict_maker(self, kind: type) -> Callable[..., dict]:
         def make(*args: Any) -> dict:
             if len(args) > 1 or (args and not isinstance(args[0], (dict, list))):
                 raise _corrupt(self.name, f"{kind.__name__} built from {_describe(args)}")
-            items = list(args[0].items() if args and isinstance(args[0], dict) else
-                         args[0] if args else ())
+            items = list(
+                args[0].items() if args and isinstance(args[0], dict) else args[0] if args else ()
+            )
             if not all(isinstance(i, tuple) and len(i) == 2 for i in items):
                 raise _corrupt(self.name, f"{kind.__name__} built from {_describe(args)}")
             _check_keys((k for k, _ in items), self.name)
             return self._made(kind(items))
+
         return make
 
     def _made(self, obj: Any) -> Any:
@@ -221,13 +256,22 @@ class _SafeUnpickler(pickle._Unpickler):  # the Python unpickler: its opcodes ca
 
     def persistent_load(self, pid: Any) -> _Storage:
         # zip: ('storage', type, key, location, numel); legacy adds view_metadata
-        if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"
-                and isinstance(pid[1], _StorageType) and isinstance(pid[2], str)
-                and isinstance(pid[4], int) and pid[4] >= 0):
+        if not (
+            isinstance(pid, tuple)
+            and len(pid) in (5, 6)
+            and pid[0] == "storage"
+            and isinstance(pid[1], _StorageType)
+            and isinstance(pid[2], str)
+            and isinstance(pid[4], int)
+            and pid[4] >= 0
+        ):
             raise _corrupt(self.name, f"an unsupported persistent id {_describe(pid)}")
         view = pid[5] if len(pid) == 6 and pid[5] is not None else None
-        if view is not None and not (isinstance(view, tuple) and len(view) == 3
-                                     and all(isinstance(v, int) and v >= 0 for v in view[1:])):
+        if view is not None and not (
+            isinstance(view, tuple)
+            and len(view) == 3
+            and all(isinstance(v, int) and v >= 0 for v in view[1:])
+        ):
             raise _corrupt(self.name, f"an unsupported storage view {_describe(view)}")
         storage = _Storage(pid[1].dtype, pid[2], pid[4], (view[1], view[2]) if view else None)
         self.storages[storage.key] = storage
@@ -271,19 +315,23 @@ class _SafeUnpickler(pickle._Unpickler):  # the Python unpickler: its opcodes ca
 
 
 def _refuse(unpickler: _SafeUnpickler, code: int) -> None:
-    raise _corrupt(unpickler.name, f"the pickle holds {_REFUSED_OPS[code]}, which no state_dict does")
+    raise _corrupt(
+        unpickler.name, f"the pickle holds {_REFUSED_OPS[code]}, which no state_dict does"
+    )
 
 
-_SafeUnpickler.dispatch.update({
-    pickle.BUILD[0]: _SafeUnpickler.load_build,
-    pickle.NEWOBJ[0]: _SafeUnpickler.load_newobj,
-    pickle.NEWOBJ_EX[0]: _SafeUnpickler.load_newobj_ex,
-    pickle.EMPTY_DICT[0]: _SafeUnpickler.load_empty_dictionary,
-    pickle.DICT[0]: _SafeUnpickler.load_dict,
-    pickle.SETITEM[0]: _SafeUnpickler.load_setitem,
-    pickle.SETITEMS[0]: _SafeUnpickler.load_setitems,
-    **{code: functools.partial(_refuse, code=code) for code in _REFUSED_OPS},
-})
+_SafeUnpickler.dispatch.update(
+    {
+        pickle.BUILD[0]: _SafeUnpickler.load_build,
+        pickle.NEWOBJ[0]: _SafeUnpickler.load_newobj,
+        pickle.NEWOBJ_EX[0]: _SafeUnpickler.load_newobj_ex,
+        pickle.EMPTY_DICT[0]: _SafeUnpickler.load_empty_dictionary,
+        pickle.DICT[0]: _SafeUnpickler.load_dict,
+        pickle.SETITEM[0]: _SafeUnpickler.load_setitem,
+        pickle.SETITEMS[0]: _SafeUnpickler.load_setitems,
+        **{code: functools.partial(_refuse, code=code) for code in _REFUSED_OPS},
+    }
+)
 
 
 def _corrupt(name: str, why: str) -> CheckpointError:
@@ -310,7 +358,8 @@ class _Source:
         if nbytes > self.budget:
             raise CheckpointError(
                 f"{self.name} declares more data than it holds: {what} would take {nbytes} "
-                f"bytes, past what a file of {self.size} bytes may expand to")
+                f"bytes, past what a file of {self.size} bytes may expand to"
+            )
         self.budget -= nbytes
 
     def read(self, offset: int, n: int) -> bytes:
@@ -320,13 +369,18 @@ class _Source:
     def array(self, offset: int, count: int, dtype: np.dtype) -> np.ndarray:
         nbytes = count * dtype.itemsize
         if offset < 0 or count < 0 or offset + nbytes > self.size:
-            raise _truncated(self.name, f"{nbytes} bytes at offset {offset} run past the end of "
-                                        f"the file ({self.size} bytes)")
+            raise _truncated(
+                self.name,
+                f"{nbytes} bytes at offset {offset} run past the end of "
+                f"the file ({self.size} bytes)",
+            )
         self.spend(nbytes, f"a storage of {count} elements")
         arr = np.empty(count, dtype)
         self.f.seek(offset)
         if self.f.readinto(arr.view(np.uint8).data) != nbytes:
-            raise _truncated(self.name, f"the file ended while reading {nbytes} bytes at offset {offset}")
+            raise _truncated(
+                self.name, f"the file ended while reading {nbytes} bytes at offset {offset}"
+            )
         return arr
 
     def upcast(self, raw: np.ndarray, dtype: str) -> np.ndarray:
@@ -355,29 +409,43 @@ def _read_member(src: _Source, z: zipfile.ZipFile, info: zipfile.ZipInfo) -> byt
 
 def _read_zip(src: _Source, allow_unknown: bool) -> tuple[Any, Fetch]:
     try:
-        z = zipfile.ZipFile(src.f)  # not closed here: fetch reads from it later; src.f owns the file
+        z = zipfile.ZipFile(
+            src.f
+        )  # not closed here: fetch reads from it later; src.f owns the file
     except zipfile.BadZipFile:
-        raise _truncated(src.name, "it starts as a zip archive but has no zip directory at its "
-                                   "end") from None
+        raise _truncated(
+            src.name, "it starts as a zip archive but has no zip directory at its end"
+        ) from None
     pkl = next((n for n in z.namelist() if n.endswith("data.pkl")), None)
     if pkl is None:
-        raise CheckpointError(f"{src.name} is a zip archive without data.pkl, not a PyTorch checkpoint")
+        raise CheckpointError(
+            f"{src.name} is a zip archive without data.pkl, not a PyTorch checkpoint"
+        )
     prefix = pkl[: -len("data.pkl")]
-    if prefix + "byteorder" in z.namelist() and bytes(
-            _member_bytes(src, z, z.getinfo(prefix + "byteorder"))).strip() != b"little":
-        raise CheckpointError(f"{src.name} was saved big-endian; only little-endian checkpoints are read")
+    if (
+        prefix + "byteorder" in z.namelist()
+        and bytes(_member_bytes(src, z, z.getinfo(prefix + "byteorder"))).strip() != b"little"
+    ):
+        raise CheckpointError(
+            f"{src.name} was saved big-endian; only little-endian checkpoints are read"
+        )
     data = bytes(_member_bytes(src, z, z.getinfo(pkl)))
-    obj = _SafeUnpickler(_Bounded(io.BytesIO(data), src.name, len(data)), src.name,
-                         allow_unknown).load()
+    obj = _SafeUnpickler(
+        _Bounded(io.BytesIO(data), src.name, len(data)), src.name, allow_unknown
+    ).load()
 
     def fetch(storage: _Storage) -> np.ndarray:
         try:
             info = z.getinfo(f"{prefix}data/{storage.key}")
         except KeyError:
-            raise _corrupt(src.name, f"storage {_describe(storage.key)} is not in the archive") from None
+            raise _corrupt(
+                src.name, f"storage {_describe(storage.key)} is not in the archive"
+            ) from None
         dtype = _raw_dtype(storage.dtype)
         if info.file_size < storage.numel * dtype.itemsize:
-            raise _corrupt(src.name, f"storage {storage.key} is shorter than its {storage.numel} elements")
+            raise _corrupt(
+                src.name, f"storage {storage.key} is shorter than its {storage.numel} elements"
+            )
         raw = np.frombuffer(_member_bytes(src, z, info), np.uint8)
         return raw[: storage.numel * dtype.itemsize].view(dtype)
 
@@ -410,12 +478,16 @@ def _read_legacy(src: _Source, allow_unknown: bool) -> tuple[Any, Fetch]:
     except Exception:  # not a pickle at all
         magic = None
     if not (isinstance(magic, int) and magic == _LEGACY_MAGIC):
-        raise CheckpointError(f"{src.name} is not a PyTorch checkpoint: no zip, safetensors or legacy header")
+        raise CheckpointError(
+            f"{src.name} is not a PyTorch checkpoint: no zip, safetensors or legacy header"
+        )
     if load() != _LEGACY_PROTOCOL:
         raise _corrupt(src.name, "unknown legacy protocol version")
     sys_info = load()
     if isinstance(sys_info, dict) and sys_info.get("little_endian") is False:
-        raise CheckpointError(f"{src.name} was saved big-endian; only little-endian checkpoints are read")
+        raise CheckpointError(
+            f"{src.name} was saved big-endian; only little-endian checkpoints are read"
+        )
     unpickler = _SafeUnpickler(stream, src.name, allow_unknown)
     obj = unpickler.load()
     keys = load()
@@ -438,7 +510,9 @@ def _read_legacy(src: _Source, allow_unknown: bool) -> tuple[Any, Fetch]:
             raise _corrupt(src.name, f"storage {_describe(storage.key)} has no data")
         offset, count = where[storage.key]
         if count < storage.numel:
-            raise _corrupt(src.name, f"storage {storage.key} is shorter than its {storage.numel} elements")
+            raise _corrupt(
+                src.name, f"storage {storage.key} is shorter than its {storage.numel} elements"
+            )
         return src.array(offset, storage.numel, _raw_dtype(storage.dtype))
 
     return obj, fetch
@@ -453,20 +527,29 @@ def _read_safetensors(src: _Source) -> dict[str, np.ndarray]:
     try:
         header = json.loads(src.read(8, n))
     except (ValueError, RecursionError) as err:
-        raise _corrupt(src.name, f"the safetensors header is not valid JSON ({_describe(str(err))})") from None
+        raise _corrupt(
+            src.name, f"the safetensors header is not valid JSON ({_describe(str(err))})"
+        ) from None
     if not isinstance(header, dict):
         raise _corrupt(src.name, "the safetensors header is not a JSON object")
     entries = []
     for key in sorted(k for k in header if k != "__metadata__"):  # the format keeps no order
         entry = header[key]
-        if not (isinstance(entry, dict) and isinstance(entry.get("shape"), list)
-                and all(isinstance(d, int) and d >= 0 for d in entry["shape"])
-                and isinstance(entry.get("data_offsets"), list) and len(entry["data_offsets"]) == 2
-                and all(isinstance(d, int) for d in entry["data_offsets"])):
-            raise _corrupt(src.name, f"tensor {_describe(key)} has a malformed entry {_describe(entry)}")
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("shape"), list)
+            and all(isinstance(d, int) and d >= 0 for d in entry["shape"])
+            and isinstance(entry.get("data_offsets"), list)
+            and len(entry["data_offsets"]) == 2
+            and all(isinstance(d, int) for d in entry["data_offsets"])
+        ):
+            raise _corrupt(
+                src.name, f"tensor {_describe(key)} has a malformed entry {_describe(entry)}"
+            )
         if entry.get("dtype") not in _SAFETENSORS_DTYPES:
-            raise CheckpointError(f"{src.name}: tensor {key!r} has unsupported dtype "
-                                  f"{_describe(entry.get('dtype'))}")
+            raise CheckpointError(
+                f"{src.name}: tensor {key!r} has unsupported dtype {_describe(entry.get('dtype'))}"
+            )
         dtype = _SAFETENSORS_DTYPES[entry["dtype"]]
         (begin, end), raw = entry["data_offsets"], _raw_dtype(dtype)
         if begin < 0 or end - begin != math.prod(entry["shape"]) * raw.itemsize:
@@ -476,28 +559,47 @@ def _read_safetensors(src: _Source) -> dict[str, np.ndarray]:
     position, data_size = 0, src.size - 8 - n
     for begin, end, key, _ in sorted(entries):
         if begin != position:
-            raise _corrupt(src.name, f"tensor {key!r} {'overlaps another' if begin < position else 'leaves a gap before it'}"
-                                     f" (bytes {begin}..{end}, the previous tensor ends at {position})")
+            raise _corrupt(
+                src.name,
+                f"tensor {key!r} "
+                f"{'overlaps another' if begin < position else 'leaves a gap before it'}"
+                f" (bytes {begin}..{end}, the previous tensor ends at {position})",
+            )
         position = end
     if position != data_size:
-        why = "run past the end of the file" if position > data_size else "leave bytes unused at the end"
+        why = (
+            "run past the end of the file"
+            if position > data_size
+            else "leave bytes unused at the end"
+        )
         raise (_truncated if position > data_size else _corrupt)(
-            src.name, f"the tensors' {position} bytes {why} (the data holds {data_size})")
+            src.name, f"the tensors' {position} bytes {why} (the data holds {data_size})"
+        )
     out = {}
-    for begin, end, key, dtype in entries:
+    for begin, _end, key, dtype in entries:
         shape = header[key]["shape"]
-        out[key] = src.upcast(src.array(8 + n + begin, math.prod(shape), _raw_dtype(dtype)),
-                              dtype).reshape(shape)
+        out[key] = src.upcast(
+            src.array(8 + n + begin, math.prod(shape), _raw_dtype(dtype)), dtype
+        ).reshape(shape)
     return out
 
 
 def _build(ref: _TensorRef, storage: np.ndarray, src: _Source) -> np.ndarray:
     offset, size, stride = ref.offset, ref.size, ref.stride
-    if not (isinstance(offset, int) and isinstance(size, (tuple, list)) and isinstance(stride, (tuple, list))
-            and all(isinstance(d, int) for d in (*size, *stride)) and len(size) == len(stride)
-            and offset >= 0 and min((*size, *stride), default=0) >= 0):
-        raise _corrupt(src.name, f"malformed tensor (offset {_describe(offset)}, size "
-                                 f"{_describe(size)}, stride {_describe(stride)})")
+    if not (
+        isinstance(offset, int)
+        and isinstance(size, (tuple, list))
+        and isinstance(stride, (tuple, list))
+        and all(isinstance(d, int) for d in (*size, *stride))
+        and len(size) == len(stride)
+        and offset >= 0
+        and min((*size, *stride), default=0) >= 0
+    ):
+        raise _corrupt(
+            src.name,
+            f"malformed tensor (offset {_describe(offset)}, size "
+            f"{_describe(size)}, stride {_describe(stride)})",
+        )
     size, stride = tuple(size), tuple(stride)
     if 0 in size:
         return np.empty(size, storage.dtype)
@@ -509,11 +611,13 @@ def _build(ref: _TensorRef, storage: np.ndarray, src: _Source) -> np.ndarray:
         contiguous &= n == 1 or s == expected
         expected *= n
     if contiguous:
-        return storage[offset:offset + math.prod(size)].reshape(size)
+        return storage[offset : offset + math.prod(size)].reshape(size)
     numel = math.prod(size)
     if numel > storage.size:  # only overlapping strides (stride 0) declare more than is stored
-        raise CheckpointError(f"{src.name} declares more data than it holds: a tensor of size "
-                              f"{size} (stride {stride}) over a storage of {storage.size} elements")
+        raise CheckpointError(
+            f"{src.name} declares more data than it holds: a tensor of size "
+            f"{size} (stride {stride}) over a storage of {storage.size} elements"
+        )
     src.spend(numel * storage.itemsize, f"a tensor of size {size}")
     strides = [s * storage.itemsize for s in stride]
     return np.ascontiguousarray(np.lib.stride_tricks.as_strided(storage[offset:], size, strides))
@@ -530,26 +634,37 @@ def _select(obj: Any, name: str) -> dict[str, Any]:
                 obj = inner
                 break
     if not isinstance(obj, dict):
-        what = ("a single tensor" if is_tensor(obj) else f"an object of {obj.global_name}"
-                if isinstance(obj, UnknownGlobal) else f"a {type(obj).__name__}")
+        what = (
+            "a single tensor"
+            if is_tensor(obj)
+            else f"an object of {obj.global_name}"
+            if isinstance(obj, UnknownGlobal)
+            else f"a {type(obj).__name__}"
+        )
         raise CheckpointError(f"{name} holds {what}, not a state_dict")
     if not obj:
         raise CheckpointError(f"{name} holds an empty dict, not a state_dict")
-    odd = [f"{_describe(k)}: {_describe(v) if isinstance(v, UnknownGlobal) else type(v).__name__}"
-           for k, v in obj.items() if not (isinstance(k, str) and is_tensor(v))]
+    odd = [
+        f"{_describe(k)}: {_describe(v) if isinstance(v, UnknownGlobal) else type(v).__name__}"
+        for k, v in obj.items()
+        if not (isinstance(k, str) and is_tensor(v))
+    ]
     if odd:
-        raise CheckpointError(f"{name} holds a dict with non-tensor entries ({', '.join(odd[:5])}), "
-                              "not a state_dict")
+        raise CheckpointError(
+            f"{name} holds a dict with non-tensor entries ({', '.join(odd[:5])}), not a state_dict"
+        )
     stripped = True
     while stripped:
         stripped = False
         for p in _PREFIXES:
             if all(k.startswith(p) for k in obj):
-                obj, stripped = {k[len(p):]: v for k, v in obj.items()}, True
+                obj, stripped = {k[len(p) :]: v for k, v in obj.items()}, True
     return obj
 
 
-def read_checkpoint(path: str | os.PathLike, *, allow_unknown: bool = False) -> dict[str, np.ndarray]:
+def read_checkpoint(
+    path: str | os.PathLike, *, allow_unknown: bool = False
+) -> dict[str, np.ndarray]:
     """A PyTorch checkpoint's state_dict as {key: numpy array}, read without torch.
 
     Reads torch.save's zip and legacy formats and safetensors, unwrapping {"state_dict": ...}
@@ -580,8 +695,10 @@ def read_checkpoint(path: str | os.PathLike, *, allow_unknown: bool = False) -> 
         except (EOFError, pickle.UnpicklingError) as err:
             truncated = isinstance(err, EOFError) or "truncated" in str(err)
             raise (_truncated if truncated else _corrupt)(
-                name, f"the pickle {'ends early' if truncated else 'is malformed'} "
-                      f"({type(err).__name__}: {_message(err)})") from None
+                name,
+                f"the pickle {'ends early' if truncated else 'is malformed'} "
+                f"({type(err).__name__}: {_message(err)})",
+            ) from None
         except Exception as err:  # whatever else a garbled file trips over in zipfile or pickle
             raise _corrupt(name, f"{type(err).__name__}: {_message(err)}") from None
 
@@ -598,7 +715,8 @@ def _read(src: _Source, allow_unknown: bool) -> dict[str, np.ndarray]:
     if head.startswith(b"PK\x03\x04"):
         obj, fetch = _read_zip(src, allow_unknown)
     elif src.name.endswith(".safetensors") or (
-            len(head) > 8 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < src.size):
+        len(head) > 8 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < src.size
+    ):
         return _select(_read_safetensors(src), src.name)
     else:
         obj, fetch = _read_legacy(src, allow_unknown)
@@ -612,6 +730,6 @@ def _read(src: _Source, allow_unknown: bool) -> dict[str, np.ndarray]:
             cache[storage.key] = src.upcast(fetch(storage), storage.dtype)
         data = cache[storage.key]
         if storage.view is not None:
-            data = data[storage.view[0]:storage.view[0] + storage.view[1]]
+            data = data[storage.view[0] : storage.view[0] + storage.view[1]]
         out[key] = _build(ref, data, src)
     return out

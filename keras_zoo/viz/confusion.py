@@ -30,15 +30,17 @@ def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, num_classes: int) -> 
         raise ValueError(f"y_true and y_pred differ in length: {y_true.size} and {y_pred.size}")
     for arg, y in (("y_true", y_true), ("y_pred", y_pred)):
         if y.size and (y.min() < 0 or y.max() >= num_classes):
-            raise ValueError(f"{arg}: class indices must be in [0, {num_classes}), "
-                             f"got {y.min()}..{y.max()}")
+            raise ValueError(
+                f"{arg}: class indices must be in [0, {num_classes}), got {y.min()}..{y.max()}"
+            )
     if not y_true.size:  # scikit-learn refuses empty input; no images count nothing
         return np.zeros((num_classes, num_classes), np.int64)
     with warnings.catch_warnings():
         # its warning about a 1 x 1 matrix is for calls without labels=; one class asks for it
         warnings.filterwarnings("ignore", "A single label was found", UserWarning)
-        matrix = metrics.confusion_matrix(y_true.astype(np.int64), y_pred.astype(np.int64),
-                                          labels=np.arange(num_classes))
+        matrix = metrics.confusion_matrix(
+            y_true.astype(np.int64), y_pred.astype(np.int64), labels=np.arange(num_classes)
+        )
     return matrix.astype(np.int64)
 
 
@@ -62,13 +64,23 @@ def precision_recall(matrix: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     # each cell (true i, predicted j) as one sample, weighted by its count
     true, predicted = np.indices(matrix.shape)
     precision, recall, _, _ = metrics.precision_recall_fscore_support(
-        true.ravel(), predicted.ravel(), labels=np.arange(n), average=None,
-        sample_weight=matrix.ravel().astype(np.float64), zero_division=0)
+        true.ravel(),
+        predicted.ravel(),
+        labels=np.arange(n),
+        average=None,
+        sample_weight=matrix.ravel().astype(np.float64),
+        zero_division=0,
+    )
     return precision, recall
 
 
-def plot_confusion_matrix(matrix: ArrayLike, class_names: Sequence[str], *,
-                          title: str = "confusion matrix", compact: bool = False) -> Figure:
+def plot_confusion_matrix(
+    matrix: ArrayLike,
+    class_names: Sequence[str],
+    *,
+    title: str = "confusion matrix",
+    compact: bool = False,
+) -> Figure:
     """The matrix as a matplotlib Figure: counts in the cells, shaded by the fraction of
     each true class (row). compact: smaller, at 72 dpi, so that a dashboard that fits images
     to a card of about 350 pixels (TensorBoard's) shows the counts legibly."""
@@ -77,8 +89,9 @@ def plot_confusion_matrix(matrix: ArrayLike, class_names: Sequence[str], *,
     matrix = np.asarray(matrix)
     n = len(class_names)
     if matrix.shape != (n, n):
-        raise ValueError(f"matrix: expected shape ({n}, {n}) for {n} class names, "
-                         f"got {matrix.shape}")
+        raise ValueError(
+            f"matrix: expected shape ({n}, {n}) for {n} class names, got {matrix.shape}"
+        )
     rows = matrix.sum(axis=1, keepdims=True)
     fraction = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
     size = 1.8 + 0.3 * n if compact else 2.5 + 0.45 * n
@@ -94,6 +107,13 @@ def plot_confusion_matrix(matrix: ArrayLike, class_names: Sequence[str], *,
     if n <= 30:
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if fraction[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(matrix[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if fraction[i, j] > 0.5 else "black",
+                )
     return figure

@@ -24,13 +24,16 @@ def as_images(model: keras.Model, images, *, argument: str = "images") -> np.nda
     try:
         batch = np.asarray(images, dtype=np.float32)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"{argument}: expected an array of images, got "
-                        f"{type(images).__name__} ({err})") from None
+        raise TypeError(
+            f"{argument}: expected an array of images, got {type(images).__name__} ({err})"
+        ) from None
     if batch.ndim == 3:
         batch = batch[None]
     expected = tuple(model.inputs[0].shape[1:])
-    if batch.ndim != 4 or len(batch) == 0 or any(
-        e is not None and e != d for e, d in zip(expected, batch.shape[1:])
+    if (
+        batch.ndim != 4
+        or len(batch) == 0
+        or any(e is not None and e != d for e, d in zip(expected, batch.shape[1:]))
     ):
         raise ValueError(
             f"{argument}: expected images of shape (N, {', '.join(map(str, expected))}) for "
@@ -39,16 +42,18 @@ def as_images(model: keras.Model, images, *, argument: str = "images") -> np.nda
     return batch
 
 
-def resolve_layers(model: keras.Model, layers: Sequence[str] | None, input_shape=None
-                   ) -> list[LayerRef]:
+def resolve_layers(
+    model: keras.Model, layers: Sequence[str] | None, input_shape=None
+) -> list[LayerRef]:
     """`layers` by name, or the default feature layers (`default_feature_layers`)."""
     if layers is None:
         return default_feature_layers(model, input_shape)
     return find_layers(model, layers)
 
 
-def feature_maps(model: keras.Model, images, layers: Sequence[str] | None = None
-                 ) -> dict[str, np.ndarray]:
+def feature_maps(
+    model: keras.Model, images, layers: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
     """The outputs of `layers` (default: the stage outputs of a keras_zoo model, else the last
     layer at each resolution) for `images`, by layer name, in inference mode.
 
@@ -74,8 +79,9 @@ def activation_stats(values: np.ndarray) -> dict[str, float]:
     }
 
 
-def plot_feature_maps(model: keras.Model, image, layer: str, n: int = 12, *, cols: int = 4,
-                      cmap: str = "gray"):
+def plot_feature_maps(
+    model: keras.Model, image, layer: str, n: int = 12, *, cols: int = 4, cmap: str = "gray"
+):
     """The first `n` channels of `layer`'s output for one image, as a matplotlib Figure: a grid
     of `cols` columns (3x4 by default), one grayscale picture per channel.
 
@@ -97,13 +103,16 @@ def plot_feature_maps(model: keras.Model, image, layer: str, n: int = 12, *, col
     (value,) = make_probe(model, [ref])(batch)
     value = np.asarray(value)
     if value.ndim != 4:
-        raise ValueError(f"layer {layer!r} outputs shape {value.shape}, not a feature map "
-                         "(batch, height, width, channels)")
+        raise ValueError(
+            f"layer {layer!r} outputs shape {value.shape}, not a feature map "
+            "(batch, height, width, channels)"
+        )
     return channel_figure(value[0], ref.name, n=n, cols=cols, cmap=cmap)
 
 
-def channel_figure(feature_map: np.ndarray, title: str, *, n: int = 12, cols: int = 4,
-                   cmap: str = "gray"):
+def channel_figure(
+    feature_map: np.ndarray, title: str, *, n: int = 12, cols: int = 4, cmap: str = "gray"
+):
     """One image's feature map (H, W, C): its first `n` channels as a Figure of `cols` columns."""
     from matplotlib.figure import Figure
 

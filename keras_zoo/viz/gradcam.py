@@ -17,8 +17,12 @@ def _is_softmax(model: keras.Model) -> bool:
     return getattr(last, "activation", None) is keras.activations.softmax
 
 
-def grad_cam(model: keras.Model, images, class_index: int | Sequence[int] | None = None,
-             layer: str | None = None) -> np.ndarray:
+def grad_cam(
+    model: keras.Model,
+    images,
+    class_index: int | Sequence[int] | None = None,
+    layer: str | None = None,
+) -> np.ndarray:
     """Grad-CAM heatmaps of `images` for `class_index`, at `layer`.
 
     For each image: the layer's channels weighted by the spatial mean of the class score's
@@ -38,15 +42,20 @@ def grad_cam(model: keras.Model, images, class_index: int | Sequence[int] | None
     import tensorflow as tf
 
     batch = as_images(model, images)
-    ref = default_cam_layer(model) if layer is None else find_layers(model, [layer],
-                                                                     argument="layer")[0]
+    ref = (
+        default_cam_layer(model)
+        if layer is None
+        else find_layers(model, [layer], argument="layer")[0]
+    )
     run = split_at(model, ref)
     x = tf.constant(batch)
     with tf.GradientTape() as tape:
         features, outputs = run(x)
         if len(features.shape) != 4:
-            raise ValueError(f"layer {ref.name!r} outputs shape {tuple(features.shape)}, not a "
-                             "feature map (batch, height, width, channels)")
+            raise ValueError(
+                f"layer {ref.name!r} outputs shape {tuple(features.shape)}, not a "
+                "feature map (batch, height, width, channels)"
+            )
         outputs = tf.reshape(outputs, (len(batch), -1))
         classes = _class_indices(class_index, outputs, len(batch))
         scores = tf.gather(outputs, classes, axis=1, batch_dims=1)
@@ -69,10 +78,19 @@ def _class_indices(class_index, outputs, n: int):
     n_classes = outputs.shape[-1]
     if class_index is None:
         return tf.argmax(outputs, axis=-1, output_type=tf.int32)
-    indices = np.broadcast_to(np.asarray(class_index), (n,)) if np.ndim(class_index) == 0 \
+    indices = (
+        np.broadcast_to(np.asarray(class_index), (n,))
+        if np.ndim(class_index) == 0
         else np.asarray(class_index)
-    if (indices.shape != (n,) or not np.issubdtype(indices.dtype, np.integer)
-            or indices.min() < 0 or indices.max() >= n_classes):
-        raise ValueError(f"class_index: expected None, or one class or {n} classes in "
-                         f"[0, {n_classes}), got {class_index!r}")
+    )
+    if (
+        indices.shape != (n,)
+        or not np.issubdtype(indices.dtype, np.integer)
+        or indices.min() < 0
+        or indices.max() >= n_classes
+    ):
+        raise ValueError(
+            f"class_index: expected None, or one class or {n} classes in "
+            f"[0, {n_classes}), got {class_index!r}"
+        )
     return tf.constant(indices, tf.int32)

@@ -39,8 +39,9 @@ class LayerRef:
         parent = self.path[-2] if len(self.path) > 1 else model
         outputs = call_of(parent, self.layer).output_tensors
         if len(outputs) != 1:
-            raise ValueError(f"layer {self.name!r} has {len(outputs)} outputs; pick a layer "
-                             "with one output")
+            raise ValueError(
+                f"layer {self.name!r} has {len(outputs)} outputs; pick a layer with one output"
+            )
         return outputs[0]
 
 
@@ -65,15 +66,18 @@ def walk_layers(model: keras.Model, *, include_models: bool = False) -> list[Lay
     paths = walk(model, subclassed="leaf", models=True)
     counts = Counter(path[-1].name for path in paths)
     return [
-        LayerRef(path, path[-1].name if counts[path[-1].name] == 1
-                 else "/".join(layer.name for layer in path))
+        LayerRef(
+            path,
+            path[-1].name if counts[path[-1].name] == 1 else "/".join(layer.name for layer in path),
+        )
         for path in paths
         if include_models or not is_graph_model(path[-1])
     ]
 
 
-def find_layers(model: keras.Model, names: Sequence[str], *, argument: str = "layers"
-                ) -> list[LayerRef]:
+def find_layers(
+    model: keras.Model, names: Sequence[str], *, argument: str = "layers"
+) -> list[LayerRef]:
     """The layers called `names` (names as `walk_layers` gives them, or full paths
     "outer/inner"); ValueError listing the valid names for one that is not there."""
     if isinstance(names, str):
@@ -95,8 +99,9 @@ def find_layers(model: keras.Model, names: Sequence[str], *, argument: str = "la
     return found
 
 
-def spatial_layers(model: keras.Model, input_shape: Sequence[int] | None = None
-                   ) -> list[tuple[LayerRef, tuple]]:
+def spatial_layers(
+    model: keras.Model, input_shape: Sequence[int] | None = None
+) -> list[tuple[LayerRef, tuple]]:
     """(layer, output shape) for each layer with one 4-D output (batch, height, width,
     channels), in graph order; shapes for a batch of `input_shape` images when given."""
     refs = []
@@ -114,8 +119,9 @@ def spatial_layers(model: keras.Model, input_shape: Sequence[int] | None = None
     return refs
 
 
-def default_feature_layers(model: keras.Model, input_shape: Sequence[int] | None = None
-                           ) -> list[LayerRef]:
+def default_feature_layers(
+    model: keras.Model, input_shape: Sequence[int] | None = None
+) -> list[LayerRef]:
     """The stage outputs of a keras_zoo model; for any other model, the last layer at each
     spatial resolution (by order of first appearance)."""
     from keras_zoo.layers import StageOutput
@@ -145,8 +151,9 @@ def large_enough(shape: Sequence, min_size: int = MIN_MAP) -> bool:
     return all(side is None or side >= min_size for side in shape[1:3])
 
 
-def default_cam_layer(model: keras.Model, input_shape: Sequence[int] | None = None,
-                      min_size: int = MIN_MAP) -> LayerRef:
+def default_cam_layer(
+    model: keras.Model, input_shape: Sequence[int] | None = None, min_size: int = MIN_MAP
+) -> LayerRef:
     """Where Grad-CAM looks by default: the last layer with a 4-D output of at least
     `min_size` x `min_size` (for `input_shape` images when given), as a coarser map's heatmap
     says no more than which quarter; of a keras_zoo model, the last such stage output. The
@@ -155,8 +162,9 @@ def default_cam_layer(model: keras.Model, input_shape: Sequence[int] | None = No
 
     spatial = spatial_layers(model, input_shape)
     if not spatial:
-        raise ValueError(f"{model.name!r} has no layer with a 4-D (batch, height, width, "
-                         "channels) output")
+        raise ValueError(
+            f"{model.name!r} has no layer with a 4-D (batch, height, width, channels) output"
+        )
     stages = [(ref, shape) for ref, shape in spatial if isinstance(ref.layer, StageOutput)]
     candidates = stages or spatial
     large = [ref for ref, shape in candidates if large_enough(shape, min_size)]
@@ -193,7 +201,7 @@ def make_probe(model: keras.Model, refs: Sequence[LayerRef]) -> Callable:
         for i, j in slots:
             result[i] = values[j]
         for start, n, sub_probe, indices in nested:
-            sub_in = values[start:start + n]
+            sub_in = values[start : start + n]
             for i, value in zip(indices, sub_probe(sub_in[0] if n == 1 else list(sub_in))):
                 result[i] = value
         return result
@@ -212,8 +220,10 @@ def split_at(model: keras.Model, ref: LayerRef) -> Callable:
         return lambda x: tuple(both(x, training=False))
     node = call_of(model, layer)
     if len(node.output_tensors) != 1:
-        raise ValueError(f"nested model {layer.name!r} has {len(node.output_tensors)} outputs; "
-                         "Grad-CAM needs one")
+        raise ValueError(
+            f"nested model {layer.name!r} has {len(node.output_tensors)} outputs; "
+            "Grad-CAM needs one"
+        )
     before = keras.Model(_inputs(model), _single(node.input_tensors))
     # The rest of the outer graph, from the nested model's output (and the inputs, for
     # branches that go around it).

@@ -36,7 +36,7 @@ def tile(tiles: np.ndarray, *, pad: int = 1, pad_value: float = 1.0) -> np.ndarr
     out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, c), pad_value, np.float32)
     for i in range(n):
         r, q = divmod(i, cols)
-        out[r * (h + pad):r * (h + pad) + h, q * (w + pad):q * (w + pad) + w] = tiles[i]
+        out[r * (h + pad) : r * (h + pad) + h, q * (w + pad) : q * (w + pad) + w] = tiles[i]
     return out
 
 
@@ -44,8 +44,15 @@ MIN_TILE = 16  # pixels: the smallest side a channel is shown at
 MIN_GRID = 256  # pixels: the narrowest a grid of channels is shown
 
 
-def zoom_for(height: int, width: int, cols: int, *, pad: int = 1, min_tile: int = MIN_TILE,
-             min_width: int = MIN_GRID) -> int:
+def zoom_for(
+    height: int,
+    width: int,
+    cols: int,
+    *,
+    pad: int = 1,
+    min_tile: int = MIN_TILE,
+    min_width: int = MIN_GRID,
+) -> int:
     """The smallest whole factor that enlarges (height, width) tiles to at least `min_tile`
     pixels a side, and a grid of `cols` of them with `pad` between to at least `min_width`.
 
@@ -58,8 +65,14 @@ def zoom_for(height: int, width: int, cols: int, *, pad: int = 1, min_tile: int 
     return zoom
 
 
-def tile_channels(feature_map: np.ndarray, *, max_channels: int | None = None, pad: int = 1,
-                  min_tile: int = MIN_TILE, min_width: int = MIN_GRID) -> np.ndarray:
+def tile_channels(
+    feature_map: np.ndarray,
+    *,
+    max_channels: int | None = None,
+    pad: int = 1,
+    min_tile: int = MIN_TILE,
+    min_width: int = MIN_GRID,
+) -> np.ndarray:
     """One image's feature map (H, W, C) as a grayscale grid of its channels, each channel
     min-max normalised on its own and enlarged (nearest neighbour, by `zoom_for`) so that a
     channel is at least `min_tile` pixels a side and the grid at least `min_width` wide:
@@ -72,19 +85,22 @@ def tile_channels(feature_map: np.ndarray, *, max_channels: int | None = None, p
     """
     feature_map = np.asarray(feature_map)
     if feature_map.ndim != 3:
-        raise ValueError(f"feature_map: expected (height, width, channels), got shape "
-                         f"{feature_map.shape}")
+        raise ValueError(
+            f"feature_map: expected (height, width, channels), got shape {feature_map.shape}"
+        )
     if max_channels is not None:
         feature_map = feature_map[..., :max_channels]
     height, width, channels = feature_map.shape
-    zoom = zoom_for(height, width, grid_shape(channels)[1], pad=pad, min_tile=min_tile,
-                    min_width=min_width)
+    zoom = zoom_for(
+        height, width, grid_shape(channels)[1], pad=pad, min_tile=min_tile, min_width=min_width
+    )
     scaled = minmax(feature_map, axis=(0, 1)).repeat(zoom, axis=0).repeat(zoom, axis=1)
     return tile(np.moveaxis(scaled, -1, 0)[..., None], pad=pad)
 
 
-def filter_tiles(kernel: np.ndarray, *, zoom: int = 8, pad: int = 1, gray: bool = False
-                 ) -> np.ndarray:
+def filter_tiles(
+    kernel: np.ndarray, *, zoom: int = 8, pad: int = 1, gray: bool = False
+) -> np.ndarray:
     """A conv kernel (kh, kw, in, out) as a grid of its `out` filters, each min-max normalised
     and enlarged `zoom` times: RGB when in == 3, else in gray. In gray the filter is the sum
     over its inputs, which is what it applies to an image whose channels are all the same
@@ -107,8 +123,7 @@ def display_images(images: np.ndarray, *, min_side: int = 8 * MIN_TILE) -> np.nd
     by a whole factor to at least `min_side` pixels a side: float32 (N, H', W', 3) in [0, 1]."""
     images = np.asarray(images, np.float32)
     if images.ndim != 4:
-        raise ValueError(f"images: expected (N, height, width, channels), got shape "
-                         f"{images.shape}")
+        raise ValueError(f"images: expected (N, height, width, channels), got shape {images.shape}")
     if images.shape[-1] == 1:
         images = np.repeat(images, 3, axis=-1)
     return enlarge(minmax(images[..., :3], axis=(1, 2, 3)), min_side=min_side)
@@ -122,8 +137,9 @@ def enlarge(pictures: np.ndarray, *, min_side: int = 8 * MIN_TILE) -> np.ndarray
     return pictures.repeat(zoom, axis=1).repeat(zoom, axis=2)
 
 
-def overlay_heatmaps(images: np.ndarray, heatmaps: np.ndarray, *, alpha: float = 0.45,
-                     colormap: str = "jet") -> np.ndarray:
+def overlay_heatmaps(
+    images: np.ndarray, heatmaps: np.ndarray, *, alpha: float = 0.45, colormap: str = "jet"
+) -> np.ndarray:
     """Heatmaps (N, H, W) in [0, 1], coloured with a matplotlib colormap, blended over the
     images (N, H, W, C; min-max scaled per image for display): uint8 (N, H, W, 3)."""
     import matplotlib

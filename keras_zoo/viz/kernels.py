@@ -57,8 +57,14 @@ def named_weights(model: keras.Model) -> list[NamedWeight]:
 def weight_stat(name: str, values: np.ndarray) -> KernelStat:
     values = np.asarray(values, np.float64)
     std = float(values.std(ddof=1)) if values.size > 1 else float("nan")
-    return KernelStat(name, tuple(values.shape), float(values.mean()), std,
-                      float(values.min()), float(values.max()))
+    return KernelStat(
+        name,
+        tuple(values.shape),
+        float(values.mean()),
+        std,
+        float(values.min()),
+        float(values.max()),
+    )
 
 
 def kernel_stats(model: keras.Model, *, kernels_only: bool = False) -> list[KernelStat]:
@@ -85,8 +91,9 @@ def first_conv(model: keras.Model) -> LayerRef | None:
     return None
 
 
-def plot_kernel_histograms(model: keras.Model, names: Sequence[str] | None = None, *,
-                           bins: int = 60, cols: int = 3):
+def plot_kernel_histograms(
+    model: keras.Model, names: Sequence[str] | None = None, *, bins: int = 60, cols: int = 3
+):
     """Histograms of the weights called `names` (as `kernel_stats` names them; default: every
     kernel), one panel each with its mean, std, min and max, as a matplotlib Figure.
 
@@ -108,8 +115,10 @@ def plot_kernel_histograms(model: keras.Model, names: Sequence[str] | None = Non
             names = [names]
         unknown = [n for n in names if n not in by_name]
         if unknown:
-            raise ValueError(f"names: {model.name!r} has no weight {unknown[0]!r}; valid weight "
-                             f"names: {', '.join(by_name)}")
+            raise ValueError(
+                f"names: {model.name!r} has no weight {unknown[0]!r}; valid weight "
+                f"names: {', '.join(by_name)}"
+            )
         chosen = [by_name[n] for n in names]
     if not chosen:
         raise ValueError(f"{model.name!r} has no kernels to plot")
@@ -129,8 +138,15 @@ def histogram_figure(weights: Sequence[NamedWeight], *, bins: int = 60, cols: in
         ax = figure.add_subplot(rows, cols, i + 1)
         ax.hist(values.ravel(), bins=bins, color="tab:blue")
         ax.set_title(f"{weight.name} {stat.shape}", fontsize=9)
-        ax.text(0.98, 0.95, f"mean {stat.mean:.3g}\nstd {stat.std:.3g}\nmin {stat.min:.3g}\n"
-                f"max {stat.max:.3g}", transform=ax.transAxes, ha="right", va="top", fontsize=8)
+        ax.text(
+            0.98,
+            0.95,
+            f"mean {stat.mean:.3g}\nstd {stat.std:.3g}\nmin {stat.min:.3g}\nmax {stat.max:.3g}",
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=8,
+        )
         ax.tick_params(labelsize=7)
     return figure
 
@@ -157,9 +173,16 @@ def update_ratio_figure(names: Sequence[str], history: Sequence[tuple[int, np.nd
     for k, (epoch, ratios) in enumerate(history):
         latest = k == len(history) - 1
         shown = np.where(ratios > 0, ratios, np.nan)  # a log axis cannot show 0
-        ax.plot(x, shown, marker="o", markersize=3 if latest else 2,
-                color="black" if latest else None, alpha=1.0 if latest else 0.35,
-                linewidth=1.6 if latest else 0.8, label=f"epoch {epoch + 1}")
+        ax.plot(
+            x,
+            shown,
+            marker="o",
+            markersize=3 if latest else 2,
+            color="black" if latest else None,
+            alpha=1.0 if latest else 0.35,
+            linewidth=1.6 if latest else 0.8,
+            label=f"epoch {epoch + 1}",
+        )
     ax.set_yscale("log")
     ax.set_ylabel("||W - W_before|| / ||W_before||")
     epoch = history[-1][0] + 1 if history else 0
