@@ -21,3 +21,23 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     for block in runnable:
         exec(compile(block, "README.md", "exec"), {})
     assert (tmp_path / "resnet50.weights.h5").is_file()
+
+
+def test_the_design_map_names_every_module_and_only_modules_that_exist():
+    text = (ROOT / "docs" / "DESIGN.md").read_text()
+    found = re.findall(r"`((?:keras_zoo/)?(?:[a-z_]+/)?[a-z_<>]+\.py|[a-z_]+/)`", text)
+    named = {name.removeprefix("keras_zoo/") for name in found}
+    package = ROOT / "keras_zoo"
+    for name in named:
+        path = ROOT / name if name.startswith(("tests/", "scripts/")) else package / name
+        if "<" not in name:
+            assert path.exists(), f"docs/DESIGN.md names {path.relative_to(ROOT)}"
+    folders = {n for n in named if n.endswith("/")}
+    for path in package.rglob("*.py"):
+        module = path.relative_to(package).as_posix()
+        if path.name.startswith("_") or module.startswith("models/"):
+            continue  # private modules; the families are models/<family>.py
+        assert module in named or f"{module.split('/')[0]}/" in folders, (
+            f"docs/DESIGN.md does not place keras_zoo/{module}"
+        )
+    assert "models/<family>.py" in named
