@@ -1,4 +1,7 @@
+import json
 import os
+import socket
+import subprocess
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -168,3 +171,35 @@ def h5_arrays(path) -> dict:
             lambda n, o: found.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None
         )
     return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_workers(argv, count: int = 2, timeout: float = 400) -> tuple[list[int], list[str]]:
+    """Runs `argv(index)` as `count` workers of one TF_CONFIG cluster on this machine, on the
+    CPU; (return codes, outputs with stderr) once all have ended, each killed after `timeout`."""
+    workers = [f"127.0.0.1:{_free_port()}" for _ in range(count)]
+    procs = []
+    for index in range(count):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {
+            **os.environ,
+            "TF_CONFIG": json.dumps(tf_config),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "CUDA_VISIBLE_DEVICES": "",
+        }
+        procs.append(
+            subprocess.Popen(
+                argv(index), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+        )
+    try:
+        outputs = [proc.communicate(timeout=timeout)[0] for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    return [proc.returncode for proc in procs], outputs

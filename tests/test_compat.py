@@ -2,9 +2,6 @@
 Keras: a failure here names the assumption a Keras release broke."""
 
 import json
-import os
-import socket
-import subprocess
 import sys
 import textwrap
 
@@ -13,6 +10,7 @@ import numpy as np
 import pytest
 
 from keras_zoo import compat
+from tests.conftest import run_workers
 
 BROKE = "keras_zoo/compat.py: Keras {} broke the assumption of {}: "
 
@@ -131,39 +129,11 @@ _WORKER = textwrap.dedent("""
 _SYMPTOMS = {"build": "PerReplica", "logs": "Invalid reduction dimension 0"}
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_keras_20585_is_still_there_and_worked_around(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(_WORKER)
-    workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
-    procs = []
-    for index in range(2):  # a single worker reduces nothing, so it does not show the bug
-        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        env = {
-            **os.environ,
-            "TF_CONFIG": json.dumps(tf_config),
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            "CUDA_VISIBLE_DEVICES": "",
-        }
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, str(script)],
-                env=env,
-                text=True,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-            )
-        )
-    try:
-        outputs = [proc.communicate(timeout=120)[0] for proc in procs]
-    finally:
-        for proc in procs:
-            proc.kill()
+    # a single worker reduces nothing, so it does not show the bug
+    _, outputs = run_workers(lambda index: [sys.executable, str(script)], timeout=120)
     lines = [line for line in outputs[0].splitlines() if line.startswith("RESULTS ")]
     assert lines, outputs[0][-3000:]
     results = json.loads(lines[0][len("RESULTS ") :])

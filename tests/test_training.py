@@ -5,8 +5,6 @@ test_training_kills.py)."""
 import io
 import json
 import os
-import socket
-import subprocess
 import sys
 import urllib.parse
 
@@ -20,7 +18,7 @@ from keras_zoo.data import make_dataset, scan_folder
 from keras_zoo.layers import TemperatureSoftmax
 from keras_zoo.registry import model_info
 from keras_zoo.training import load_trained, train
-from tests.conftest import h5_arrays
+from tests.conftest import h5_arrays, run_workers
 
 MODEL = "mobilenet_v3_small"
 COLOURS = {"blue": 2, "green": 1, "red": 0}  # class folder -> the channel that is bright
@@ -406,61 +404,31 @@ def test_temperature_softmax_smooths_and_serialises():
         TemperatureSoftmax(0)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_workers_finish_with_identical_weights(tree, tmp_path):
-    ports = [_free_port(), _free_port()]
-    workers = [f"127.0.0.1:{p}" for p in ports]
-    procs = []
-    for index in range(2):
-        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        env = {
-            **os.environ,
-            "TF_CONFIG": json.dumps(tf_config),
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            "CUDA_VISIBLE_DEVICES": "",
-        }
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "keras_zoo",
-                    "train",
-                    "shufflenet_v2_x0_5",
-                    "--data",
-                    str(tree),
-                    "--epochs",
-                    "2",
-                    "--batch-size",
-                    "8",
-                    "--image-size",
-                    "32",
-                    "--strategy",
-                    "multi-worker",
-                    "--out",
-                    str(tmp_path / f"worker{index}"),
-                    "--verbose",
-                    "2",
-                ],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
-    outputs = []
-    try:
-        for proc in procs:
-            outputs.append(proc.communicate(timeout=400)[0])
-    finally:
-        for proc in procs:
-            proc.kill()
-    assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    codes, outputs = run_workers(
+        lambda index: [
+            sys.executable,
+            "-m",
+            "keras_zoo",
+            "train",
+            "shufflenet_v2_x0_5",
+            "--data",
+            str(tree),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--image-size",
+            "32",
+            "--strategy",
+            "multi-worker",
+            "--out",
+            str(tmp_path / f"worker{index}"),
+            "--verbose",
+            "2",
+        ]
+    )
+    assert codes == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
 
     a = h5_arrays(tmp_path / "worker0" / "best.weights.h5")
     b = h5_arrays(tmp_path / "worker1" / "best.weights.h5")
