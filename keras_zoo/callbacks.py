@@ -37,7 +37,8 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
 
 import keras
 import numpy as np
@@ -116,12 +117,12 @@ class InspectionCallback(keras.callbacks.Callback):
         self._writer = None
         self._runs: dict[str, object] = {}
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if self.enabled:
             self.prepare()
             self._writer = _open_writer(self.log_dir)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self._writer is None or epoch % self.every_n_epochs:
             return
         with self._writer.as_default(step=epoch):
@@ -129,7 +130,7 @@ class InspectionCallback(keras.callbacks.Callback):
         for writer in (self._writer, *self._runs.values()):
             writer.flush()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._writer is not None:
             self._writer = None
             _close_writer(self.log_dir)
@@ -137,7 +138,7 @@ class InspectionCallback(keras.callbacks.Callback):
                 _close_writer(folder)
             self._runs = {}
 
-    def run(self, name: str):
+    def run(self, name: str) -> Any:
         """The writer of the run `log_dir/name` (TensorBoard draws a run's scalars of one tag
         as one line of the tag's chart)."""
         folder = os.path.join(self.log_dir, name)
@@ -186,8 +187,8 @@ class FeatureMapLogger(InspectionCallback):
 
     def __init__(
         self,
-        log_dir,
-        images,
+        log_dir: str | os.PathLike,
+        images: Any,
         layers: Sequence[str] | None = None,
         every_n_epochs: int = 1,
         *,
@@ -202,7 +203,7 @@ class FeatureMapLogger(InspectionCallback):
         )
         self.min_size = check_positive_int(min_size, "min_size")
 
-    def prepare(self):
+    def prepare(self) -> None:
         self._batch = _features.as_images(self.model, self.images)
         refs = _features.resolve_layers(self.model, self.layers, self._batch.shape[1:])
         self._probe = make_probe(self.model, refs)
@@ -223,7 +224,7 @@ class FeatureMapLogger(InspectionCallback):
         self._nonnegative = [bool(first[i].min() >= 0) for i in self._kept]
         self._inputs_logged = False
 
-    def log(self, epoch):
+    def log(self, epoch: int) -> None:
         import tensorflow as tf
 
         if not self._inputs_logged:
@@ -273,18 +274,23 @@ class KernelStatsLogger(InspectionCallback):
     """
 
     def __init__(
-        self, log_dir, every_n_epochs: int = 1, *, scalars: bool = False, gray: bool = False
+        self,
+        log_dir: str | os.PathLike,
+        every_n_epochs: int = 1,
+        *,
+        scalars: bool = False,
+        gray: bool = False,
     ):
         super().__init__(log_dir, every_n_epochs)
         self.scalars, self.gray = bool(scalars), bool(gray)
 
-    def prepare(self):
+    def prepare(self) -> None:
         self._kernels = [w for w in _kernels.named_weights(self.model) if w.kernel_tag]
         self._first = _kernels.first_conv(self.model)
         self._before = [keras.ops.convert_to_numpy(w.variable).copy() for w in self._kernels]
         self.update_ratios: list[tuple[int, dict[str, float]]] = []
 
-    def log(self, epoch):
+    def log(self, epoch: int) -> None:
         import tensorflow as tf
 
         ratios = []
@@ -299,7 +305,8 @@ class KernelStatsLogger(InspectionCallback):
                     with self.run(os.path.join("kernel_stats", key)).as_default(step=epoch):
                         tf.summary.scalar(f"kernels/{weight.kernel_tag}", getattr(stat, key))
         if self._kernels:
-            names = [w.kernel_tag for w in self._kernels]
+            # prepare kept only the weights with a kernel_tag
+            names = [cast(str, w.kernel_tag) for w in self._kernels]
             self.update_ratios.append((epoch, dict(zip(names, ratios))))
             figure = _kernels.update_ratio_figure(
                 names, [(e, np.array(list(r.values()))) for e, r in self.update_ratios]
@@ -330,12 +337,17 @@ class GradCAMLogger(InspectionCallback):
     """
 
     def __init__(
-        self, log_dir, images, class_index=None, layer: str | None = None, every_n_epochs: int = 1
+        self,
+        log_dir: str | os.PathLike,
+        images: Any,
+        class_index: int | Sequence[int] | None = None,
+        layer: str | None = None,
+        every_n_epochs: int = 1,
     ):
         super().__init__(log_dir, every_n_epochs)
         self.images, self.class_index, self.layer = images, class_index, layer
 
-    def prepare(self):
+    def prepare(self) -> None:
         self._batch = _features.as_images(self.model, self.images)
         ref = (
             default_cam_layer(self.model, self._batch.shape[1:])
@@ -344,7 +356,7 @@ class GradCAMLogger(InspectionCallback):
         )
         self._layer = ref.name
 
-    def log(self, epoch):
+    def log(self, epoch: int) -> None:
         import tensorflow as tf
 
         heatmaps = grad_cam(self.model, self._batch, self.class_index, self._layer)
@@ -364,7 +376,13 @@ class ConfusionMatrixLogger(InspectionCallback):
     are class indices, shape (N,) or (N, 1), or one-hot rows. class_names: one per model output.
     """
 
-    def __init__(self, log_dir, data, class_names: Sequence[str], every_n_epochs: int = 1):
+    def __init__(
+        self,
+        log_dir: str | os.PathLike,
+        data: Any,
+        class_names: Sequence[str],
+        every_n_epochs: int = 1,
+    ):
         super().__init__(log_dir, every_n_epochs)
         if isinstance(class_names, str) or len(class_names) < 2:
             raise ValueError(
@@ -376,14 +394,14 @@ class ConfusionMatrixLogger(InspectionCallback):
             raise ValueError(f"class_names: {self.class_names!r} do not make distinct folder names")
         self._class_runs = runs
 
-    def prepare(self):
+    def prepare(self) -> None:
         outputs = self.model.outputs[0].shape[-1]
         if outputs != len(self.class_names):
             raise ValueError(
                 f"class_names: {len(self.class_names)} names for a model with {outputs} outputs"
             )
 
-    def _batches(self):
+    def _batches(self) -> Iterator[Any]:
         import tensorflow as tf
 
         if isinstance(self.data, tf.data.Dataset):
@@ -412,7 +430,7 @@ class ConfusionMatrixLogger(InspectionCallback):
             np.concatenate(truth), np.concatenate(predicted), len(self.class_names)
         )
 
-    def log(self, epoch):
+    def log(self, epoch: int) -> None:
         import tensorflow as tf
 
         matrix = self.matrix()

@@ -12,8 +12,10 @@ import dataclasses
 import os
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from keras_zoo.registry import ModelInfo
 
@@ -39,17 +41,17 @@ def verify_images(paths: Sequence[str | os.PathLike], names: Sequence[str] | Non
     truncated JPEG or a 1-bit BMP passes a header check but not this), several files at a
     time. ValueError whose first line names the first file that fails (by `names[i]`, its
     path by default) and why; a second line lists any others."""
-    paths = [os.fspath(p) for p in paths]
-    names = paths if names is None else list(names)
-    for path, name in zip(paths, names):
+    files: list[str] = [os.fspath(p) for p in paths]
+    shown: list[str] = files if names is None else list(names)
+    for path, name in zip(files, shown):
         _check_header(path, name)
-    failed = _undecodable(paths)
+    failed = _undecodable(files)
     if failed:
         first = failed[0]
-        message = f"{names[first]} is not a readable image: {_decode_failure(paths[first])}"
+        message = f"{shown[first]} is not a readable image: {_decode_failure(files[first])}"
         if len(failed) > 1:
             message += f"\nalso unreadable ({len(failed) - 1}): " + _some(
-                [names[i] for i in failed[1:]]
+                [shown[i] for i in failed[1:]]
             )
         raise ValueError(message)
 
@@ -73,7 +75,8 @@ class ImageFolder:
         """Indices of the training and validation images: each class's images shuffled with
         `seed` and the first round(n * validation_split) (at least one) held out."""
         rng = np.random.default_rng(seed)
-        train, val = [], []
+        train: list[int] = []
+        val: list[int] = []
         for c in range(len(self.class_names)):
             members = np.flatnonzero(self.labels == c)
             rng.shuffle(members)
@@ -86,7 +89,7 @@ class ImageFolder:
         """One of `indices` of each class, drawn with `seed`, in class order: of the first
         `count` classes that `indices` holds."""
         rng = np.random.default_rng(seed)
-        chosen = []
+        chosen: list[int] = []
         for c in range(len(self.class_names)):
             members = indices[self.labels[indices] == c]
             if len(members) and len(chosen) < count:
@@ -257,8 +260,8 @@ def _some(items: Sequence[str], count: int = 5) -> str:
 
 
 def make_dataset(
-    files,
-    labels,
+    files: Sequence[str] | np.ndarray,
+    labels: ArrayLike,
     *,
     image_size: int,
     info: ModelInfo,
@@ -267,7 +270,7 @@ def make_dataset(
     augment: tuple[str, ...] = (),
     seed: int = 0,
     weights: str | os.PathLike | None = None,
-):
+) -> Any:
     """A tf.data pipeline of (prepared images, labels) batches, prefetched.
 
     Every image is decoded as RGB and prepared by the layers of

@@ -40,11 +40,17 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from keras_zoo import checks
 from keras_zoo.port.compare import relative_error
+
+if TYPE_CHECKING:
+    import keras
+
+    from keras_zoo.weight_sets import Preprocessing
 
 FORMATS = ("litert", "onnx", "openvino", "saved_model")
 SUFFIXES = {"litert": ".tflite", "onnx": ".onnx", "openvino": ".xml", "saved_model": ""}
@@ -123,14 +129,14 @@ def require(fmt: str) -> None:
 
 
 def export(
-    model,
+    model: keras.Model,
     path: str | os.PathLike,
     format: str | None = None,
     *,
     quantize: str | None = None,
     calibration: str | os.PathLike | None = None,
     data: str | os.PathLike | None = None,
-    preprocessing=None,
+    preprocessing: Preprocessing | None = None,
     class_names: Sequence[str] | None = None,
     metadata: dict | None = None,
     layout: str = "nhwc",
@@ -349,7 +355,7 @@ def _image_files(folder, argument: str) -> list[str]:
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise ValueError(f"{argument} {folder!r}: no such folder")
-    files = []
+    files: list[str] = []
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         files.extend(
@@ -478,7 +484,7 @@ def _first_line(err: BaseException) -> str:
 def _to_litert(model, target: str, quantize, calib) -> None:
     import tensorflow as tf
 
-    options = {}
+    options: dict[str, Any] = {}
     if quantize == "float16":
         options = {
             "optimizations": [tf.lite.Optimize.DEFAULT],
@@ -708,12 +714,13 @@ def _check(model, runtime, prepare: _Images, calib, folder, tolerance: float, qu
     accuracy = None
     if folder is not None:
         labels = folder.labels
-        k_pred, e_pred = [], []
+        k_batches: list[np.ndarray] = []
+        e_batches: list[np.ndarray] = []
         for i in range(0, len(folder.files), 32):
             batch = prepare.files(folder.files[i : i + 32])
-            k_pred.append(keras_out(batch).argmax(-1))
-            e_pred.append(np.asarray(runtime(batch)).argmax(-1))
-        k_pred, e_pred = np.concatenate(k_pred), np.concatenate(e_pred)
+            k_batches.append(keras_out(batch).argmax(-1))
+            e_batches.append(np.asarray(runtime(batch)).argmax(-1))
+        k_pred, e_pred = np.concatenate(k_batches), np.concatenate(e_batches)
         accuracy = {
             "keras": float(np.mean(k_pred == labels)),
             "export": float(np.mean(e_pred == labels)),
@@ -770,11 +777,12 @@ class ExportedModel:
         self.input_shape = tuple(record["input_shape"]) if record else None
         self.layout = layout
         pre = record.get("preprocessing") if record else None
-        self.preprocessing = (
-            Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()})
-            if pre
-            else None
-        )
+        self.preprocessing: Preprocessing | None = None
+        if pre:
+            fields: dict[str, Any] = {
+                k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()
+            }
+            self.preprocessing = Preprocessing(**fields)
         names = record.get("class_names") if record else None
         self.class_names = tuple(names) if names else None
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import keras
 
 from keras_zoo import walk
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
@@ -19,11 +24,11 @@ class StageOutput(keras.layers.Identity):
     these tensors; the feature-map tools show them by default.
     """
 
-    def __init__(self, stride: int, **kwargs):
+    def __init__(self, stride: int, **kwargs: Any):
         super().__init__(**kwargs)
         self.stride = int(stride)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "stride": self.stride}
 
 
@@ -41,7 +46,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
     only after a Conv2D that TensorFlow computes as one op (plain, or keras_zoo's Conv2D).
     """
 
-    def call(self, inputs, training=None, mask=None):
+    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
         if training and self.trainable or not self._fusable(inputs):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
@@ -96,7 +101,7 @@ class Conv2D(keras.layers.Conv2D):
     ((1, 3, 3, 6), (3, 3, 2, 6))
     """
 
-    def convolution_op(self, inputs, kernel):
+    def convolution_op(self, inputs: Any, kernel: Any) -> Any:
         support = None
         if (
             self.groups > 1
@@ -118,7 +123,7 @@ class Conv2D(keras.layers.Conv2D):
             dilations=self.dilation_rate,
         )
 
-    def tensorflow_convolution(self, inputs, kernel):
+    def tensorflow_convolution(self, inputs: Any, kernel: Any) -> Any:
         """The convolution as one TensorFlow Conv2D op (what inference and export need)."""
         import tensorflow as tf
 
@@ -198,18 +203,18 @@ class ChannelShuffle(keras.layers.Layer):
     (N * H * W, groups, C / groups), never a 5-D transpose (which TFLite conversion rejects).
     """
 
-    def __init__(self, groups: int, **kwargs):
+    def __init__(self, groups: int, **kwargs: Any):
         super().__init__(**kwargs)
         self.groups = int(groups)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Any) -> None:
         channels = input_shape[-1]
         if channels % self.groups:
             raise ValueError(
                 f"{self.name}: channels ({channels}) must be divisible by groups ({self.groups})"
             )
 
-    def permutation(self, channels: int):
+    def permutation(self, channels: int) -> np.ndarray:
         """The input channel of each output channel, as an int64 array.
 
         >>> ChannelShuffle(2).permutation(6).tolist()
@@ -219,17 +224,17 @@ class ChannelShuffle(keras.layers.Layer):
 
         return np.arange(channels).reshape(self.groups, channels // self.groups).T.reshape(-1)
 
-    def call(self, x):
+    def call(self, x: Any) -> Any:
         shape = keras.ops.shape(x)
         channels = x.shape[-1]
         y = keras.ops.reshape(x, (-1, self.groups, channels // self.groups))
         y = keras.ops.transpose(y, (0, 2, 1))
         return keras.ops.reshape(y, shape)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "groups": self.groups}
 
 
@@ -237,21 +242,23 @@ class ChannelShuffle(keras.layers.Layer):
 class ChannelSplit(keras.layers.Layer):
     """The two halves of the channels (PyTorch's x.chunk(2, dim=1)), as two outputs."""
 
-    def call(self, x):
+    def call(self, x: Any) -> list[Any]:
         half = x.shape[-1] // 2
         return [x[..., :half], x[..., half:]]
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Any) -> list[Any]:
         half = (*input_shape[:-1], input_shape[-1] // 2)
         return [half, half]
 
 
-def stage_output(x, stride: int):
+def stage_output(x: Any, stride: int) -> Any:
     """Marks `x` as the stage output at `stride` (4, 8, 16, 32 -> stage1 .. stage4)."""
     return StageOutput(stride=stride, name=f"stage{stride.bit_length() - 2}")(x)
 
 
-def apply_stages(x, steps, *, stride: int = 1):
+def apply_stages(
+    x: Any, steps: Iterable[tuple[int, Callable[[Any], Any]]], *, stride: int = 1
+) -> Any:
     """Applies `steps`, a sequence of (stride, function of a tensor), to `x` (already at
     `stride`), marking the last tensor at each stride from 4 on as a stage output: before every
     step that downsamples, and at the end.
@@ -287,19 +294,19 @@ class TemperatureSoftmax(keras.layers.Layer):
     [0.7311, 0.2689]
     """
 
-    def __init__(self, temperature: float = 1.0, **kwargs):
+    def __init__(self, temperature: float = 1.0, **kwargs: Any):
         from keras_zoo.checks import check_positive_number
 
         super().__init__(**kwargs)
         self.temperature = float(check_positive_number(temperature, "temperature"))
 
-    def call(self, logits):
+    def call(self, logits: Any) -> Any:
         return keras.ops.softmax(logits / self.temperature, axis=-1)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "temperature": self.temperature}
 
 
@@ -316,7 +323,13 @@ class Normalize(keras.layers.Layer):
     [[-2.0, 0.0, 2.0]]
     """
 
-    def __init__(self, mean, std, channel_order: str = "RGB", **kwargs):
+    def __init__(
+        self,
+        mean: Sequence[float],
+        std: Sequence[float],
+        channel_order: str = "RGB",
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         if channel_order not in ("RGB", "BGR"):
             raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
@@ -324,14 +337,14 @@ class Normalize(keras.layers.Layer):
         self.std = tuple(float(s) for s in std)
         self.channel_order = channel_order
 
-    def build(self, input_shape):
+    def build(self, input_shape: Any) -> None:
         if input_shape[-1] != len(self.mean):
             raise ValueError(
                 f"include_preprocessing normalises {len(self.mean)}-channel RGB images; the "
                 f"input has {input_shape[-1]} channels"
             )
 
-    def call(self, inputs):
+    def call(self, inputs: Any) -> Any:
         scale = keras.ops.convert_to_tensor([1 / (255 * s) for s in self.std], self.compute_dtype)
         shift = keras.ops.convert_to_tensor(
             [m / s for m, s in zip(self.mean, self.std)], self.compute_dtype
@@ -339,7 +352,7 @@ class Normalize(keras.layers.Layer):
         x = keras.ops.cast(inputs, self.compute_dtype) * scale - shift
         return keras.ops.flip(x, axis=-1) if self.channel_order == "BGR" else x
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "mean": self.mean,
@@ -377,10 +390,10 @@ class ResizeAndCrop(keras.layers.Layer):
     def __init__(
         self,
         size: int,
-        crop=None,
+        crop: int | Sequence[int] | None = None,
         interpolation: str = "bilinear",
         eight_bit: bool = True,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         if interpolation not in ("bilinear", "bicubic", "nearest"):
@@ -402,7 +415,7 @@ class ResizeAndCrop(keras.layers.Layer):
         self.interpolation = interpolation
         self.eight_bit = bool(eight_bit)
 
-    def resize(self, images):
+    def resize(self, images: Any) -> Any:
         """`images` with the shorter side resized to `size` (no crop), as float32."""
         import tensorflow as tf
 
@@ -426,7 +439,7 @@ class ResizeAndCrop(keras.layers.Layer):
         x = tf.image.resize(x, tf.stack([height, width]), method=self.interpolation, antialias=True)
         return tf.clip_by_value(tf.round(x), 0.0, 255.0) if self.eight_bit else x
 
-    def call(self, images):
+    def call(self, images: Any) -> Any:
         import tensorflow as tf
 
         x = self.resize(images)
@@ -444,11 +457,11 @@ class ResizeAndCrop(keras.layers.Layer):
         x = tf.ensure_shape(x, self.compute_output_shape(tuple(images.shape)))
         return tf.cast(x, self.compute_dtype)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
         spatial = self.crop if self.crop is not None else (None, None)
         return (*input_shape[:-3], *spatial, input_shape[-1])
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "size": self.size,

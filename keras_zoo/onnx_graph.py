@@ -153,9 +153,9 @@ def nchw_input(path: str) -> int:
     model = onnx.load(path)
     graph = _Graph(model.graph)
     inputs = [i for i in model.graph.input if i.name not in graph.weights]
-    dims = inputs[0].type.tensor_type.shape.dim if len(inputs) == 1 else ()
-    if len(dims) != 4:
+    if len(inputs) != 1 or len(inputs[0].type.tensor_type.shape.dim) != 4:
         raise ValueError(f"{path}: an NCHW input needs a graph with one 4-D input")
+    dims = inputs[0].type.tensor_type.shape.dim
     name, nhwc = inputs[0].name, inputs[0].name + "/nhwc"
     for node in graph.nodes:
         node.input[:] = [nhwc if i == name else i for i in node.input]

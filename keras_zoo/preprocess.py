@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from typing import Any
 
 import keras
 import numpy as np
@@ -107,7 +108,7 @@ def imagenet_classes() -> tuple[tuple[str, str], ...]:
     return tuple((raw[str(i)][0], raw[str(i)][1]) for i in range(len(raw)))
 
 
-def decode_predictions(preds, top: int = 5) -> list[list[tuple[str, str, float]]]:
+def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, float]]]:
     """Per sample, the `top` ImageNet classes of `preds` (N, 1000) as (WordNet id, class name,
     score), highest score first, as keras.applications' decode_predictions lists them. Scores
     are `preds`' own: probabilities or logits.

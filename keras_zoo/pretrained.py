@@ -229,7 +229,7 @@ def architecture(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k not in BUILD_MODEL_KEYWORDS}
 
 
-def load(model: keras.Model, info: ModelInfo, weights: Weights, kwargs: Mapping[str, Any]):
+def load(model: keras.Model, info: ModelInfo, weights: Weights, kwargs: Mapping[str, Any]) -> None:
     """Loads resolved `weights` into `model`, built as `build(info.name, **kwargs)`. The
     classifier's tensors are left out without the top or with another number of classes;
     everything else must fit. The model is unchanged on error."""

@@ -28,7 +28,8 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -219,7 +220,7 @@ def _find_backup(folder: str) -> tuple[_Backup | None, list[str]]:
     except (FileNotFoundError, NotADirectoryError):
         return None, []
     found = sorted(int(m.group(1)) for m in map(_BACKUP_RECORD.fullmatch, names) if m)
-    problems = []
+    problems: list[str] = []
     for epochs in reversed(found):
         try:
             return _read_backup(folder, epochs), problems
@@ -453,7 +454,7 @@ def train(
     verify_images(folder.files)
     train_idx, val_idx = folder.split(validation_split, seed)
     files, labels = np.array(folder.files), folder.labels
-    common = dict(
+    common: dict[str, Any] = dict(
         image_size=image_size, info=info, batch_size=batch_size, seed=seed, weights=weights
     )
     train_ds = make_dataset(
@@ -586,7 +587,7 @@ def train(
 class TrainedModel:
     """A model with the weights `train` wrote and what it knows from the files beside them."""
 
-    model: object
+    model: keras.Model
     name: str
     class_names: tuple[str, ...]
     image_size: int
@@ -689,8 +690,8 @@ class _Inference:
     """How predict and evaluate run a trained model: `run` maps a prepared batch to outputs
     (probabilities when `probabilities`, logits otherwise); `batches(files)` prepares images."""
 
-    run: object
-    batches: object
+    run: Callable[[Any], Any]
+    batches: Callable[[Sequence[str]], Iterator[np.ndarray]]
     class_names: tuple[str, ...]
     config: dict
     probabilities: bool

@@ -6,7 +6,7 @@ path is the layer alone). Input layers are never listed.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import keras
 
@@ -100,7 +100,7 @@ def calls_in(model: keras.Model) -> list:
     return nodes
 
 
-def call_of(model: keras.Model, layer: keras.layers.Layer):
+def call_of(model: keras.Model, layer: keras.layers.Layer) -> Any:
     """The one call of `layer` in `model`'s graph; ValueError when it is called more often."""
     nodes = [node for node in calls_in(model) if node.operation is layer]
     if len(nodes) != 1:
@@ -111,7 +111,7 @@ def call_of(model: keras.Model, layer: keras.layers.Layer):
     return nodes[0]
 
 
-def producer(model: keras.Model, tensor) -> keras.layers.Layer | None:
+def producer(model: keras.Model, tensor: Any) -> keras.layers.Layer | None:
     """The layer whose call in `model`'s graph outputs `tensor` (None when none does)."""
     for node in calls_in(model):
         if any(t is tensor for t in node.output_tensors):

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
 from keras_zoo.viz.graph import LayerRef, default_feature_layers, find_layers, make_probe
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def as_images(model: keras.Model, images, *, argument: str = "images") -> np.ndarray:
+
+def as_images(model: keras.Model, images: Any, *, argument: str = "images") -> np.ndarray:
     """`images` as a float32 batch (N, H, W, C) that fits the model's input.
 
     Takes an array (one image (H, W, C) becomes a batch of one) or a tf.data.Dataset of
@@ -43,7 +47,7 @@ def as_images(model: keras.Model, images, *, argument: str = "images") -> np.nda
 
 
 def resolve_layers(
-    model: keras.Model, layers: Sequence[str] | None, input_shape=None
+    model: keras.Model, layers: Sequence[str] | None, input_shape: Sequence[int] | None = None
 ) -> list[LayerRef]:
     """`layers` by name, or the default feature layers (`default_feature_layers`)."""
     if layers is None:
@@ -52,7 +56,7 @@ def resolve_layers(
 
 
 def feature_maps(
-    model: keras.Model, images, layers: Sequence[str] | None = None
+    model: keras.Model, images: Any, layers: Sequence[str] | None = None
 ) -> dict[str, np.ndarray]:
     """The outputs of `layers` (default: the stage outputs of a keras_zoo model, else the last
     layer at each resolution) for `images`, by layer name, in inference mode.
@@ -80,8 +84,14 @@ def activation_stats(values: np.ndarray) -> dict[str, float]:
 
 
 def plot_feature_maps(
-    model: keras.Model, image, layer: str, n: int = 12, *, cols: int = 4, cmap: str = "gray"
-):
+    model: keras.Model,
+    image: Any,
+    layer: str,
+    n: int = 12,
+    *,
+    cols: int = 4,
+    cmap: str = "gray",
+) -> Figure:
     """The first `n` channels of `layer`'s output for one image, as a matplotlib Figure: a grid
     of `cols` columns (3x4 by default), one grayscale picture per channel.
 
@@ -112,7 +122,7 @@ def plot_feature_maps(
 
 def channel_figure(
     feature_map: np.ndarray, title: str, *, n: int = 12, cols: int = 4, cmap: str = "gray"
-):
+) -> Figure:
     """One image's feature map (H, W, C): its first `n` channels as a Figure of `cols` columns."""
     from matplotlib.figure import Figure
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -19,7 +20,7 @@ def _is_softmax(model: keras.Model) -> bool:
 
 def grad_cam(
     model: keras.Model,
-    images,
+    images: Any,
     class_index: int | Sequence[int] | None = None,
     layer: str | None = None,
 ) -> np.ndarray:

@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 
@@ -34,7 +35,7 @@ class LayerRef:
     def layer(self) -> keras.layers.Layer:
         return self.path[-1]
 
-    def output(self, model: keras.Model):
+    def output(self, model: keras.Model) -> Any:
         """The layer's symbolic output in the graph of the model that contains it."""
         parent = self.path[-2] if len(self.path) > 1 else model
         outputs = call_of(parent, self.layer).output_tensors
@@ -178,7 +179,9 @@ def make_probe(model: keras.Model, refs: Sequence[LayerRef]) -> Callable:
     graph, so any depth of nesting works. Inference mode (training=False).
     """
     graph_of(model)
-    outputs, slots, groups = [], [], {}
+    outputs: list[Any] = []
+    slots: list[tuple[int, int]] = []
+    groups: dict[int, tuple[keras.Model, list[tuple[int, LayerRef]]]] = {}
     for i, ref in enumerate(refs):
         if len(ref.path) == 1:
             slots.append((i, len(outputs)))

@@ -6,8 +6,12 @@ All functions take and return numpy arrays; pictures are float32 in [0, 1] or ui
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def grid_shape(count: int) -> tuple[int, int]:
@@ -20,7 +24,7 @@ def grid_shape(count: int) -> tuple[int, int]:
     return math.ceil(count / cols), cols
 
 
-def minmax(x: np.ndarray, axis=None) -> np.ndarray:
+def minmax(x: np.ndarray, axis: int | tuple[int, ...] | None = None) -> np.ndarray:
     """x scaled to [0, 1] over `axis` (a constant slice becomes 0)."""
     x = np.asarray(x, np.float32)
     low = x.min(axis=axis, keepdims=True)
@@ -152,7 +156,7 @@ def overlay_heatmaps(
     return np.round(255 * ((1 - alpha) * base + alpha * colours)).astype(np.uint8)
 
 
-def figure_to_array(figure) -> np.ndarray:
+def figure_to_array(figure: Figure) -> np.ndarray:
     """A matplotlib Figure rendered to an RGB uint8 array (height, width, 3)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import keras
 import numpy as np
 
 from keras_zoo.viz.graph import LayerRef, walk_layers
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 class KernelStat(NamedTuple):
@@ -93,7 +96,7 @@ def first_conv(model: keras.Model) -> LayerRef | None:
 
 def plot_kernel_histograms(
     model: keras.Model, names: Sequence[str] | None = None, *, bins: int = 60, cols: int = 3
-):
+) -> Figure:
     """Histograms of the weights called `names` (as `kernel_stats` names them; default: every
     kernel), one panel each with its mean, std, min and max, as a matplotlib Figure.
 
@@ -125,7 +128,7 @@ def plot_kernel_histograms(
     return histogram_figure(chosen, bins=bins, cols=cols)
 
 
-def histogram_figure(weights: Sequence[NamedWeight], *, bins: int = 60, cols: int = 3):
+def histogram_figure(weights: Sequence[NamedWeight], *, bins: int = 60, cols: int = 3) -> Figure:
     """Histograms of `weights` (from `named_weights`), one panel each with its statistics."""
     from matplotlib.figure import Figure
 
@@ -159,7 +162,7 @@ def update_ratio(after: np.ndarray, before: np.ndarray) -> float:
     return change / size if size > 0 else (0.0 if change == 0 else float("inf"))
 
 
-def update_ratio_figure(names: Sequence[str], history: Sequence[tuple[int, np.ndarray]]):
+def update_ratio_figure(names: Sequence[str], history: Sequence[tuple[int, np.ndarray]]) -> Figure:
     """The update ratios of kernels `names` (in depth order) as a matplotlib Figure: one line
     for each of the last 6 logged epochs of `history` ((epoch from 0, ratios) pairs), the
     latest in black, on a log scale (a ratio of 0, a frozen layer's, leaves a gap)."""
