@@ -521,3 +521,91 @@ def bottleneck(
 
 BOTTLENECK_EXPANSION = 4
 bottleneck.expansion = BOTTLENECK_EXPANSION  # type: ignore[attr-defined]  # torchvision's
+
+
+TORCH_LN_EPSILON = 1e-6  # torchvision's ViT LayerNorm (torch's own default is 1e-5)
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
+def gelu_erf(x: Tensor) -> Tensor:
+    """torch's GELU, x * (1 + erf(x / sqrt(2))) / 2, in every dtype: TensorFlow's exact gelu
+    (Keras' "gelu") rounds its 1 / sqrt(2) to float32, 5e-9 off in float64."""
+    return 0.5 * x * (1.0 + keras.ops.erf(x * 0.7071067811865476))
+
+
+def layer_norm(x: Tensor, *, name: str, epsilon: float = TORCH_LN_EPSILON) -> Tensor:
+    """torch's nn.LayerNorm over the last axis (weights `name`.weight and .bias)."""
+    return layers.LayerNormalization(epsilon=epsilon, name=name)(x)
+
+
+def attention_block(
+    x: Tensor,
+    num_heads: int,
+    *,
+    name: str,
+    norm: str = "ln_1",
+    attention: str = "self_attention",
+    epsilon: float = TORCH_LN_EPSILON,
+    attention_dropout: float = 0.0,
+    output_name: str | None = None,
+) -> Tensor:
+    """Pre-norm multi-head self-attention with a residual: x + attention(norm(x)), the first
+    half of torchvision's ViT EncoderBlock (layers `name`.`norm`, a LayerNormalization, and
+    `name`.`attention`, a MultiHeadAttention of `num_heads` heads of width channels /
+    num_heads, whose weights port from torch's nn.MultiheadAttention). The residual add is
+    named `output_name`, by default `name`.`attention`_residual.
+
+    >>> import keras
+    >>> attention_block(keras.Input((197, 768)), 12, name="encoder_layer_0").shape
+    (None, 197, 768)
+    """
+    channels = int(x.shape[-1])
+    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
+        raise ValueError(f"num_heads ({name}) must be a positive int, got {num_heads!r}")
+    if channels % num_heads:
+        raise ValueError(
+            f"num_heads ({name}): the {channels} channels must divide into {num_heads} heads"
+        )
+    y = layer_norm(x, name=f"{name}.{norm}", epsilon=epsilon)
+    y = layers.MultiHeadAttention(
+        num_heads,
+        channels // num_heads,
+        dropout=attention_dropout,
+        name=f"{name}.{attention}",
+    )(y, y)
+    return layers.Add(name=output_name or f"{name}.{attention}_residual")([x, y])
+
+
+def mlp_block(
+    x: Tensor,
+    hidden: int,
+    *,
+    name: str,
+    norm: str = "ln_2",
+    mlp: str = "mlp",
+    activation_kind: ActivationSpec = gelu_erf,
+    epsilon: float = TORCH_LN_EPSILON,
+    dropout: float = 0.0,
+    output_name: str | None = None,
+) -> Tensor:
+    """Pre-norm MLP with a residual: x + Linear(act(Linear(norm(x)))), the second half of
+    torchvision's ViT EncoderBlock: layers `name`.`norm` (LayerNormalization), `name`.`mlp`.0
+    (Dense to `hidden`), `name`.`mlp`.1 (`activation_kind`, by default torch's GELU,
+    `gelu_erf`) and `name`.`mlp`.3 (Dense back to the input's channels), the numbering of
+    torchvision's MLP (dropouts at .2 and .4). The residual add is named `output_name`, by
+    default `name`.
+
+    >>> import keras
+    >>> mlp_block(keras.Input((197, 768)), 3072, name="encoder_layer_0").shape
+    (None, 197, 768)
+    """
+    channels = int(x.shape[-1])
+    y = layer_norm(x, name=f"{name}.{norm}", epsilon=epsilon)
+    y = layers.Dense(hidden, name=f"{name}.{mlp}.0")(y)
+    y = activation(y, activation_kind, name=f"{name}.{mlp}.1")
+    if dropout:
+        y = layers.Dropout(dropout, name=f"{name}.{mlp}.2")(y)
+    y = layers.Dense(channels, name=f"{name}.{mlp}.3")(y)
+    if dropout:
+        y = layers.Dropout(dropout, name=f"{name}.{mlp}.4")(y)
+    return layers.Add(name=output_name or name)([x, y])

@@ -8,6 +8,10 @@ tensors:
   `StageOutput` (strides 4, 8, 16, 32);
 - `head(pooled, classes) -> logits`: the classifier on the globally average-pooled features.
 
+A family whose body is not a feature map (a Vision Transformer's tokens) passes `pools`, its
+own pooling functions by the `pooling` name that picks them, the first being what the top
+pools with; the CNNs' default is a global average ("avg", also the top's) and max ("max").
+
 Without input_shape and input_tensor the input is `default_input_size` (height, width) with 3
 channels: `keras_zoo.build` passes the input size of the weights' preprocessing, else the id's
 (`ModelInfo.input_size`); a family function called on its own gets DEFAULT_SIZE.
@@ -16,7 +20,7 @@ channels: `keras_zoo.build` passes the input size of the weights' preprocessing,
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
@@ -77,16 +81,21 @@ def build_model(
     out_indices: Any = None,
     normalization: keras.layers.Layer | None = None,
     default_input_size: tuple[int, int] = (DEFAULT_SIZE, DEFAULT_SIZE),
+    pools: Mapping[str, Callable[[Any], Any]] | None = None,
 ) -> keras.Model:
     """Checks the shared keywords and builds the Functional model: the architecture only
     (keras_zoo.build loads weights into it). `normalization`, when given, is applied to the
     input before the body (build's include_preprocessing); `default_input_size` is the
-    (height, width) of an input given by neither input_shape nor input_tensor."""
+    (height, width) of an input given by neither input_shape nor input_tensor. `pools` are
+    the family's own pooling functions by name (see the module's docstring)."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty string, got {name!r}")
     checks.check_bool(include_top, "include_top")
     checks.check_bool(features_only, "features_only")
-    checks.check_choice(pooling, "pooling", (None, "avg", "max"))
+    own_pools = pools is not None
+    pools = dict(_CNN_POOLS if pools is None else pools)
+    top_pool = next(iter(pools))
+    checks.check_choice(pooling, "pooling", (None, *pools))
     checks.check_positive_int(classes, "classes")
     checks.check_activation(classifier_activation)
     if out_indices is not None and not features_only:
@@ -99,9 +108,14 @@ def build_model(
         out_indices = checks.check_out_indices(
             tuple(range(N_STAGES)) if out_indices is None else out_indices, N_STAGES
         )
-    elif include_top and pooling == "max":
+    elif include_top and not own_pools and pooling == "max":
         raise ValueError(
             "pooling='max' applies only with include_top=False (the top average-pools)"
+        )
+    elif include_top and pooling not in (None, top_pool):
+        raise ValueError(
+            f"pooling={pooling!r} applies only with include_top=False "
+            f"(the top pools with {top_pool!r})"
         )
 
     inputs = _resolve_input(input_tensor, input_shape, default_input_size)
@@ -116,27 +130,30 @@ def build_model(
             raise RuntimeError(f"{name}: expected {N_STAGES} stage outputs, found {len(stages)}")
         outputs = [stages[i].output for i in out_indices]
     elif include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
-        x = head(x, classes)
+        x = head(pools[top_pool](x), classes)
         if classifier_activation is not None:
             x = keras.layers.Activation(classifier_activation, name="predictions")(x)
         outputs = x
-    elif pooling == "avg":
-        outputs = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
-    elif pooling == "max":
-        outputs = keras.layers.GlobalMaxPooling2D(name="global_maxpool")(x)
+    elif pooling is not None:
+        outputs = pools[pooling](x)
     else:
         outputs = x
 
     return keras.Model(model_inputs, outputs, name=name)
 
 
+_CNN_POOLS: dict[str, Callable[[Any], Any]] = {
+    "avg": lambda x: keras.layers.GlobalAveragePooling2D(name="avgpool")(x),
+    "max": lambda x: keras.layers.GlobalMaxPooling2D(name="global_maxpool")(x),
+}
+
+
 # The keywords every family takes through build_model (a family passes them on as **kwargs).
 # Every keyword build_model takes; normalization and default_input_size are build's own
 # (include_preprocessing=True makes the first from the weights' statistics, the second comes
-# from the weights' or the id's input size), so users pass the others.
+# from the weights' or the id's input size), pools a family's own, so users pass the others.
 BUILD_MODEL_KEYWORDS = tuple(
     p.name for p in inspect.signature(build_model).parameters.values() if p.kind is p.KEYWORD_ONLY
 )
-INTERNAL_KEYWORDS = ("normalization", "default_input_size")
+INTERNAL_KEYWORDS = ("normalization", "default_input_size", "pools")
 SHARED_KEYWORDS = tuple(k for k in BUILD_MODEL_KEYWORDS if k not in INTERNAL_KEYWORDS)

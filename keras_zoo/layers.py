@@ -469,3 +469,62 @@ class ResizeAndCrop(keras.layers.Layer):
             "interpolation": self.interpolation,
             "eight_bit": self.eight_bit,
         }
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
+class ClassToken(keras.layers.Layer):
+    """A learned token put before a sequence of tokens: (batch, n, d) -> (batch, 1 + n, d).
+
+    Its one weight, `class_token` of shape (1, 1, d), is torchvision's ViT `class_token`.
+
+    >>> import numpy as np
+    >>> ClassToken()(np.zeros((2, 4, 8), "float32")).shape
+    (2, 5, 8)
+    """
+
+    def build(self, input_shape: Any) -> None:
+        self.class_token = self.add_weight(
+            shape=(1, 1, int(input_shape[-1])), initializer="zeros", name="class_token"
+        )
+
+    def call(self, x: Any) -> Any:
+        ops = keras.ops
+        token = ops.broadcast_to(
+            ops.cast(self.class_token, x.dtype), (ops.shape(x)[0], 1, ops.shape(x)[-1])
+        )
+        return ops.concatenate([token, x], axis=1)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
+        length = None if input_shape[1] is None else input_shape[1] + 1
+        return (input_shape[0], length, input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
+class PositionEmbedding(keras.layers.Layer):
+    """A learned embedding added to every position of a fixed-length sequence of tokens.
+
+    Its one weight, `pos_embedding` of shape (1, length, d), is torchvision's ViT
+    `encoder.pos_embedding`.
+
+    >>> import numpy as np
+    >>> PositionEmbedding()(np.zeros((2, 5, 8), "float32")).shape
+    (2, 5, 8)
+    """
+
+    def build(self, input_shape: Any) -> None:
+        if input_shape[1] is None:
+            raise ValueError(
+                f"{self.name}: a position embedding needs a fixed sequence length; "
+                f"got input shape {tuple(input_shape)}"
+            )
+        self.pos_embedding = self.add_weight(
+            shape=(1, int(input_shape[1]), int(input_shape[2])),
+            initializer=keras.initializers.RandomNormal(stddev=0.02),
+            name="pos_embedding",
+        )
+
+    def call(self, x: Any) -> Any:
+        return x + keras.ops.cast(self.pos_embedding, x.dtype)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape

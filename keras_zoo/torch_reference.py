@@ -1,7 +1,7 @@
 """The PyTorch reference of every keras_zoo id, built by its source's own constructor.
 
 - torchvision's own models (torchvision.models.get_model) for every ResNet, ResNeXt and Wide
-  ResNet id, mobilenet_v2, mobilenet_v3_large / _small and shufflenet_v2_x*;
+  ResNet id, mobilenet_v2, mobilenet_v3_large / _small, shufflenet_v2_x* and vit_*;
 - timm's own MobileNet V1 (timm.create_model) for mobilenet_v1: mobilenetv1_100 (alpha 1.0) and
   mobilenetv1_125 (alpha 1.25), the only widths timm registers; other alphas have no reference;
 - megvii's ShuffleNet V1 (ShuffleNet-Series) is not a package and has no installable source, so
@@ -87,13 +87,19 @@ def import_timm() -> Any:
     return _require("timm")
 
 
-def torch_model(name: str, num_classes: int = 1000, alpha: float = 1.0) -> Any:
+def torch_model(
+    name: str, num_classes: int = 1000, alpha: float = 1.0, image_size: int | None = None
+) -> Any:
     """The torch.nn.Module reference of a keras_zoo id (alpha: the width multiplier of the
-    MobileNets), built by its source's own constructor, with that source's own initialisation.
+    MobileNets; image_size: the square input size of the Vision Transformers, whose position
+    embedding fixes it, 224 by default), built by its source's own constructor, with that
+    source's own initialisation.
 
-    Raises ValueError for an alpha the source does not offer, ImportError (naming the install
-    step) without torch, torchvision or timm.
+    Raises ValueError for an alpha the source does not offer, or an image_size for an id
+    without one, ImportError (naming the install step) without torch, torchvision or timm.
     """
+    if image_size is not None and not name.startswith("vit_"):
+        raise ValueError(f"{name} takes any input size; image_size applies to vit_* ids")
     if name == "mobilenet_v1":
         if alpha not in TIMM_MOBILENET_V1:
             raise ValueError(
@@ -113,11 +119,13 @@ def torch_model(name: str, num_classes: int = 1000, alpha: float = 1.0) -> Any:
                 f"in {sorted(MEGVII_V1)}"
             )
         return _megvii_classes()[1](MEGVII_V1[group, scale], group, num_classes)
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if name.startswith("mobilenet_v"):
         kwargs["width_mult"] = alpha
     else:
         _check_no_alpha(name, alpha)
+    if image_size is not None:
+        kwargs["image_size"] = image_size
     return import_torchvision().models.get_model(
         name, weights=None, num_classes=num_classes, **kwargs
     )

@@ -118,17 +118,25 @@ def _hash_prefix(filename: str) -> str | None:
 
 
 def torchvision_weights(
-    filename: str, tag: str, top1: float, *, resize: int = 256, **config: Any
+    filename: str,
+    tag: str,
+    top1: float,
+    *,
+    resize: int = 256,
+    size: int = 224,
+    interpolation: str = "bilinear",
+    **config: Any,
 ) -> WeightSet:
-    """A torchvision weight set (torchvision.models.<Id>_Weights.<tag>): bilinear resize of the
-    shorter side to `resize`, 224 centre crop, ImageNet mean and std."""
+    """A torchvision weight set (torchvision.models.<Id>_Weights.<tag>): the shorter side
+    resized to `resize` (bilinear unless `interpolation` says otherwise), a `size` centre crop
+    (224 unless the weights were trained at another size), ImageNet mean and std."""
     return WeightSet(
         "torchvision",
         tag,
         TORCHVISION_URL + filename,
         "torchvision",
         top1,
-        Preprocessing(crop_pct=224 / resize),
+        Preprocessing((size, size), size / resize, interpolation),
         sha256=_hash_prefix(filename),
         config=config,
     )

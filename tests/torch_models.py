@@ -27,6 +27,7 @@ __all__ = [
     "torch_model",
     "randomize",
     "random_reference",
+    "random_transformer_reference",
     "state_dict_numpy",
 ]
 
@@ -79,3 +80,31 @@ def random_reference(name: str, seed: int, **kwargs) -> nn.Module:
 def state_dict_numpy(model: nn.Module) -> dict:
     """{name: NumPy array} of the model's parameters and buffers."""
     return {k: v.detach().numpy() for k, v in model.state_dict().items()}
+
+
+@torch.no_grad()
+def randomize_transformer(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Random values for every parameter of a Vision Transformer, none left at torchvision's
+    zeros (its head, class token and biases): weights normal over fan-in (a projection keeps
+    the tokens' scale; an attention's packed in_proj_weight counts per q, k, v), biases,
+    class token and position embedding normal, LayerNorm scales in [0.5, 1.5) and shifts
+    normal. Returns the model in eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    for path, p in model.named_parameters():
+        leaf = path.rsplit(".", 1)[-1]
+        if p.ndim >= 2 and leaf not in ("class_token", "pos_embedding"):
+            fan_in = p[0].numel()
+            p.copy_(torch.randn(p.shape, generator=g) / fan_in**0.5)
+        elif ".ln" in path and leaf == "weight":
+            p.copy_(torch.rand(p.shape, generator=g) + 0.5)
+        else:
+            p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+    return model.eval()
+
+
+def random_transformer_reference(name: str, seed: int, **kwargs) -> nn.Module:
+    """randomize_transformer(torch_model(name, **kwargs), seed), built without paying for
+    torchvision's own initialisation (on the meta device, then uninitialised CPU storage)."""
+    with torch.device("meta"):
+        model = torch_model(name, **kwargs)
+    return randomize_transformer(model.to_empty(device="cpu"), seed=seed)

@@ -7,6 +7,16 @@
 | Linear weight (out, in)           | Dense kernel (in, out)                | transpose            |
 | BatchNorm2d weight, bias          | BatchNormalization gamma, beta        | as is                |
 | BatchNorm2d running_mean, _var    | moving_mean, moving_variance          | as is                |
+| LayerNorm weight, bias            | LayerNormalization gamma, beta        | as is                |
+| MultiheadAttention in_proj_weight | MultiHeadAttention query, key, value  | split in 3, each     |
+|   (3D, D), in_proj_bias (3D,)     |   kernels (D, H, D/H), biases (H, D/H)| transposed, reshaped |
+| out_proj.weight (D, D), .bias     | attention_output kernel (H, D/H, D)   | transpose + reshape  |
+| a bare parameter (class_token,    | ClassToken, PositionEmbedding weight  | as is                |
+|   encoder.pos_embedding)          |                                       |                      |
+
+Names are relative to the layer's name (its module path): "out_proj.weight" is a submodule's
+tensor, and `PARAMETER` ("") is a parameter named like the layer itself (torchvision's ViT
+keeps `class_token` and `encoder.pos_embedding` as bare parameters, not modules).
 
 Keras splits grouped-convolution channels into the same contiguous groups as PyTorch, so a
 grouped kernel needs no more than the plain transpose.
@@ -22,6 +32,11 @@ from keras_zoo import checks
 # PyTorch tensor names each Keras layer type consumes, in the order of layer.get_weights().
 _BN_KEYS = ("weight", "bias", "running_mean", "running_var")
 IGNORED_KEYS = ("num_batches_tracked",)
+PARAMETER = ""  # the tensor whose full name is the layer's name
+# keras_zoo's layers holding one bare torch parameter, known by their class path: the porter
+# imports nothing from the zoo (tests/test_weights.py)
+PARAMETER_LAYERS = ("keras_zoo.layers.ClassToken", "keras_zoo.layers.PositionEmbedding")
+_ATTENTION_KEYS = ("in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias")
 
 
 def torch_keys(layer: keras.layers.Layer) -> tuple[str, ...]:
@@ -30,11 +45,19 @@ def torch_keys(layer: keras.layers.Layer) -> tuple[str, ...]:
         return _BN_KEYS
     if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)):
         return ("weight", "bias") if layer.use_bias else ("weight",)
+    if isinstance(layer, keras.layers.LayerNormalization):
+        return ("weight", "bias")
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        return _ATTENTION_KEYS
+    if _class_path(layer) in PARAMETER_LAYERS:
+        return (PARAMETER,)
     raise TypeError(f"layer {layer.name!r} ({type(layer).__name__}) has no PyTorch layout")
 
 
 def keras_weights_from_torch(layer: keras.layers.Layer, tensors: dict[str, np.ndarray]) -> list:
     """`layer`'s weights, in get_weights() order, from its module's PyTorch tensors."""
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        return _attention_weights(layer, tensors)
     out = []
     for key in torch_keys(layer):
         t = np.asarray(tensors[key])
@@ -49,6 +72,48 @@ def keras_weights_from_torch(layer: keras.layers.Layer, tensors: dict[str, np.nd
             t = t.T
         out.append(np.ascontiguousarray(t))
     return out
+
+
+def _class_path(layer: keras.layers.Layer) -> str:
+    return f"{type(layer).__module__}.{type(layer).__qualname__}"
+
+
+def shape_hint(layer: keras.layers.Layer, tensors: dict[str, np.ndarray]) -> str:
+    """What to do about a checkpoint tensor of another shape than `layer` needs ("" if
+    nothing specific): a position embedding trained on another grid of patches."""
+    if _class_path(layer) != "keras_zoo.layers.PositionEmbedding":
+        return ""
+    have, need = np.shape(tensors[PARAMETER]), tuple(layer.pos_embedding.shape)
+    if len(have) != 3 or have[2] != need[2]:
+        return ""
+    return (
+        f"; the checkpoint's position embedding has {have[1]} tokens, the model {need[1]}: "
+        "build the model at the input size the checkpoint was trained at (loading at another "
+        "size, which resamples the embedding, is not supported)"
+    )
+
+
+def _attention_weights(
+    layer: keras.layers.MultiHeadAttention, tensors: dict[str, np.ndarray]
+) -> list[np.ndarray]:
+    """torch's packed nn.MultiheadAttention tensors as Keras' query, key, value and output
+    kernels and biases. Output channel h * (D / H) + j of torch's projections is head h's j-th
+    channel; Keras' kernels keep the heads as their own axis."""
+    heads = layer.num_heads
+    in_w = np.asarray(tensors["in_proj_weight"])  # (3 D, D): q, k, v, each (out, in)
+    in_b = np.asarray(tensors["in_proj_bias"])
+    out_w = np.asarray(tensors["out_proj.weight"])  # (D, D) (out, in)
+    out_b = np.asarray(tensors["out_proj.bias"])
+    if in_w.ndim != 2 or in_w.shape[0] % 3 or in_b.shape != (in_w.shape[0],):
+        raise ValueError(
+            f"{layer.name}: in_proj_weight must be (3 D, D) with in_proj_bias (3 D,); got "
+            f"{in_w.shape} and {in_b.shape}"
+        )
+    values = []
+    for w, b in zip(np.split(in_w, 3), np.split(in_b, 3)):
+        values += [w.T.reshape(w.shape[1], heads, -1), b.reshape(heads, -1)]
+    values += [out_w.T.reshape(heads, -1, out_w.shape[0]), out_b]
+    return [np.ascontiguousarray(v) for v in values]
 
 
 def adapt_input_conv(weight: np.ndarray, in_channels: int) -> np.ndarray:

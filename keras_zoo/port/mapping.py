@@ -16,7 +16,13 @@ import keras
 import numpy as np
 
 from keras_zoo import walk
-from keras_zoo.port.layout import IGNORED_KEYS, keras_weights_from_torch, torch_keys
+from keras_zoo.port.layout import (
+    IGNORED_KEYS,
+    PARAMETER,
+    keras_weights_from_torch,
+    shape_hint,
+    torch_keys,
+)
 
 
 def weighted_layers(model: keras.Model) -> list[keras.layers.Layer]:
@@ -33,6 +39,27 @@ def group_by_module(state_dict: Mapping[str, np.ndarray]) -> dict[str, dict[str,
             continue
         modules.setdefault(module, {})[param] = value
     return modules
+
+
+def torch_name(layer_name: str, key: str) -> str:
+    """The full checkpoint name of `key` (torch_keys' name relative to the layer)."""
+    return layer_name if key == PARAMETER else f"{layer_name}.{key}"
+
+
+def _take(
+    modules: dict[str, dict[str, np.ndarray]], layer_name: str, keys: tuple[str, ...]
+) -> dict[str, np.ndarray] | None:
+    """Removes and returns {key: tensor} for a layer whose keys reach outside its own module
+    (a submodule's "out_proj.weight", or a bare parameter); None when any is absent."""
+    where = [torch_name(layer_name, k).rpartition(".")[::2] for k in keys]
+    if not all(param in modules.get(module, {}) for module, param in where):
+        return None
+    tensors = {}
+    for key, (module, param) in zip(keys, where):
+        tensors[key] = modules[module].pop(param)
+        if not modules[module]:
+            del modules[module]
+    return tensors
 
 
 @dataclasses.dataclass
@@ -83,15 +110,18 @@ def plan_state_dict(
     layers = weighted_layers(model)
     plan = Plan()
     for layer in layers:
-        tensors = modules.pop(layer.name, None)
         keys = torch_keys(layer)
+        if all(k and "." not in k for k in keys):
+            tensors = modules.pop(layer.name, None)
+        else:
+            tensors = _take(modules, layer.name, keys)
         if tensors is None or set(tensors) != set(keys):
             if tensors is None and layer.name in optional:
                 plan.skipped.append(layer.name)
                 continue
             have = sorted(tensors or ())
             plan.missing.append(
-                f"{layer.name}: needs {', '.join(f'{layer.name}.{k}' for k in keys)}"
+                f"{layer.name}: needs {', '.join(torch_name(layer.name, k) for k in keys)}"
                 + (f"; checkpoint has {', '.join(have)}" if have else _hint(layer.name, modules))
             )
             continue
@@ -102,10 +132,10 @@ def plan_state_dict(
             if layer.name in optional:
                 plan.skipped.append(layer.name)
                 continue
-            shapes = ", ".join(f"{k} {tuple(np.shape(tensors[k]))}" for k in keys)
+            shapes = ", ".join(f"{k or layer.name} {tuple(np.shape(tensors[k]))}" for k in keys)
             plan.mismatched.append(
                 f"{layer.name}: checkpoint {shapes} gives Keras shapes {got}, "
-                f"the model needs {expected}"
+                f"the model needs {expected}{shape_hint(layer, tensors)}"
             )
             continue
         plan.assignments.append((layer, values))
@@ -114,7 +144,8 @@ def plan_state_dict(
             plan.skipped.append(module)
             continue
         plan.unexpected.extend(
-            f"{module}.{param}{_hint(module, (layer.name for layer in layers))}"
+            f"{torch_name(module, param) if module else param}"
+            f"{_hint(module, (layer.name for layer in layers))}"
             for param in sorted(tensors)
         )
     return plan
