@@ -478,7 +478,7 @@ class ClassToken(keras.layers.Layer):
     Its one weight, `class_token` of shape (1, 1, d), is torchvision's ViT `class_token`.
 
     >>> import numpy as np
-    >>> ClassToken()(np.zeros((2, 4, 8), "float32")).shape
+    >>> tuple(ClassToken()(np.zeros((2, 4, 8), "float32")).shape)
     (2, 5, 8)
     """
 
@@ -507,7 +507,7 @@ class PositionEmbedding(keras.layers.Layer):
     `encoder.pos_embedding`.
 
     >>> import numpy as np
-    >>> PositionEmbedding()(np.zeros((2, 5, 8), "float32")).shape
+    >>> tuple(PositionEmbedding()(np.zeros((2, 5, 8), "float32")).shape)
     (2, 5, 8)
     """
 
