@@ -553,7 +553,9 @@ def attention_block(
     half of torchvision's ViT EncoderBlock (layers `name`.`norm`, a LayerNormalization, and
     `name`.`attention`, a MultiHeadAttention of `num_heads` heads of width channels /
     num_heads, whose weights port from torch's nn.MultiheadAttention). The residual add is
-    named `output_name`, by default `name`.`attention`_residual.
+    named `output_name`, by default `name`.`attention`_residual. In float64 the attention is
+    exact when 1 / sqrt(head width) is exact in float32 (widths 16, 64, 256: every published
+    ViT's 64): Keras' TensorFlow attention rounds its scale to float32.
 
     >>> import keras
     >>> attention_block(keras.Input((197, 768)), 12, name="encoder_layer_0").shape

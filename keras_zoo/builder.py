@@ -10,7 +10,10 @@ tensors:
 
 A family whose body is not a feature map (a Vision Transformer's tokens) passes `pools`, its
 own pooling functions by the `pooling` name that picks them, the first being what the top
-pools with; the CNNs' default is a global average ("avg", also the top's) and max ("max").
+pools with; the CNNs' default is a global average ("avg", also the top's) and max ("max"). Such
+a family also passes `feature_maps`, (body model, out_indices) -> the maps features_only
+returns, and `feature_count`, how many there are to choose from (a ViT's blocks); the CNNs'
+are their four StageOutput layers.
 
 Without input_shape and input_tensor the input is `default_input_size` (height, width) with 3
 channels: `keras_zoo.build` passes the input size of the weights' preprocessing, else the id's
@@ -82,12 +85,15 @@ def build_model(
     normalization: keras.layers.Layer | None = None,
     default_input_size: tuple[int, int] = (DEFAULT_SIZE, DEFAULT_SIZE),
     pools: Mapping[str, Callable[[Any], Any]] | None = None,
+    feature_maps: Callable[[keras.Model, tuple[int, ...]], list[Any]] | None = None,
+    feature_count: int = N_STAGES,
 ) -> keras.Model:
     """Checks the shared keywords and builds the Functional model: the architecture only
     (keras_zoo.build loads weights into it). `normalization`, when given, is applied to the
     input before the body (build's include_preprocessing); `default_input_size` is the
-    (height, width) of an input given by neither input_shape nor input_tensor. `pools` are
-    the family's own pooling functions by name (see the module's docstring)."""
+    (height, width) of an input given by neither input_shape nor input_tensor. `pools`,
+    `feature_maps` and `feature_count` are a family's own pooling and feature maps (see the
+    module's docstring)."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty string, got {name!r}")
     checks.check_bool(include_top, "include_top")
@@ -106,7 +112,9 @@ def build_model(
                 "pooling does not apply with features_only=True (stage maps are returned)"
             )
         out_indices = checks.check_out_indices(
-            tuple(range(N_STAGES)) if out_indices is None else out_indices, N_STAGES
+            tuple(range(feature_count)) if out_indices is None else out_indices,
+            feature_count,
+            kind="stage" if feature_maps is None else "block",
         )
     elif include_top and not own_pools and pooling == "max":
         raise ValueError(
@@ -123,7 +131,9 @@ def build_model(
     sources = keras.utils.get_source_inputs(inputs)
     model_inputs = sources[0] if len(sources) == 1 else sources
 
-    if features_only:
+    if features_only and feature_maps is not None:
+        outputs = feature_maps(keras.Model(model_inputs, x), out_indices)
+    elif features_only:
         body = keras.Model(model_inputs, x)
         stages = stage_outputs(body)
         if len(stages) != N_STAGES:  # a family bug, not a user error
@@ -155,5 +165,11 @@ _CNN_POOLS: dict[str, Callable[[Any], Any]] = {
 BUILD_MODEL_KEYWORDS = tuple(
     p.name for p in inspect.signature(build_model).parameters.values() if p.kind is p.KEYWORD_ONLY
 )
-INTERNAL_KEYWORDS = ("normalization", "default_input_size", "pools")
+INTERNAL_KEYWORDS = (
+    "normalization",
+    "default_input_size",
+    "pools",
+    "feature_maps",
+    "feature_count",
+)
 SHARED_KEYWORDS = tuple(k for k in BUILD_MODEL_KEYWORDS if k not in INTERNAL_KEYWORDS)

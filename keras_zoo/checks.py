@@ -150,8 +150,9 @@ def check_activation(value: Any, arg: str = "classifier_activation") -> Any:
     return value
 
 
-def check_out_indices(out_indices: Any, n_stages: int) -> tuple[int, ...]:
-    """Distinct stage indices in [0, n_stages), as a tuple."""
+def check_out_indices(out_indices: Any, n_stages: int, *, kind: str = "stage") -> tuple[int, ...]:
+    """Distinct `kind` indices in [0, n_stages), as a tuple; a CNN's stages are at strides
+    4, 8, 16 and 32, a transformer's blocks are its encoder blocks."""
     valid = range(n_stages)
     if (
         not isinstance(out_indices, (tuple, list))
@@ -159,9 +160,14 @@ def check_out_indices(out_indices: Any, n_stages: int) -> tuple[int, ...]:
         or any(not isinstance(i, int) or isinstance(i, bool) or i not in valid for i in out_indices)
         or len(set(out_indices)) != len(out_indices)
     ):
+        where = (
+            f"(strides {[4 * 2**i for i in valid]})"
+            if kind == "stage"
+            else f"(the model has {n_stages} {kind}s)"
+        )
+        shown = list(valid) if n_stages <= 8 else f"0 to {n_stages - 1}"
         raise ValueError(
-            f"out_indices must be distinct stage indices from {list(valid)} "
-            f"(strides {[4 * 2**i for i in valid]}), got {out_indices!r}"
+            f"out_indices must be distinct {kind} indices from {shown} {where}, got {out_indices!r}"
         )
     return tuple(out_indices)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import keras
 
@@ -504,18 +505,35 @@ class PositionEmbedding(keras.layers.Layer):
     """A learned embedding added to every position of a fixed-length sequence of tokens.
 
     Its one weight, `pos_embedding` of shape (1, length, d), is torchvision's ViT
-    `encoder.pos_embedding`.
+    `encoder.pos_embedding`. `grid` (rows, columns), when given, says that the positions after
+    the first `prefix_tokens` (a class token) are patches of that grid in row-major order, which
+    is what lets an embedding trained on another grid be resampled to this one
+    (`keras_zoo.port.resample_position_embedding`) and a model's tokens be seen as a map
+    (`token_grid`).
 
     >>> import numpy as np
-    >>> tuple(PositionEmbedding()(np.zeros((2, 5, 8), "float32")).shape)
+    >>> tuple(PositionEmbedding(grid=(2, 2), prefix_tokens=1)(np.zeros((2, 5, 8), "float32")).shape)
     (2, 5, 8)
     """
+
+    def __init__(
+        self, grid: tuple[int, int] | None = None, prefix_tokens: int = 0, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.grid = None if grid is None else (int(grid[0]), int(grid[1]))
+        self.prefix_tokens = int(prefix_tokens)
 
     def build(self, input_shape: Any) -> None:
         if input_shape[1] is None:
             raise ValueError(
                 f"{self.name}: a position embedding needs a fixed sequence length; "
                 f"got input shape {tuple(input_shape)}"
+            )
+        if self.grid is not None and self.prefix_tokens + math.prod(self.grid) != input_shape[1]:
+            raise ValueError(
+                f"{self.name}: {self.prefix_tokens} prefix tokens and a {self.grid} grid make "
+                f"{self.prefix_tokens + math.prod(self.grid)} tokens, the input has "
+                f"{input_shape[1]}"
             )
         self.pos_embedding = self.add_weight(
             shape=(1, int(input_shape[1]), int(input_shape[2])),
@@ -528,3 +546,63 @@ class PositionEmbedding(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "grid": self.grid, "prefix_tokens": self.prefix_tokens}
+
+
+class TokenGrid(NamedTuple):
+    """How a transformer's tokens lie on the image: `prefix_tokens` (a class token) first,
+    then `rows` x `columns` patches in row-major order, each `patch` pixels square."""
+
+    rows: int
+    columns: int
+    prefix_tokens: int
+    patch: int
+
+
+def token_grid(model: keras.Model) -> TokenGrid | None:
+    """The token layout of a transformer `model` (searched through nested models), from its
+    PositionEmbedding; None for a model without a gridded one (a CNN).
+
+    >>> import keras_zoo
+    >>> token_grid(keras_zoo.build("vit_b_32", input_shape=(224, 160, 3)))
+    TokenGrid(rows=7, columns=5, prefix_tokens=1, patch=32)
+    """
+    grids = [
+        (layer.grid, layer.prefix_tokens)
+        for layer in walk.layers(model)
+        if isinstance(layer, PositionEmbedding) and layer.grid is not None
+    ]
+    if not grids:
+        return None
+    (rows, columns), prefix = grids[0]
+    height = model.inputs[0].shape[1]
+    patch = height // rows if height is not None else 0
+    return TokenGrid(rows, columns, prefix, patch)
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
+class TokensToMap(keras.layers.Layer):
+    """(batch, prefix_tokens + rows * columns, d) tokens -> the (batch, rows, columns, d) map of
+    the patch tokens, the prefix tokens dropped: a transformer block's output as a feature map.
+
+    >>> import numpy as np
+    >>> tuple(TokensToMap((2, 3), 1)(np.zeros((4, 7, 8), "float32")).shape)
+    (4, 2, 3, 8)
+    """
+
+    def __init__(self, grid: tuple[int, int], prefix_tokens: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.grid = (int(grid[0]), int(grid[1]))
+        self.prefix_tokens = int(prefix_tokens)
+
+    def call(self, x: Any) -> Any:
+        patches = x[:, self.prefix_tokens :]
+        return keras.ops.reshape(patches, (-1, *self.grid, patches.shape[-1]))
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
+        return (input_shape[0], *self.grid, input_shape[-1])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "grid": self.grid, "prefix_tokens": self.prefix_tokens}

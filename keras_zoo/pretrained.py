@@ -25,8 +25,9 @@ import numpy as np
 
 from keras_zoo import checks
 from keras_zoo.builder import BUILD_MODEL_KEYWORDS
+from keras_zoo.layers import PositionEmbedding
 from keras_zoo.port import convert, layouts, loading
-from keras_zoo.port.layout import adapt_input_conv
+from keras_zoo.port.layout import adapt_input_conv, resample_position_embedding
 from keras_zoo.port.loading import checkpoint_params, fit_checkpoint, load_keras_file
 from keras_zoo.port.mapping import plan_state_dict, weighted_layers
 from keras_zoo.port.reader import read_checkpoint
@@ -197,6 +198,25 @@ def adapt_input_channels(model: keras.Model, state: Mapping[str, np.ndarray]) ->
     return state
 
 
+def adapt_position_embeddings(model: keras.Model, state: Mapping[str, np.ndarray]) -> dict:
+    """`state` with every position embedding trained on another grid of patches resampled to
+    the model's grid (`resample_position_embedding`: bicubic, as timm's
+    resample_abs_pos_embed), so that 224x224 weights load into a model built at 384x384."""
+    state = dict(state)
+    for layer in weighted_layers(model):
+        if not isinstance(layer, PositionEmbedding) or layer.grid is None:
+            continue
+        value = state.get(layer.name)
+        need = tuple(layer.pos_embedding.shape)
+        if value is None or np.ndim(value) != 3 or np.shape(value)[2] != need[2]:
+            continue  # the mapping reports what does not fit
+        if np.shape(value)[1] != need[1]:
+            state[layer.name] = resample_position_embedding(
+                value, layer.grid, prefix_tokens=layer.prefix_tokens
+            )
+    return state
+
+
 def identify(state_dict: Mapping[str, np.ndarray]) -> str | None:
     """The registered id whose architecture the state_dict fits, with the state_dict's own
     number of classes (a fine-tuned checkpoint is told by its backbone), if any.
@@ -249,7 +269,7 @@ def load(model: keras.Model, info: ModelInfo, weights: Weights, kwargs: Mapping[
         return
     fit_checkpoint(
         model,
-        adapt_input_channels(model, weights.state),
+        adapt_position_embeddings(model, adapt_input_channels(model, weights.state)),
         source=os.path.basename(weights.path),
         optional_modules=info.classifier,
     )

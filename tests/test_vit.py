@@ -6,7 +6,7 @@ import torch
 
 import keras_zoo
 from keras_zoo.models.vit import vision_transformer
-from keras_zoo.port import load_state_dict
+from keras_zoo.port import load_state_dict, resample_position_embedding
 from tests.conftest import assert_save_load_round_trip
 from tests.torch_models import (
     import_torchvision,
@@ -26,9 +26,14 @@ PUBLISHED_PARAMS = {
 SMALL = dict(patch_size=8, num_layers=2, num_heads=4, hidden_dim=32, mlp_dim=64)
 
 
-def _small_reference(image_size=32, seed=0):
+# Keras' TensorFlow attention rounds its scale 1 / sqrt(head width) to float32: exact in
+# float64 for head widths 16, 64 (every published ViT's), 256
+SMALL_F64 = dict(SMALL, num_heads=2)
+
+
+def _small_reference(image_size=32, seed=0, config=SMALL):
     tv = import_torchvision()
-    ref = tv.models.VisionTransformer(image_size=image_size, num_classes=10, **SMALL)
+    ref = tv.models.VisionTransformer(image_size=image_size, num_classes=10, **config)
     return randomize_transformer(ref, seed)
 
 
@@ -134,20 +139,153 @@ def test_other_sizes_build_with_their_grid():
     assert model.output.shape == (None, 1 + 8 * 6, 768)
 
 
-def test_features_only_and_pooling_errors():
-    with pytest.raises(ValueError, match="features_only is not supported for vit_b_32"):
-        keras_zoo.build("vit_b_32", features_only=True)
+def test_pooling_errors():
     with pytest.raises(ValueError, match=r"pooling='avg' applies only with include_top=False"):
         keras_zoo.build("vit_b_32", pooling="avg")
     with pytest.raises(ValueError, match="pooling"):
         keras_zoo.build("vit_b_32", include_top=False, pooling="max")
 
 
-def test_checkpoint_of_another_grid_is_a_clear_error():
+def _torch_block_outputs(ref, x, pos_embedding):
+    """torchvision's encoder blocks on images of any size: its own patch projection, class
+    token and blocks, with `pos_embedding` for the images' grid (torchvision's forward
+    accepts only square images of its image_size)."""
+    with torch.no_grad():
+        t = ref.conv_proj(torch.from_numpy(x.transpose(0, 3, 1, 2)))
+        t = t.reshape(t.shape[0], t.shape[1], -1).permute(0, 2, 1)
+        t = torch.cat([ref.class_token.expand(t.shape[0], -1, -1), t], dim=1)
+        t = t + torch.from_numpy(pos_embedding)
+        outputs = []
+        for block in ref.encoder.layers:
+            t = block(t)
+            outputs.append(t.numpy())
+    return outputs
+
+
+def test_features_only_returns_token_maps_of_chosen_blocks(rng, float64):
+    ref = _small_reference(image_size=32, config=SMALL_F64).double()
+    model = vision_transformer(
+        **SMALL_F64, input_shape=(40, 32, 3), features_only=True, out_indices=(1, 0)
+    )
+    assert [tuple(o.shape) for o in model.outputs] == [(None, 5, 4, 32)] * 2
+    assert model.output_names == ["encoder_layer_1_map", "encoder_layer_0_map"]
+    state = state_dict_numpy(ref)
+    state["encoder.pos_embedding"] = resample_position_embedding(
+        state["encoder.pos_embedding"], (5, 4)
+    )
+    load_state_dict(model, state, optional_modules=("encoder.ln", "heads.head"))
+    x = rng.normal(size=(2, 40, 32, 3))
+    want = _torch_block_outputs(ref, x, state["encoder.pos_embedding"])
+    got = model.predict(x, verbose=0)
+    for g, i in zip(got, (1, 0)):
+        # patch token r * 4 + c of block i is map cell (r, c)
+        np.testing.assert_allclose(g, want[i][:, 1:].reshape(2, 5, 4, 32), rtol=0, atol=1e-10)
+
+
+def test_features_only_defaults_to_the_last_three_blocks():
+    model = keras_zoo.build("vit_b_32", features_only=True, input_shape=(64, 96, 3))
+    assert model.output_names == [f"encoder_layer_{i}_map" for i in (9, 10, 11)]
+    assert [tuple(o.shape) for o in model.outputs] == [(None, 2, 3, 768)] * 3
+
+
+def test_features_only_block_out_of_range_lists_the_valid_ones():
+    with pytest.raises(ValueError) as err:
+        vision_transformer(**SMALL, input_shape=(32, 32, 3), features_only=True, out_indices=(2,))
+    assert str(err.value) == (
+        "out_indices must be distinct block indices from [0, 1] (the model has 2 blocks), got (2,)"
+    )
+    with pytest.raises(ValueError, match=r"from 0 to 11 \(the model has 12 blocks\)"):
+        keras_zoo.build("vit_b_32", features_only=True, out_indices=(0, 12))
+    with pytest.raises(ValueError, match="pooling does not apply with features_only"):
+        keras_zoo.build("vit_b_32", features_only=True, pooling="token")
+
+
+def test_checkpoint_of_another_grid_names_the_way_to_resample():
     state = state_dict_numpy(_small_reference(image_size=32))
     model = vision_transformer(**SMALL, input_shape=(48, 48, 3), classes=10)
-    with pytest.raises(ValueError, match=r"position embedding has 17 tokens, the model 37"):
+    with pytest.raises(
+        ValueError,
+        match=r"position embedding has 17 tokens, the model 37.*"
+        r"resample_position_embedding",
+    ):
         load_state_dict(model, state)
+
+
+GRIDS = [((14, 14), (24, 24)), ((14, 14), (7, 9)), ((7, 7), (12, 10)), ((4, 4), (30, 5))]
+
+
+@pytest.mark.parametrize("old, new", GRIDS, ids=lambda g: "x".join(map(str, g)))
+def test_resampling_is_torchs_antialiased_bicubic(old, new, rng):
+    e = rng.normal(size=(1, 1 + old[0] * old[1], 6))
+    got = resample_position_embedding(e, new, old_grid=old)
+    grid = torch.from_numpy(e[:, 1:].reshape(1, *old, 6)).permute(0, 3, 1, 2)
+    want = torch.nn.functional.interpolate(grid, size=new, mode="bicubic", antialias=True)
+    want = want.permute(0, 2, 3, 1).reshape(1, -1, 6).numpy()
+    assert got.shape == (1, 1 + new[0] * new[1], 6) and got.dtype == e.dtype
+    np.testing.assert_array_equal(got[:, :1], e[:, :1])
+    np.testing.assert_allclose(got[:, 1:], want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("new", [(24, 24), (12, 20)])
+def test_resampling_matches_timm(new, rng):
+    import_torchvision()
+    from timm.layers import resample_abs_pos_embed
+
+    e = rng.normal(size=(1, 1 + 14 * 14, 16)).astype("float32")
+    got = resample_position_embedding(e, new)
+    want = resample_abs_pos_embed(torch.from_numpy(e), list(new)).numpy()
+    # timm interpolates in float32, we in float64: float32 rounding apart
+    assert np.max(np.abs(got - want)) / np.max(np.abs(want)) <= 2e-6
+
+
+def test_resampling_bad_input():
+    with pytest.raises(ValueError, match=r"need.* \(1, tokens, d\), got \(197, 8\)"):
+        resample_position_embedding(np.zeros((197, 8)), (24, 24))
+    with pytest.raises(ValueError, match=r"20 tokens are not 1 prefix tokens and a 4x4 grid"):
+        resample_position_embedding(np.zeros((1, 20, 8)), (24, 24))
+    with pytest.raises(ValueError, match="grid"):
+        resample_position_embedding(np.zeros((1, 17, 8)), (0, 4))
+
+
+def test_weights_trained_at_224_load_at_384(tmp_path, rng, monkeypatch):
+    """build(weights=<a checkpoint of another grid>) resamples the position embedding: the
+    logits are torchvision's ViT at the new size carrying timm's resampled embedding."""
+    import_torchvision()
+    from timm.layers import resample_abs_pos_embed
+
+    from keras_zoo import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    registry.register_model(
+        "vit_test_small",
+        "vit",
+        vision_transformer,
+        config=SMALL,
+        params=0,
+        gmacs=0.0,
+        classifier=("heads.head",),
+    )
+    ref = _small_reference(image_size=32)  # a 4 x 4 grid
+    path = tmp_path / "small.pth"
+    torch.save(ref.state_dict(), path)
+    model = keras_zoo.build(
+        "vit_test_small",
+        weights=str(path),
+        input_shape=(56, 56, 3),
+        classes=10,
+        classifier_activation=None,
+    )
+    tv = import_torchvision()
+    big = tv.models.VisionTransformer(image_size=56, num_classes=10, **SMALL)
+    state = ref.state_dict()
+    state["encoder.pos_embedding"] = resample_abs_pos_embed(state["encoder.pos_embedding"], [7, 7])
+    big.encoder.pos_embedding = torch.nn.Parameter(state["encoder.pos_embedding"])
+    big.load_state_dict(state)
+    x = rng.normal(size=(2, 56, 56, 3)).astype("float32")
+    with torch.no_grad():
+        want = big(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
+    got = model.predict(x, verbose=0)
+    assert np.max(np.abs(got - want)) / np.max(np.abs(want)) <= 2e-5
 
 
 def test_weight_set_builds_at_its_size():

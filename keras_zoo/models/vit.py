@@ -12,11 +12,15 @@ class token. Without the top, `pooling="token"` returns the class token, `poolin
 mean of the patch tokens, and `pooling=None` every token, (1 + patches, width).
 
 The input's height and width are multiples of the patch size; the position embedding has one
-entry per patch, so a checkpoint loads at the grid of patches it was trained at.
+entry per patch. Weights trained at another size load with their position embedding resampled
+(bicubic, as timm's resample_abs_pos_embed: `keras_zoo.port.resample_position_embedding`).
+`features_only=True` returns the patch tokens of chosen blocks as maps.
 
 >>> import keras_zoo
 >>> keras_zoo.build("vit_b_32", include_top=False, pooling="token").output.shape
 (None, 768)
+>>> [m.shape for m in keras_zoo.build("vit_b_32", features_only=True, out_indices=(0, 11)).outputs]
+[(None, 7, 7, 768), (None, 7, 7, 768)]
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from keras import layers
 from keras_zoo import checks
 from keras_zoo.blocks import attention_block, layer_norm, mlp_block
 from keras_zoo.builder import DEFAULT_SIZE, build_model
-from keras_zoo.layers import ClassToken, PositionEmbedding
+from keras_zoo.layers import ClassToken, PositionEmbedding, TokensToMap
 from keras_zoo.registry import register_model
 from keras_zoo.weight_sets import WeightSet, torchvision_weights
 
@@ -131,26 +135,27 @@ def vision_transformer(
     """torchvision's VisionTransformer: `num_layers` encoder blocks of `num_heads` heads over
     `hidden_dim`-wide tokens of `patch_size` x `patch_size` patches, with `mlp_dim`-wide MLPs;
     `dropout` and `attention_dropout` as torchvision's (0 in every published model). `kwargs`
-    are build_model's shared keywords (include_top, input_shape, pooling, ...);
-    `features_only` is not supported.
+    are build_model's shared keywords (include_top, input_shape, pooling, ...).
+
+    With `features_only=True` the outputs are the patch tokens of the encoder blocks
+    `out_indices` (0 .. num_layers - 1; by default the last three, as timm's), each as a
+    (height / patch_size, width / patch_size, hidden_dim) map named `encoder_layer_N_map`.
     """
     for arg in ("patch_size", "num_layers", "num_heads", "hidden_dim", "mlp_dim"):
         checks.check_positive_int(locals()[arg], arg)
     dropout = checks.check_fraction(dropout, "dropout")
     attention_dropout = checks.check_fraction(attention_dropout, "attention_dropout")
-    if kwargs.get("features_only") or kwargs.get("out_indices") is not None:
-        raise ValueError(
-            f"features_only is not supported for {name}: a Vision Transformer has no stages "
-            "of feature maps; use include_top=False with pooling=None for every token"
-        )
     height, width = _check_size(_input_size(kwargs), patch_size, name, kwargs)
+    grid = (height // patch_size, width // patch_size)
+    if kwargs.get("features_only") is True and kwargs.get("out_indices") is None:
+        kwargs["out_indices"] = tuple(range(max(num_layers - 3, 0), num_layers))
 
     def features(x):
         x = layers.Conv2D(hidden_dim, patch_size, strides=patch_size, name="conv_proj")(x)
         # row-major patches, as torchvision's reshape of (n, hidden_dim, n_h, n_w)
-        x = layers.Reshape((height * width // patch_size**2, hidden_dim), name="patches")(x)
+        x = layers.Reshape((grid[0] * grid[1], hidden_dim), name="patches")(x)
         x = ClassToken(name="class_token")(x)
-        x = PositionEmbedding(name="encoder.pos_embedding")(x)
+        x = PositionEmbedding(grid=grid, prefix_tokens=1, name="encoder.pos_embedding")(x)
         if dropout:
             x = layers.Dropout(dropout, name="encoder.dropout")(x)
         for i in range(num_layers):
@@ -162,7 +167,23 @@ def vision_transformer(
     def head(x, classes):
         return layers.Dense(classes, name="heads.head")(x)
 
-    return build_model(features, head, name=name, pools=POOLS, **kwargs)
+    def block_maps(body: keras.Model, out_indices: tuple[int, ...]) -> list:
+        return [
+            TokensToMap(grid, 1, name=f"encoder_layer_{i}_map")(
+                body.get_layer(f"encoder.layers.encoder_layer_{i}").output
+            )
+            for i in out_indices
+        ]
+
+    return build_model(
+        features,
+        head,
+        name=name,
+        pools=POOLS,
+        feature_maps=block_maps,
+        feature_count=num_layers,
+        **kwargs,
+    )
 
 
 def _class_token(x):

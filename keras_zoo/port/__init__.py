@@ -7,12 +7,18 @@
 - `compare(model, module, images)`: where a port first diverges, layer by layer;
 - `detect_layout(keys)`, `convert_state_dict(state_dict, layout)`: other layouts (timm's
   MobileNets) renamed into keras_zoo's by the tables in `LAYOUTS`;
-- `adapt_input_conv(weight, in_channels)`: an RGB first convolution for other input channels.
+- `adapt_input_conv(weight, in_channels)`: an RGB first convolution for other input channels;
+- `resample_position_embedding(embedding, grid)`: a ViT position embedding for another grid of
+  patches (bicubic, as timm's resample_abs_pos_embed).
 """
 
 from keras_zoo.port.compare import Comparison, LayerDiff, compare
 from keras_zoo.port.convert import PortResult, port, provenance
-from keras_zoo.port.layout import adapt_input_conv, keras_weights_from_torch
+from keras_zoo.port.layout import (
+    adapt_input_conv,
+    keras_weights_from_torch,
+    resample_position_embedding,
+)
 from keras_zoo.port.layouts import LAYOUTS, convert_state_dict, detect_layout
 from keras_zoo.port.loading import identify
 from keras_zoo.port.mapping import load_state_dict, plan_state_dict
@@ -34,4 +40,5 @@ __all__ = [
     "port",
     "provenance",
     "read_checkpoint",
+    "resample_position_embedding",
 ]

@@ -20,6 +20,9 @@ keeps `class_token` and `encoder.pos_embedding` as bare parameters, not modules)
 
 Keras splits grouped-convolution channels into the same contiguous groups as PyTorch, so a
 grouped kernel needs no more than the plain transpose.
+
+A position embedding trained on another grid of patches is resampled to the model's grid
+(`resample_position_embedding`, bicubic, as timm's resample_abs_pos_embed).
 """
 
 from __future__ import annotations
@@ -88,9 +91,85 @@ def shape_hint(layer: keras.layers.Layer, tensors: dict[str, np.ndarray]) -> str
         return ""
     return (
         f"; the checkpoint's position embedding has {have[1]} tokens, the model {need[1]}: "
-        "build the model at the input size the checkpoint was trained at (loading at another "
-        "size, which resamples the embedding, is not supported)"
+        "keras_zoo.build(..., weights=...) resamples it to the model's grid; with a "
+        "state_dict of your own, pass it through keras_zoo.port.resample_position_embedding"
     )
+
+
+def _cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
+    # the bicubic convolution kernel of PIL and of torch's antialiased bicubic (a = -0.5)
+    x = np.abs(x)
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = (((x - 5) * x + 8) * x - 4) * a
+    return np.where(x < 1, near, np.where(x < 2, far, 0.0))
+
+
+def _resample_matrix(old: int, new: int) -> np.ndarray:
+    """(new, old) weights of antialiased bicubic resampling along one axis, with half-pixel
+    centres (align_corners=False), as torch's interpolate(mode="bicubic", antialias=True):
+    the kernel is widened by the scale when shrinking, each row's weights sum to 1."""
+    scale = old / new
+    stretch = max(scale, 1.0)
+    support = 2.0 * stretch
+    matrix = np.zeros((new, old))
+    for i in range(new):
+        centre = scale * (i + 0.5)
+        start = max(int(centre - support + 0.5), 0)
+        stop = min(int(centre + support + 0.5), old)
+        taps = np.arange(start, stop)
+        w = _cubic((taps - centre + 0.5) / stretch)
+        matrix[i, start:stop] = w / w.sum()
+    return matrix
+
+
+def resample_position_embedding(
+    embedding: np.ndarray,
+    grid: tuple[int, int],
+    *,
+    old_grid: tuple[int, int] | None = None,
+    prefix_tokens: int = 1,
+) -> np.ndarray:
+    """A ViT position embedding (1, prefix_tokens + rows * columns, d) resampled to `grid`
+    (rows, columns), as timm's resample_abs_pos_embed does: the prefix (class) tokens kept, the
+    patch positions resized as a (rows, columns) image by bicubic interpolation with antialias
+    (torch's interpolate(mode="bicubic", antialias=True), half-pixel centres). `old_grid`
+    defaults to the square the checkpoint's patches make. Computed in float64; returns the
+    embedding's dtype.
+
+    >>> e = np.random.default_rng(0).normal(size=(1, 1 + 14 * 14, 8)).astype("float32")
+    >>> r = resample_position_embedding(e, (24, 20))
+    >>> r.shape, r.dtype, bool((r[:, 0] == e[:, 0]).all())
+    ((1, 481, 8), dtype('float32'), True)
+    """
+    embedding = np.asarray(embedding)
+    rows, columns = (checks.check_positive_int(g, "grid") for g in grid)
+    if embedding.ndim != 3 or embedding.shape[0] != 1:
+        raise ValueError(
+            f"resample_position_embedding needs an embedding of shape (1, tokens, d), got "
+            f"{embedding.shape}"
+        )
+    patches = embedding.shape[1] - prefix_tokens
+    if old_grid is None:
+        side = int(round(patches**0.5))
+        old_grid = (side, side)
+    if patches < 1 or old_grid[0] * old_grid[1] != patches:
+        raise ValueError(
+            f"resample_position_embedding: {embedding.shape[1]} tokens are not "
+            f"{prefix_tokens} prefix tokens and a {old_grid[0]}x{old_grid[1]} grid of patches; "
+            "pass old_grid=(rows, columns)"
+        )
+    if tuple(old_grid) == (rows, columns):
+        return embedding.copy()
+    d = embedding.shape[2]
+    image = embedding[0, prefix_tokens:].astype(np.float64).reshape(*old_grid, d)
+    image = np.einsum(
+        "ia,jb,abd->ijd",
+        _resample_matrix(old_grid[0], rows),
+        _resample_matrix(old_grid[1], columns),
+        image,
+    )
+    out = np.concatenate([embedding[0, :prefix_tokens], image.reshape(rows * columns, d)])
+    return out[None].astype(embedding.dtype)
 
 
 def _attention_weights(
