@@ -1,10 +1,12 @@
 """The Vision Transformer family: parameter counts, pooling, bad input, weights, save/load."""
 
+import keras
 import numpy as np
 import pytest
 import torch
 
 import keras_zoo
+from keras_zoo import profile, walk
 from keras_zoo.models.vit import vision_transformer
 from keras_zoo.port import load_state_dict, resample_position_embedding
 from tests.conftest import assert_save_load_round_trip
@@ -42,12 +44,30 @@ def test_list_models():
 
 
 @pytest.mark.parametrize("name", VIT_IDS)
-def test_parameter_counts_are_torchvisions(name):
+def test_parameter_counts_and_macs_are_torchvisions(name):
     model = keras_zoo.build(name)
     ours = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     with torch.device("meta"):
         theirs = sum(p.numel() for p in torch_model(name).parameters())
     assert ours == theirs == PUBLISHED_PARAMS[name] == keras_zoo.model_info(name).params
+    # torchvision's GFLOPS count the attention's two products too
+    assert keras_zoo.count_macs(model) / 1e9 == pytest.approx(
+        keras_zoo.model_info(name).gmacs, abs=5e-4
+    )
+
+
+def test_count_macs_counts_an_attention_in_a_nested_model():
+    inner = vision_transformer(**SMALL, input_shape=(32, 32, 3), classes=10)
+    outer = keras.Sequential([keras.Input((32, 32, 3)), inner])
+    # 16 patches + a class token, 32 wide, 4 heads of 8: projections 4 * 17 * 32 * 32, the two
+    # products 2 * 17 * 17 * 32, per block
+    attention = 2 * (4 * 17 * 32 * 32 + 2 * 17 * 17 * 32)
+    without = sum(
+        profile._macs(layer)
+        for layer in walk.layers(inner)
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))
+    )
+    assert keras_zoo.count_macs(outer) == keras_zoo.count_macs(inner) == without + attention
 
 
 def test_torch_reference_is_torchvisions_module():
