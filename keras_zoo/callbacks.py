@@ -1,5 +1,6 @@
-"""TensorBoard callbacks that show what a network sees: feature maps, kernels, Grad-CAM and the
-confusion matrix, for keras_zoo models and any Functional, Sequential or nested Keras model.
+"""TensorBoard callbacks that show what a network sees: feature maps, kernels, Grad-CAM, the
+confusion matrix and a transformer's attention, for keras_zoo models and any Functional,
+Sequential or nested Keras model.
 
 Each writes into `log_dir` itself (Keras' own TensorBoard callback writes into its train/ and
 validation/ sub-folders, so both can share one log_dir), at the end of every
@@ -16,6 +17,9 @@ and `epoch_accuracy`, which TensorBoard then shows first:
     filters/<first conv>                          the first convolution's filters
     kernels/<layer> in runs kernel_stats/mean, /std, /min, /max   (scalars=True)
     grad_cam/<layer>                              GradCAMLogger, one image per sample
+    attention/rollout                             AttentionMapLogger: the class token's
+                                                  rollout over every block, one per sample
+    attention/<attention layer>                   its heads' maps in a grid, one per sample
     confusion_matrix                              ConfusionMatrixLogger
     precision, recall in runs classes/<class>     one chart each, a line per class
 
@@ -44,6 +48,7 @@ import keras
 import numpy as np
 
 from keras_zoo.checks import check_positive_int
+from keras_zoo.viz import attention as _attention
 from keras_zoo.viz import features as _features
 from keras_zoo.viz import images as _images
 from keras_zoo.viz import kernels as _kernels
@@ -443,3 +448,62 @@ class ConfusionMatrixLogger(InspectionCallback):
             with self.run(os.path.join("classes", run)).as_default(step=epoch):
                 tf.summary.scalar("precision", p)
                 tf.summary.scalar("recall", r)
+
+
+class AttentionMapLogger(InspectionCallback):
+    """Logs, for each sample image, where a Vision Transformer's class token looks
+    (`keras_zoo.viz.attention`): its attention rollout over every block under
+    `attention/rollout`, and at each chosen block its attention per head, a grid of the heads
+    (head 0 top left, row by row), under `attention/<attention layer>`. Each map is min-max
+    scaled on its own and coloured over the image, a patch a block, enlarged as the inputs are.
+
+    images: the fixed sample, as the model takes it (N, H, W, C), or a tf.data.Dataset whose
+    first batch is used. blocks: the MultiHeadAttention layers shown per head, by name or by
+    index among them (negative from the end); default the first, middle and last.
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike,
+        images: Any,
+        blocks: Sequence[int | str] | None = None,
+        every_n_epochs: int = 1,
+    ):
+        super().__init__(log_dir, every_n_epochs)
+        if isinstance(blocks, (int, str)) and not isinstance(blocks, bool):
+            blocks = [blocks]
+        if blocks is not None and (
+            not isinstance(blocks, Sequence)
+            or not blocks
+            or any(isinstance(b, bool) or not isinstance(b, (int, str)) for b in blocks)
+        ):
+            raise TypeError(
+                "blocks: expected MultiHeadAttention layer names or indices (a non-empty "
+                f"list), got {blocks!r}"
+            )
+        self.images, self.blocks = images, blocks
+
+    def prepare(self) -> None:
+        self._batch = _features.as_images(self.model, self.images)
+        self._blocks = [ref.name for ref in _attention.resolve_blocks(self.model, self.blocks)]
+        self._grid = _attention.token_grid_of(self.model)
+
+    def log(self, epoch: int) -> None:
+        import tensorflow as tf
+
+        maps = _attention.attention_maps(self.model, self._batch, self._blocks)
+        tf.summary.image(
+            "attention/rollout",
+            _attention.overlay_maps(self._batch, maps.rollout),
+            max_outputs=len(self._batch),
+            description="the class token's attention rollout over every block, on the "
+            f"{maps.grid.rows}x{maps.grid.columns} patches",
+        )
+        for name, heads in maps.heads.items():
+            tf.summary.image(
+                f"attention/{name}",
+                np.stack([_attention.head_grid(x, h) for x, h in zip(self._batch, heads)]),
+                max_outputs=len(self._batch),
+                description=f"the class token's attention in each of the {heads.shape[1]} "
+                "heads, head 0 top left, row by row",
+            )

@@ -5,7 +5,8 @@ keras-zoo list [PATTERN] [--weights]   model ids with parameters, GMACs and top-
 keras-zoo info NAME            one id's metadata and the keywords build() takes
 keras-zoo demo [NAME ...]      build, print summary figures, run a batch of images
 keras-zoo port NAME SRC DST    port a PyTorch checkpoint into a Keras weights file
-keras-zoo analyze-features NAME --image IMG --out DIR    feature maps of chosen layers
+keras-zoo analyze-features NAME --image IMG --out DIR    feature maps of chosen layers (and
+                               a Vision Transformer's attention maps)
 keras-zoo analyze-kernels NAME --out DIR                 statistics and histograms of weights
 keras-zoo digits DIR           write the bundled handwritten digits as a class-per-folder tree
 keras-zoo train NAME --data DIR                          train or fine-tune on a folder
@@ -236,6 +237,7 @@ def _cmd_analyze_features(args) -> int:
     model, info = _load_model(args)
     x = _prepare_image(args.image, model, info, args.weights)
     values = viz.feature_maps(model, x, args.layers)  # unknown layers fail before any writing
+    maps = _attention_maps(model, x, args.attention_blocks)
     with staged_dir(args.out) as tmp:
         rows = []
         for name, value in values.items():
@@ -260,6 +262,8 @@ def _cmd_analyze_features(args) -> int:
             ["layer", "shape", "mean", "std", "min", "max", "zero_fraction"],
             rows,
         )
+        if maps is not None:
+            _write_attention(tmp, x[0], maps)
         files = sorted(os.listdir(tmp))
     print(f"{args.image}: {len(values)} layers of {model.name} -> {args.out}/")
     for row in rows:
@@ -267,8 +271,52 @@ def _cmd_analyze_features(args) -> int:
             f"  {row[0]:<28} {row[1]:>14}  mean {row[2]:9.4f}  std {row[3]:9.4f}  "
             f"zeros {row[6]:6.1%}"
         )
+    if maps is not None:
+        print(
+            f"  attention rollout over every block and the heads of {', '.join(maps.heads)}, "
+            f"on {maps.grid.rows}x{maps.grid.columns} patches"
+        )
     print(f"wrote {', '.join(files)}")
     return 0
+
+
+def _attention_maps(model, x, blocks):
+    """A Vision Transformer's attention maps for the image `x` (`viz.attention.attention_maps`)
+    at `blocks` (default the first, middle and last); None for a model without attention on a
+    patch grid, unless blocks were asked for."""
+    import keras
+
+    from keras_zoo import walk
+    from keras_zoo.layers import token_grid
+    from keras_zoo.viz import attention
+
+    kind = keras.layers.MultiHeadAttention
+    attends = any(isinstance(layer, kind) for layer in walk.layers(model))
+    if not attends or token_grid(model) is None:
+        if blocks:
+            raise ValueError(
+                "--attention-blocks: expected a model with MultiHeadAttention layers over "
+                f"image patches (a Vision Transformer); {model.name!r} has none"
+            )
+        return None
+    refs = attention.resolve_blocks(model, blocks, argument="--attention-blocks")
+    return attention.attention_maps(model, x, [ref.name for ref in refs])
+
+
+def _write_attention(folder: str, image, maps) -> None:
+    """attention_rollout.png, attention_<layer>.png per chosen block, and the maps themselves in
+    attention.npz (rollout (rows, columns), per block (heads, rows, columns))."""
+    import numpy as np
+
+    from keras_zoo.viz import attention
+
+    figure = attention.rollout_figure(image, maps.rollout[0])
+    figure.savefig(os.path.join(folder, "attention_rollout.png"), dpi=100)
+    for name, heads in maps.heads.items():
+        figure = attention.head_figure(image, heads[0], name)
+        figure.savefig(os.path.join(folder, f"attention_{_file_name(name)}.png"), dpi=100)
+    arrays = {"rollout": maps.rollout[0], **{name: h[0] for name, h in maps.heads.items()}}
+    np.savez(os.path.join(folder, "attention.npz"), **arrays)
 
 
 def _cmd_analyze_kernels(args) -> int:
@@ -632,7 +680,9 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_port)
 
     p = sub.add_parser(
-        "analyze-features", help="feature maps of chosen layers for one image: PNG grids and a CSV"
+        "analyze-features",
+        help="feature maps of chosen layers for one image: PNG grids and a CSV; of a Vision "
+        "Transformer also its attention maps",
     )
     _add_model_flags(p)
     p.add_argument("--image", required=True, help="image file (JPEG, PNG, ...)")
@@ -644,6 +694,14 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=12,
         help="channels shown per layer (default 12, a 3x4 grid)",
+    )
+    p.add_argument(
+        "--attention-blocks",
+        nargs="+",
+        metavar="BLOCK",
+        help="of a Vision Transformer: the MultiHeadAttention layers (names, or indices among "
+        "them, -1 the last) drawn per head beside the attention rollout (default: the first, "
+        "middle and last)",
     )
     p.set_defaults(run=_cmd_analyze_features)
 

@@ -1,4 +1,5 @@
-"""keras-zoo analyze-features as a script: python scripts/analyze_feature_map.py --help"""
+"""keras-zoo analyze-features as a script (feature maps, and of a Vision Transformer its
+attention maps): python scripts/analyze_feature_map.py --help"""
 
 import sys
 

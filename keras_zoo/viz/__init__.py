@@ -1,4 +1,5 @@
-"""Looking inside a Keras CNN: feature maps, kernel statistics, Grad-CAM, confusion matrices.
+"""Looking inside a Keras network: feature maps, kernel statistics, Grad-CAM, confusion
+matrices, and a transformer's attention maps (`keras_zoo.viz.attention`).
 
 Works with keras_zoo models and any Functional or Sequential Keras model, nested models
 included. Layers are named as `walk_layers` names them: a layer's own name when it is unique,
@@ -14,6 +15,13 @@ else its path through the nested models ("backbone/conv1"). Plots are matplotlib
 'features.0.0/kernel'
 """
 
+from keras_zoo.viz.attention import (
+    AttentionMaps,
+    attention_layers,
+    attention_maps,
+    attention_rollout,
+    attention_weights,
+)
 from keras_zoo.viz.confusion import confusion_matrix, plot_confusion_matrix, precision_recall
 from keras_zoo.viz.features import activation_stats, feature_maps, plot_feature_maps
 from keras_zoo.viz.gradcam import grad_cam
@@ -35,9 +43,14 @@ from keras_zoo.viz.kernels import (
 )
 
 __all__ = [
+    "AttentionMaps",
     "KernelStat",
     "LayerRef",
     "activation_stats",
+    "attention_layers",
+    "attention_maps",
+    "attention_rollout",
+    "attention_weights",
     "confusion_matrix",
     "default_cam_layer",
     "default_feature_layers",

@@ -15,27 +15,30 @@ if TYPE_CHECKING:
 
 
 def as_images(model: keras.Model, images: Any, *, argument: str = "images") -> np.ndarray:
-    """`images` as a float32 batch (N, H, W, C) that fits the model's input.
+    """`images` as a batch (N, H, W, C) that fits the model's input, in the input's float
+    dtype (float32, or float64 for a model built in float64).
 
     Takes an array (one image (H, W, C) becomes a batch of one) or a tf.data.Dataset of
-    batches, or of (batch, labels), whose first batch is used.
+    batches, or of (batch, labels), whose first batch is used. A model of other inputs (tokens
+    (N, T, D)) takes a batch of its own rank the same way.
     """
     import tensorflow as tf
 
     if isinstance(images, tf.data.Dataset):
         first = next(iter(images))
         images = first[0] if isinstance(first, (tuple, list)) else first
+    dtype = np.dtype(keras.backend.standardize_dtype(model.inputs[0].dtype))
     try:
-        batch = np.asarray(images, dtype=np.float32)
+        batch = np.asarray(images, dtype=dtype if dtype.kind == "f" else np.float32)
     except (TypeError, ValueError) as err:
         raise TypeError(
             f"{argument}: expected an array of images, got {type(images).__name__} ({err})"
         ) from None
-    if batch.ndim == 3:
-        batch = batch[None]
     expected = tuple(model.inputs[0].shape[1:])
+    if batch.ndim == len(expected):
+        batch = batch[None]
     if (
-        batch.ndim != 4
+        batch.ndim != len(expected) + 1
         or len(batch) == 0
         or any(e is not None and e != d for e, d in zip(expected, batch.shape[1:]))
     ):
