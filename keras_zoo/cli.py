@@ -723,7 +723,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=32)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (cosine decay)")
     p.add_argument(
-        "--image-size", type=_image_size, help="input size (default: the id's, 224 for most)"
+        "--image-size",
+        type=_image_size,
+        help="input size (default: the id's, 224 for most; a ViT's: a multiple of its patch size)",
     )
     p.add_argument("--alpha", type=float, help="width multiplier of the MobileNets")
     p.add_argument(
@@ -735,7 +737,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--freeze-backbone",
         action="store_true",
-        help="train only the layers after the last stage (the head)",
+        help="train only the layers after the last stage (the head; a ViT's heads.head)",
     )
     p.add_argument("--log-dir", help="TensorBoard folder (default: --out)")
     p.add_argument(

@@ -85,15 +85,24 @@ def _check_start_weights(info, weights):
     return None if checked is None else checked[0]
 
 
-def _freeze_backbone(model) -> int:
+def _freeze_backbone(model, classifier: Sequence[str] = ()) -> int:
     """Freezes every layer up to the last stage output (batch norm then runs in inference
-    mode); returns how many layers stay trainable."""
+    mode), or, in a model without stage outputs (a Vision Transformer), every layer before
+    the first of its `classifier` layers (`ModelInfo.classifier`); returns how many layers
+    with weights stay trainable."""
     from keras_zoo.layers import StageOutput
 
-    last = max(i for i, layer in enumerate(model.layers) if isinstance(layer, StageOutput))
-    for layer in model.layers[: last + 1]:
+    stages = [i for i, layer in enumerate(model.layers) if isinstance(layer, StageOutput)]
+    heads = [i for i, layer in enumerate(model.layers) if layer.name in classifier]
+    if stages:
+        end = stages[-1] + 1
+    elif heads:
+        end = heads[0]
+    else:  # a family bug, not a user error
+        raise RuntimeError(f"{model.name}: no stage output and no classifier layer to freeze up to")
+    for layer in model.layers[:end]:
         layer.trainable = False
-    return sum(1 for layer in model.layers[last + 1 :] if layer.weights)
+    return sum(1 for layer in model.layers[end:] if layer.weights)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -411,8 +420,9 @@ def train(
     data's classes). Images are prepared as that weight set was evaluated
     (`keras_zoo.preprocessing(name, weights, image_size=image_size)`: the id's default for a
     file or None), before the random crops and flips of `augment`. freeze_backbone trains only
-    the layers after the last stage output. log_dir and out default to logs/<name>_<data
-    folder name>. Everything is checked before anything is written.
+    the layers after the last stage output (a Vision Transformer: its classifier, heads.head).
+    image_size: a ViT's must be a multiple of its patch size. log_dir and out default to
+    logs/<name>_<data folder name>. Everything is checked before anything is written.
 
     A run stopped after some epochs (Ctrl-C, SIGTERM, a crash, a lost machine) resumes after
     its last finished epoch when started again with the same out, from the backups in
@@ -464,7 +474,7 @@ def train(
     with dist.scope():
         model = build(name, weights=weights, **kwargs)
         if freeze_backbone:
-            _freeze_backbone(model)
+            _freeze_backbone(model, info.classifier)
         steps = epochs * -(-len(train_idx) // batch_size)
         schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps)
         model.compile(

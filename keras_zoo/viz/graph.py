@@ -3,6 +3,11 @@
 Every inspection tool names layers the same way: a layer's own name when it is unique in the
 model with its nested models flattened, else the path of names from the outermost nested model
 ("backbone/conv1"). The model's own name is never part of it, so names compare across runs.
+
+A transformer's token layers (outputs of shape (batch, prefix tokens + rows * columns, d), the
+layout `keras_zoo.layers.token_grid` reads from its position embedding) are seen as the
+(rows, columns, d) maps of their patch tokens where a map is needed (`token_layers`,
+`tokens_to_map`), so that Grad-CAM looks at a Vision Transformer as at a CNN.
 """
 
 from __future__ import annotations
@@ -11,11 +16,14 @@ import dataclasses
 import difflib
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 
-from keras_zoo.walk import call_of, graph_of, is_graph_model, walk
+from keras_zoo.walk import call_of, graph_of, is_graph_model, producer, walk
+
+if TYPE_CHECKING:
+    from keras_zoo.layers import TokenGrid
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -152,15 +160,105 @@ def large_enough(shape: Sequence, min_size: int = MIN_MAP) -> bool:
     return all(side is None or side >= min_size for side in shape[1:3])
 
 
+def token_layers(model: keras.Model) -> list[tuple[LayerRef, tuple]]:
+    """(layer, map shape (batch, rows, columns, d)) for each layer of a transformer whose one
+    output is its tokens, (batch, prefix tokens + rows * columns, d) for the grid that
+    `keras_zoo.layers.token_grid` gives, in graph order; [] for a model without a token grid.
+
+    >>> import keras_zoo
+    >>> model = keras_zoo.build("vit_b_32", input_shape=(64, 64, 3))
+    >>> [(ref.name, shape) for ref, shape in token_layers(model)][-2:]
+    [('encoder.layers.encoder_layer_11', (None, 2, 2, 768)), ('encoder.ln', (None, 2, 2, 768))]
+    """
+    from keras_zoo.layers import token_grid
+
+    grid = token_grid(model)
+    if grid is None:
+        return []
+    refs = []
+    for ref in walk_layers(model):
+        try:
+            tensor = ref.output(model)
+        except ValueError:
+            continue
+        if _is_tokens(tensor.shape, grid):
+            refs.append((ref, (tensor.shape[0], grid.rows, grid.columns, tensor.shape[-1])))
+    return refs
+
+
+def _is_tokens(shape: Sequence, grid: TokenGrid) -> bool:
+    return len(shape) == 3 and shape[1] == grid.prefix_tokens + grid.rows * grid.columns
+
+
+def token_map_grid(model: keras.Model, ref: LayerRef) -> TokenGrid | None:
+    """The token grid of `model` when `ref` outputs its tokens (see `token_layers`), else None."""
+    from keras_zoo.layers import token_grid
+
+    grid = token_grid(model)
+    if grid is None:
+        return None
+    try:
+        tensor = ref.output(model)
+    except ValueError:
+        return None
+    return grid if _is_tokens(tensor.shape, grid) else None
+
+
+def tokens_to_map(tokens: Any, grid: TokenGrid) -> Any:
+    """(batch, prefix + rows * columns, d) tokens -> the (batch, rows, columns, d) map of the
+    patch tokens (row-major, the prefix tokens dropped), as `keras_zoo.layers.TokensToMap`."""
+    patches = tokens[:, grid.prefix_tokens :]
+    return keras.ops.reshape(patches, (-1, grid.rows, grid.columns, patches.shape[-1]))
+
+
+# layers whose output token mixes the others: after a model's last one, each token goes its own
+# way (LayerNorm, MLP, residual), so a top that reads the class token sees no patch token there
+_TOKEN_MIXERS = tuple(
+    getattr(keras.layers, name)
+    for name in ("MultiHeadAttention", "GroupQueryAttention")
+    if hasattr(keras.layers, name)
+)
+
+
+def _last_mixer_input(model: keras.Model, tokens: list[tuple[LayerRef, tuple]]) -> LayerRef | None:
+    """The token layer feeding the model's last attention layer, if any."""
+    by_layer = {id(ref.layer): ref for ref, _ in tokens}
+    found = None
+    for ref in walk_layers(model):
+        if not isinstance(ref.layer, _TOKEN_MIXERS):
+            continue
+        parent = ref.path[-2] if len(ref.path) > 1 else model
+        try:
+            inputs = call_of(parent, ref.layer).input_tensors
+        except ValueError:
+            continue
+        fed = [by_layer.get(id(producer(parent, tensor))) for tensor in inputs]
+        fed = [r for r in fed if r is not None]
+        if fed:
+            found = fed[0]
+    return found
+
+
 def default_cam_layer(
     model: keras.Model, input_shape: Sequence[int] | None = None, min_size: int = MIN_MAP
 ) -> LayerRef:
     """Where Grad-CAM looks by default: the last layer with a 4-D output of at least
     `min_size` x `min_size` (for `input_shape` images when given), as a coarser map's heatmap
     says no more than which quarter; of a keras_zoo model, the last such stage output. The
-    last 4-D layer (stage output) when none is that large."""
+    last 4-D layer (stage output) when none is that large.
+
+    Of a transformer (a model with a token grid), the input of its last attention layer (a
+    ViT's last encoder block's ln_1), whatever the grid's size: after it the patch tokens reach
+    the class token no more, so that the gradient of a class score at a later layer's patch
+    tokens is zero (pytorch-grad-cam's choice for ViTs as well).
+    """
     from keras_zoo.layers import StageOutput
 
+    tokens = token_layers(model)
+    if tokens:
+        mixed = _last_mixer_input(model, tokens)
+        if mixed is not None:
+            return mixed
     spatial = spatial_layers(model, input_shape)
     if not spatial:
         raise ValueError(

@@ -102,11 +102,15 @@ def tile_channels(
     return tile(np.moveaxis(scaled, -1, 0)[..., None], pad=pad)
 
 
+MAX_FILTER_SIDE = 64  # pixels a side of one enlarged filter
+
+
 def filter_tiles(
     kernel: np.ndarray, *, zoom: int = 8, pad: int = 1, gray: bool = False
 ) -> np.ndarray:
     """A conv kernel (kh, kw, in, out) as a grid of its `out` filters, each min-max normalised
-    and enlarged `zoom` times: RGB when in == 3, else in gray. In gray the filter is the sum
+    and enlarged `zoom` times, but no further than MAX_FILTER_SIDE pixels (a ViT's 16x16 or
+    32x32 patch filters are already large): RGB when in == 3, else in gray. In gray the filter is the sum
     over its inputs, which is what it applies to an image whose channels are all the same
     (`gray=True` for a model that sees grayscale pictures as RGB, or a 1-channel input).
     Returns (rows * kh * zoom + ..., cols * kw * zoom + ..., 3) in [0, 1]."""
@@ -117,6 +121,7 @@ def filter_tiles(
     if gray or filters.shape[-1] != 3:
         filters = np.repeat(filters.sum(axis=-1, keepdims=True), 3, axis=-1)
     filters = minmax(filters, axis=(1, 2, 3))
+    zoom = max(1, min(zoom, MAX_FILTER_SIDE // max(filters.shape[1:3])))
     filters = filters.repeat(zoom, axis=1).repeat(zoom, axis=2)
     return tile(filters, pad=pad)
 

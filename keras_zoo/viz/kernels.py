@@ -43,18 +43,30 @@ def named_weights(model: keras.Model) -> list[NamedWeight]:
     """Every floating-point weight of `model` (nested models opened), in graph order.
 
     A kernel is a variable called "kernel", "depthwise_kernel" or "pointwise_kernel": the
-    weights of convolutions (also depthwise and separable) and dense layers.
+    weights of convolutions (also depthwise and separable), dense layers and the projections
+    of an attention layer. A variable of a layer's own sublayer is named by its path inside
+    the layer ("self_attention/query/kernel"), so that an attention layer's four kernels keep
+    four names.
     """
     found = []
     for ref in walk_layers(model):
         weights = [v for v in ref.layer.weights if "float" in str(v.dtype)]
         kernels = [v for v in weights if v.name.endswith("kernel")]
         for v in weights:
+            name = _name_in_layer(ref.layer, v)
             tag = None
             if any(v is k for k in kernels):
-                tag = ref.name if len(kernels) == 1 else f"{ref.name}/{v.name}"
-            found.append(NamedWeight(f"{ref.name}/{v.name}", tag, v, ref))
+                tag = ref.name if len(kernels) == 1 else f"{ref.name}/{name}"
+            found.append(NamedWeight(f"{ref.name}/{name}", tag, v, ref))
     return found
+
+
+def _name_in_layer(layer: keras.layers.Layer, variable: keras.Variable) -> str:
+    """The variable's path below `layer` ("query/kernel" in a MultiHeadAttention; its name
+    alone for a layer's own weight)."""
+    prefix = f"{getattr(layer, 'path', layer.name)}/"
+    path = str(getattr(variable, "path", variable.name))
+    return path[len(prefix) :] if path.startswith(prefix) else variable.name
 
 
 def weight_stat(name: str, values: np.ndarray) -> KernelStat:
