@@ -110,8 +110,8 @@ def filter_tiles(
 ) -> np.ndarray:
     """A conv kernel (kh, kw, in, out) as a grid of its `out` filters, each min-max normalised
     and enlarged `zoom` times, but no further than MAX_FILTER_SIDE pixels (a ViT's 16x16 or
-    32x32 patch filters are already large): RGB when in == 3, else in gray. In gray the filter is the sum
-    over its inputs, which is what it applies to an image whose channels are all the same
+    32x32 patch filters are already large): RGB when in == 3, else in gray. In gray the filter
+    is the sum over its inputs, which is what it applies to an image whose channels are all the same
     (`gray=True` for a model that sees grayscale pictures as RGB, or a 1-channel input).
     Returns (rows * kh * zoom + ..., cols * kw * zoom + ..., 3) in [0, 1]."""
     kernel = np.asarray(kernel, np.float32)
