@@ -42,6 +42,14 @@ class Case:
     keras_app: str | None  # keras.applications constructor
     keras_kwargs: dict
     torch_alpha: float = 1.0
+    # why keras.applications has no peer (printed in its place): None for a case that has one
+    no_keras_app: str | None = None
+
+    def __post_init__(self):
+        if (self.keras_app is None) == (self.no_keras_app is None):
+            raise ValueError(
+                f"{self.label}: give keras_app or, without one, no_keras_app (why there is none)"
+            )
 
 
 CASES = (
@@ -64,10 +72,39 @@ CASES = (
         "MobileNetV3Large",
         {"include_preprocessing": False},
     ),
-    Case("shufflenet_v2_x1_0", "shufflenet_v2_x1_0", {}, None, {}),
-    Case("shufflenet_v1_g3_x1_0", "shufflenet_v1_g3_x1_0", {}, None, {}),
+    Case(
+        "shufflenet_v2_x1_0",
+        "shufflenet_v2_x1_0",
+        {},
+        None,
+        {},
+        no_keras_app="keras.applications has no ShuffleNet",
+    ),
+    Case(
+        "shufflenet_v1_g3_x1_0",
+        "shufflenet_v1_g3_x1_0",
+        {},
+        None,
+        {},
+        no_keras_app="keras.applications has no ShuffleNet",
+    ),
     Case("resnet50", "resnet50", {}, "ResNet50", {}),
-    Case("resnext50_32x4d", "resnext50_32x4d", {}, None, {}),
+    Case(
+        "resnext50_32x4d",
+        "resnext50_32x4d",
+        {},
+        None,
+        {},
+        no_keras_app="keras.applications has no ResNeXt",
+    ),
+    Case(
+        "vit_b_16",
+        "vit_b_16",
+        {},
+        None,
+        {},
+        no_keras_app="keras.applications has no Vision Transformer",
+    ),
 )
 TRAIN_CASES = ("mobilenet_v2", "resnet50")
 
@@ -217,7 +254,9 @@ def bench_inference(
     (two lines per case and batch) and returns its rows.
 
     A row has, for each variant V of VARIANTS: V (images/s min, median, max), "V ratio PEER"
-    for each peer measured, "V gflops"; and the peers' own images/s under their names.
+    for each peer measured, "V gflops"; the peers' own images/s under their names; and "no
+    peer" ({peer: why}: a case without a keras.applications model, whose cells read "none"
+    and whose reason is printed under its lines).
     """
     from keras_zoo.fold import fold_batchnorm
     from keras_zoo.profile import count_macs
@@ -250,6 +289,7 @@ def bench_inference(
             ips = alternate(runners, x, rounds, seconds)
             row: dict[str, Any] = {"model": case.label, "batch": batch, "gmacs": macs / 1e9}
             row.update({peer: summary(ips[peer]) for peer in peers if peer in ips})
+            row["no peer"] = {} if case.keras_app else {"keras.applications": case.no_keras_app}
             for variant in VARIANTS:
                 row[variant] = summary(ips[variant])
                 first = variant == VARIANTS[0]
@@ -259,7 +299,7 @@ def bench_inference(
                 )
                 for peer in peers:
                     if peer not in ips:
-                        line += f" {'-':>22} {'-':>18}"
+                        line += f" {'none' if first else '':>22} {'-':>18}"
                         continue
                     ratio = summary([a / b for a, b in zip(ips[variant], ips[peer])])
                     row[f"{variant} ratio {peer}"] = ratio
@@ -267,6 +307,8 @@ def bench_inference(
                 gflops = row[f"{variant} gflops"] = 2 * macs * row[variant][1] / 1e9
                 line += f" {gflops:8.1f}" + (f" {gflops / peak:7.0%}" if peak else "")
                 print(line, file=out, flush=True)
+            for peer, why in row["no peer"].items():
+                print(f"{'':<26} {peer}: none ({why})", file=out, flush=True)
             rows.append(row)
         del runners, zoo
         gc.collect()
@@ -322,7 +364,8 @@ def _contenders(case: Case) -> list[tuple[str, Callable]]:
 def _peer_row(case: Case, values: dict[str, list[float]]) -> dict:
     """{"model", "keras_zoo", and with a keras.applications peer "keras.applications" and
     "ratio" (keras_zoo / peer per round)}, each figure (min, median, max)."""
-    row = {"model": case.label, **{k: summary(v) for k, v in values.items()}}
+    row: dict[str, Any] = {"model": case.label, **{k: summary(v) for k, v in values.items()}}
+    row["no peer"] = {} if case.keras_app else {"keras.applications": case.no_keras_app}
     if "keras.applications" in values:
         row["ratio"] = summary(
             [a / b for a, b in zip(values["keras_zoo"], values["keras.applications"])]
@@ -332,8 +375,10 @@ def _peer_row(case: Case, values: dict[str, list[float]]) -> dict:
 
 def _print_peer_row(row: dict, out) -> None:
     cells = [fmt(row[k]) if k in row else "-" for k in ("keras.applications", "ratio")]
+    why = row.get("no peer", {}).get("keras.applications")
     print(
-        f"{row['model']:<20} {fmt(row['keras_zoo']):>20} {cells[0]:>20} {cells[1]:>18}",
+        f"{row['model']:<20} {fmt(row['keras_zoo']):>20} {'none' if why else cells[0]:>20} "
+        f"{cells[1]:>18}" + (f"  ({why})" if why else ""),
         file=out,
         flush=True,
     )
@@ -447,7 +492,7 @@ def peak_memory(
         peer = row.get("keras.applications")
         print(
             f"{case.label:<20} {row['keras_zoo']:10.0f} "
-            f"{'-' if peer is None else f'{peer:.0f}':>20}",
+            + (f"{'none':>20}  ({case.no_keras_app})" if peer is None else f"{peer:20.0f}"),
             file=out,
             flush=True,
         )
@@ -499,6 +544,7 @@ RUNTIME_CASES = (
     "resnet50",
     "resnext50_32x4d",
     "mobilenet_v3_large",
+    "vit_b_16",
 )
 INT8_CASES = ("mobilenet_v2",)
 CALIBRATION_IMAGES = 32
@@ -511,14 +557,34 @@ def runtime_models(
 ) -> tuple[keras.Model, Any]:
     """(Keras model, torch reference or None without `torch_fn`) of `case` for the runtimes
     table: random weights, each batch norm's statistics taken from one random batch (see
-    `calibrate_batch_norms`)."""
+    `calibrate_batch_norms`), and on the torch side no parameter left at zero (see
+    `fill_zero_parameters`)."""
     x = np.random.default_rng(4).uniform(-1, 1, (STATISTICS_BATCH, size, size, 3))
     x = x.astype(np.float32)
     model = calibrate_batch_norms(zoo_model(case, size), x)
     module = torch_fn(case.name, 1000, case.torch_alpha) if torch_fn else None
     if module is not None:
+        fill_zero_parameters(module)
         calibrate_torch_batch_norms(module, np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     return model, module
+
+
+def fill_zero_parameters(module: Any, std: float = 0.02, seed: int = 0) -> list[str]:
+    """Gives every weight (a parameter of two or more axes) of torch `module` that is zero
+    everywhere seeded normal values of standard deviation `std`, and returns their names.
+    torchvision starts some at zero (a Vision Transformer's head and class token), which makes
+    every image's output the same and an output check of the runtimes blind (`check_outputs`);
+    zero biases and batch-norm shifts are left as they are."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    filled = []
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if p.ndim >= 2 and not p.any():
+                p.copy_(torch.randn(p.shape, generator=generator) * std)
+                filled.append(name)
+    return filled
 
 
 def calibrate_batch_norms(model: keras.Model, x: np.ndarray) -> keras.Model:

@@ -5,7 +5,11 @@
 For each id: max |keras - torch| / max |torch| of the logits on two random 224x224 images, with
 both frameworks in float32 and in float64, using the references and seeds of the parity tests
 (keras_zoo/torch_reference.py: torchvision's and timm's own modules; megvii's ShuffleNet V1 layout
-hand-written, as it has no installable source). The last column names the reference's class.
+hand-written, as it has no installable source). The Vision Transformers (vit_b_16, vit_b_32,
+vit_l_16, vit_l_32) are compared as tests/test_parity_vit.py compares them: torchvision's own
+VisionTransformer with every parameter random (tests/torch_models.py
+random_transformer_reference), its state_dict loaded by name. The last column names the
+reference's class.
 """
 
 import os
@@ -18,8 +22,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from tests.parity import logit_error, reference  # noqa: E402
+from keras_zoo.port import load_state_dict  # noqa: E402
+from tests.parity import logit_error, reference, torch_logits  # noqa: E402
 from tests.test_parity_mobilenet import CONFIGS  # noqa: E402
+from tests.torch_models import random_transformer_reference, state_dict_numpy  # noqa: E402
 
 SEEDS = {name: (alpha, seed) for name, alpha, seed in CONFIGS if alpha == 1.0}
 DEFAULT = [
@@ -32,7 +38,28 @@ DEFAULT = [
     "mobilenet_v3_large",
     "shufflenet_v2_x1_0",
     "shufflenet_v1_g3_x1_0",
+    "vit_b_16",
+    "vit_b_32",
+    "vit_l_16",
+    "vit_l_32",
 ]
+TRANSFORMERS = ("vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32")
+SIZE = 224
+
+
+def transformer_error(name: str, dtype: torch.dtype) -> tuple[float, type]:
+    """(max |keras - torch| / max |torch| of the logits, the reference's class) of Vision
+    Transformer `name` at SIZE x SIZE, with the reference and seed of tests/test_parity_vit.py
+    and Keras' floatx already set to `dtype`'s."""
+    import keras_zoo
+
+    ref = random_transformer_reference(name, seed=len(name), image_size=SIZE).to(dtype)
+    model = keras_zoo.build(name, input_shape=(SIZE, SIZE, 3), classifier_activation=None)
+    load_state_dict(model, state_dict_numpy(ref))
+    np_dtype = "float64" if dtype == torch.float64 else "float32"
+    x = np.random.default_rng(0).normal(size=(2, SIZE, SIZE, 3)).astype(np_dtype)
+    got, want = model.predict(x, verbose=0), torch_logits(ref, x)
+    return float(np.max(np.abs(got - want)) / np.max(np.abs(want))), type(ref)
 
 
 def main() -> int:
@@ -44,12 +71,16 @@ def main() -> int:
         for dtype, floatx in ((torch.float32, "float32"), (torch.float64, "float64")):
             keras.config.set_floatx(floatx)
             keras.config.set_dtype_policy(floatx)
+            if name in TRANSFORMERS:
+                error, source = transformer_error(name, dtype)
+                errors.append(error)
+                continue
             errors.append(
                 logit_error(
-                    name, (224, 224), np.random.default_rng(0), dtype, alpha=alpha, seed=seed
+                    name, (SIZE, SIZE), np.random.default_rng(0), dtype, alpha=alpha, seed=seed
                 )
             )
-        source = type(reference(name, alpha=alpha, seed=seed))
+            source = type(reference(name, alpha=alpha, seed=seed))
         print(
             f"{name:<24} {errors[0]:>10.2e} {errors[1]:>10.2e}  "
             f"{source.__module__}.{source.__qualname__}",

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from keras_zoo import bench, cli
+from keras_zoo.deploy import outputs_vary
 
 
 def _ordered(triple):
@@ -83,7 +84,7 @@ def test_a_tiny_benchmark_fills_every_table():
         assert heading in text
 
 
-def test_a_case_without_a_keras_applications_peer_runs_alone():
+def test_a_case_without_a_keras_applications_peer_runs_alone_and_says_why():
     case = bench.choose_cases(["shufflenet_v2_x1_0"])
     out = io.StringIO()
     inference = bench.bench_inference(
@@ -92,6 +93,47 @@ def test_a_case_without_a_keras_applications_peer_runs_alone():
     build = bench.bench_build(case, size=32, rounds=1, out=out)
     assert _ordered(inference[0]["folded"]) and "keras.applications" not in inference[0]
     assert _ordered(build[0]["keras_zoo"]) and "ratio" not in build[0]
+    why = "keras.applications has no ShuffleNet"
+    assert inference[0]["no peer"] == build[0]["no peer"] == {"keras.applications": why}
+    text = out.getvalue()
+    assert f"keras.applications: none ({why})" in text  # under the inference table's lines
+    # the peer's cell reads "none", not a number, in both tables: "shufflenet_v2_x1_0 1
+    # keras_zoo 12.3 (12.3..12.3) none - ..." and "shufflenet_v2_x1_0 0.12 (0.12..0.12) none -"
+    inference_line, build_line = [s for s in text.splitlines() if s.startswith(case[0].label)]
+    assert inference_line.split()[5:7] == ["none", "-"]
+    assert build_line.split()[3:5] == ["none", "-"] and build_line.endswith(f"({why})")
+
+
+def test_every_case_has_a_keras_applications_peer_or_a_reason():
+    vit = bench.choose_cases(["vit_b_16"])[0]
+    assert vit.keras_app is None and "Vision Transformer" in vit.no_keras_app
+    assert "vit_b_16" in bench.RUNTIME_CASES
+    for case in bench.CASES:
+        assert (case.keras_app is None) != (case.no_keras_app is None)
+    with pytest.raises(ValueError, match="no_keras_app"):
+        bench.Case("m", "resnet18", {}, None, {})
+    with pytest.raises(ValueError, match="no_keras_app"):
+        bench.Case("m", "resnet50", {}, "ResNet50", {}, no_keras_app="why")
+
+
+def test_torch_weights_left_at_zero_are_filled():
+    """torchvision starts a ViT's head at zero: every image would give the same logits, and
+    the runtimes table's output check would be void."""
+    import torch
+
+    from keras_zoo.torch_reference import torch_model
+
+    module = torch_model("vit_b_32", num_classes=10, image_size=64).eval()
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(2, 3, 64, 64)).astype("float32"))
+    with torch.no_grad():
+        assert not module(x).any()
+        biases = {n: p.clone() for n, p in module.named_parameters() if p.ndim == 1}
+        assert bench.fill_zero_parameters(module) == ["class_token", "heads.head.weight"]
+        assert module.heads.head.weight.std() == pytest.approx(0.02, rel=0.2)
+        assert bench.fill_zero_parameters(module) == []
+        assert all(torch.equal(p, biases[n]) for n, p in module.named_parameters() if p.ndim == 1)
+        logits = module(x).numpy()
+    assert outputs_vary(logits, 1e-3)
 
 
 def test_the_output_check_judges_float32_runtimes_only():
