@@ -113,14 +113,7 @@ def spatial_layers(
 ) -> list[tuple[LayerRef, tuple]]:
     """(layer, output shape) for each layer with one 4-D output (batch, height, width,
     channels), in graph order; shapes for a batch of `input_shape` images when given."""
-    refs = []
-    for ref in walk_layers(model):
-        try:
-            tensor = ref.output(model)
-        except ValueError:
-            continue
-        if len(tensor.shape) == 4:
-            refs.append((ref, tuple(tensor.shape)))
+    refs = [(ref, tuple(t.shape)) for ref, t in _single_outputs(model) if len(t.shape) == 4]
     if input_shape is not None and refs:
         probe = make_probe(model, [ref for ref, _ in refs])
         symbolic = probe(keras.KerasTensor((1, *input_shape)))
@@ -175,15 +168,22 @@ def token_layers(model: keras.Model) -> list[tuple[LayerRef, tuple]]:
     grid = token_grid(model)
     if grid is None:
         return []
-    refs = []
+    return [
+        (ref, (t.shape[0], grid.rows, grid.columns, t.shape[-1]))
+        for ref, t in _single_outputs(model)
+        if _is_tokens(t.shape, grid)
+    ]
+
+
+def _single_outputs(model: keras.Model) -> list[tuple[LayerRef, Any]]:
+    """(layer, its output tensor) for each layer of `model` with one output, in graph order."""
+    found = []
     for ref in walk_layers(model):
         try:
-            tensor = ref.output(model)
+            found.append((ref, ref.output(model)))
         except ValueError:
             continue
-        if _is_tokens(tensor.shape, grid):
-            refs.append((ref, (tensor.shape[0], grid.rows, grid.columns, tensor.shape[-1])))
-    return refs
+    return found
 
 
 def _is_tokens(shape: Sequence, grid: TokenGrid) -> bool:
