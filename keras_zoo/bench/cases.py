@@ -1,0 +1,115 @@
+"""The benchmark's cases: each architecture's keras_zoo id and keywords, and the constructors
+of its peers (keras.applications here; torch through a `TorchFn`).
+
+>>> [case.label for case in CASES][:3]
+['mobilenet_v1', 'mobilenet_v2', 'mobilenet_v2 a0.75']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import keras
+
+# FUNCTION(name, num_classes, alpha) -> torch.nn.Module: the torch reference of an id
+TorchFn = Callable[[str, int, float], Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One architecture: the keras_zoo id and keywords, and its peers' constructors."""
+
+    label: str
+    name: str
+    kwargs: dict
+    keras_app: str | None  # keras.applications constructor
+    keras_kwargs: dict
+    torch_alpha: float = 1.0
+    # why keras.applications has no peer (printed in its place): None for a case that has one
+    no_keras_app: str | None = None
+
+    def __post_init__(self):
+        if (self.keras_app is None) == (self.no_keras_app is None):
+            raise ValueError(
+                f"{self.label}: give keras_app or, without one, no_keras_app (why there is none)"
+            )
+
+
+CASES = (
+    Case("mobilenet_v1", "mobilenet_v1", {}, "MobileNet", {}),
+    Case("mobilenet_v2", "mobilenet_v2", {}, "MobileNetV2", {}),
+    Case(
+        "mobilenet_v2 a0.75", "mobilenet_v2", {"alpha": 0.75}, "MobileNetV2", {"alpha": 0.75}, 0.75
+    ),
+    Case(
+        "mobilenet_v3_small",
+        "mobilenet_v3_small",
+        {},
+        "MobileNetV3Small",
+        {"include_preprocessing": False},
+    ),
+    Case(
+        "mobilenet_v3_large",
+        "mobilenet_v3_large",
+        {},
+        "MobileNetV3Large",
+        {"include_preprocessing": False},
+    ),
+    Case(
+        "shufflenet_v2_x1_0",
+        "shufflenet_v2_x1_0",
+        {},
+        None,
+        {},
+        no_keras_app="keras.applications has no ShuffleNet",
+    ),
+    Case(
+        "shufflenet_v1_g3_x1_0",
+        "shufflenet_v1_g3_x1_0",
+        {},
+        None,
+        {},
+        no_keras_app="keras.applications has no ShuffleNet",
+    ),
+    Case("resnet50", "resnet50", {}, "ResNet50", {}),
+    Case(
+        "resnext50_32x4d",
+        "resnext50_32x4d",
+        {},
+        None,
+        {},
+        no_keras_app="keras.applications has no ResNeXt",
+    ),
+    Case(
+        "vit_b_16",
+        "vit_b_16",
+        {},
+        None,
+        {},
+        no_keras_app="keras.applications has no Vision Transformer",
+    ),
+)
+TRAIN_CASES = ("mobilenet_v2", "resnet50")
+
+
+def zoo_model(case: Case, size: int) -> keras.Model:
+    """The keras_zoo model of `case` at size x size, with logits and random weights."""
+    import keras_zoo
+
+    return keras_zoo.build(
+        case.name, input_shape=(size, size, 3), classifier_activation=None, **case.kwargs
+    )
+
+
+def keras_app_model(case: Case, size: int) -> keras.Model:
+    """The keras.applications peer of `case` at size x size, with logits and random weights."""
+    import keras
+
+    if case.keras_app is None:
+        raise ValueError(f"{case.label} has no keras.applications peer")
+    return getattr(keras.applications, case.keras_app)(
+        weights=None, input_shape=(size, size, 3), classifier_activation=None, **case.keras_kwargs
+    )
