@@ -20,6 +20,8 @@ from PIL import Image
 import keras_zoo
 from keras_zoo import cli, deploy, walk
 from keras_zoo.bench import calibrate_batch_norms
+from keras_zoo.deploy import exporting
+from keras_zoo.deploy.images import Images
 from keras_zoo.layers import ChannelShuffle
 
 SIZE = 67  # odd: every stride-2 layer sees an odd size somewhere
@@ -40,9 +42,9 @@ def _model(name, size=SIZE, classes=10, seed=0, **kwargs):
     rng = np.random.default_rng(seed)
     keras.utils.set_random_seed(seed)
     model = keras_zoo.build(name, input_shape=(size, size, 3), classes=classes, **kwargs)
-    pictures = deploy._Images(
-        keras_zoo.model_info(name).preprocessing, False, (size, size, 3)
-    ).random(8, seed=seed + 1)
+    pictures = Images(keras_zoo.model_info(name).preprocessing, False, (size, size, 3)).random(
+        8, seed=seed + 1
+    )
     noise = rng.normal(0, 1, (8, size, size, 3)).astype("float32")
     return calibrate_batch_norms(model, np.concatenate([pictures, noise]))
 
@@ -169,7 +171,7 @@ def test_nchw_exports_take_torch_style_batches(models, images, name, fmt, tmp_pa
 def test_the_check_is_not_blind(models, tmp_path, monkeypatch):
     """A conversion that changes the function fails the check and leaves nothing behind."""
     model = models["mobilenet_v3_small"]
-    original = deploy._fold
+    original = exporting._fold
 
     def perturbed(m):
         folded = original(m)
@@ -177,7 +179,7 @@ def test_the_check_is_not_blind(models, tmp_path, monkeypatch):
         kernel.set_weights([w * 1.001 for w in kernel.get_weights()])
         return folded
 
-    monkeypatch.setattr(deploy, "_fold", perturbed)
+    monkeypatch.setattr(exporting, "_fold", perturbed)
     (tmp_path / "m.tflite").write_bytes(b"an earlier export")
     with pytest.raises(deploy.ExportError, match="max relative error .* > tolerance 0.0001"):
         keras_zoo.export(model, tmp_path / "m.tflite", verbose=False)
@@ -278,7 +280,7 @@ def test_bad_format_or_quantization_lists_what_is_allowed(tmp_path, kwargs, mess
 
 def test_bad_paths_and_folders_fail_before_any_work(tmp_path, monkeypatch):
     model = keras_zoo.build("resnet18", input_shape=(32, 32, 3), classes=2)
-    monkeypatch.setattr(deploy, "_convert", lambda *a: pytest.fail("work started"))
+    monkeypatch.setattr(exporting, "_convert", lambda *a: pytest.fail("work started"))
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("not an image")
     (tmp_path / "file").write_text("")
