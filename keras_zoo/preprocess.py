@@ -27,7 +27,7 @@ import keras
 import numpy as np
 
 from keras_zoo.layers import Normalize, ResizeAndCrop
-from keras_zoo.registry import ModelInfo, model_info
+from keras_zoo.registry import ModelInfo, model_info, weight_set_of
 from keras_zoo.weight_sets import Preprocessing, resize_size
 
 CLASS_INDEX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet_class_index.json")
@@ -37,8 +37,6 @@ def preprocessing_of(info: ModelInfo, weights: str | os.PathLike | None = None) 
     """How the weights `weights` names for `info` were evaluated: the weight set's own for
     "imagenet" or a weight set's key, the id's default for None or a weights file. ValueError
     for a key `info` has no weight set of."""
-    from keras_zoo.pretrained import weight_set_of
-
     if weights is None:
         return info.preprocessing
     ws = weight_set_of(info, os.fspath(weights))

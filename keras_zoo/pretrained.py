@@ -1,5 +1,7 @@
 """Weights above construction: what `build(name, weights=...)` means, fetching published
-checkpoints once, and loading them into a built architecture.
+checkpoints once, and loading them into a built architecture; `port` for keras_zoo's ids.
+keras_zoo.port imports nothing from the zoo: the registry's answers (`identify`,
+`model_for_checkpoint`) reach it from here as arguments.
 
 `weights` is None, "imagenet" (the id's first weight set), a weight set's key
 ("torchvision:IMAGENET1K_V2", "timm:resnet50.a1_in1k", "megvii:ShuffleNetV1-1.0x-group3"),
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
@@ -26,13 +28,13 @@ import numpy as np
 from keras_zoo import checks
 from keras_zoo.builder import BUILD_MODEL_KEYWORDS
 from keras_zoo.layers import PositionEmbedding
-from keras_zoo.port import convert, layouts, loading
-from keras_zoo.port.layout import adapt_input_conv, resample_position_embedding
-from keras_zoo.port.loading import checkpoint_params, fit_checkpoint, load_keras_file
-from keras_zoo.port.mapping import plan_state_dict, weighted_layers
+from keras_zoo.port import convert, loading
+from keras_zoo.port.key_maps import convert_state_dict, detect_layout
+from keras_zoo.port.mapping import weighted_layers
 from keras_zoo.port.reader import read_checkpoint
-from keras_zoo.registry import ModelInfo, list_models, model_info
-from keras_zoo.weight_sets import SOURCES, Preprocessing, WeightSet
+from keras_zoo.port.tensors import adapt_input_conv, resample_position_embedding
+from keras_zoo.registry import ModelInfo, list_models, model_info, weight_set_of
+from keras_zoo.weight_sets import Preprocessing, WeightSet
 
 URL_ENV = "KERAS_ZOO_WEIGHTS_URL"
 
@@ -60,32 +62,6 @@ class Weights:
     @property
     def preprocessing(self) -> Preprocessing | None:
         return self.weight_set.preprocessing if self.weight_set else None
-
-
-def weight_set_of(info: ModelInfo, weights: str) -> WeightSet | None:
-    """The weight set `weights` names for `info` ("imagenet", "source:tag" or a tag alone), None
-    when it names a file; ValueError for an unknown key, listing the available ones."""
-    if weights == "imagenet":
-        if not info.weights:
-            with_weights = [n for n in list_models() if model_info(n).weights]
-            raise ValueError(
-                f"weights='imagenet': {info.name} has no published weights; ids "
-                f"that have: {', '.join(with_weights)}"
-            )
-        return info.default_weights
-    source = weights.partition(":")[0]
-    if (source in SOURCES or any(weights == ws.tag for ws in info.weights)) and not os.path.exists(
-        weights
-    ):
-        return info.weight_set(weights)
-    if not weights.endswith(checks.KERAS_WEIGHT_SUFFIXES + checks.TORCH_WEIGHT_SUFFIXES):
-        available = ", ".join(repr(ws.key) for ws in info.weights) or "none"
-        raise ValueError(
-            f"weights={weights!r}: not a weight set of {info.name} (available: {available}, "
-            f"or 'imagenet' for the first) nor a weights file ("
-            f"{', '.join(checks.KERAS_WEIGHT_SUFFIXES + checks.TORCH_WEIGHT_SUFFIXES)})"
-        )
-    return None
 
 
 def check(info: ModelInfo, weights: Any) -> tuple[str, WeightSet | None] | None:
@@ -123,9 +99,9 @@ def resolve(
     state = read_checkpoint(path)
     # keys in no known layout are matched by name as they are (the mismatch report then lists
     # what is missing and left over)
-    layout = ws.layout if ws else layouts.detect_layout(state)
+    layout = ws.layout if ws else detect_layout(state)
     if layout is not None:
-        state = layouts.convert_state_dict(state, layout)
+        state = convert_state_dict(state, layout)
     if ws is None:
         kwargs = _fix(spec, info.layout_config.get(layout or "", {}), kwargs)
     return Weights(spec, path, ws, state), kwargs
@@ -219,29 +195,9 @@ def adapt_position_embeddings(model: keras.Model, state: Mapping[str, np.ndarray
 
 def identify(state_dict: Mapping[str, np.ndarray]) -> str | None:
     """The registered id whose architecture the state_dict fits, with the state_dict's own
-    number of classes (a fine-tuned checkpoint is told by its backbone), if any.
-
-    Ids whose parameter count, the classifier resized to 1000 classes, is the checkpoint's are
-    built with the checkpoint's classes and matched by name and shape.
-    """
-    n_params = checkpoint_params(state_dict)
-    for name in list_models():
-        info = model_info(name)
-        top = f"{info.classifier[-1]}." if info.classifier else None
-        rows = state_dict.get(f"{top}weight") if top else None
-        classes, at_1000 = 1000, n_params
-        if rows is not None and np.ndim(rows) == 2:
-            classes = int(rows.shape[0])
-            per_class = rows.shape[1] + (f"{top}bias" in state_dict)
-            at_1000 += (1000 - classes) * per_class  # as if it had ImageNet's 1000 classes
-        if info.params != at_1000:
-            continue
-        candidate = info.builder(
-            name=name, input_shape=(None, None, 3), classes=classes, classifier_activation=None
-        )
-        if plan_state_dict(candidate, state_dict).fits:
-            return name
-    return None
+    number of classes (a fine-tuned checkpoint is told by its backbone), if any: what a
+    checkpoint that does not fit is said to look like."""
+    return loading.identify(state_dict, (model_info(name) for name in list_models()))
 
 
 def architecture(kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -265,13 +221,14 @@ def load(model: keras.Model, info: ModelInfo, weights: Weights, kwargs: Mapping[
                 input_shape=(None, None, model.inputs[0].shape[-1]),
             )
 
-        load_keras_file(model, weights.path, info.classifier, full_model)
+        loading.load_keras_file(model, weights.path, info.classifier, full_model)
         return
-    fit_checkpoint(
+    loading.fit_checkpoint(
         model,
         adapt_position_embeddings(model, adapt_input_channels(model, weights.state)),
         source=os.path.basename(weights.path),
         optional_modules=info.classifier,
+        identify=identify,
     )
 
 
@@ -279,7 +236,7 @@ def model_for_checkpoint(
     name: str, state: Mapping[str, np.ndarray], layout: str | None
 ) -> keras.Model:
     """`build(name)` without softmax, with as many classes as the checkpoint's classifier and
-    the keywords its layout needs: what `keras_zoo.port.port(name, ...)` ports into."""
+    the keywords its layout needs: what `port(name, ...)` ports into."""
     info = model_info(name)
     kwargs = dict(
         info.layout_config.get(layout or "", {}),
@@ -295,5 +252,40 @@ def model_for_checkpoint(
     return model
 
 
-convert.MODEL_FOR_CHECKPOINT = model_for_checkpoint
-loading.IDENTIFY = identify
+def port(
+    model: keras.Model | str,
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    check: bool = False,
+    reference: Callable[[str, int], Any] | None = None,
+    layout: str | None = None,
+    allow_unknown: bool = False,
+) -> convert.PortResult:
+    """Ports the PyTorch checkpoint `src` into a Keras weights file `dst` for `model`: a
+    keras_zoo model id (built by `model_for_checkpoint` with the checkpoint's number of
+    classes) or any Keras model whose weighted layers are named after the checkpoint's module
+    paths. A checkpoint that does not fit names the registered id it looks like (`identify`).
+
+    The rest is `keras_zoo.port.port`'s: the key layout detected unless `layout` is given, the
+    numeric check against the PyTorch model (`check=True`, `reference(name, classes)`,
+    torchvision's by default, a relative error above 2e-5 fails), `allow_unknown` for
+    checkpoints that hold other objects beside their tensors, nothing written unless everything
+    succeeded.
+
+    Example (with a torchvision checkpoint in the working folder)::
+
+        result = port("resnet50", "resnet50-0676ba61.pth", "resnet50.weights.h5")
+        result.seconds, result.sha256
+    """
+    return convert.port(
+        model,
+        src,
+        dst,
+        check=check,
+        reference=reference,
+        layout=layout,
+        allow_unknown=allow_unknown,
+        model_for_checkpoint=model_for_checkpoint,
+        identify=identify,
+    )

@@ -17,11 +17,13 @@ import difflib
 import fnmatch
 import functools
 import inspect
+import os
 from collections.abc import Callable
 from typing import Any
 
 from keras_zoo.builder import SHARED_KEYWORDS
-from keras_zoo.weight_sets import Preprocessing, WeightSet
+from keras_zoo.checks import KERAS_WEIGHT_SUFFIXES, TORCH_WEIGHT_SUFFIXES
+from keras_zoo.weight_sets import SOURCES, Preprocessing, WeightSet
 
 # Keywords `build` takes above construction: the weights to load and the input normalisation.
 LOADING_KEYWORDS = ("weights", "include_preprocessing")
@@ -208,10 +210,34 @@ def list_weights(name: str) -> list[WeightSet]:
     return list(model_info(name).weights)
 
 
-def __getattr__(attr: str) -> Any:
-    # `build` moved above construction, to keras_zoo.api; the old import path keeps working
-    if attr == "build":
-        from keras_zoo.api import build
+def weight_set_of(info: ModelInfo, weights: str) -> WeightSet | None:
+    """The weight set `weights` names for `info` ("imagenet", "source:tag" or a tag alone), None
+    when it names a file; ValueError for an unknown key, listing the available ones. Nothing is
+    read or fetched.
 
-        return build
-    raise AttributeError(f"module 'keras_zoo.registry' has no attribute {attr!r}")
+    >>> weight_set_of(model_info("resnet50"), "imagenet").key
+    'torchvision:IMAGENET1K_V2'
+    >>> weight_set_of(model_info("resnet50"), "resnet50-0676ba61.pth") is None
+    True
+    """
+    if weights == "imagenet":
+        if not info.weights:
+            with_weights = [n for n in list_models() if model_info(n).weights]
+            raise ValueError(
+                f"weights='imagenet': {info.name} has no published weights; ids "
+                f"that have: {', '.join(with_weights)}"
+            )
+        return info.default_weights
+    source = weights.partition(":")[0]
+    if (source in SOURCES or any(weights == ws.tag for ws in info.weights)) and not os.path.exists(
+        weights
+    ):
+        return info.weight_set(weights)
+    suffixes = KERAS_WEIGHT_SUFFIXES + TORCH_WEIGHT_SUFFIXES
+    if not weights.endswith(suffixes):
+        available = ", ".join(repr(ws.key) for ws in info.weights) or "none"
+        raise ValueError(
+            f"weights={weights!r}: not a weight set of {info.name} (available: {available}, "
+            f"or 'imagenet' for the first) nor a weights file ({', '.join(suffixes)})"
+        )
+    return None

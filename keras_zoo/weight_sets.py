@@ -76,7 +76,7 @@ class WeightSet:
         url: where the checkpoint is published. With `direct=False` a page to fetch it from
             by hand (megvii's are in a shared folder).
         layout: the key layout of the checkpoint: "torchvision", "timm" or "megvii"
-            (keras_zoo.port.layouts converts it to the model's names).
+            (keras_zoo.port.key_maps converts it to the model's names).
         top1: the published ImageNet-1k top-1 accuracy (%) at `preprocessing`, or None.
         preprocessing: how the weights were evaluated.
         sha256: the published sha256, or the prefix of it in the file name; None if none is

@@ -1,4 +1,4 @@
-"""Time `keras_zoo.port.port` (read, build, map, save) on a torchvision-layout checkpoint.
+"""Time `keras_zoo.pretrained.port` (read, build, map, save) on a torchvision-layout checkpoint.
 
     python scripts/time_port.py [NAME ...] [--rounds N]
 

@@ -1,5 +1,5 @@
 """timm's and megvii's checkpoint layouts: told apart by their keys, renamed into keras_zoo's by
-the tables in keras_zoo.port.layouts, and then computing timm's own function.
+the tables in keras_zoo.port.key_maps, and then computing timm's own function.
 
 timm's MobileNet V2/V3 (random weights, calibrated then randomized batch norm, eval mode) are
 converted, loaded and compared on their logits: float32 max |keras - timm| / max |timm| <= 2e-5

@@ -157,7 +157,7 @@ def test_other_bad_input():
 def test_checkpoint_through_the_porter_with_a_new_head(tmp_path, rng):
     import torch
 
-    from keras_zoo.port import port
+    from keras_zoo.pretrained import port
     from tests.conftest import relative_error
     from tests.parity import torch_logits
     from tests.torch_models import randomize, torch_model

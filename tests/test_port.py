@@ -13,7 +13,8 @@ import torch
 
 import keras_zoo
 from keras_zoo import cli
-from keras_zoo.port import compare, load_state_dict, port, provenance
+from keras_zoo.port import compare, load_state_dict, provenance
+from keras_zoo.pretrained import port
 from tests.conftest import permission_bound, relative_error
 from tests.torch_models import randomize, state_dict_numpy, torch_model
 

@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import h5py
@@ -45,11 +45,6 @@ def sha256_of(path: str, chunk: int = 1 << 22) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
-
-
-# The zoo's model for a checkpoint, for `port(name, ...)`: set by keras_zoo.pretrained (this
-# package imports nothing from the zoo). (name, state_dict, layout) -> keras.Model.
-MODEL_FOR_CHECKPOINT: Callable[[str, dict, str | None], keras.Model] | None = None
 
 
 def check_against_torch(
@@ -136,29 +131,36 @@ def port(
     reference: Callable[[str, int], Any] | None = None,
     layout: str | None = None,
     allow_unknown: bool = False,
+    model_for_checkpoint: Callable[[str, dict, str | None], keras.Model] | None = None,
+    identify: Callable[[Mapping[str, np.ndarray]], str | None] | None = None,
 ) -> PortResult:
     """Ports the PyTorch checkpoint `src` into a Keras weights file `dst` for `model`: any
     Keras model whose weighted layers are named after the checkpoint's module paths, or a
-    keras_zoo model id (built with the checkpoint's number of classes).
+    name that `model_for_checkpoint(name, state_dict, layout)` builds a model for
+    (`keras_zoo.pretrained.port` passes the registry's: a keras_zoo model id, built with the
+    checkpoint's number of classes).
 
     The checkpoint's key layout ("torchvision", "timm" or "megvii") is detected unless
     `layout` is given, and converted to the model's names (keys in no known layout are
     matched as they are). Every checkpoint tensor must fit
-    the model exactly (a checkpoint of another architecture fails, naming the registered
-    id it looks like). With `check=True`, the ported model and the
+    the model exactly (a checkpoint of another architecture fails, naming the id it looks like
+    when `identify(state_dict)` names one). With `check=True`, the ported model and the
     PyTorch model (`reference(name, classes)`, torchvision's by default) are compared on
     random images and a relative error above 2e-5 fails the port. Nothing is written unless
     everything succeeded. `allow_unknown=True` reads a checkpoint that holds other objects
     beside its tensors (an argparse.Namespace, a torch.device) with inert placeholders for
     them (`read_checkpoint`).
 
-    Example (with a torchvision checkpoint in the working folder)::
+    Example (`keras_zoo.pretrained.port`, which knows the registry's ids, with a torchvision
+    checkpoint in the working folder)::
+
+        from keras_zoo.pretrained import port
 
         result = port("resnet50", "resnet50-0676ba61.pth", "resnet50.weights.h5")
         result.seconds, result.sha256
     """
     from keras_zoo._version import __version__
-    from keras_zoo.port.layouts import convert_state_dict, detect_layout
+    from keras_zoo.port.key_maps import convert_state_dict, detect_layout
     from keras_zoo.port.reader import read_checkpoint
 
     start = time.perf_counter()
@@ -173,11 +175,14 @@ def port(
     if layout is not None:  # otherwise matched by name as they are
         state = convert_state_dict(state, layout)
     if isinstance(model, str):
-        if MODEL_FOR_CHECKPOINT is None:
-            raise TypeError("port(name, ...) needs keras_zoo's registry; pass a keras.Model")
-        model = MODEL_FOR_CHECKPOINT(model, state, layout)
+        if model_for_checkpoint is None:
+            raise TypeError(
+                "port(name, ...) needs model_for_checkpoint= (keras_zoo.pretrained.port "
+                "passes the registry's); pass a keras.Model"
+            )
+        model = model_for_checkpoint(model, state, layout)
     name = model.name
-    fit_checkpoint(model, state, source=os.path.basename(src))
+    fit_checkpoint(model, state, source=os.path.basename(src), identify=identify)
     error = None
     if check:
         classes = model.outputs[0].shape[-1]

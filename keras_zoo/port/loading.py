@@ -5,7 +5,8 @@ has no top or another number of classes; everything else must fit exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 import keras
 import numpy as np
@@ -23,14 +24,54 @@ def checkpoint_params(state_dict: Mapping[str, np.ndarray]) -> int:
     )
 
 
-# The zoo's answer to "which registered id does this state_dict fit?", installed by
-# keras_zoo.pretrained (this package imports nothing from the zoo).
-IDENTIFY: Callable[[Mapping[str, np.ndarray]], str | None] | None = None
+class Architecture(Protocol):
+    """What `identify` needs of a candidate architecture (`keras_zoo.registry.ModelInfo` has
+    it): its name, its parameter count at 1000 classes, the module paths of its classifier and
+    a builder taking build keywords."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def params(self) -> int: ...
+
+    @property
+    def classifier(self) -> tuple[str, ...]: ...
+
+    @property
+    def builder(self) -> Callable[..., Any]: ...
 
 
-def identify(state_dict: Mapping[str, np.ndarray]) -> str | None:
-    """The registered keras_zoo id whose architecture `state_dict` fits exactly, if any."""
-    return IDENTIFY(state_dict) if IDENTIFY else None
+def identify(
+    state_dict: Mapping[str, np.ndarray], candidates: Iterable[Architecture]
+) -> str | None:
+    """The name of the first of `candidates` whose architecture `state_dict` fits, with the
+    state_dict's own number of classes (a fine-tuned checkpoint is told by its backbone), if
+    any.
+
+    Candidates whose parameter count, the classifier resized to 1000 classes, is the
+    checkpoint's are built with the checkpoint's classes and matched by name and shape.
+    """
+    n_params = checkpoint_params(state_dict)
+    for info in candidates:
+        top = f"{info.classifier[-1]}." if info.classifier else None
+        rows = state_dict.get(f"{top}weight") if top else None
+        classes, at_1000 = 1000, n_params
+        if rows is not None and np.ndim(rows) == 2:
+            classes = int(rows.shape[0])
+            per_class = rows.shape[1] + (f"{top}bias" in state_dict)
+            at_1000 += (1000 - classes) * per_class  # as if it had ImageNet's 1000 classes
+        if info.params != at_1000:
+            continue
+        candidate = info.builder(
+            name=info.name,
+            input_shape=(None, None, 3),
+            classes=classes,
+            classifier_activation=None,
+        )
+        if plan_state_dict(candidate, state_dict).fits:
+            return info.name
+    return None
 
 
 def fit_checkpoint(
@@ -39,10 +80,12 @@ def fit_checkpoint(
     *,
     source: str,
     optional_modules: tuple[str, ...] = (),
+    identify: Callable[[Mapping[str, np.ndarray]], str | None] | None = None,
 ) -> Plan:
     """Sets `model` from `state_dict`, or raises ValueError saying what does not fit and, where
-    `identify(state_dict)` names the architecture the checkpoint fits, which one. The model is
-    unchanged on error."""
+    `identify(state_dict)` names the architecture the checkpoint fits, which one
+    (`keras_zoo.pretrained.identify` names registered ids). The model is unchanged on
+    error."""
     plan = plan_state_dict(model, state_dict, optional_modules=optional_modules)
     if plan.fits:
         for layer, values in plan.assignments:
@@ -50,7 +93,7 @@ def fit_checkpoint(
         return plan
     first = (plan.mismatched or plan.missing or plan.unexpected)[0]
     message = f"{source} does not fit {model.name}: {first}"
-    guess = identify(state_dict)
+    guess = identify(state_dict) if identify is not None else None
     if guess is not None and guess != model.name:
         key = plan.mismatched[0].split(":")[0] if plan.mismatched else None
         shape = f": {key} is {tuple(np.shape(state_dict[key + '.weight']))}" if key else ""

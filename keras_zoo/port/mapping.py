@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from keras_zoo import walk
-from keras_zoo.port.layout import (
+from keras_zoo.port.tensors import (
     IGNORED_KEYS,
     PARAMETER,
     keras_weights_from_torch,

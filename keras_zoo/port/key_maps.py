@@ -1,4 +1,5 @@
-"""Checkpoint layouts, told apart by their keys and renamed into keras_zoo's by tables.
+"""Checkpoint key conventions (layouts), told apart by their keys and renamed into keras_zoo's
+by tables.
 
 keras_zoo's layer names are torchvision's module paths (megvii's for ShuffleNet V1, timm's for
 MobileNet V1), so checkpoints in those layouts load as they are. timm's MobileNet V2 and V3
