@@ -111,10 +111,10 @@ def _exported(model, folder: str, fmt: str, quantize: str | None, calibration: s
     """`model` exported to `fmt` and loaded, as a runner of NHWC batches. The formats that
     can take NCHW input (ONNX, OpenVINO) are given it, as torch's exports are, and fed
     through `nchw`: neither side's timed calls then transpose their input."""
-    from keras_zoo.deploy import LAYOUTS, SUFFIXES, export, load_exported
+    from keras_zoo.deploy import FORMATS, export, load_exported
 
-    layout = "nchw" if "nchw" in LAYOUTS[fmt] else "nhwc"
-    path = os.path.join(folder, f"{model.name}-{quantize or 'f32'}{SUFFIXES[fmt]}")
+    layout = "nchw" if "nchw" in FORMATS[fmt].layouts else "nhwc"
+    path = os.path.join(folder, f"{model.name}-{quantize or 'f32'}{FORMATS[fmt].suffix}")
     # random weights can make the export warn that its check is weak, and the converters warn
     # of their own deprecations; neither bears on speed, and the table checks the outputs
     with warnings.catch_warnings():
