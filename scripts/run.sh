@@ -3,12 +3,13 @@
 # handwritten digits: write them as class folders, train mobilenet_v2 (alpha 0.75, 64x64) with
 # TensorBoard logging into logs/, evaluate it on the validation split, predict three images,
 # export it to LiteRT in float32 and in int8 (calibrated on the digits), each checked against
-# the Keras model and measured on every digit, and predict with the int8 export.
+# the Keras model and measured on every digit, and predict with the int8 export. run.json
+# records alpha, so the commands after train do not repeat it.
 source "$(dirname "$0")/_venv.sh" export
 run() { echo "+ keras-zoo $*"; .venv/bin/keras-zoo "$@"; }
 start=$(date +%s)
 run digits data/digits
-run train mobilenet_v2 --alpha 0.75 --data data/digits --image-size 64 --epochs 15 \
+run train mobilenet_v2 --model-arg alpha=0.75 --data data/digits --image-size 64 --epochs 15 \
     --augment crop --lr 0.002 --out logs/mobilenet_v2_digits "$@"
 run evaluate mobilenet_v2 --weights logs/mobilenet_v2_digits/best.weights.h5 \
     --data data/digits --subset validation

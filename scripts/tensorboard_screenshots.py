@@ -111,7 +111,7 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 2
-    from keras_zoo.cli import TENSORBOARD_FLAGS
+    from keras_zoo.commands.train import TENSORBOARD_FLAGS
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -10,6 +10,23 @@ import pytest  # noqa: E402
 
 from keras_zoo.port.compare import relative_error  # noqa: E402, F401  (tests import it here)
 
+COLOURS = {"blue": 2, "green": 1, "red": 0}  # class folder -> the channel that is bright
+
+
+def make_tree(root, per_class=10, size=40, seed=0, classes=COLOURS):
+    """A class-per-folder tree of `per_class` PNG images per class, each class's images bright
+    in its own channel: small images a model learns to tell apart in an epoch or two."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for name, channel in classes.items():
+        os.makedirs(root / name, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 90, (size, size, 3))
+            pixels[..., channel] += 160
+            Image.fromarray(pixels.astype(np.uint8)).save(root / name / f"{i:02d}.png")
+    return root
+
 
 def random_batch_norm_weights(layer, rng, spread: float):
     """Random statistics for a built batch norm, far from the initial ones: gamma and the
@@ -203,3 +220,26 @@ def run_workers(argv, count: int = 2, timeout: float = 400) -> tuple[list[int], 
         for proc in procs:
             proc.kill()
     return [proc.returncode for proc in procs], outputs
+
+
+def use_weight_set(monkeypatch, name, key, path):
+    """Registers a copy of `name`'s weight set `key` whose published hash is `path`'s, and a
+    file:// mirror holding `path` under the weight set's file name."""
+    import dataclasses
+    import hashlib
+    import pathlib
+
+    import keras_zoo
+    from keras_zoo import registry
+
+    info = keras_zoo.model_info(name)
+    ws = info.weight_set(key)
+    digest = hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+    mine = dataclasses.replace(ws, sha256=digest[:8])
+    weights = tuple(mine if w is ws else w for w in info.weights)
+    monkeypatch.setitem(registry._REGISTRY, name, dataclasses.replace(info, weights=weights))
+    mirror = pathlib.Path(path).parent / "mirror"
+    mirror.mkdir(exist_ok=True)
+    pathlib.Path(path).rename(mirror / ws.filename)
+    monkeypatch.setenv("KERAS_ZOO_WEIGHTS_URL", mirror.as_uri())
+    return mine

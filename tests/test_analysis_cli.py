@@ -98,6 +98,29 @@ def test_analyze_features_writes_grids_and_the_statistics_of_the_model(
     assert "stage4" in capsys.readouterr().out
 
 
+def test_analyze_features_builds_the_model_with_model_arg(weights, image, tmp_path):
+    """--model-arg bn_epsilon=0.01 (MobileNet V3's default: 0.001) reaches the model: the
+    statistics are those of the id built with it and the same weights."""
+    path, _ = weights
+    out = tmp_path / "eps"
+    argv = ["analyze-features", "mobilenet_v3_small", "--weights", path, "--classes", "5"]
+    flags = ["--image-size", "64", "--image", image, "--layers", "stage3", "--out", str(out)]
+    assert cli.main([*argv, *flags, "--model-arg", "bn_epsilon=0.01"]) == 0
+    row = _rows(out / "feature_stats.csv")[0]
+    x = keras_zoo.preprocessing("mobilenet_v3_small", path, image_size=64)(read_image(image)[None])
+    for eps, same in ((0.01, True), (0.001, False)):
+        model = keras_zoo.build(
+            "mobilenet_v3_small",
+            weights=path,
+            classes=5,
+            input_shape=(64, 64, 3),
+            bn_epsilon=eps,
+        )
+        value = viz.feature_maps(model, x, ["stage3"])["stage3"]
+        close = np.allclose([float(row["mean"]), float(row["std"])], [value.mean(), value.std()])
+        assert close is same, eps
+
+
 def test_analyze_features_takes_layer_names_and_n(weights, image, tmp_path):
     path, _ = weights
     out = tmp_path / "two"

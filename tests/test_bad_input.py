@@ -177,6 +177,17 @@ def trained(tmp_path_factory):
     return folder
 
 
+def test_a_run_record_with_alpha_and_no_model_args_still_builds_its_model(trained):
+    """run.json of earlier releases kept the width as "alpha": it builds the model as the
+    family keyword, with nothing given again."""
+    from keras_zoo.inference import load_trained
+
+    run = load_trained(MODEL, str(trained / "best.weights.h5"))
+    assert run.model_args == {"alpha": 0.75} and run.image_size == 32
+    reference = keras_zoo.build(MODEL, input_shape=(32, 32, 3), classes=2, alpha=0.75)
+    assert [w.shape for w in run.model.weights] == [w.shape for w in reference.weights]
+
+
 @pytest.mark.parametrize("kind", DAMAGED)
 def test_train_refuses_an_image_the_decoder_cannot_read(kind, tmp_path, capsys):
     data = _image_tree(tmp_path / "data")

@@ -1,3 +1,4 @@
+import argparse
 import subprocess
 import sys
 
@@ -58,3 +59,76 @@ def test_console_entry_point_runs_as_a_module():
         check=True,
     ).stdout
     assert "resnet18" in out and "resnet50" not in out
+
+
+def test_model_arg_values_are_python_literals_or_bare_words():
+    from keras_zoo.commands.options import model_arg
+
+    assert model_arg("alpha=0.75") == ("alpha", 0.75)
+    assert model_arg("groups=4") == ("groups", 4)
+    assert model_arg(" dropout = 1e-1 ") == ("dropout", 0.1)
+    assert model_arg("activation=hard_swish") == ("activation", "hard_swish")
+    assert model_arg("sizes=(1, 2)") == ("sizes", (1, 2))
+    assert model_arg("note='a=b'") == ("note", "a=b")
+    for bad in ("alpha", "=1", "1x=2", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected KEY=VALUE"):
+            model_arg(bad)
+
+
+def test_family_keywords_are_checked_against_the_family_function():
+    from keras_zoo.inference import load_trained, predict
+    from keras_zoo.model_args import check_model_args, family_keywords
+    from keras_zoo.training import train
+
+    assert family_keywords("shufflenet_v1") == {"groups": 3, "scale": 1.0}
+    assert family_keywords("mobilenet_v3_small") == {
+        "alpha": 1.0,
+        "dropout": 0.2,
+        "bn_epsilon": 0.001,
+    }
+    assert family_keywords("resnet50") == {}
+    assert check_model_args("mobilenet_v2", {"alpha": 1}) == {"alpha": 1}  # an int for a float
+    assert check_model_args("mobilenet_v2", None) == {}
+    for value in (True, "0.5", None, [0.5]):
+        with pytest.raises(ValueError, match=r"^model_args: mobilenet_v2's alpha takes a number"):
+            check_model_args("mobilenet_v2", {"alpha": value})
+    with pytest.raises(
+        ValueError,
+        match=r"^model_args: shufflenet_v1's groups takes an integer \(its default is 3\), "
+        r"got 2.0$",
+    ):
+        check_model_args("shufflenet_v1", {"groups": 2.0})
+    with pytest.raises(ValueError, match=r"^model_args: resnet50 takes no keyword 'alpha'; it "):
+        check_model_args("resnet50", {"alpha": 0.5})
+    # the library's entry points check them first, before any file is looked at
+    message = r"^model_args: mobilenet_v2 takes no keyword 'groups'; it takes: alpha, dropout$"
+    for call in (
+        lambda: train("mobilenet_v2", "no/such/data", model_args={"groups": 3}),
+        lambda: load_trained("mobilenet_v2", "w.weights.h5", model_args={"groups": 3}),
+        lambda: predict("mobilenet_v2", "w.weights.h5", ["x.png"], model_args={"groups": 3}),
+    ):
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+def test_alpha_is_the_shorthand_of_model_arg_alpha(capsys):
+    from keras_zoo import cli
+    from keras_zoo.commands import options
+
+    args = cli._parser().parse_args(["export", "mobilenet_v2", "m.onnx", "--alpha", "0.5"])
+    assert options.model_args(args, "mobilenet_v2") == {"alpha": 0.5}
+    args = cli._parser().parse_args(
+        ["export", "mobilenet_v2", "m.onnx", "--model-arg", "alpha=0.5", "--model-arg", "dropout=0"]
+    )
+    assert options.model_args(args, "mobilenet_v2") == {"alpha": 0.5, "dropout": 0}
+    argv = ["export", "mobilenet_v2", "m.onnx", "--alpha", "0.5", "--model-arg", "alpha=0.75"]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err.strip() == (
+        "keras-zoo export: error: argument --model-arg: alpha is given twice "
+        "(--alpha ALPHA is --model-arg alpha=ALPHA)"
+    )
+    assert cli.main(["export", "resnet18", "m.onnx", "--alpha", "0.5"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "keras-zoo export: error: argument --alpha: resnet18 has no width multiplier; "
+        "the MobileNets take one"
+    )

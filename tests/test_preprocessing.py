@@ -13,9 +13,9 @@ from sklearn.datasets import load_sample_image
 
 import keras_zoo
 from keras_zoo.data import make_dataset, read_image
+from keras_zoo.inference import predict
 from keras_zoo.layers import ResizeAndCrop
 from keras_zoo.preprocess import CLASS_INDEX
-from keras_zoo.training import predict
 from tests.torch_models import import_timm, import_torchvision
 
 # Measured against the references on these photographs (uint8 in, normalised values out): PIL

@@ -14,25 +14,15 @@ import pytest
 from PIL import Image
 
 from keras_zoo import cli
+from keras_zoo.commands.train import TENSORBOARD_FLAGS
 from keras_zoo.data import make_dataset, scan_folder
+from keras_zoo.inference import load_trained
 from keras_zoo.layers import TemperatureSoftmax
 from keras_zoo.registry import model_info
-from keras_zoo.training import load_trained, train
-from tests.conftest import h5_arrays, run_workers
+from keras_zoo.training import train
+from tests.conftest import COLOURS, h5_arrays, make_tree, run_workers
 
 MODEL = "mobilenet_v3_small"
-COLOURS = {"blue": 2, "green": 1, "red": 0}  # class folder -> the channel that is bright
-
-
-def make_tree(root, per_class=10, size=40, seed=0, classes=COLOURS):
-    rng = np.random.default_rng(seed)
-    for name, channel in classes.items():
-        os.makedirs(root / name, exist_ok=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 90, (size, size, 3))
-            pixels[..., channel] += 160
-            Image.fromarray(pixels.astype(np.uint8)).save(root / name / f"{i:02d}.png")
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +70,9 @@ def test_train_writes_weights_class_indices_and_the_run_configuration(run, tree)
         "2": "red",
     }
     config = json.loads((out / "run.json").read_text())
-    assert (config["model"], config["alpha"], config["image_size"], config["classes"]) == (
+    assert (config["model"], config["model_args"], config["image_size"], config["classes"]) == (
         MODEL,
-        0.75,
+        {"alpha": 0.75},
         32,
         3,
     )
@@ -137,7 +127,7 @@ def test_tensorboard_serves_a_train_run_a_person_can_read(run, tmp_path):
         for step in range(12):
             tf.summary.image("step", np.full((1, 4, 4, 1), step / 11, np.float32), step=step)
     writer.close()
-    flags = cli.TENSORBOARD_FLAGS.split()
+    flags = TENSORBOARD_FLAGS.split()
     with TensorBoardServer(logs.parent, tmp_path / "tensorboard.log", *flags) as server:
         run_name = logs.name
         images = server.wait_for(
@@ -580,6 +570,122 @@ def test_predict_and_evaluate_refuse_weights_that_do_not_fit(run, tree, tmp_path
         capsys,
         ["evaluate", MODEL, "--weights", str(out / "best.weights.h5"), "--data", str(data)],
         "has the classes ['blue', 'green', 'yellow'] but",
+    )
+
+
+@pytest.fixture(scope="module")
+def keyword_run(tree, tmp_path_factory):
+    """One epoch of shufflenet_v1 with groups=2, given by --model-arg: its default, 3, gives
+    weights of other shapes, so only a model built with the keyword loads them."""
+    out = tmp_path_factory.mktemp("keyword_run") / "out"
+    argv = ["train", "shufflenet_v1", "--data", str(tree), "--model-arg", "groups=2"]
+    flags = ["--epochs", "1", "--batch-size", "8", "--image-size", "32", "--no-inspect"]
+    assert cli.main([*argv, *flags, "--verbose", "0", "--out", str(out)]) == 0
+    return out
+
+
+def _first_error(capsys, argv):
+    """The first stderr line of a command that fails with status 2."""
+    code = cli.main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[0].startswith(f"keras-zoo {argv[0]}: error: "), err
+    return err[0]
+
+
+def test_family_keywords_reach_the_model_and_the_run_record(keyword_run, tree, tmp_path, capsys):
+    import keras_zoo
+
+    weights = str(keyword_run / "best.weights.h5")
+    assert json.loads((keyword_run / "run.json").read_text())["model_args"] == {"groups": 2}
+    trained = load_trained("shufflenet_v1", weights)
+    assert trained.model_args == {"groups": 2}
+    shapes = [tuple(w.shape) for w in trained.model.weights]
+    for groups, same in ((2, True), (3, False)):
+        model = keras_zoo.build("shufflenet_v1", groups=groups, input_shape=(32, 32, 3), classes=3)
+        assert ([tuple(w.shape) for w in model.weights] == shapes) is same
+    # evaluate, predict and export build it from run.json, no keyword repeated
+    image = str(next((tree / "red").iterdir()))
+    assert cli.main(["predict", "shufflenet_v1", "--weights", weights, image]) == 0
+    assert capsys.readouterr().out.startswith(f"{image}: ")
+    evaluate = ["evaluate", "shufflenet_v1", "--weights", weights, "--data", str(tree)]
+    assert cli.main([*evaluate, "--out", str(tmp_path / "e")]) == 0
+    assert f"on 30 images of {tree} (all): accuracy " in capsys.readouterr().out
+    assert (
+        cli.main(["export", "shufflenet_v1", str(tmp_path / "m.onnx"), "--weights", weights]) == 0
+    )
+    record = json.loads((tmp_path / "m.onnx.json").read_text())
+    assert record["metadata"]["run"]["model_args"] == {"groups": 2}
+    # a keyword given to them takes the run's place: groups=3 does not fit these weights
+    for argv in (
+        ["predict", "shufflenet_v1", "--weights", weights, image],
+        [*evaluate, "--out", str(tmp_path / "e3")],
+    ):
+        assert "do not fit shufflenet_v1" in _first_error(
+            capsys, [*argv, "--model-arg", "groups=3"]
+        )
+    assert not (tmp_path / "e3").exists()
+    assert (
+        cli.main(
+            ["predict", "shufflenet_v1", "--weights", weights, "--model-arg", "groups=2", image]
+        )
+        == 0
+    )
+    capsys.readouterr()
+
+
+def test_model_arg_builds_an_id_for_export_and_analyze_features(
+    keyword_run, tree, tmp_path, capsys
+):
+    """The weights alone, without the run's files beside them: the model is the id built with
+    --model-arg, which they fit only with groups=2."""
+    alone = tmp_path / "alone.weights.h5"
+    alone.write_bytes((keyword_run / "best.weights.h5").read_bytes())
+    model = ["--weights", str(alone), "--classes", "3", "--image-size", "32"]
+    image = str(next((tree / "blue").iterdir()))
+    analyze = ["analyze-features", "shufflenet_v1", *model, "--image", image]
+    export = ["export", "shufflenet_v1", str(tmp_path / "m.onnx"), *model]
+    for argv in ([*analyze, "--out", str(tmp_path / "f")], export):
+        assert "do not fit shufflenet_v1" in _first_error(capsys, argv)
+        assert cli.main([*argv, "--model-arg", "groups=2"]) == 0
+    assert "stage1.png" in os.listdir(tmp_path / "f")
+    record = json.loads((tmp_path / "m.onnx.json").read_text())
+    assert record["metadata"]["model_args"] == {"groups": 2}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "mobilenet_v2", "--data", "DATA", "--out", "OUT"],
+        ["evaluate", "mobilenet_v2", "--weights", "w.weights.h5", "--data", "DATA", "--out", "OUT"],
+        ["predict", "mobilenet_v2", "--weights", "w.weights.h5", "image.png"],
+        ["export", "mobilenet_v2", "OUT/m.onnx"],
+        ["analyze-features", "mobilenet_v2", "--image", "image.png", "--out", "OUT"],
+        ["analyze-kernels", "mobilenet_v2", "--out", "OUT"],
+        ["demo", "mobilenet_v2"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_model_arg_names_an_unknown_or_ill_typed_keyword(argv, tree, tmp_path, capsys):
+    """Checked against the id's family keywords before anything is read or written; the
+    first line names the argument, and for an unknown key the keywords the id takes."""
+    argv = [str(tmp_path / "out") if a == "OUT" else str(tree) if a == "DATA" else a for a in argv]
+    argv = [a.replace("OUT/", f"{tmp_path / 'out'}/") for a in argv]
+    prefix = f"keras-zoo {argv[0]}: error: argument --model-arg: "
+    cases = {
+        "groups=3": "mobilenet_v2 takes no keyword 'groups'; it takes: alpha, dropout",
+        "alpha=abc": "mobilenet_v2's alpha takes a number (its default is 1.0), got 'abc'",
+        "dropout=[0.1]": "mobilenet_v2's dropout takes a number (its default is 0.2), got [0.1]",
+        "classes=3": "'classes' is not a family keyword of mobilenet_v2",
+    }
+    for given, expected in cases.items():
+        assert _first_error(capsys, [*argv, "--model-arg", given]).startswith(prefix + expected)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*argv, "--model-arg", "alpha"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"keras-zoo {argv[0]}: error: argument --model-arg: expected KEY=VALUE such as "
+        "alpha=0.75, got 'alpha'"
     )
 
 

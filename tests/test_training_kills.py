@@ -15,11 +15,11 @@ import threading
 import keras
 import numpy as np
 import pytest
-from test_training import make_tree
 
 from keras_zoo.port.convert import provenance
-from keras_zoo.training import _find_backup, _SignalsBetweenBatches, train
-from tests.conftest import h5_arrays
+from keras_zoo.run_state import SignalsBetweenBatches, find_backup
+from keras_zoo.training import train
+from tests.conftest import h5_arrays, make_tree
 
 MODEL = "mobilenet_v1"
 CLASSES = ("blue", "green", "red")
@@ -180,7 +180,7 @@ def _damage(folder, case):
 )
 def test_a_damaged_backup_is_detected_and_the_one_before_it_chosen(copy, case):
     expected = _damage(copy / ".backup", case)
-    backup, problems = _find_backup(str(copy / ".backup"))
+    backup, problems = find_backup(str(copy / ".backup"))
     assert backup.epochs == 1 and backup.weights == str(copy / ".backup" / "epoch-0001.weights.h5")
     assert backup.history["val_accuracy"] == [0.25]
     assert len(problems) == 1 and problems[0].startswith(expected), problems
@@ -194,7 +194,7 @@ def test_what_a_kill_while_backing_up_leaves_is_not_taken_for_a_backup(copy):
     (folder / ".keras_zoo-999999-0.epoch-0003.weights.h5").write_bytes(half)
     (folder / ".keras_zoo-999999-1.epoch-0003.json").write_text('{"epochs": 3, "by')
     (folder / "epoch-0004.weights.h5").write_bytes(half)
-    backup, problems = _find_backup(str(folder))
+    backup, problems = find_backup(str(folder))
     assert (backup.epochs, problems) == (2, [])
 
 
@@ -232,7 +232,7 @@ def test_ctrl_c_during_fit_is_raised_between_batches_and_a_second_one_at_once():
     """Raised from a callback, not wherever the main thread is inside TensorFlow."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        held = _SignalsBetweenBatches()
+        held = SignalsBetweenBatches()
         with held:
             signal.raise_signal(signal.SIGINT)  # held: nothing is raised here
             with pytest.raises(KeyboardInterrupt):

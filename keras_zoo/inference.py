@@ -1,0 +1,321 @@
+"""A trained model back: `load_trained`, and `predict` and `evaluate` in Keras or in the
+runtimes of the exports (LiteRT, ONNX Runtime, OpenVINO).
+
+`load_trained` builds the model id with the run record beside the weights
+(`keras_zoo.run_state`: its family keywords, input size and classes), so that the weights of a
+run need none of its flags again, and names the classes from class_indices.json. `predict` and
+`evaluate` take those weights, or an export of them, which carries the same record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_zoo import checks
+from keras_zoo.run_state import (
+    CLASS_INDICES,
+    RUN_CONFIG,
+    model_kwargs,
+    read_json_object,
+    recorded_model_args,
+)
+
+RUNTIMES = ("keras", "litert", "onnx", "openvino")
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    """A model with the weights `train` wrote and what it knows from the files beside them."""
+
+    model: keras.Model
+    name: str
+    class_names: tuple[str, ...]
+    image_size: int
+    config: dict
+
+    @property
+    def start_weights(self) -> str | None:
+        """The weights the run started from (run.json): their preprocessing prepares images."""
+        return self.config.get("weights")
+
+    @property
+    def model_args(self) -> dict[str, Any]:
+        """The family keywords the model was built with (`keras_zoo.model_args`)."""
+        return recorded_model_args(self.config)
+
+
+def read_class_indices(path: str) -> tuple[str, ...]:
+    """Class names by index from class_indices.json ({"0": "daisy", ...}, or {"daisy": 0})."""
+    raw = read_json_object(path, "class indices")
+    if not raw:
+        raise ValueError(f"{path}: expected a JSON object of class indices")
+    try:
+        pairs = (
+            [(int(k), str(v)) for k, v in raw.items()]
+            if all(isinstance(v, str) for v in raw.values())
+            else [(int(v), str(k)) for k, v in raw.items()]
+        )
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"{path}: expected class indices 0, 1, ... with their class names, "
+            f'such as {{"0": "daisy", "1": "tulips"}}'
+        ) from None
+    pairs.sort()
+    if [i for i, _ in pairs] != list(range(len(pairs))):
+        raise ValueError(f"{path}: class indices must be 0..{len(pairs) - 1}")
+    return tuple(name for _, name in pairs)
+
+
+def load_trained(
+    name: str,
+    weights: str,
+    *,
+    model_args: Mapping[str, Any] | None = None,
+    image_size: int | None = None,
+) -> TrainedModel:
+    """Builds `name` as the run that wrote `weights` built it (run.json beside them: its family
+    keywords and input size; `model_args` and `image_size` given here take precedence) and
+    loads the weights, whose classifier must match class_indices.json beside them."""
+    from keras_zoo.api import build
+    from keras_zoo.model_args import check_model_args
+    from keras_zoo.port.loading import keras_file_classes
+    from keras_zoo.registry import model_info
+
+    info = model_info(name)
+    model_args = check_model_args(name, model_args)
+    weights = os.fspath(weights)
+    if not os.path.isfile(weights):
+        raise ValueError(f"weights {weights!r}: no such file")
+    if not weights.endswith(checks.KERAS_WEIGHT_SUFFIXES):
+        raise ValueError(
+            f"weights {weights!r}: expected the Keras weights file train wrote "
+            f"({', '.join(checks.KERAS_WEIGHT_SUFFIXES)})"
+        )
+    folder = os.path.dirname(os.path.abspath(weights))
+    config: dict = {}
+    record = os.path.join(folder, RUN_CONFIG)
+    if os.path.isfile(record):
+        config = read_json_object(record, "the run's configuration")
+        if config.get("model") not in (None, name):
+            raise ValueError(f"weights {weights!r} were trained as {config['model']}, not {name}")
+    indices = os.path.join(folder, CLASS_INDICES)
+    if not os.path.isfile(indices):
+        raise ValueError(f"weights {weights!r}: no {CLASS_INDICES} beside them to name the classes")
+    class_names = read_class_indices(indices)
+    try:
+        file_classes = keras_file_classes(weights, "")
+    except OSError as err:
+        raise ValueError(f"weights {weights!r} is not a readable weights file: {err}") from None
+    if file_classes != len(class_names):
+        raise ValueError(
+            f"weights {weights!r} hold a classifier of {file_classes} classes but "
+            f"{indices} lists {len(class_names)}"
+        )
+    recorded = check_model_args(name, recorded_model_args(config), argument=f"{record}: model_args")
+    model_args = {**recorded, **model_args}
+    if image_size is None:
+        image_size = config.get("image_size") or info.input_size[0]
+    kwargs = model_kwargs(name, model_args, image_size, len(class_names))
+    model = build(name, weights=weights, **kwargs)
+    if config or model_args:  # the record says what was built, keywords given here included
+        config = {**config, "model_args": model_args}
+    return TrainedModel(model, name, class_names, image_size, config)
+
+
+@dataclasses.dataclass
+class _Inference:
+    """How predict and evaluate run a trained model: `run` maps a prepared batch to outputs
+    (probabilities when `probabilities`, logits otherwise); `batches(files)` prepares images."""
+
+    run: Callable[[Any], Any]
+    batches: Callable[[Sequence[str]], Iterator[np.ndarray]]
+    class_names: tuple[str, ...]
+    config: dict
+    probabilities: bool
+    keep: object = None  # what must outlive the runs (a temporary export's folder)
+
+
+def _inference(
+    name: str,
+    weights: str,
+    runtime: str,
+    model_args: Mapping[str, Any] | None,
+    image_size: int | None,
+) -> _Inference:
+    """The trained model behind `weights` (the Keras weights train wrote, or an export of them,
+    which runs in its own runtime) in `runtime`: "keras", or an export format, into which the
+    Keras model is exported (and checked) first."""
+    import tempfile
+
+    from keras_zoo.data import make_dataset, read_image
+    from keras_zoo.deploy import SUFFIXES, export, format_of, load_exported
+    from keras_zoo.registry import model_info
+
+    checks.check_choice(runtime, "runtime", RUNTIMES)
+    fmt = format_of(weights)
+    if fmt is not None:
+        if runtime not in ("keras", fmt):
+            raise ValueError(
+                f"runtime {runtime!r}: weights {weights!r} is a {fmt} export, "
+                f"which runs in {fmt}; drop --runtime"
+            )
+        exported = load_exported(weights)
+        meta = exported.record.get("metadata", {})
+        if meta.get("model") not in (None, name):
+            raise ValueError(f"weights {weights!r} are an export of {meta['model']}, not {name}")
+        if exported.class_names is None:
+            raise ValueError(
+                f"weights {weights!r}: its export record names no classes "
+                "(export the weights train wrote)"
+            )
+
+        def exported_batches(files):
+            for i in range(0, len(files), 32):
+                yield exported.prepare([read_image(f) for f in files[i : i + 32]])
+
+        return _Inference(
+            exported,
+            exported_batches,
+            exported.class_names,
+            meta.get("run", {}),
+            exported.record.get("output_activation") == "softmax",
+        )
+    trained = load_trained(name, weights, model_args=model_args, image_size=image_size)
+
+    def batches(files):
+        ds = make_dataset(
+            list(files),
+            np.zeros(len(files), np.int32),
+            image_size=trained.image_size,
+            info=model_info(name),
+            batch_size=32,
+            weights=trained.start_weights,
+        )
+        for x, _ in ds:
+            yield x.numpy()
+
+    run, keep = trained.model.predict_on_batch, None
+    if runtime != "keras":
+        keep = tempfile.TemporaryDirectory(prefix="keras_zoo-")
+        path = os.path.join(keep.name, f"{name}{SUFFIXES[runtime]}")
+        export(trained.model, path, runtime, class_names=trained.class_names, verbose=False)
+        run = load_exported(path)
+    return _Inference(run, batches, trained.class_names, trained.config, False, keep)
+
+
+def _logits(inference: _Inference, x) -> np.ndarray:
+    out = np.asarray(inference.run(x))
+    # log-probabilities differ from the logits by a constant per image: the same softmax
+    return np.log(np.maximum(out, 1e-30)) if inference.probabilities else out
+
+
+def predict(
+    name: str,
+    weights: str,
+    images: Sequence[str],
+    *,
+    top_k: int = 5,
+    temperature: float = 1.0,
+    model_args: Mapping[str, Any] | None = None,
+    image_size: int | None = None,
+    runtime: str = "keras",
+) -> list[list[tuple[str, float]]]:
+    """For each image file, the top_k (class name, probability) pairs, with probabilities
+    softmax(logits / temperature) (`keras_zoo.layers.TemperatureSoftmax`). Images are prepared
+    as in the training run's validation (`keras_zoo.data.make_dataset`). `weights` is the
+    Keras weights file train wrote or an export of it (`keras_zoo.export`); runtime "litert",
+    "onnx" or "openvino" runs the Keras weights exported to that runtime. The model is built
+    with the family keywords of the run (run.json); `model_args` and `image_size` replace
+    them (`load_trained`)."""
+    from keras_zoo.data import verify_images
+    from keras_zoo.layers import TemperatureSoftmax
+    from keras_zoo.model_args import check_model_args
+
+    model_args = check_model_args(name, model_args)
+    top_k = checks.check_positive_int(top_k, "top_k")
+    softmax = TemperatureSoftmax(temperature)
+    if not images:
+        raise ValueError("images: give at least one image file")
+    images = [os.fspath(path) for path in images]
+    for path in images:
+        if not os.path.isfile(path):
+            raise ValueError(f"image {path!r}: no such file")
+    # before the model is built or exported, so that a damaged file costs nothing
+    verify_images(images, [f"image {path!r}" for path in images])
+    inference = _inference(name, weights, runtime, model_args, image_size)
+    logits = np.concatenate([_logits(inference, x) for x in inference.batches(list(images))])
+    probs = np.asarray(softmax(logits))
+    k = min(top_k, len(inference.class_names))
+    return [[(inference.class_names[i], float(p[i])) for i in np.argsort(-p)[:k]] for p in probs]
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """What `evaluate` measured on `images` images: the accuracy, per class (in the order of
+    `class_names`) the precision and recall, and the confusion matrix (rows: true classes)."""
+
+    accuracy: float
+    class_names: tuple[str, ...]
+    precision: np.ndarray
+    recall: np.ndarray
+    matrix: np.ndarray
+    images: int
+
+
+def evaluate(
+    name: str,
+    weights: str,
+    data: str,
+    *,
+    subset: str = "all",
+    model_args: Mapping[str, Any] | None = None,
+    image_size: int | None = None,
+    runtime: str = "keras",
+) -> Evaluation:
+    """Accuracy, per-class precision and recall and the confusion matrix on `data` (all of
+    it, or the training or validation subset of the run's split), with images prepared as in
+    the run's validation (the preprocessing of the weights it started from, centre crops).
+    `weights` and `runtime` as for `predict`."""
+    from keras_zoo.data import scan_folder
+    from keras_zoo.model_args import check_model_args
+    from keras_zoo.viz.confusion import confusion_matrix, precision_recall
+
+    model_args = check_model_args(name, model_args)
+    checks.check_choice(subset, "subset", ("all", "training", "validation"))
+    folder = scan_folder(data)
+    inference = _inference(name, weights, runtime, model_args, image_size)
+    if folder.class_names != inference.class_names:
+        raise ValueError(
+            f"data {data!r} has the classes {list(folder.class_names)} but the "
+            f"weights' {CLASS_INDICES} lists {list(inference.class_names)}"
+        )
+    indices = np.arange(len(folder.files))
+    if subset != "all":
+        if "validation_split" not in inference.config:
+            raise ValueError(
+                f"subset {subset!r} needs the {RUN_CONFIG} of the training run beside the weights"
+            )
+        train_idx, val_idx = folder.split(
+            inference.config["validation_split"], inference.config["seed"]
+        )
+        indices = val_idx if subset == "validation" else train_idx
+    files, labels = np.array(folder.files)[indices], folder.labels[indices]
+    predicted = np.concatenate(
+        [_logits(inference, x).argmax(-1) for x in inference.batches(list(files))]
+    )
+    matrix = confusion_matrix(labels, predicted, len(folder.class_names))
+    precision, recall = precision_recall(matrix)
+    return Evaluation(
+        float(np.mean(predicted == labels)),
+        folder.class_names,
+        precision,
+        recall,
+        matrix,
+        len(labels),
+    )
