@@ -4,16 +4,18 @@ A family's public function takes its own keywords and `**kwargs`, which it hands
 `build_model` (the keras.applications keywords, checked here) together with two functions of
 tensors:
 
-- `features(inputs) -> feature_map`: the body, which marks its stage outputs with
-  `StageOutput` (strides 4, 8, 16, 32);
+- `features(inputs) -> feature_map`: the body, which marks its feature outputs with
+  `keras_zoo.features.FeatureOutput` layers: a CNN its four stage outputs (`StageOutput`,
+  strides 4, 8, 16, 32), a transformer each block's tokens on their grid;
 - `head(pooled, classes) -> logits`: the classifier on the globally average-pooled features.
+
+`features_only=True` returns the marked outputs that `out_indices` picks (`feature_info`'s
+order), tokens as the maps of their patch tokens (`TokensToMap`, named after the last part of
+the block's name: `encoder_layer_N_map`).
 
 A family whose body is not a feature map (a Vision Transformer's tokens) passes `pools`, its
 own pooling functions by the `pooling` name that picks them, the first being what the top
-pools with; the CNNs' default is a global average ("avg", also the top's) and max ("max"). Such
-a family also passes `feature_maps`, (body model, out_indices) -> the maps features_only
-returns, and `feature_count`, how many there are to choose from (a ViT's blocks); the CNNs'
-are their four StageOutput layers.
+pools with; the CNNs' default is a global average ("avg", also the top's) and max ("max").
 
 Without input_shape and input_tensor the input is `default_input_size` (height, width) with 3
 channels: `keras_zoo.build` passes the input size of the weights' preprocessing, else the id's
@@ -29,7 +31,8 @@ from typing import Any
 import keras
 
 from keras_zoo import checks
-from keras_zoo.layers import stage_outputs
+from keras_zoo.features import FeatureInfo, feature_info
+from keras_zoo.layers import TokensToMap
 
 DEFAULT_SIZE = 224
 MIN_SIZE = checks.MIN_IMAGE_SIZE
@@ -85,15 +88,12 @@ def build_model(
     normalization: keras.layers.Layer | None = None,
     default_input_size: tuple[int, int] = (DEFAULT_SIZE, DEFAULT_SIZE),
     pools: Mapping[str, Callable[[Any], Any]] | None = None,
-    feature_maps: Callable[[keras.Model, tuple[int, ...]], list[Any]] | None = None,
-    feature_count: int = N_STAGES,
 ) -> keras.Model:
     """Checks the shared keywords and builds the Functional model: the architecture only
     (keras_zoo.build loads weights into it). `normalization`, when given, is applied to the
     input before the body (build's include_preprocessing); `default_input_size` is the
-    (height, width) of an input given by neither input_shape nor input_tensor. `pools`,
-    `feature_maps` and `feature_count` are a family's own pooling and feature maps (see the
-    module's docstring)."""
+    (height, width) of an input given by neither input_shape nor input_tensor. `pools` are a
+    family's own pooling functions (see the module's docstring)."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty string, got {name!r}")
     checks.check_bool(include_top, "include_top")
@@ -111,11 +111,6 @@ def build_model(
             raise ValueError(
                 "pooling does not apply with features_only=True (stage maps are returned)"
             )
-        out_indices = checks.check_out_indices(
-            tuple(range(feature_count)) if out_indices is None else out_indices,
-            feature_count,
-            kind="stage" if feature_maps is None else "block",
-        )
     elif include_top and not own_pools and pooling == "max":
         raise ValueError(
             "pooling='max' applies only with include_top=False (the top average-pools)"
@@ -131,14 +126,8 @@ def build_model(
     sources = keras.utils.get_source_inputs(inputs)
     model_inputs = sources[0] if len(sources) == 1 else sources
 
-    if features_only and feature_maps is not None:
-        outputs = feature_maps(keras.Model(model_inputs, x), out_indices)
-    elif features_only:
-        body = keras.Model(model_inputs, x)
-        stages = stage_outputs(body)
-        if len(stages) != N_STAGES:  # a family bug, not a user error
-            raise RuntimeError(f"{name}: expected {N_STAGES} stage outputs, found {len(stages)}")
-        outputs = [stages[i].output for i in out_indices]
+    if features_only:
+        outputs = _feature_maps(feature_info(keras.Model(model_inputs, x)), out_indices, name)
     elif include_top:
         x = head(pools[top_pool](x), classes)
         if classifier_activation is not None:
@@ -150,6 +139,28 @@ def build_model(
         outputs = x
 
     return keras.Model(model_inputs, outputs, name=name)
+
+
+def _feature_maps(features: list[FeatureInfo], out_indices: Any, name: str) -> list[Any]:
+    """The outputs of `features` that `out_indices` picks (default every one), tokens as the
+    maps of their patch tokens; a CNN has its four stages, a transformer a feature per block."""
+    tokens = any(feature.grid is not None for feature in features)
+    if not tokens and len(features) != N_STAGES:  # a family bug, not a user error
+        raise RuntimeError(f"{name}: expected {N_STAGES} stage outputs, found {len(features)}")
+    out_indices = checks.check_out_indices(
+        tuple(range(len(features))) if out_indices is None else out_indices,
+        len(features),
+        kind="block" if tokens else "stage",
+    )
+    outputs = []
+    for feature in (features[i] for i in out_indices):
+        if feature.grid is None:
+            outputs.append(feature.output)
+        else:
+            short = feature.name.rpartition(".")[2]  # encoder.layers.encoder_layer_N
+            to_map = TokensToMap(feature.grid, feature.prefix_tokens, name=f"{short}_map")
+            outputs.append(to_map(feature.output))
+    return outputs
 
 
 _CNN_POOLS: dict[str, Callable[[Any], Any]] = {
@@ -165,11 +176,5 @@ _CNN_POOLS: dict[str, Callable[[Any], Any]] = {
 BUILD_MODEL_KEYWORDS = tuple(
     p.name for p in inspect.signature(build_model).parameters.values() if p.kind is p.KEYWORD_ONLY
 )
-INTERNAL_KEYWORDS = (
-    "normalization",
-    "default_input_size",
-    "pools",
-    "feature_maps",
-    "feature_count",
-)
+INTERNAL_KEYWORDS = ("normalization", "default_input_size", "pools")
 SHARED_KEYWORDS = tuple(k for k in BUILD_MODEL_KEYWORDS if k not in INTERNAL_KEYWORDS)

@@ -54,7 +54,14 @@ from keras_zoo.viz import images as _images
 from keras_zoo.viz import kernels as _kernels
 from keras_zoo.viz.confusion import confusion_matrix, plot_confusion_matrix, precision_recall
 from keras_zoo.viz.gradcam import grad_cam
-from keras_zoo.viz.graph import MIN_MAP, default_cam_layer, find_layers, large_enough, make_probe
+from keras_zoo.viz.graph import (
+    MIN_MAP,
+    as_feature_map,
+    default_cam_layer,
+    find_layers,
+    large_enough,
+    make_probe,
+)
 
 _WRITERS: dict = {}  # folder -> [writer, callbacks in a fit using it]
 
@@ -184,10 +191,11 @@ class FeatureMapLogger(InspectionCallback):
     fraction of zeros under `features/<layer>/...`.
 
     images: the fixed sample, as the model takes it (N, H, W, C), or a tf.data.Dataset whose
-    first batch is used. layers: layer names; default: a keras_zoo model's stage outputs, for
-    any other model the last layer at each spatial resolution, each left out when its maps are
-    smaller than `min_size` x `min_size`. max_channels: show only the first channels of wide
-    layers (default: all).
+    first batch is used. layers: layer names; default: a keras_zoo model's feature outputs (a
+    CNN's stage outputs, a Vision Transformer's blocks), for any other model the last layer at
+    each spatial resolution, each left out when its maps are smaller than `min_size` x
+    `min_size`. A feature output of tokens is shown as the map of its patch tokens.
+    max_channels: show only the first channels of wide layers (default: all).
     """
 
     def __init__(
@@ -211,7 +219,9 @@ class FeatureMapLogger(InspectionCallback):
     def prepare(self) -> None:
         self._batch = _features.as_images(self.model, self.images)
         refs = _features.resolve_layers(self.model, self.layers, self._batch.shape[1:])
-        self._probe = make_probe(self.model, refs)
+        probe = make_probe(self.model, refs)
+        # a feature output's tokens (a ViT block's) are seen as the map of its patch tokens
+        self._probe = lambda x: [as_feature_map(v, ref) for ref, v in zip(refs, probe(x))]
         first = [np.asarray(v) for v in self._probe(self._batch)]
         self._kept = [
             i

@@ -1,36 +1,30 @@
-"""Keras layers of keras_zoo's own, registered for serialization under the package "keras_zoo"."""
+"""Keras layers of keras_zoo's own, registered for serialization under the package "keras_zoo".
+
+The feature markers (`FeatureOutput`, `StageOutput`) and their readers (`stage_outputs`,
+`token_grid`) live in `keras_zoo.features`; these names are theirs.
+"""
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import keras
 
-from keras_zoo import walk
+from keras_zoo.features import (  # noqa: F401  (public names of keras_zoo.layers too)
+    FeatureOutput,
+    StageOutput,
+    TokenGrid,
+    apply_stages,
+    stage_output,
+    stage_outputs,
+    token_grid,
+)
 
 if TYPE_CHECKING:
     import numpy as np
-
-
-@keras.saving.register_keras_serializable(package="keras_zoo")
-class StageOutput(keras.layers.Identity):
-    """Marks a stage output (the last feature map at one stride) in a model's graph.
-
-    It computes nothing (the traced graph has no op for it); it exists so that the record of
-    stage outputs lives in the model itself and survives renaming, nesting and save/load.
-    `keras_zoo.stage_outputs(model)` reads the record; `build(..., features_only=True)` returns
-    these tensors; the feature-map tools show them by default.
-    """
-
-    def __init__(self, stride: int, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.stride = int(stride)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "stride": self.stride}
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
@@ -250,38 +244,6 @@ class ChannelSplit(keras.layers.Layer):
     def compute_output_shape(self, input_shape: Any) -> list[Any]:
         half = (*input_shape[:-1], input_shape[-1] // 2)
         return [half, half]
-
-
-def stage_output(x: Any, stride: int) -> Any:
-    """Marks `x` as the stage output at `stride` (4, 8, 16, 32 -> stage1 .. stage4)."""
-    return StageOutput(stride=stride, name=f"stage{stride.bit_length() - 2}")(x)
-
-
-def apply_stages(
-    x: Any, steps: Iterable[tuple[int, Callable[[Any], Any]]], *, stride: int = 1
-) -> Any:
-    """Applies `steps`, a sequence of (stride, function of a tensor), to `x` (already at
-    `stride`), marking the last tensor at each stride from 4 on as a stage output: before every
-    step that downsamples, and at the end.
-    """
-    total = stride
-    for step_stride, step in steps:
-        if step_stride > 1 and total >= 4:
-            x = stage_output(x, total)
-        x = step(x)
-        total *= step_stride
-    return stage_output(x, total)
-
-
-def stage_outputs(model: keras.Model) -> list[StageOutput]:
-    """The StageOutput layers of `model` (searched through nested models), by increasing stride.
-
-    >>> import keras_zoo
-    >>> [(s.name, s.stride) for s in keras_zoo.stage_outputs(keras_zoo.build("resnet18"))]
-    [('stage1', 4), ('stage2', 8), ('stage3', 16), ('stage4', 32)]
-    """
-    found = [layer for layer in walk.layers(model) if isinstance(layer, StageOutput)]
-    return sorted(found, key=lambda s: s.stride)
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
@@ -508,8 +470,8 @@ class PositionEmbedding(keras.layers.Layer):
     `encoder.pos_embedding`. `grid` (rows, columns), when given, says that the positions after
     the first `prefix_tokens` (a class token) are patches of that grid in row-major order, which
     is what lets an embedding trained on another grid be resampled to this one
-    (`keras_zoo.port.resample_position_embedding`) and a model's tokens be seen as a map
-    (`token_grid`).
+    (`keras_zoo.port.resample_position_embedding`). Where the tokens lie on the image is the
+    feature outputs' record (`keras_zoo.features.token_grid`).
 
     >>> import numpy as np
     >>> tuple(PositionEmbedding(grid=(2, 2), prefix_tokens=1)(np.zeros((2, 5, 8), "float32")).shape)
@@ -549,37 +511,6 @@ class PositionEmbedding(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "grid": self.grid, "prefix_tokens": self.prefix_tokens}
-
-
-class TokenGrid(NamedTuple):
-    """How a transformer's tokens lie on the image: `prefix_tokens` (a class token) first,
-    then `rows` x `columns` patches in row-major order, each `patch` pixels square."""
-
-    rows: int
-    columns: int
-    prefix_tokens: int
-    patch: int
-
-
-def token_grid(model: keras.Model) -> TokenGrid | None:
-    """The token layout of a transformer `model` (searched through nested models), from its
-    PositionEmbedding; None for a model without a gridded one (a CNN).
-
-    >>> import keras_zoo
-    >>> token_grid(keras_zoo.build("vit_b_32", input_shape=(224, 160, 3)))
-    TokenGrid(rows=7, columns=5, prefix_tokens=1, patch=32)
-    """
-    grids = [
-        (layer.grid, layer.prefix_tokens)
-        for layer in walk.layers(model)
-        if isinstance(layer, PositionEmbedding) and layer.grid is not None
-    ]
-    if not grids:
-        return None
-    (rows, columns), prefix = grids[0]
-    height = model.inputs[0].shape[1]
-    patch = height // rows if height is not None else 0
-    return TokenGrid(rows, columns, prefix, patch)
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")

@@ -20,6 +20,7 @@ from PIL import Image
 
 from keras_zoo import cli
 from keras_zoo.callbacks import AttentionMapLogger
+from keras_zoo.commands.analyze_features import prepare_image
 from keras_zoo.models.vit import vision_transformer
 from keras_zoo.port import load_state_dict
 from keras_zoo.viz import attention
@@ -406,11 +407,16 @@ def test_analyze_features_draws_the_attention_of_a_vit(saved_vit, tmp_path, caps
         f"attention_{BLOCKS[0]}.png",
         f"attention_{BLOCKS[2]}.png",
         "attention_rollout.png",
-        "conv_proj.png",  # the patch embedding, 4x4: a ViT's one spatial layer
+        # the blocks, a ViT's feature outputs, as the 4x4 maps of their patch tokens
+        *(f"encoder.layers.encoder_layer_{i}.png" for i in range(LAYERS)),
         "feature_stats.csv",
     ]
+    rows = (out / "feature_stats.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[:2] for row in rows] == [
+        [f"encoder.layers.encoder_layer_{i}", f"{GRID}x{GRID}x{WIDTH}"] for i in range(LAYERS)
+    ]
     model = keras.models.load_model(path)
-    x = cli._prepare_image(image, model, None, None)
+    x = prepare_image(image, model, None, None)
     maps = attention.attention_maps(model, x, [0, 2])
     with np.load(out / "attention.npz") as saved:
         assert sorted(saved) == sorted(["rollout", BLOCKS[0], BLOCKS[2]])

@@ -1,6 +1,7 @@
 """keras_zoo.layers.BatchNormalization (Keras' batch norm with TensorFlow's fused kernel in
 inference) and keras_zoo.layers.Conv2D (grouped convolutions as TensorFlow's own op), which
-must compute what Keras' own layers compute."""
+must compute what Keras' own layers compute; and the feature outputs' record
+(keras_zoo.features): what every family marks, what survives save/load, what the backbone is."""
 
 import os
 import subprocess
@@ -11,7 +12,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import keras_zoo
+from keras_zoo.features import (
+    FeatureOutput,
+    StageOutput,
+    backbone_end,
+    feature_info,
+    token_grid,
+)
 from keras_zoo.layers import BatchNormalization, Conv2D, grouped_conv_support
+from keras_zoo.models.vit import vision_transformer
 from tests.conftest import assert_save_load_round_trip, random_batch_norm_weights, relative_error
 
 
@@ -286,3 +296,123 @@ def test_without_onednn_grouped_convs_are_tensorflow_ops_with_xla_gradients():
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+# ---------------------------------------------------------------------------------------------
+# the feature outputs' record (keras_zoo.features)
+
+TINY_VIT = dict(patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32)
+
+
+def _described(model):
+    return [(f.name, f.reduction, f.channels, f.grid, f.prefix_tokens) for f in feature_info(model)]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "shufflenet_v2_x0_5"])
+def test_cnn_stages_are_feature_maps_at_strides_4_to_32(name):
+    model = keras_zoo.build(name, input_shape=(64, 96, 3))
+    info = feature_info(model)
+    assert [(f.name, f.reduction, f.grid, f.prefix_tokens) for f in info] == [
+        (f"stage{i + 1}", 4 * 2**i, None, 0) for i in range(4)
+    ]
+    for f in info:
+        assert isinstance(f.layer, StageOutput) and isinstance(f.layer, FeatureOutput)
+        assert f.layer.stride == f.reduction
+        assert tuple(f.output.shape) == (None, 64 // f.reduction, 96 // f.reduction, f.channels)
+    assert keras_zoo.stage_outputs(model) == [f.layer for f in info]
+    assert keras_zoo.features.token_grid(model) is None
+    assert keras_zoo.layers.token_grid(model) is None
+
+
+def test_a_vits_blocks_are_feature_outputs_of_tokens_on_the_grid():
+    model = vision_transformer(**TINY_VIT, input_shape=(40, 32, 3), classes=3)
+    assert _described(model) == [
+        (f"encoder.layers.encoder_layer_{i}", 8, 16, (5, 4), 1) for i in range(2)
+    ]
+    for f in feature_info(model):
+        # the marker is the block's output: the identity of its residual add
+        assert f.layer.input is model.get_layer(f"{f.name}.mlp_residual").output
+    assert keras_zoo.stage_outputs(model) == []
+    grid = keras_zoo.layers.token_grid(model)
+    assert grid == keras_zoo.features.TokenGrid(rows=5, columns=4, prefix_tokens=1, patch=8)
+    # a user's model around it still reads the record
+    inputs = keras.Input((40, 32, 3))
+    outer = keras.Model(inputs, model(inputs))
+    assert _described(outer) == _described(model) and token_grid(outer) == grid
+
+
+def test_the_record_survives_save_load_and_adds_no_weights_or_ops(rng, tmp_path):
+    vit = vision_transformer(**TINY_VIT, input_shape=(32, 32, 3), classes=3)
+    cnn = keras_zoo.build("resnet18", input_shape=(32, 32, 3), classes=3)
+    for model in (vit, cnn):
+        path = tmp_path / f"{model.name}.keras"
+        model.save(path)
+        loaded = keras.models.load_model(path)
+        assert _described(loaded) == _described(model)
+        assert all(not f.layer.weights for f in feature_info(model))
+    assert_save_load_round_trip(vit, rng.uniform(0, 1, (2, 32, 32, 3)).astype("float32"), tmp_path)
+    marker = FeatureOutput(16, grid=[2, 3], prefix_tokens=1, name="block")
+    again = FeatureOutput.from_config(marker.get_config())
+    assert (again.reduction, again.grid, again.prefix_tokens) == (16, (2, 3), 1)
+
+
+def test_stage_outputs_saved_under_their_registered_name_still_load():
+    # a StageOutput as .keras files record it: registered as keras_zoo>StageOutput, a stride
+    config = {
+        "module": "keras_zoo.layers",
+        "class_name": "StageOutput",
+        "config": {"name": "stage2", "trainable": True, "dtype": "float32", "stride": 8},
+        "registered_name": "keras_zoo>StageOutput",
+    }
+    layer = keras.saving.deserialize_keras_object(config)
+    assert type(layer) is StageOutput and (layer.name, layer.stride, layer.reduction) == (
+        "stage2",
+        8,
+        8,
+    )
+    assert layer.grid is None and layer.get_config()["stride"] == 8
+    assert "reduction" not in layer.get_config()
+    assert keras_zoo.StageOutput is StageOutput is keras_zoo.layers.StageOutput
+
+
+def _old_freeze_rule(model, classifier):
+    """--freeze-backbone's rule as training applied it: through the last StageOutput, else up
+    to the first classifier layer."""
+    stages = [i for i, layer in enumerate(model.layers) if isinstance(layer, StageOutput)]
+    heads = [i for i, layer in enumerate(model.layers) if layer.name in classifier]
+    return stages[-1] + 1 if stages else heads[0]
+
+
+@pytest.mark.parametrize(
+    "name", ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_x0_5", "vit"]
+)
+def test_backbone_end_is_what_freeze_backbone_freezes(name):
+    if name == "vit":
+        model, classifier = vision_transformer(**TINY_VIT, input_shape=(32, 32, 3)), ("heads.head",)
+    else:
+        model = keras_zoo.build(name, input_shape=(64, 64, 3))
+        classifier = keras_zoo.model_info(name).classifier
+    end = backbone_end(model, classifier)
+    assert end == _old_freeze_rule(model, classifier)
+    names = [layer.name for layer in model.layers]
+    if name == "vit":  # the final norm belongs to the backbone, the head does not
+        assert names[end - 3 : end + 1] == [
+            "encoder.ln",
+            "token_pool.crop",
+            "token_pool",
+            "heads.head",
+        ]
+    else:
+        assert names[end - 1] == "stage4"
+        assert all(
+            not layer.weights for layer in model.layers[end:] if layer.name not in classifier
+        )
+
+
+def test_backbone_end_without_features_or_a_classifier_is_a_family_bug():
+    vit = vision_transformer(**TINY_VIT, input_shape=(32, 32, 3), include_top=False)
+    with pytest.raises(RuntimeError, match="no stage output and no classifier layer"):
+        backbone_end(vit, ("heads.head",))
+    inputs = keras.Input((8,))
+    plain = keras.Model(inputs, keras.layers.Dense(2, name="fc")(keras.layers.Dense(4)(inputs)))
+    assert plain.layers[backbone_end(plain, ("fc",))].name == "fc"  # layers[0] is the input

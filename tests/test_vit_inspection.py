@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 import torch
+from test_callbacks import check_feature_maps
 from test_training import make_tree
 
 import keras_zoo
@@ -24,10 +25,11 @@ from keras_zoo.callbacks import (
     GradCAMLogger,
     KernelStatsLogger,
 )
+from keras_zoo.inference import load_trained
 from keras_zoo.models.vit import vision_transformer
 from keras_zoo.port import load_state_dict
 from keras_zoo.registry import _REGISTRY, register_model
-from keras_zoo.training import load_trained, train
+from keras_zoo.training import train
 from keras_zoo.viz.images import enlarge, overlay_heatmaps
 from tests.torch_models import import_torchvision, randomize_transformer, state_dict_numpy
 
@@ -215,9 +217,12 @@ def test_the_callbacks_log_a_vit(tmp_path, rng):
     )
     acc = _events(tmp_path)
     tags = set(acc.Tags()["tensors"])
-    # the ViT's one spatial layer, its patch embedding (4x4 maps)
-    assert {t for t in tags if t.startswith("feature_maps/")} == {"feature_maps/conv_proj"}
-    assert {"features/conv_proj/mean", "features/conv_proj/std"} <= tags
+    # the ViT's feature outputs, its blocks, as the maps of their patch tokens (4x4), the
+    # last epoch's equal to what viz.feature_maps gives now
+    blocks = [f"encoder.layers.encoder_layer_{i}" for i in range(2)]
+    assert [ref.name for ref in viz.default_feature_layers(model)] == blocks
+    check_feature_maps(acc, model, x[:2], blocks, steps=[0, 1])
+    assert {f"features/{block}/{stat}" for block in blocks for stat in ("mean", "std")} <= tags
     # every kernel under its own tag: an attention layer's four projections apart
     attention = "encoder.layers.encoder_layer_0.self_attention"
     projections = [f"{attention}/{p}/kernel" for p in ("query", "key", "value", "attention_output")]
@@ -325,11 +330,12 @@ def test_train_evaluate_and_predict_a_vit_from_the_command_line(
     conv = keras.ops.convert_to_numpy(trained.get_layer("conv_proj").kernel)
     source = checkpoint[1]["conv_proj.weight"].transpose(2, 3, 1, 0)
     assert conv.shape == source.shape and not np.allclose(conv, source, atol=1e-7)
-    # the inspection logs of the run: Grad-CAM on the 4x4 token grid, the patch embedding's maps
+    # the inspection logs of the run: Grad-CAM on the 4x4 token grid, the blocks' token maps
     tags = set(_events(out).Tags()["tensors"])
     assert {t for t in tags if t.startswith(("grad_cam/", "feature_maps/"))} == {
         "grad_cam/encoder.layers.encoder_layer_1.ln_1",
-        "feature_maps/conv_proj",
+        "feature_maps/encoder.layers.encoder_layer_0",
+        "feature_maps/encoder.layers.encoder_layer_1",
     }
 
     assert (

@@ -177,6 +177,64 @@ def test_variable_size_models_take_the_resolutions_from_the_images(rng):
     assert {k: v.shape for k, v in maps.items()} == {"a": (1, 20, 20, 4), "b": (1, 10, 10, 4)}
 
 
+def _token_model(marked: bool):
+    """4x4 patches of 8 pixels, a class token, one attention over LayerNorm'd tokens and a head
+    on the class token; the tokens after the attention marked as a feature output on the grid
+    when `marked` (no PositionEmbedding: the marker alone says where the tokens lie)."""
+    from keras_zoo.features import FeatureOutput
+    from keras_zoo.layers import ClassToken
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 8, strides=8, name="patchify")(inputs)
+    x = ClassToken(name="cls")(keras.layers.Reshape((16, 8), name="flat")(x))
+    y = keras.layers.LayerNormalization(name="norm")(x)
+    y = keras.layers.MultiHeadAttention(2, 4, name="attention")(y, y)
+    x = keras.layers.Add(name="residual")([x, y])
+    if marked:
+        x = FeatureOutput(8, grid=(4, 4), prefix_tokens=1, name="block")(x)
+    x = keras.layers.Flatten(name="first")(keras.layers.Cropping1D((0, 16), name="crop")(x))
+    return keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
+
+
+def test_token_features_are_read_from_the_feature_outputs(rng):
+    marked, plain = _token_model(True), _token_model(False)
+    # the marker's grid makes the tokens maps: the feature layer, Grad-CAM at the attention's
+    # input; unmarked, the model is one of convolutions
+    assert [ref.name for ref in viz.default_feature_layers(marked)] == ["block"]
+    assert viz.default_cam_layer(marked).name == "norm"
+    assert [ref.name for ref in viz.default_feature_layers(plain)] == ["patchify"]
+    assert viz.default_cam_layer(plain).name == "patchify"
+    images = rng.uniform(0, 1, (2, 32, 32, 3)).astype("float32")
+    tokens = keras.Model(marked.inputs, marked.get_layer("block").output).predict(images, verbose=0)
+    maps = viz.feature_maps(marked, images)
+    np.testing.assert_array_equal(maps["block"], tokens[:, 1:].reshape(2, 4, 4, 8))
+    assert viz.grad_cam(marked, images, resize=False).shape == (2, 4, 4)
+    # a token layer that is not a feature output stays tokens
+    assert viz.feature_maps(marked, images, ["residual"])["residual"].shape == (2, 17, 8)
+
+
+def test_a_vits_feature_layers_are_its_blocks_as_token_maps(rng):
+    from keras_zoo.models.vit import vision_transformer
+
+    config = dict(patch_size=8, num_layers=3, num_heads=2, hidden_dim=16, mlp_dim=32)
+    model = vision_transformer(**config, input_shape=(32, 40, 3), classes=3)
+    blocks = [f"encoder.layers.encoder_layer_{i}" for i in range(3)]
+    assert [ref.name for ref in viz.default_feature_layers(model)] == blocks
+    images = rng.uniform(0, 1, (2, 32, 40, 3)).astype("float32")
+    maps = viz.feature_maps(model, images)
+    # the maps features_only returns, on the same weights
+    features = vision_transformer(
+        **config, input_shape=(32, 40, 3), features_only=True, out_indices=(0, 1, 2)
+    )
+    for layer in (layer for layer in features.layers if layer.weights):
+        layer.set_weights(model.get_layer(layer.name).get_weights())
+    for block, want in zip(blocks, features.predict(images, verbose=0)):
+        assert maps[block].shape == (2, 4, 5, 16)
+        np.testing.assert_allclose(maps[block], want, rtol=1e-6, atol=1e-6)
+    figure = viz.plot_feature_maps(model, images[0], blocks[-1], n=4)
+    assert len(figure.axes) == 4
+
+
 def test_subclassed_models_are_refused_clearly():
     class Net(keras.Model):
         def call(self, x):

@@ -14,7 +14,9 @@ mean of the patch tokens, and `pooling=None` every token, (1 + patches, width).
 The input's height and width are multiples of the patch size; the position embedding has one
 entry per patch. Weights trained at another size load with their position embedding resampled
 (bicubic, as timm's resample_abs_pos_embed: `keras_zoo.port.resample_position_embedding`).
-`features_only=True` returns the patch tokens of chosen blocks as maps.
+Each encoder block's output is marked as a feature output (`keras_zoo.features.FeatureOutput`,
+named after the block, with its patch size and token grid); `features_only=True` returns the
+patch tokens of chosen blocks as maps.
 
 >>> import keras_zoo
 >>> keras_zoo.build("vit_b_32", include_top=False, pooling="token").output.shape
@@ -34,7 +36,8 @@ from keras import layers
 from keras_zoo import checks
 from keras_zoo.blocks import attention_block, layer_norm, mlp_block
 from keras_zoo.builder import DEFAULT_SIZE, build_model
-from keras_zoo.layers import ClassToken, PositionEmbedding, TokensToMap
+from keras_zoo.features import FeatureOutput
+from keras_zoo.layers import ClassToken, PositionEmbedding
 from keras_zoo.registry import register_model
 from keras_zoo.weight_sets import WeightSet, torchvision_weights
 
@@ -161,29 +164,17 @@ def vision_transformer(
         for i in range(num_layers):
             block = f"encoder.layers.encoder_layer_{i}"
             x = attention_block(x, num_heads, name=block, attention_dropout=attention_dropout)
-            x = mlp_block(x, mlp_dim, name=block, dropout=dropout)
+            x = mlp_block(
+                x, mlp_dim, name=block, dropout=dropout, output_name=f"{block}.mlp_residual"
+            )
+            # the block's output (torchvision's module output) is the marker, by the block's name
+            x = FeatureOutput(patch_size, grid=grid, prefix_tokens=1, name=block)(x)
         return layer_norm(x, name="encoder.ln")
 
     def head(x, classes):
         return layers.Dense(classes, name="heads.head")(x)
 
-    def block_maps(body: keras.Model, out_indices: tuple[int, ...]) -> list:
-        return [
-            TokensToMap(grid, 1, name=f"encoder_layer_{i}_map")(
-                body.get_layer(f"encoder.layers.encoder_layer_{i}").output
-            )
-            for i in out_indices
-        ]
-
-    return build_model(
-        features,
-        head,
-        name=name,
-        pools=POOLS,
-        feature_maps=block_maps,
-        feature_count=num_layers,
-        **kwargs,
-    )
+    return build_model(features, head, name=name, pools=POOLS, **kwargs)
 
 
 def _class_token(x):

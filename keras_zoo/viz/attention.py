@@ -6,7 +6,7 @@ them (each layer called again on its own inputs with `return_attention_scores=Tr
 inference mode). `attention_rollout` multiplies them through the blocks (Abnar & Zuidema,
 2020): per block the heads' mean plus the identity (the residual), rows renormalised, from the
 first block to the last. `class_token_maps` reads the class token's row over the patch tokens
-as maps on the image's patch grid (`keras_zoo.layers.token_grid`), and `attention_maps` does
+as maps on the image's patch grid (`keras_zoo.features.token_grid`), and `attention_maps` does
 all of it for a model: the rollout map and, at chosen blocks, one map per head.
 
 The pictures (`overlay_maps`, `head_grid`, and the titled Figures `rollout_figure` and
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from keras_zoo.layers import TokenGrid, token_grid
+from keras_zoo.features import TokenGrid, token_grid
 from keras_zoo.viz import images as _images
 from keras_zoo.viz.features import as_images
 from keras_zoo.viz.graph import LayerRef, walk_layers
@@ -256,13 +256,13 @@ class AttentionMaps:
 
 
 def token_grid_of(model: keras.Model) -> TokenGrid:
-    """`keras_zoo.layers.token_grid(model)`; ValueError for a model whose tokens are not on a
-    grid."""
+    """`keras_zoo.features.token_grid(model)`, the grid of its feature outputs of tokens;
+    ValueError for a model without one."""
     grid = token_grid(model)
     if grid is None:
         raise ValueError(
-            f"model: expected a transformer whose tokens lie on the image's patch grid (a "
-            f"PositionEmbedding with a grid); the tokens of {model.name!r} do not"
+            f"model: expected a transformer whose tokens lie on the image's patch grid (feature "
+            f"outputs of tokens on a grid); the tokens of {model.name!r} do not"
         )
     return grid
 

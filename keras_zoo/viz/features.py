@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from keras_zoo.viz.graph import LayerRef, default_feature_layers, find_layers, make_probe
+from keras_zoo.viz.graph import (
+    LayerRef,
+    as_feature_map,
+    default_feature_layers,
+    find_layers,
+    make_probe,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -61,8 +67,9 @@ def resolve_layers(
 def feature_maps(
     model: keras.Model, images: Any, layers: Sequence[str] | None = None
 ) -> dict[str, np.ndarray]:
-    """The outputs of `layers` (default: the stage outputs of a keras_zoo model, else the last
-    layer at each resolution) for `images`, by layer name, in inference mode.
+    """The outputs of `layers` (default: the feature outputs of a keras_zoo model, else the last
+    layer at each resolution) for `images`, by layer name, in inference mode; a feature
+    output's tokens as the map of its patch tokens.
 
     >>> import numpy as np, keras_zoo
     >>> model = keras_zoo.build("resnet18", input_shape=(64, 64, 3))
@@ -73,7 +80,7 @@ def feature_maps(
     batch = as_images(model, images)
     refs = resolve_layers(model, layers, batch.shape[1:])
     values = make_probe(model, refs)(batch)
-    return {ref.name: np.asarray(value) for ref, value in zip(refs, values)}
+    return {ref.name: np.asarray(as_feature_map(v, ref)) for ref, v in zip(refs, values)}
 
 
 def activation_stats(values: np.ndarray) -> dict[str, float]:
@@ -114,7 +121,7 @@ def plot_feature_maps(
         raise ValueError(f"image: expected one image, got a batch of {len(batch)}")
     (ref,) = find_layers(model, [layer], argument="layer")
     (value,) = make_probe(model, [ref])(batch)
-    value = np.asarray(value)
+    value = np.asarray(as_feature_map(value, ref))
     if value.ndim != 4:
         raise ValueError(
             f"layer {layer!r} outputs shape {value.shape}, not a feature map "

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from keras_zoo import walk
-from keras_zoo.layers import token_grid
+from keras_zoo.features import token_grid
 from keras_zoo.viz.features import as_images
 from keras_zoo.viz.graph import (
     default_cam_layer,
@@ -47,9 +47,9 @@ def grad_cam(
     in a softmax (the gradient of a saturated probability vanishes, its log's does not).
 
     A transformer's token layer, output (batch, 1 + rows * columns, d), is seen as the
-    (rows, columns, d) map of its patch tokens (`keras_zoo.layers.token_grid` gives the
-    layout; the class token is left out); a ViT's default layer is its last block's ln_1
-    (`default_cam_layer`).
+    (rows, columns, d) map of its patch tokens (its feature outputs record the layout,
+    `keras_zoo.features.token_grid`; the class token is left out); a ViT's default layer is its
+    last block's ln_1 (`default_cam_layer`).
 
     >>> import numpy as np, keras_zoo
     >>> model = keras_zoo.build("resnet18", input_shape=(64, 64, 3), classes=3)

@@ -4,10 +4,13 @@ Every inspection tool names layers the same way: a layer's own name when it is u
 model with its nested models flattened, else the path of names from the outermost nested model
 ("backbone/conv1"). The model's own name is never part of it, so names compare across runs.
 
-A transformer's token layers (outputs of shape (batch, prefix tokens + rows * columns, d), the
-layout `keras_zoo.layers.token_grid` reads from its position embedding) are seen as the
+Where a model's features are is its feature outputs' record (`keras_zoo.features`): the
+default feature layers are its feature outputs, and Grad-CAM's default layer is found from
+them. A transformer's token layers (outputs of shape (batch, prefix tokens + rows * columns,
+d), on the grid its feature outputs record: `keras_zoo.features.token_grid`) are seen as the
 (rows, columns, d) maps of their patch tokens where a map is needed (`token_layers`,
-`tokens_to_map`), so that Grad-CAM looks at a Vision Transformer as at a CNN.
+`tokens_to_map`, `feature_map_grid`), so that Grad-CAM and the feature-map tools look at a
+Vision Transformer as at a CNN.
 """
 
 from __future__ import annotations
@@ -16,14 +19,12 @@ import dataclasses
 import difflib
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 
+from keras_zoo.features import FeatureOutput, TokenGrid, feature_info, token_grid
 from keras_zoo.walk import call_of, graph_of, is_graph_model, producer, walk
-
-if TYPE_CHECKING:
-    from keras_zoo.layers import TokenGrid
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -124,14 +125,12 @@ def spatial_layers(
 def default_feature_layers(
     model: keras.Model, input_shape: Sequence[int] | None = None
 ) -> list[LayerRef]:
-    """The stage outputs of a keras_zoo model; for any other model, the last layer at each
+    """The feature outputs of a keras_zoo model (`keras_zoo.features.feature_info`: a CNN's
+    stage outputs, a Vision Transformer's blocks); for any other model, the last layer at each
     spatial resolution (by order of first appearance)."""
-    from keras_zoo.layers import StageOutput
-
-    refs = walk_layers(model)
-    stages = [ref for ref in refs if isinstance(ref.layer, StageOutput)]
-    if stages:
-        return sorted(stages, key=lambda ref: ref.layer.stride)
+    features = _feature_refs(model)
+    if features:
+        return features
     spatial = spatial_layers(model, input_shape)
     last: dict[tuple, int] = {}
     for i, (_ref, shape) in enumerate(spatial):
@@ -142,6 +141,30 @@ def default_feature_layers(
             )
         last[shape[1:3]] = i
     return [spatial[i][0] for i in sorted(last.values())]
+
+
+def _feature_refs(model: keras.Model) -> list[LayerRef]:
+    """The feature outputs of `model` as layers, in `feature_info`'s order."""
+    by_layer = {id(ref.layer): ref for ref in walk_layers(model)}
+    # walk_layers does not open subclassed models, whose markers it cannot name
+    features = [id(feature.layer) for feature in feature_info(model)]
+    return [by_layer[key] for key in features if key in by_layer]
+
+
+def feature_map_grid(ref: LayerRef) -> TokenGrid | None:
+    """The grid on which `ref`'s output is seen as a map: a feature output of tokens' (the
+    feature-map tools show its patch tokens, `tokens_to_map`); None for any other layer."""
+    layer = ref.layer
+    if not isinstance(layer, FeatureOutput) or layer.grid is None:
+        return None
+    return TokenGrid(*layer.grid, layer.prefix_tokens, layer.reduction)
+
+
+def as_feature_map(value: Any, ref: LayerRef) -> Any:
+    """`ref`'s output `value` as the feature-map tools show it: a feature output's tokens as the
+    map of its patch tokens (`feature_map_grid`), any other output as it is."""
+    grid = feature_map_grid(ref)
+    return value if grid is None else tokens_to_map(value, grid)
 
 
 MIN_MAP = 4  # pixels: maps smaller than this a side are left out by default
@@ -156,15 +179,13 @@ def large_enough(shape: Sequence, min_size: int = MIN_MAP) -> bool:
 def token_layers(model: keras.Model) -> list[tuple[LayerRef, tuple]]:
     """(layer, map shape (batch, rows, columns, d)) for each layer of a transformer whose one
     output is its tokens, (batch, prefix tokens + rows * columns, d) for the grid that
-    `keras_zoo.layers.token_grid` gives, in graph order; [] for a model without a token grid.
+    `keras_zoo.features.token_grid` gives, in graph order; [] for a model without a token grid.
 
     >>> import keras_zoo
     >>> model = keras_zoo.build("vit_b_32", input_shape=(64, 64, 3))
     >>> [(ref.name, shape) for ref, shape in token_layers(model)][-2:]
     [('encoder.layers.encoder_layer_11', (None, 2, 2, 768)), ('encoder.ln', (None, 2, 2, 768))]
     """
-    from keras_zoo.layers import token_grid
-
     grid = token_grid(model)
     if grid is None:
         return []
@@ -192,8 +213,6 @@ def _is_tokens(shape: Sequence, grid: TokenGrid) -> bool:
 
 def token_map_grid(model: keras.Model, ref: LayerRef) -> TokenGrid | None:
     """The token grid of `model` when `ref` outputs its tokens (see `token_layers`), else None."""
-    from keras_zoo.layers import token_grid
-
     grid = token_grid(model)
     if grid is None:
         return None
@@ -244,16 +263,15 @@ def default_cam_layer(
 ) -> LayerRef:
     """Where Grad-CAM looks by default: the last layer with a 4-D output of at least
     `min_size` x `min_size` (for `input_shape` images when given), as a coarser map's heatmap
-    says no more than which quarter; of a keras_zoo model, the last such stage output. The
-    last 4-D layer (stage output) when none is that large.
+    says no more than which quarter; of a keras_zoo model, the last such feature output (a
+    stage). The last 4-D layer (feature output) when none is that large.
 
-    Of a transformer (a model with a token grid), the input of its last attention layer (a
-    ViT's last encoder block's ln_1), whatever the grid's size: after it the patch tokens reach
-    the class token no more, so that the gradient of a class score at a later layer's patch
-    tokens is zero (pytorch-grad-cam's choice for ViTs as well).
+    Of a transformer (a model whose feature outputs are tokens on a grid), the token layer on
+    that grid feeding its last attention layer (a ViT's last encoder block's ln_1, the input of
+    its last feature output's attention), whatever the grid's size: after it the patch tokens
+    reach the class token no more, so that the gradient of a class score at a later layer's
+    patch tokens is zero (pytorch-grad-cam's choice for ViTs as well).
     """
-    from keras_zoo.layers import StageOutput
-
     tokens = token_layers(model)
     if tokens:
         mixed = _last_mixer_input(model, tokens)
@@ -264,7 +282,8 @@ def default_cam_layer(
         raise ValueError(
             f"{model.name!r} has no layer with a 4-D (batch, height, width, channels) output"
         )
-    stages = [(ref, shape) for ref, shape in spatial if isinstance(ref.layer, StageOutput)]
+    features = {id(ref.layer) for ref in _feature_refs(model)}
+    stages = [(ref, shape) for ref, shape in spatial if id(ref.layer) in features]
     candidates = stages or spatial
     large = [ref for ref, shape in candidates if large_enough(shape, min_size)]
     return large[-1] if large else candidates[-1][0]
