@@ -10,8 +10,9 @@ from keras_zoo import models as _models  # noqa: F401  (registers every family)
 from keras_zoo._version import __version__  # noqa: F401
 from keras_zoo.api import build
 from keras_zoo.deploy import ExportedModel, export, load_exported
+from keras_zoo.description import ModelDescription, describe
+from keras_zoo.features import StageOutput, feature_info, stage_outputs
 from keras_zoo.fold import fold_batchnorm
-from keras_zoo.layers import StageOutput, stage_outputs
 from keras_zoo.preprocess import decode_predictions, preprocessing
 from keras_zoo.profile import count_macs
 from keras_zoo.registry import ModelInfo, list_models, list_weights, model_info
@@ -35,11 +36,14 @@ __all__ = [
     "build",
     "count_macs",
     "decode_predictions",
+    "describe",
+    "ModelDescription",
     "ExportedModel",
     "export",
     "load_exported",
     "Preprocessing",
     "WeightSet",
+    "feature_info",
     "fold_batchnorm",
     "list_models",
     "list_weights",

@@ -8,12 +8,17 @@ from typing import Any
 import keras
 
 from keras_zoo import checks, pretrained
-from keras_zoo.preprocess import normalize_layer
-from keras_zoo.registry import model_info
+from keras_zoo.description import DescribedModel, ModelDescription, describe_model
+from keras_zoo.preprocess import imagenet_classes, normalize_layer
+from keras_zoo.registry import ModelInfo, model_info
+
+# build_model's keywords that build passes itself, and the input tensor, which no record keeps
+_UNRECORDED = ("name", "normalization", "default_input_size", "input_tensor")
 
 
-def build(name: str, /, **kwargs: Any) -> keras.Model:
-    """Builds the model `name` as a Functional `keras.Model`.
+def build(name: str, /, **kwargs: Any) -> DescribedModel:
+    """Builds the model `name` as a Functional `keras.Model` that knows what it is
+    (`keras_zoo.describe(model)`: id, keywords, weights, preprocessing, class names, task).
 
     Keywords follow keras.applications: include_top=True, weights=None, input_tensor=None,
     input_shape=None (default: the input size of the weights' preprocessing, else the id's
@@ -60,4 +65,46 @@ def build(name: str, /, **kwargs: Any) -> keras.Model:
     model = info.builder(**kwargs)
     if weights is not None:
         pretrained.load(model, info, weights, kwargs)
-    return model
+    return describe_model(model, _description(info, model, kwargs, weights, pre, preprocess))
+
+
+def _description(
+    info: ModelInfo,
+    model: keras.Model,
+    kwargs: dict[str, Any],
+    weights: pretrained.Weights | None,
+    pre: Any,
+    include_preprocessing: bool,
+) -> ModelDescription:
+    """What `build(info.name, ...)` made: the keywords that rebuild it (those the weights fix
+    included, the input shape as built), the weights by key or path, their preprocessing."""
+    keywords = {k: v for k, v in kwargs.items() if k not in _UNRECORDED and _literal(v)}
+    if kwargs.get("name", info.name) != info.name:
+        keywords["name"] = kwargs["name"]
+    keywords["input_shape"] = tuple(model.inputs[0].shape[1:])
+    if include_preprocessing:
+        keywords["include_preprocessing"] = True
+    ws = weights.weight_set if weights is not None else None
+    imagenet_top = (
+        ws is not None
+        and kwargs.get("include_top", True)
+        and not kwargs.get("features_only", False)
+        and kwargs.get("classes", 1000) == len(imagenet_classes())
+    )
+    return ModelDescription(
+        id=info.name,
+        family=info.family,
+        task=info.task,
+        keywords=keywords,
+        weights=None if weights is None else ws.key if ws is not None else weights.spec,
+        weights_layout=None if weights is None else weights.layout,
+        preprocessing=pre,
+        class_names=tuple(n for _, n in imagenet_classes()) if imagenet_top else None,
+    )
+
+
+def _literal(value: Any) -> bool:
+    # what a JSON record can hold and build takes back (a callable activation is left out)
+    if isinstance(value, (tuple, list)):
+        return all(map(_literal, value))
+    return value is None or isinstance(value, (bool, int, float, str))

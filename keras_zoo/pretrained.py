@@ -52,12 +52,14 @@ def cache_path(ws: WeightSet) -> str:
 class Weights:
     """What a `weights` argument resolved to: a Keras weights file, or a PyTorch checkpoint
     already read and converted to the model's names (`state`), and the weight set it came
-    from, if any."""
+    from, if any. `layout` is the checkpoint's key layout ("torchvision", "timm", "megvii"),
+    "keras" for a Keras weights file, None for a checkpoint in no known layout."""
 
     spec: str
     path: str
     weight_set: WeightSet | None = None
     state: Mapping[str, np.ndarray] | None = None
+    layout: str | None = "keras"
 
     @property
     def preprocessing(self) -> Preprocessing | None:
@@ -95,7 +97,7 @@ def resolve(
         kwargs = _fix(spec, {**info.layout_config.get(ws.layout, {}), **ws.config}, kwargs)
     path = fetch(ws) if ws else spec
     if path.endswith(checks.KERAS_WEIGHT_SUFFIXES):
-        return Weights(spec, path), kwargs
+        return Weights(spec, path, ws), kwargs
     state = read_checkpoint(path)
     # keys in no known layout are matched by name as they are (the mismatch report then lists
     # what is missing and left over)
@@ -104,7 +106,7 @@ def resolve(
         state = convert_state_dict(state, layout)
     if ws is None:
         kwargs = _fix(spec, info.layout_config.get(layout or "", {}), kwargs)
-    return Weights(spec, path, ws, state), kwargs
+    return Weights(spec, path, ws, state, layout), kwargs
 
 
 def _fix(spec: str, config: Mapping[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:

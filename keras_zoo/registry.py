@@ -51,6 +51,7 @@ class ModelInfo:
         preprocessing: how inputs are prepared: the default weight set's evaluation, or
             ImageNet's usual one for ids without weights.
         config: the architecture settings the id fixes (not user keywords).
+        task: what the model's outputs mean ("classification": one score per class).
 
     input_size, mean, std, channel_order, crop_pct, interpolation and top1 are read from
     `preprocessing` and the default weight set.
@@ -66,6 +67,7 @@ class ModelInfo:
     layout_config: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
     preprocessing: Preprocessing = Preprocessing()
     config: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    task: str = "classification"
 
     @property
     def default_weights(self) -> WeightSet | None:

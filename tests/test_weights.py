@@ -11,7 +11,6 @@
 
 import ast
 import dataclasses
-import hashlib
 import pathlib
 
 import numpy as np
@@ -22,7 +21,7 @@ import keras_zoo
 from keras_zoo import cli, registry
 from keras_zoo.pretrained import cache_path
 from keras_zoo.weight_sets import resize_size
-from tests.conftest import relative_error
+from tests.conftest import relative_error, use_weight_set
 from tests.torch_models import import_timm, import_torchvision, randomize, torch_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -136,22 +135,6 @@ def test_list_weights_command_and_readme_table(capsys):
 # fetching and loading, with files the tests make
 
 
-def _use_weight_set(monkeypatch, name, key, path):
-    """Registers a copy of `name`'s weight set `key` whose published hash is `path`'s, and a
-    file:// mirror holding `path` under the weight set's file name."""
-    info = keras_zoo.model_info(name)
-    ws = info.weight_set(key)
-    digest = hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
-    mine = dataclasses.replace(ws, sha256=digest[:8])
-    weights = tuple(mine if w is ws else w for w in info.weights)
-    monkeypatch.setitem(registry._REGISTRY, name, dataclasses.replace(info, weights=weights))
-    mirror = pathlib.Path(path).parent / "mirror"
-    mirror.mkdir(exist_ok=True)
-    pathlib.Path(path).rename(mirror / ws.filename)
-    monkeypatch.setenv("KERAS_ZOO_WEIGHTS_URL", mirror.as_uri())
-    return mine
-
-
 @pytest.fixture
 def keras_home(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
@@ -171,7 +154,7 @@ def test_timm_weight_set_downloads_checks_converts_and_loads(
     ref = randomize(timm.create_model("mobilenetv3_small_100"), seed=3).eval()
     staged = tmp_path / "staged.pth"
     torch.save(ref.state_dict(), staged)
-    ws = _use_weight_set(
+    ws = use_weight_set(
         monkeypatch, "mobilenet_v3_small", "timm:mobilenetv3_small_100.lamb_in1k", staged
     )
     model = keras_zoo.build(
@@ -199,7 +182,7 @@ def test_imagenet_is_the_first_weight_set_and_a_wrong_hash_is_deleted(
     ref = randomize(torch_model("resnet18"), seed=1)
     staged = tmp_path / "staged.pth"
     torch.save(ref.state_dict(), staged)
-    ws = _use_weight_set(monkeypatch, "resnet18", "torchvision:IMAGENET1K_V1", staged)
+    ws = use_weight_set(monkeypatch, "resnet18", "torchvision:IMAGENET1K_V1", staged)
     model = keras_zoo.build(
         "resnet18", weights="imagenet", classifier_activation=None, input_shape=(64, 64, 3)
     )

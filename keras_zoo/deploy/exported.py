@@ -14,6 +14,7 @@ from keras_zoo import checks
 from keras_zoo.deploy.errors import first_line
 from keras_zoo.deploy.formats import FORMATS, LAYOUT_CHOICES, RECORD_SUFFIX, format_of, require
 from keras_zoo.deploy.images import Images
+from keras_zoo.description import ModelDescription
 
 
 class ExportedModel:
@@ -23,8 +24,9 @@ class ExportedModel:
 
     Attributes: path, format, precision ("f32", "int8", "float16" or "bf16"), input_shape
     (height, width, channels), layout ("nhwc" or "nchw"),
-    preprocessing (a `keras_zoo.Preprocessing`), class_names (or None) and record (the
-    export's check, as written beside the file; {} for a file exported elsewhere).
+    preprocessing (a `keras_zoo.Preprocessing`), class_names (or None), description (the
+    exported model's `keras_zoo.ModelDescription`, or None; `keras_zoo.describe` reads it) and
+    record (the export's check, as written beside the file; {} for a file exported elsewhere).
     """
 
     def __init__(
@@ -45,6 +47,10 @@ class ExportedModel:
             self.preprocessing = Preprocessing(**fields)
         names = record.get("class_names") if record else None
         self.class_names = tuple(names) if names else None
+        described = record.get("description") if record else None
+        self.description: ModelDescription | None = (
+            ModelDescription.from_dict(described, f"{path}{RECORD_SUFFIX}") if described else None
+        )
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         return self._run(np.ascontiguousarray(images, dtype=np.float32))

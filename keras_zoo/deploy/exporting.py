@@ -86,7 +86,8 @@ def export(
     calibration: a folder of images (searched recursively); int8 needs it, and a float export
     given one is checked on its images too. data: a class-per-folder tree (the classes in the
     model's output order) to measure accuracy on. preprocessing: the `keras_zoo.Preprocessing`
-    that prepares images for the model (default: the model id's, when `model.name` is one).
+    that prepares images for the model (default: the one `keras_zoo.describe(model)` names,
+    else ImageNet's usual one).
     class_names and metadata (a JSON-able dict): recorded for `load_exported`. layout: the
     input's axis order, "nhwc" (Keras') or, for onnx and openvino, "nchw" (torch's): the
     graph then starts at the first convolution, with no transpose of the input.
@@ -103,13 +104,16 @@ def export(
     tolerance = checks.check_positive_number(tolerance, "tolerance")
     require(fmt)
     input_shape = _input_shape(model)
-    pre, in_model = _preprocessing(model, preprocessing)
+    description = getattr(model, "description", None)
+    pre, in_model = _preprocessing(model, preprocessing, description)
     if len(model.outputs) != 1:
         raise ValueError(
             f"model: export takes a model with one output; {model.name!r} has "
             f"{len(model.outputs)} (features_only models: export one stage)"
         )
     outputs = int(np.prod(model.outputs[0].shape[1:]))
+    if class_names is None and description is not None and description.class_names:
+        class_names = description.class_names
     if class_names is not None:
         class_names = tuple(str(c) for c in class_names)
         if len(class_names) != outputs:
@@ -154,6 +158,7 @@ def export(
                 "normalized_in_model": in_model,
                 "class_names": list(class_names) if class_names else None,
                 "metadata": metadata or {},
+                "description": _recorded(description, pre, class_names),
                 "check": check,
             }
             with open(target + RECORD_SUFFIX, "w") as f:
@@ -263,23 +268,31 @@ def _input_shape(model) -> tuple[int, int, int]:
     return shape
 
 
-def _preprocessing(model, pre):
-    """(Preprocessing, whether the model normalises its own input)."""
+def _preprocessing(model, pre, description):
+    """(Preprocessing, whether the model normalises its own input): `pre`, else the one the
+    model's description carries (`keras_zoo.describe`), else ImageNet's usual one."""
     from keras_zoo.layers import Normalize
-    from keras_zoo.registry import list_models, model_info
     from keras_zoo.weight_sets import Preprocessing
 
     if pre is None:
-        pre = (
-            model_info(model.name).preprocessing
-            if model.name in list_models()
-            else (Preprocessing())
-        )
+        pre = description.preprocessing if description is not None else Preprocessing()
     if not isinstance(pre, Preprocessing):
         raise TypeError(
             f"preprocessing must be a keras_zoo.Preprocessing, got {type(pre).__name__}"
         )
     return pre, any(isinstance(layer, Normalize) for layer in model.layers)
+
+
+def _recorded(description, pre, class_names) -> dict | None:
+    """The model's description as the export records it: with the preprocessing and class
+    names the export was made with."""
+    import dataclasses as dc
+
+    if description is None:
+        return None
+    return dc.replace(
+        description, preprocessing=pre, class_names=class_names or description.class_names
+    ).to_dict()
 
 
 def _image_files(folder, argument: str) -> list[str]:

@@ -1,0 +1,103 @@
+"""keras_zoo.describe: what a built model is, kept through save/load, training runs and exports."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_zoo
+from keras_zoo.description import DescribedModel, ModelDescription
+from keras_zoo.weight_sets import Preprocessing
+from tests.conftest import use_weight_set
+from tests.torch_models import import_timm
+
+
+def test_build_attaches_the_id_family_keywords_and_preprocessing():
+    model = keras_zoo.build("mobilenet_v2", alpha=0.5, input_shape=(64, 64, 3), classes=7)
+    assert isinstance(model, DescribedModel)
+    d = keras_zoo.describe(model)
+    assert (d.id, d.family, d.task) == ("mobilenet_v2", "mobilenet", "classification")
+    assert d.keywords["alpha"] == 0.5
+    assert d.keywords["classes"] == 7
+    assert tuple(d.keywords["input_shape"]) == (64, 64, 3)
+    assert "weights" not in d.keywords
+    assert d.weights is None and d.weights_layout is None
+    assert d.preprocessing == keras_zoo.model_info("mobilenet_v2").preprocessing
+    # the keywords rebuild the same architecture
+    again = keras_zoo.build(d.id, **d.keywords)
+    assert [w.shape for w in again.weights] == [w.shape for w in model.weights]
+
+
+def test_the_description_survives_save_and_load(tmp_path, rng):
+    model = keras_zoo.build("shufflenet_v2_x0_5", input_shape=(32, 32, 3), classes=3)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert keras_zoo.describe(loaded) == keras_zoo.describe(model)
+    x = rng.uniform(size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_a_model_keras_zoo_did_not_build_is_refused_by_name():
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)], name="mine")
+    with pytest.raises(ValueError, match="model 'mine' carries no keras_zoo description"):
+        keras_zoo.describe(plain)
+
+
+def test_to_dict_round_trips_through_json():
+    d = ModelDescription(
+        id="resnet50",
+        family="resnet",
+        keywords={"classes": 10, "input_shape": (None, None, 3), "out_indices": (1, 2)},
+        weights="timm:resnet50.a1_in1k",
+        weights_layout="timm",
+        preprocessing=Preprocessing(input_size=(288, 288), crop_pct=1.0, interpolation="bicubic"),
+        class_names=("cat", "dog"),
+    )
+    assert ModelDescription.from_dict(json.loads(d.to_json())) == d
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"extra": 1}, "unknown model description field"),
+        ({"id": 3}, "'id' must be text"),
+        ({"class_names": ["a"] * 100_001}, "'class_names' must be a list of at most"),
+        ({"keywords": {"alpha": float("inf")}}, "keyword 'alpha' has a value"),
+        ({"keywords": {"alpha": {"nested": 1}}}, "keyword 'alpha' has a value"),
+        ({"preprocessing": {"crop_pct": 7}}, "'preprocessing': crop_pct must be in"),
+        ({"preprocessing": {"evil": 1}}, "'preprocessing' must be an object"),
+        ({"preprocessing": {"input_size": ["a", 2]}}, "'preprocessing': input_size must be 2"),
+        ({"preprocessing": {"mean": [0, 0, "nan"]}}, "'preprocessing': mean must be 3"),
+    ],
+)
+def test_a_bad_description_is_refused_naming_its_source_and_field(change, message):
+    good = ModelDescription(id="resnet18", family="resnet").to_dict()
+    with pytest.raises(ValueError, match=f"^run.json: {message}"):
+        ModelDescription.from_dict({**good, **change}, "run.json")
+
+
+def test_a_timm_weighted_resnet50_exports_with_timms_preprocessing(tmp_path, monkeypatch):
+    # the weight set decides the preprocessing, not the id: timm's a1 weights were evaluated
+    # at 288 with bicubic resizing and crop 0.95, torchvision's default at 224, bilinear, 232
+    torch = pytest.importorskip("torch")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    staged = tmp_path / "staged.pth"
+    torch.save(import_timm().create_model("resnet50").state_dict(), staged)
+    ws = use_weight_set(monkeypatch, "resnet50", "timm:resnet50.a1_in1k", staged)
+    model = keras_zoo.build("resnet50", weights=ws.key, input_shape=(64, 64, 3))
+    d = keras_zoo.describe(model)
+    assert (d.weights, d.weights_layout) == ("timm:resnet50.a1_in1k", "timm")
+    assert d.preprocessing == ws.preprocessing
+    assert d.preprocessing != keras_zoo.model_info("resnet50").preprocessing
+    assert d.class_names is not None and d.class_names[:2] == ("tench", "goldfish")
+
+    result = keras_zoo.export(model, tmp_path / "resnet50.tflite", verbose=False)
+    record = json.loads((tmp_path / "resnet50.tflite.json").read_text())
+    assert record["preprocessing"]["interpolation"] == "bicubic"
+    assert record["preprocessing"]["crop_pct"] == ws.preprocessing.crop_pct
+    exported = keras_zoo.load_exported(result.path)
+    assert exported.preprocessing == ws.preprocessing
+    assert keras_zoo.describe(exported) == d
+    assert exported.class_names == d.class_names
