@@ -85,8 +85,9 @@ def _description(
     if include_preprocessing:
         keywords["include_preprocessing"] = True
     ws = weights.weight_set if weights is not None else None
+    # pretrained weights with a top of 1000 classes: ImageNet-1k's, in its order
     imagenet_top = (
-        ws is not None
+        weights is not None
         and kwargs.get("include_top", True)
         and not kwargs.get("features_only", False)
         and kwargs.get("classes", 1000) == len(imagenet_classes())

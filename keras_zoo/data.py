@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from keras_zoo.registry import ModelInfo
+from keras_zoo.weight_sets import Preprocessing
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 _DECODABLE = {"JPEG", "PNG", "BMP", "GIF", "MPO"}  # what tf.io.decode_image reads
@@ -264,28 +264,28 @@ def make_dataset(
     labels: ArrayLike,
     *,
     image_size: int,
-    info: ModelInfo,
+    preprocessing: Preprocessing,
     batch_size: int,
     training: bool = False,
     augment: tuple[str, ...] = (),
     seed: int = 0,
-    weights: str | os.PathLike | None = None,
 ) -> Any:
     """A tf.data pipeline of (prepared images, labels) batches, prefetched.
 
-    Every image is decoded as RGB and prepared by the layers of
-    `keras_zoo.preprocessing(info.name, weights, image_size=image_size)`: the shorter side
-    resized with the weight set's interpolation and crop_pct, the image_size x image_size
-    centre cut out, normalised. Training with "crop" in augment cuts image_size x image_size
-    out of the resized image at random instead, and "flip" in augment flips images
-    horizontally at random; both draw from `seed`, anew each epoch. `weights` names the weight
-    set whose preprocessing is used (None or a file: the id's default).
+    Every image is decoded as RGB and prepared as `preprocessing` says (the model's:
+    `keras_zoo.describe(model).preprocessing`), at image_size: the shorter side resized with
+    its interpolation and crop_pct, the image_size x image_size centre cut out, normalised.
+    Training with "crop" in augment cuts image_size x image_size out of the resized image at
+    random instead, and "flip" in augment flips images horizontally at random; both draw from
+    `seed`, anew each epoch.
     """
     import tensorflow as tf
 
-    from keras_zoo.preprocess import preprocessing
+    from keras_zoo.checks import check_positive_int
+    from keras_zoo.preprocess import normalize_layer, resize_layer
 
-    resize, normalize = preprocessing(info.name, weights, image_size=image_size).layers
+    resize = resize_layer(preprocessing, check_positive_int(image_size, "image_size"))
+    normalize = normalize_layer(preprocessing)
     random_crop = training and "crop" in augment
     flip = training and "flip" in augment
 

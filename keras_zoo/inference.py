@@ -2,9 +2,10 @@
 runtimes of the exports (LiteRT, ONNX Runtime, OpenVINO).
 
 `load_trained` builds the model id with the run record beside the weights
-(`keras_zoo.run_state`: its family keywords, input size and classes), so that the weights of a
-run need none of its flags again, and names the classes from class_indices.json. `predict` and
-`evaluate` take those weights, or an export of them, which carries the same record.
+(`keras_zoo.run_state`: the description of the model the run trained, with its keywords, input
+size, classes and preprocessing), so that the weights of a run need none of its flags again,
+and names the classes from class_indices.json. `predict` and `evaluate` take those weights, or
+an export of them, which carries the same description; both prepare images as it says.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import keras
 import numpy as np
 
 from keras_zoo import checks
+from keras_zoo.description import ModelDescription, describe
+from keras_zoo.preprocess import preprocessing_of
 from keras_zoo.run_state import (
     CLASS_INDICES,
     RUN_CONFIG,
@@ -25,6 +28,7 @@ from keras_zoo.run_state import (
     read_json_object,
     recorded_model_args,
 )
+from keras_zoo.weight_sets import Preprocessing
 
 RUNTIMES = ("keras", "litert", "onnx", "openvino")
 
@@ -41,8 +45,14 @@ class TrainedModel:
 
     @property
     def start_weights(self) -> str | None:
-        """The weights the run started from (run.json): their preprocessing prepares images."""
+        """The weights the run started from (run.json)."""
         return self.config.get("weights")
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """How images are prepared for the model: its description's (the preprocessing of the
+        weights the run started from)."""
+        return describe(self.model).preprocessing
 
     @property
     def model_args(self) -> dict[str, Any]:
@@ -80,8 +90,10 @@ def load_trained(
     image_size: int | None = None,
 ) -> TrainedModel:
     """Builds `name` as the run that wrote `weights` built it (run.json beside them: its family
-    keywords and input size; `model_args` and `image_size` given here take precedence) and
-    loads the weights, whose classifier must match class_indices.json beside them."""
+    keywords, the keywords its start weights fixed, and input size; `model_args` and
+    `image_size` given here take precedence) and loads the weights, whose classifier must match
+    class_indices.json beside them. The model's description (`keras_zoo.describe`) is the run's:
+    the preprocessing of its start weights and the class names."""
     from keras_zoo.api import build
     from keras_zoo.model_args import check_model_args
     from keras_zoo.port.loading import keras_file_classes
@@ -122,10 +134,28 @@ def load_trained(
     if image_size is None:
         image_size = config.get("image_size") or info.input_size[0]
     kwargs = model_kwargs(name, model_args, image_size, len(class_names))
+    recorded_description = _run_description(config, record)
+    if recorded_description is not None:
+        kwargs = {**recorded_description.keywords, **kwargs}
     model = build(name, weights=weights, **kwargs)
+    model.description = dataclasses.replace(
+        describe(model),
+        preprocessing=recorded_description.preprocessing
+        if recorded_description is not None
+        else preprocessing_of(info, config.get("weights")),
+        class_names=class_names,
+    )
     if config or model_args:  # the record says what was built, keywords given here included
         config = {**config, "model_args": model_args}
     return TrainedModel(model, name, class_names, image_size, config)
+
+
+def _run_description(config: Mapping[str, Any], record: str) -> ModelDescription | None:
+    """The description of the model a run trained (run.json's "description"), None in records
+    of earlier releases, which kept none."""
+    if config.get("description") is None:
+        return None
+    return ModelDescription.from_dict(config["description"], f"{record}: description")
 
 
 @dataclasses.dataclass
@@ -154,8 +184,7 @@ def _inference(
     import tempfile
 
     from keras_zoo.data import make_dataset, read_image
-    from keras_zoo.deploy import SUFFIXES, export, format_of, load_exported
-    from keras_zoo.registry import model_info
+    from keras_zoo.deploy import FORMATS, export, format_of, load_exported
 
     checks.check_choice(runtime, "runtime", RUNTIMES)
     fmt = format_of(weights)
@@ -193,9 +222,8 @@ def _inference(
             list(files),
             np.zeros(len(files), np.int32),
             image_size=trained.image_size,
-            info=model_info(name),
+            preprocessing=trained.preprocessing,
             batch_size=32,
-            weights=trained.start_weights,
         )
         for x, _ in ds:
             yield x.numpy()
@@ -203,7 +231,7 @@ def _inference(
     run, keep = trained.model.predict_on_batch, None
     if runtime != "keras":
         keep = tempfile.TemporaryDirectory(prefix="keras_zoo-")
-        path = os.path.join(keep.name, f"{name}{SUFFIXES[runtime]}")
+        path = os.path.join(keep.name, f"{name}{FORMATS[runtime].suffix}")
         export(trained.model, path, runtime, class_names=trained.class_names, verbose=False)
         run = load_exported(path)
     return _Inference(run, batches, trained.class_names, trained.config, False, keep)

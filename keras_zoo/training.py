@@ -82,10 +82,12 @@ def train(
     recorded in run.json, so that `keras_zoo.inference` builds the same model from the weights.
     weights: "imagenet", a weight set's key ("torchvision:IMAGENET1K_V2"), a PyTorch checkpoint
     or a Keras weights file to start from; its classifier is left out (a new head for this
-    data's classes). Images are prepared as that weight set was evaluated
-    (`keras_zoo.preprocessing(name, weights, image_size=image_size)`: the id's default for a
-    file or None), before the random crops and flips of `augment`. freeze_backbone trains only
-    the layers after the last stage output (a Vision Transformer: its classifier, heads.head).
+    data's classes). Images are prepared as the built model's description says
+    (`keras_zoo.describe(model).preprocessing`: the weight set's evaluation, the id's default
+    for a file or None) at image_size, before the random crops and flips of `augment`; run.json
+    records that description with the data's class names. freeze_backbone trains only the
+    layers after the backbone (`keras_zoo.features.backbone_end`: after the last stage output;
+    a Vision Transformer: its classifier, heads.head).
     image_size: a ViT's must be a multiple of its patch size. log_dir and out default to
     logs/<name>_<data folder name>. Everything is checked before anything is written.
 
@@ -96,7 +98,8 @@ def train(
     warning, and the run resumes from the one before it or starts over. Ctrl-C or SIGTERM
     during training raises `TrainingInterrupted`, which says what was kept.
     """
-    from keras_zoo.data import scan_folder
+    from keras_zoo.data import scan_folder, verify_images
+    from keras_zoo.description import describe
     from keras_zoo.distribute import is_chief, make_strategy, prepare_model
     from keras_zoo.files import Terminated
     from keras_zoo.model_args import check_model_args
@@ -118,20 +121,21 @@ def train(
     kwargs = model_kwargs(name, model_args, image_size, len(folder.class_names))
     out, log_dir = _folders(name, data, out, log_dir)
     dist = make_strategy(strategy)  # before any TensorFlow op: collectives are set up here
+    verify_images(folder.files)  # an unreadable image is named before the model is built
+    with dist.scope():
+        model = _model(name, kwargs, weights, freeze_backbone, info.classifier)
+    description = dataclasses.replace(describe(model), class_names=folder.class_names)
     images = _Images.read(
         folder,
         validation_split,
         augment,
         image_size=image_size,
-        info=info,
+        preprocessing=description.preprocessing,
         batch_size=batch_size,
         seed=seed,
-        weights=weights,
     )
     with dist.scope():
-        model = _compiled_model(
-            name, kwargs, weights, freeze_backbone, info.classifier, lr, epochs * images.steps
-        )
+        _compile(model, lr, epochs * images.steps)
     prepare_model(model, dist, images.train)
     resume, best_so_far = resume_point(out)
 
@@ -155,6 +159,7 @@ def train(
         "augment": list(augment),
         "strategy": strategy or "default",
         "log_dir": os.path.abspath(log_dir),
+        "description": description.to_dict(),
     }
     _start_record(out, folder.class_names, config)
     signals = SignalsBetweenBatches()
@@ -223,11 +228,10 @@ class _Images:
 
     @classmethod
     def read(cls, folder, validation_split: float, augment: tuple[str, ...], **prepare) -> _Images:
-        """Every image of `folder` decoded once (an unreadable one is an error naming it),
-        then split per class with `prepare["seed"]`."""
-        from keras_zoo.data import make_dataset, verify_images
+        """The datasets of `folder`'s images (each already decoded once by `verify_images`),
+        split per class with `prepare["seed"]`."""
+        from keras_zoo.data import make_dataset
 
-        verify_images(folder.files)
         train_idx, val_idx = folder.split(validation_split, prepare["seed"])
         files, labels = np.array(folder.files), folder.labels
         train = make_dataset(
@@ -252,46 +256,40 @@ class _Images:
         return np.concatenate([x for x, _ in batches])
 
 
-def _compiled_model(
+def _model(
     name: str,
     kwargs: dict[str, Any],
     weights: str | None,
     freeze_backbone: bool,
     classifier: Sequence[str],
-    lr: float,
-    steps: int,
 ) -> keras.Model:
-    """The model to fit: built with the start weights, the backbone frozen if asked, compiled
-    with Adam on a cosine decay over `steps` batches and cross-entropy on logits."""
+    """The model to fit: built with the start weights, the backbone frozen if asked."""
     from keras_zoo.api import build
 
     model = build(name, weights=weights, **kwargs)
     if freeze_backbone:
         _freeze_backbone(model, classifier)
+    return model
+
+
+def _compile(model: keras.Model, lr: float, steps: int) -> None:
+    """Adam on a cosine decay over `steps` batches, cross-entropy on logits."""
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps)
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    return model
 
 
 def _freeze_backbone(model, classifier: Sequence[str] = ()) -> int:
-    """Freezes every layer up to the last stage output (batch norm then runs in inference
-    mode), or, in a model without stage outputs (a Vision Transformer), every layer before
-    the first of its `classifier` layers (`ModelInfo.classifier`); returns how many layers
-    with weights stay trainable."""
-    from keras_zoo.layers import StageOutput
+    """Freezes the backbone (`keras_zoo.features.backbone_end`: every layer up to the last
+    stage output, or in a Vision Transformer every layer before the first of its `classifier`
+    layers); batch norm then runs in inference mode. Returns how many layers with weights
+    stay trainable."""
+    from keras_zoo.features import backbone_end
 
-    stages = [i for i, layer in enumerate(model.layers) if isinstance(layer, StageOutput)]
-    heads = [i for i, layer in enumerate(model.layers) if layer.name in classifier]
-    if stages:
-        end = stages[-1] + 1
-    elif heads:
-        end = heads[0]
-    else:  # a family bug, not a user error
-        raise RuntimeError(f"{model.name}: no stage output and no classifier layer to freeze up to")
+    end = backbone_end(model, classifier)
     for layer in model.layers[:end]:
         layer.trainable = False
     return sum(1 for layer in model.layers[end:] if layer.weights)

@@ -416,7 +416,7 @@ def test_analyze_features_draws_the_attention_of_a_vit(saved_vit, tmp_path, caps
         [f"encoder.layers.encoder_layer_{i}", f"{GRID}x{GRID}x{WIDTH}"] for i in range(LAYERS)
     ]
     model = keras.models.load_model(path)
-    x = prepare_image(image, model, None, None)
+    x = prepare_image(image, model)
     maps = attention.attention_maps(model, x, [0, 2])
     with np.load(out / "attention.npz") as saved:
         assert sorted(saved) == sorted(["rollout", BLOCKS[0], BLOCKS[2]])

@@ -8,8 +8,10 @@ import pytest
 
 import keras_zoo
 from keras_zoo.description import DescribedModel, ModelDescription
+from keras_zoo.inference import load_trained
+from keras_zoo.training import train
 from keras_zoo.weight_sets import Preprocessing
-from tests.conftest import use_weight_set
+from tests.conftest import make_tree, use_weight_set
 from tests.torch_models import import_timm
 
 
@@ -101,3 +103,42 @@ def test_a_timm_weighted_resnet50_exports_with_timms_preprocessing(tmp_path, mon
     assert exported.preprocessing == ws.preprocessing
     assert keras_zoo.describe(exported) == d
     assert exported.class_names == d.class_names
+
+
+def test_a_run_records_its_description_and_its_weights_load_as_it_was_trained(
+    tmp_path, monkeypatch
+):
+    # timm's MobileNetV3 weights fix bn_epsilon=1e-5 and bicubic preprocessing: the weights a
+    # run writes load with both, though neither the run's flags nor the weights file say so
+    torch = pytest.importorskip("torch")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    staged = tmp_path / "staged.pth"
+    torch.save(import_timm().create_model("mobilenetv3_small_100").state_dict(), staged)
+    ws_key = "timm:mobilenetv3_small_100.lamb_in1k"
+    ws = use_weight_set(monkeypatch, "mobilenet_v3_small", ws_key, staged)
+    tree = make_tree(tmp_path / "colours", per_class=4, size=32)
+    out = tmp_path / "out"
+    result = train(
+        "mobilenet_v3_small",
+        str(tree),
+        epochs=1,
+        batch_size=8,
+        image_size=32,
+        weights=ws_key,
+        out=str(out),
+        inspect=False,
+        verbose=0,
+    )
+    recorded = ModelDescription.from_dict(json.loads((out / "run.json").read_text())["description"])
+    assert recorded.weights == ws_key and recorded.weights_layout == "timm"
+    assert recorded.keywords["bn_epsilon"] == 1e-5
+    assert recorded.preprocessing == ws.preprocessing
+    assert recorded.class_names == ("blue", "green", "red")
+
+    trained = load_trained("mobilenet_v3_small", result.weights)
+    d = keras_zoo.describe(trained.model)
+    assert d.preprocessing == ws.preprocessing and d.class_names == recorded.class_names
+    assert trained.model.get_layer("features.0.1").epsilon == 1e-5
+    # the export of the run's weights carries the run's preprocessing and class names
+    exported = keras_zoo.export(trained.model, tmp_path / "run.onnx", verbose=False)
+    assert keras_zoo.load_exported(exported.path).description == d

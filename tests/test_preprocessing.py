@@ -166,14 +166,15 @@ def test_make_dataset_prepares_images_with_the_same_numbers(photo_file):
     info = keras_zoo.model_info("mobilenet_v3_small")
     timm_key = "timm:mobilenetv3_small_100.lamb_in1k"  # bicubic, where the default is bilinear
     for weights in (None, timm_key):
-        ((x, _),) = make_dataset(
-            [photo_file], [0], image_size=96, info=info, batch_size=1, weights=weights
-        )
+        pre = keras_zoo.preprocess.preprocessing_of(info, weights)
+        ((x, _),) = make_dataset([photo_file], [0], image_size=96, preprocessing=pre, batch_size=1)
         expected = keras_zoo.preprocessing(info.name, weights, image_size=96)(image[None])
         np.testing.assert_allclose(x, expected, atol=1e-5, err_msg=str(weights))
     assert np.abs(x - keras_zoo.preprocessing(info.name, image_size=96)(image[None])).mean() > 0.01
     # and those numbers are torchvision's evaluation transforms' (resize 256, crop 224)
-    ((x, _),) = make_dataset([photo_file], [0], image_size=224, info=info, batch_size=1)
+    ((x, _),) = make_dataset(
+        [photo_file], [0], image_size=224, preprocessing=info.preprocessing, batch_size=1
+    )
     transform = import_torchvision().models.MobileNet_V3_Small_Weights.IMAGENET1K_V1.transforms()
     expected = as_nhwc(transform(Image.open(photo_file)))
     assert np.abs(np.asarray(x)[0] - expected).mean() < MEAN_TOLERANCE

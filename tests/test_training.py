@@ -18,7 +18,6 @@ from keras_zoo.commands.train import TENSORBOARD_FLAGS
 from keras_zoo.data import make_dataset, scan_folder
 from keras_zoo.inference import load_trained
 from keras_zoo.layers import TemperatureSoftmax
-from keras_zoo.registry import model_info
 from keras_zoo.training import train
 from tests.conftest import COLOURS, h5_arrays, make_tree, run_workers
 
@@ -235,7 +234,7 @@ def _validation_predictions(out, tree):
         np.array(folder.files)[val_idx],
         folder.labels[val_idx],
         image_size=32,
-        info=model_info(MODEL),
+        preprocessing=trained.preprocessing,
         batch_size=4,
     )
     logits = np.concatenate([trained.model.predict_on_batch(x) for x, _ in ds])

@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from keras_zoo.viz.features import channel_figure
     from keras_zoo.viz.graph import large_enough
 
-    model, info = options.load_model(args)
-    x = prepare_image(args.image, model, info, args.weights)
+    model, _ = options.load_model(args)
+    x = prepare_image(args.image, model)
     values = viz.feature_maps(model, x, args.layers)  # unknown layers fail before any writing
     maps = _attention_maps(model, x, args.attention_blocks)
     with staged_dir(args.out) as tmp:
@@ -92,23 +92,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def prepare_image(path: str, model: Any, info: Any, weights: str | None) -> Any:
-    """The image file at `path` as a batch of one, prepared as `keras_zoo.preprocessing(id,
-    weights)` prepares it (resized, centre-cropped to the model's input size, normalised). For
-    a saved model (`info` None), whose preprocessing is not known: resized and cropped the same
-    way (bilinear, crop_pct 0.875) and scaled to [0, 1]."""
+def prepare_image(path: str, model: Any) -> Any:
+    """The image file at `path` as a batch of one, prepared as the model's description says
+    (`keras_zoo.describe(model).preprocessing`: resized, centre-cropped to the model's input
+    size, normalised). For a model keras_zoo did not build (a .keras file saved from another
+    model), whose preprocessing is not known: resized and cropped the same way (bilinear,
+    crop_pct 0.875) and scaled to [0, 1]."""
     import numpy as np
 
     from keras_zoo.data import read_image
-    from keras_zoo.preprocess import preprocessing, resize_layer
+    from keras_zoo.description import DescribedModel
+    from keras_zoo.preprocess import normalize_layer, resize_layer
     from keras_zoo.weight_sets import Preprocessing
 
     size = tuple(model.inputs[0].shape[1:3])
     size = (224, 224) if None in size else size
     image = read_image(path)[None]
-    if info is None:
+    if not isinstance(model, DescribedModel) or model.description is None:
         return np.asarray(resize_layer(Preprocessing(input_size=size))(image)) / 255.0
-    return np.asarray(preprocessing(info.name, weights, image_size=size[0])(image))
+    pre = model.description.preprocessing
+    return np.asarray(normalize_layer(pre)(resize_layer(pre, size[0])(image)))
 
 
 def _attention_maps(model, x, blocks):

@@ -100,14 +100,14 @@ def run(args: argparse.Namespace) -> int:
 def _export_model(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """The model `keras-zoo export` writes, and export's preprocessing, class_names and
     metadata keywords: a saved Keras model; the weights train wrote, with the family keywords,
-    classes, size and preprocessing of their run; or an id built with --weights."""
+    classes, size and preprocessing of their run; or an id built with --weights. The
+    preprocessing and class names are the model's description's (`keras_zoo.describe`)."""
     import dataclasses
 
     import keras
 
     import keras_zoo
     from keras_zoo.inference import load_trained
-    from keras_zoo.preprocess import imagenet_classes, preprocessing_of
     from keras_zoo.run_state import CLASS_INDICES
 
     meta: dict[str, Any] = {"model": args.name, "weights": args.weights}
@@ -139,9 +139,7 @@ def _export_model(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
             )
         run = load_trained(args.name, weights, model_args=model_args, image_size=args.image_size)
         size = run.image_size
-        pre = preprocessing_of(info, run.start_weights)
         model = run.model
-        names: Sequence[str] | None = run.class_names
         meta["run"] = run.config
     else:
         size = args.image_size or info.input_size[0]
@@ -155,16 +153,12 @@ def _export_model(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
             include_preprocessing=args.include_preprocessing,
             **model_args,
         )
-        pre = preprocessing_of(info, weights)
-        names = (
-            [name for _, name in imagenet_classes()]
-            if (args.classes or 1000) == 1000 and weights
-            else None
-        )
         if not weights:
             print(
                 f"note: no --weights, so {args.name} has its initial (random) weights",
                 file=sys.stderr,
             )
-    pre = dataclasses.replace(pre, input_size=(size, size))
+    description = keras_zoo.describe(model)
+    pre = dataclasses.replace(description.preprocessing, input_size=(size, size))
+    names: Sequence[str] | None = description.class_names
     return model, {"preprocessing": pre, "class_names": names, "metadata": meta}

@@ -35,22 +35,14 @@ record, the atomic move); `check.py` the check in the runtime; `exported.py` is
 
 from __future__ import annotations
 
-import types
-
 from keras_zoo.deploy.check import TOLERANCE, outputs_vary, relative_error
 from keras_zoo.deploy.errors import ExportError
 from keras_zoo.deploy.exported import ExportedModel, load_exported
 from keras_zoo.deploy.exporting import ExportResult, export
 from keras_zoo.deploy.formats import FORMATS, Format, format_of, require
 
-# derived from the FORMATS rows, read-only: each format's suffix and its input layouts
-SUFFIXES = types.MappingProxyType({name: row.suffix for name, row in FORMATS.items()})
-LAYOUTS = types.MappingProxyType({name: row.layouts for name, row in FORMATS.items()})
-
 __all__ = [
     "FORMATS",
-    "LAYOUTS",
-    "SUFFIXES",
     "TOLERANCE",
     "ExportError",
     "ExportResult",
