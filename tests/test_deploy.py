@@ -117,8 +117,12 @@ def test_every_block_kind_exports_to_every_format_within_1e_4(models, name, fmt,
     ).astype("float32")
     want = model.predict(x, verbose=0)
     assert np.ptp(want, axis=0).max() > 1e-3  # the outputs depend on the input
-    got = keras_zoo.load_exported(path)(x)
+    exported = keras_zoo.load_exported(path)
+    got = exported(x)
     assert got.shape == want.shape
+    # what the model is travels with the file, in every format
+    assert keras_zoo.describe(exported) == keras_zoo.describe(model)
+    assert exported.preprocessing == keras_zoo.describe(model).preprocessing
     assert relative_error(got, want) <= 1e-4
     if fmt == "onnx":  # NCHW throughout: no transpose but the NHWC input's and one per
         # channel shuffle (tf2onnx alone leaves 3 per shuffle and one before each consumer,
