@@ -25,13 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         choices=["all", "training", "validation"],
         help="images of the training run's split (default: all)",
     )
-    p.add_argument("--alpha", type=float, help=options.ALPHA_HELP + " (default: the trained run's)")
-    options.add_model_arg(p, options.RUN_MODEL_ARG_HELP)
-    p.add_argument(
-        "--image-size",
-        type=options.image_size,
-        help="input size (default: the trained run's, else the id's)",
-    )
+    options.add_trained_run_flags(p)
     p.add_argument(
         "--out", help="folder for the confusion-matrix PNG (default: beside the weights)"
     )

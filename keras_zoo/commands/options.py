@@ -153,6 +153,18 @@ def load_model(args: argparse.Namespace) -> tuple[Any, Any]:
     return model, info
 
 
+def add_trained_run_flags(p: argparse.ArgumentParser) -> None:
+    """--alpha, --model-arg and --image-size of the commands that take the weights a run wrote,
+    each defaulting to the run's."""
+    p.add_argument("--alpha", type=float, help=ALPHA_HELP + " (default: the trained run's)")
+    add_model_arg(p, RUN_MODEL_ARG_HELP)
+    p.add_argument(
+        "--image-size",
+        type=image_size,
+        help="input size (default: the trained run's, else the id's)",
+    )
+
+
 def add_runtime_flag(p: argparse.ArgumentParser) -> None:
     """--runtime: where evaluate and predict run the model."""
     p.add_argument(

@@ -24,13 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=1.0,
         help="softmax temperature: > 1 smooths the probabilities (default 1)",
     )
-    p.add_argument("--alpha", type=float, help=options.ALPHA_HELP + " (default: the trained run's)")
-    options.add_model_arg(p, options.RUN_MODEL_ARG_HELP)
-    p.add_argument(
-        "--image-size",
-        type=options.image_size,
-        help="input size (default: the trained run's, else the id's)",
-    )
+    options.add_trained_run_flags(p)
     options.add_runtime_flag(p)
     p.set_defaults(run=run)
 
