@@ -39,7 +39,8 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
 
     The copy is for inference and export (`predict`, `evaluate`, saving): it has no batch
     statistics left to train. Outputs equal the original's to float32 rounding (relative
-    differences of about 1e-6; tests/test_fold.py checks every family).
+    differences of about 1e-6; tests/test_fold.py checks every family). The copy keeps the
+    model's description (`keras_zoo.describe`).
 
     >>> import numpy as np, keras_zoo
     >>> model = keras_zoo.build("mobilenet_v2", alpha=0.5, input_shape=(64, 64, 3))
@@ -102,6 +103,8 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
             new.set_weights(_folded_weights(old, folded_into[id(old)]))
         else:
             new.set_weights(old.get_weights())
+    if getattr(model, "description", None) is not None:  # what it is (keras_zoo.describe) stays
+        folded.description = model.description
     return folded
 
 

@@ -41,6 +41,15 @@ def test_the_description_survives_save_and_load(tmp_path, rng):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
+def test_the_folded_copy_keeps_the_description_through_save_and_load(tmp_path):
+    model = keras_zoo.build("mobilenet_v2", alpha=0.35, input_shape=(32, 32, 3), classes=4)
+    folded = keras_zoo.fold_batchnorm(model)
+    assert keras_zoo.describe(folded) == keras_zoo.describe(model)
+    folded.save(tmp_path / "folded.keras")
+    loaded = keras.models.load_model(tmp_path / "folded.keras")
+    assert keras_zoo.describe(loaded) == keras_zoo.describe(model)
+
+
 def test_a_model_keras_zoo_did_not_build_is_refused_by_name():
     plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)], name="mine")
     with pytest.raises(ValueError, match="model 'mine' carries no keras_zoo description"):
