@@ -20,7 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     options.add_model_flags(p)
     p.add_argument("--image", required=True, help="image file (JPEG, PNG, ...)")
     p.add_argument(
-        "--layers", nargs="+", metavar="LAYER", help="layer names (default: the stage outputs)"
+        "--layers", nargs="+", metavar="LAYER", help="layer names (default: the feature outputs)"
     )
     p.add_argument(
         "-n",
