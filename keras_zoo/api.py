@@ -8,7 +8,7 @@ from typing import Any
 import keras
 
 from keras_zoo import checks, pretrained
-from keras_zoo.description import DescribedModel, ModelDescription, describe_model
+from keras_zoo.description import DescribedModel, ModelDescription, describe_model, recordable
 from keras_zoo.preprocess import imagenet_classes, normalize_layer
 from keras_zoo.registry import ModelInfo, model_info
 
@@ -78,7 +78,7 @@ def _description(
 ) -> ModelDescription:
     """What `build(info.name, ...)` made: the keywords that rebuild it (those the weights fix
     included, the input shape as built), the weights by key or path, their preprocessing."""
-    keywords = {k: v for k, v in kwargs.items() if k not in _UNRECORDED and _literal(v)}
+    keywords = {k: v for k, v in kwargs.items() if k not in _UNRECORDED and recordable(v)}
     if kwargs.get("name", info.name) != info.name:
         keywords["name"] = kwargs["name"]
     keywords["input_shape"] = tuple(model.inputs[0].shape[1:])
@@ -102,10 +102,3 @@ def _description(
         preprocessing=pre,
         class_names=tuple(n for _, n in imagenet_classes()) if imagenet_top else None,
     )
-
-
-def _literal(value: Any) -> bool:
-    # what a JSON record can hold and build takes back (a callable activation is left out)
-    if isinstance(value, (tuple, list)):
-        return all(map(_literal, value))
-    return value is None or isinstance(value, (bool, int, float, str))

@@ -134,6 +134,16 @@ class ModelDescription:
         return json.dumps(self.to_dict())
 
 
+def recordable(value: Any) -> bool:
+    """Whether a build keyword's value is one a description records: what JSON holds and
+    `_literal` reads back (a callable activation is not)."""
+    try:
+        _literal(_plain(value), "", "")
+    except ValueError:
+        return False
+    return True
+
+
 def _plain(value: Any) -> Any:
     # tuples become lists, as JSON has them
     if isinstance(value, (tuple, list)):
