@@ -98,24 +98,7 @@ class ModelDescription:
                     f"{source}: 'class_names' must be a list of at most {MAX_CLASSES} names"
                 )
             names = tuple(_text(n, source, "class_names") for n in names)
-        pre = value.get("preprocessing") or {}
-        if not isinstance(pre, Mapping) or not set(pre) <= {
-            f.name for f in dataclasses.fields(Preprocessing)
-        }:
-            raise ValueError(f"{source}: 'preprocessing' must be an object of Preprocessing fields")
-        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()}
-        for field, length in (("input_size", 2), ("mean", 3), ("std", 3)):
-            numbers = fields.get(field, (1,) * length)
-            if not (
-                isinstance(numbers, tuple)
-                and len(numbers) == length
-                and all(_finite(n, integer=field == "input_size") for n in numbers)
-            ):
-                raise ValueError(f"{source}: 'preprocessing': {field} must be {length} numbers")
-        try:
-            preprocessing = Preprocessing(**fields)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{source}: 'preprocessing': {err}") from None
+        preprocessing = read_preprocessing(value.get("preprocessing") or {}, source)
         return cls(
             id=_text(value["id"], source, "id"),
             family=_text(value["family"], source, "family"),
@@ -132,6 +115,28 @@ class ModelDescription:
     def to_json(self) -> str:
         """`to_dict` as JSON text."""
         return json.dumps(self.to_dict())
+
+
+def read_preprocessing(value: Any, source: str) -> Preprocessing:
+    """The `Preprocessing` a record holds as a JSON object of its fields (lists for tuples);
+    ValueError naming `source` (a file) and the field for anything else."""
+    if not isinstance(value, Mapping) or not set(value) <= {
+        f.name for f in dataclasses.fields(Preprocessing)
+    }:
+        raise ValueError(f"{source}: 'preprocessing' must be an object of Preprocessing fields")
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+    for field, length in (("input_size", 2), ("mean", 3), ("std", 3)):
+        numbers = fields.get(field, (1,) * length)
+        if not (
+            isinstance(numbers, tuple)
+            and len(numbers) == length
+            and all(_finite(n, integer=field == "input_size") for n in numbers)
+        ):
+            raise ValueError(f"{source}: 'preprocessing': {field} must be {length} numbers")
+    try:
+        return Preprocessing(**fields)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{source}: 'preprocessing': {err}") from None
 
 
 def recordable(value: Any) -> bool:

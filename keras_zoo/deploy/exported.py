@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -14,7 +13,7 @@ from keras_zoo import checks
 from keras_zoo.deploy.errors import first_line
 from keras_zoo.deploy.formats import FORMATS, LAYOUT_CHOICES, RECORD_SUFFIX, format_of, require
 from keras_zoo.deploy.images import Images
-from keras_zoo.description import ModelDescription
+from keras_zoo.description import ModelDescription, read_preprocessing
 
 
 class ExportedModel:
@@ -39,12 +38,9 @@ class ExportedModel:
         self.input_shape = tuple(record["input_shape"]) if record else None
         self.layout = layout
         pre = record.get("preprocessing") if record else None
-        self.preprocessing: Preprocessing | None = None
-        if pre:
-            fields: dict[str, Any] = {
-                k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()
-            }
-            self.preprocessing = Preprocessing(**fields)
+        self.preprocessing: Preprocessing | None = (
+            read_preprocessing(pre, f"{path}{RECORD_SUFFIX}") if pre else None
+        )
         names = record.get("class_names") if record else None
         self.class_names = tuple(names) if names else None
         described = record.get("description") if record else None
