@@ -1,7 +1,11 @@
+import importlib
 import json
 import os
+import shutil
 import socket
 import subprocess
+import types
+from typing import NoReturn
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -11,6 +15,64 @@ import pytest  # noqa: E402
 from keras_zoo.port.compare import relative_error  # noqa: E402, F401  (tests import it here)
 
 COLOURS = {"blue": 2, "green": 1, "red": 0}  # class folder -> the channel that is bright
+
+
+# What the suite needs beyond Python packages. Under CI (the environment variable CI set, as CI
+# services do, to anything but "", "0" or "false") a test whose tool is missing fails, so that
+# a green run has run every test; on a developer's machine it skips. Either way the message says
+# how to install the tool. .ci/run installs the system packages before the suite runs.
+
+TEST_EXTRA = 'pip install -e ".[test]"'  # the Python packages of the tests (scripts/test.sh)
+
+
+def on_ci() -> bool:
+    """Whether the suite runs under CI: the environment variable CI set, not to "", "0" or
+    "false"."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+
+
+def missing_requirement(what: str, install: str) -> NoReturn:
+    """Fails the running test under CI and skips it elsewhere, with a message that says `what`
+    is missing and gives the `install` line."""
+    if on_ci():
+        pytest.fail(
+            f"{what}: install it ({install}); under CI a missing requirement fails the test",
+            pytrace=False,
+        )
+    pytest.skip(f"{what} ({install})")
+
+
+def require_tool(*names: str, install: str) -> str:
+    """The path of the first of the commands `names` on PATH; when none is there, the test
+    fails under CI and skips elsewhere, naming the `install` line."""
+    found = next((path for path in map(shutil.which, names) if path), None)
+    if found is None:
+        missing_requirement(f"no {' or '.join(names)} on PATH", install)
+    return found
+
+
+def require_module(name: str, install: str) -> types.ModuleType:
+    """The module `name`, imported; when it cannot be, the test fails under CI and skips
+    elsewhere, naming the `install` line (pytest.importorskip would skip under CI as well)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        missing_requirement(f"no module {name}", install)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "needs_tool(*names, install): the test runs one of the commands `names`; require_tool "
+        "checks for it before any fixture is set up",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # before the fixtures, so that a missing tool costs no expensive module fixture
+    for mark in item.iter_markers("needs_tool"):
+        require_tool(*mark.args, **mark.kwargs)
 
 
 def make_tree(root, per_class=10, size=40, seed=0, classes=COLOURS):

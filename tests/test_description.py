@@ -11,7 +11,7 @@ from keras_zoo.description import DescribedModel, ModelDescription
 from keras_zoo.inference import load_trained
 from keras_zoo.training import train
 from keras_zoo.weight_sets import Preprocessing
-from tests.conftest import make_tree, use_weight_set
+from tests.conftest import TEST_EXTRA, make_tree, require_module, use_weight_set
 from tests.torch_models import import_timm
 
 
@@ -92,7 +92,7 @@ def test_a_bad_description_is_refused_naming_its_source_and_field(change, messag
 def test_a_timm_weighted_resnet50_exports_with_timms_preprocessing(tmp_path, monkeypatch):
     # the weight set decides the preprocessing, not the id: timm's a1 weights were evaluated
     # at 288 with bicubic resizing and crop 0.95, torchvision's default at 224, bilinear, 232
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", TEST_EXTRA)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     staged = tmp_path / "staged.pth"
     torch.save(import_timm().create_model("resnet50").state_dict(), staged)
@@ -119,7 +119,7 @@ def test_a_run_records_its_description_and_its_weights_load_as_it_was_trained(
 ):
     # timm's MobileNetV3 weights fix bn_epsilon=1e-5 and bicubic preprocessing: the weights a
     # run writes load with both, though neither the run's flags nor the weights file say so
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", TEST_EXTRA)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     staged = tmp_path / "staged.pth"
     torch.save(import_timm().create_model("mobilenetv3_small_100").state_dict(), staged)

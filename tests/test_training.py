@@ -181,10 +181,7 @@ def test_the_screenshot_script_says_how_to_get_a_browser(run, tmp_path, monkeypa
     assert not (tmp_path / "shots").exists()
 
 
-@pytest.mark.skipif(
-    _screenshots().find_browser() is None,
-    reason="no Chromium on this machine (apt-get install chromium)",
-)
+@pytest.mark.needs_tool(*_screenshots().BROWSERS, install="apt-get install chromium")
 def test_the_screenshot_script_renders_the_dashboards(run, tmp_path):
     from PIL import Image
 
