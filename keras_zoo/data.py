@@ -64,12 +64,24 @@ def _decode(path):
 
 @dataclasses.dataclass(frozen=True)
 class ImageFolder:
-    """The images of a class-per-folder tree: files[i] is of class class_names[labels[i]]."""
+    """The images of a class-per-folder tree: files[i] is of class class_names[labels[i]]
+    (image classification's `keras_zoo.tasks.TaskData`: its targets are the labels, the names
+    of the outputs the class names)."""
 
     root: str
     class_names: tuple[str, ...]
     files: tuple[str, ...]
     labels: np.ndarray
+
+    @property
+    def targets(self) -> np.ndarray:
+        """The labels."""
+        return self.labels
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The class names."""
+        return self.class_names
 
     def split(self, validation_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Indices of the training and validation images: each class's images shuffled with
@@ -96,19 +108,20 @@ class ImageFolder:
                 chosen.append(int(rng.choice(members)))
         return np.array(chosen, int)
 
-    def looks_gray(self, count: int = 16, seed: int = 0) -> bool:
-        """Whether `count` of the images (drawn with `seed`) all have equal R, G and B: a
-        grayscale dataset, whatever its files' colour mode."""
-        rng = np.random.default_rng(seed)
-        picked = rng.choice(len(self.files), min(count, len(self.files)), replace=False)
-        for i in picked:
-            pixels = read_image(self.files[i])
-            if not (
-                np.array_equal(pixels[..., 0], pixels[..., 1])
-                and np.array_equal(pixels[..., 1], pixels[..., 2])
-            ):
-                return False
-        return True
+
+def looks_gray(files: Sequence[str], count: int = 16, seed: int = 0) -> bool:
+    """Whether `count` of the image `files` (drawn with `seed`) all have equal R, G and B: a
+    grayscale dataset, whatever its files' colour mode."""
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(len(files), min(count, len(files)), replace=False)
+    for i in picked:
+        pixels = read_image(files[i])
+        if not (
+            np.array_equal(pixels[..., 0], pixels[..., 1])
+            and np.array_equal(pixels[..., 1], pixels[..., 2])
+        ):
+            return False
+    return True
 
 
 def scan_folder(
@@ -270,7 +283,8 @@ def make_dataset(
     augment: tuple[str, ...] = (),
     seed: int = 0,
 ) -> Any:
-    """A tf.data pipeline of (prepared images, labels) batches, prefetched.
+    """A tf.data pipeline of (prepared images, labels) batches, prefetched. `labels` are one
+    target per image: class indices (as int32), or another task's targets as they are.
 
     Every image is decoded as RGB and prepared as `preprocessing` says (the model's:
     `keras_zoo.describe(model).preprocessing`), at image_size: the shorter side resized with
@@ -304,7 +318,10 @@ def make_dataset(
     def load_drawn(item, draw):
         return load(*item, draw)
 
-    ds = tf.data.Dataset.from_tensor_slices((list(files), np.asarray(labels, np.int32)))
+    targets = np.asarray(labels)
+    if targets.dtype.kind in "iu":  # class indices; other targets keep their own type
+        targets = targets.astype(np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((list(files), targets))
     if training:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
         # one random number per image and epoch: the seed of its crop and flip

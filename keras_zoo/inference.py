@@ -4,8 +4,10 @@ runtimes of the exports (LiteRT, ONNX Runtime, OpenVINO).
 `load_trained` builds the model id with the run record beside the weights
 (`keras_zoo.run_state`: the description of the model the run trained, with its keywords, input
 size, classes and preprocessing), so that the weights of a run need none of its flags again,
-and names the classes from class_indices.json. `predict` and `evaluate` take those weights, or
-an export of them, which carries the same description; both prepare images as it says.
+and names the outputs from the files the run's task wrote (a classifier's class_indices.json).
+`predict` and `evaluate` take those weights, or an export of them, which carries the same
+description; both prepare images as it says, and leave what the outputs mean to the model's
+task (`keras_zoo.tasks`: a classifier's top classes, accuracy and confusion matrix).
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from keras_zoo import checks
 from keras_zoo.description import ModelDescription, describe
 from keras_zoo.preprocess import preprocessing_of
 from keras_zoo.run_state import (
-    CLASS_INDICES,
     RUN_CONFIG,
     model_kwargs,
     read_json_object,
     recorded_model_args,
 )
+from keras_zoo.tasks import Evaluation, Task, task_named, task_of
 from keras_zoo.weight_sets import Preprocessing
 
 RUNTIMES = ("keras", "litert", "onnx", "openvino")
@@ -35,11 +37,12 @@ RUNTIMES = ("keras", "litert", "onnx", "openvino")
 
 @dataclasses.dataclass
 class TrainedModel:
-    """A model with the weights `train` wrote and what it knows from the files beside them."""
+    """A model with the weights `train` wrote and what it knows from the files beside them
+    (`class_names`: the names of its outputs, None where its task names none)."""
 
     model: keras.Model
     name: str
-    class_names: tuple[str, ...]
+    class_names: tuple[str, ...] | None
     image_size: int
     config: dict
 
@@ -60,28 +63,6 @@ class TrainedModel:
         return recorded_model_args(self.config)
 
 
-def read_class_indices(path: str) -> tuple[str, ...]:
-    """Class names by index from class_indices.json ({"0": "daisy", ...}, or {"daisy": 0})."""
-    raw = read_json_object(path, "class indices")
-    if not raw:
-        raise ValueError(f"{path}: expected a JSON object of class indices")
-    try:
-        pairs = (
-            [(int(k), str(v)) for k, v in raw.items()]
-            if all(isinstance(v, str) for v in raw.values())
-            else [(int(v), str(k)) for k, v in raw.items()]
-        )
-    except (ValueError, TypeError):
-        raise ValueError(
-            f"{path}: expected class indices 0, 1, ... with their class names, "
-            f'such as {{"0": "daisy", "1": "tulips"}}'
-        ) from None
-    pairs.sort()
-    if [i for i, _ in pairs] != list(range(len(pairs))):
-        raise ValueError(f"{path}: class indices must be 0..{len(pairs) - 1}")
-    return tuple(name for _, name in pairs)
-
-
 def load_trained(
     name: str,
     weights: str,
@@ -91,15 +72,16 @@ def load_trained(
 ) -> TrainedModel:
     """Builds `name` as the run that wrote `weights` built it (run.json beside them: its family
     keywords, the keywords its start weights fixed, and input size; `model_args` and
-    `image_size` given here take precedence) and loads the weights, whose classifier must match
-    class_indices.json beside them. The model's description (`keras_zoo.describe`) is the run's:
-    the preprocessing of its start weights and the class names."""
+    `image_size` given here take precedence) and loads the weights, whose head must match the
+    files that name the outputs beside them (the task's `read_names`: a classifier's
+    class_indices.json). The model's description (`keras_zoo.describe`) is the run's: the
+    preprocessing of its start weights and the names of the outputs."""
     from keras_zoo.api import build
     from keras_zoo.model_args import check_model_args
-    from keras_zoo.port.loading import keras_file_classes
     from keras_zoo.registry import model_info
 
     info = model_info(name)
+    task = task_named(info.task)
     model_args = check_model_args(name, model_args)
     weights = os.fspath(weights)
     if not os.path.isfile(weights):
@@ -116,24 +98,12 @@ def load_trained(
         config = read_json_object(record, "the run's configuration")
         if config.get("model") not in (None, name):
             raise ValueError(f"weights {weights!r} were trained as {config['model']}, not {name}")
-    indices = os.path.join(folder, CLASS_INDICES)
-    if not os.path.isfile(indices):
-        raise ValueError(f"weights {weights!r}: no {CLASS_INDICES} beside them to name the classes")
-    class_names = read_class_indices(indices)
-    try:
-        file_classes = keras_file_classes(weights, "")
-    except OSError as err:
-        raise ValueError(f"weights {weights!r} is not a readable weights file: {err}") from None
-    if file_classes != len(class_names):
-        raise ValueError(
-            f"weights {weights!r} hold a classifier of {file_classes} classes but "
-            f"{indices} lists {len(class_names)}"
-        )
+    class_names = task.read_names(folder, weights)
     recorded = check_model_args(name, recorded_model_args(config), argument=f"{record}: model_args")
     model_args = {**recorded, **model_args}
     if image_size is None:
         image_size = config.get("image_size") or info.input_size[0]
-    kwargs = model_kwargs(name, model_args, image_size, len(class_names))
+    kwargs = model_kwargs(name, model_args, image_size, task.head(class_names))
     recorded_description = _run_description(config, record)
     if recorded_description is not None:
         kwargs = {**recorded_description.keywords, **kwargs}
@@ -160,15 +130,21 @@ def _run_description(config: Mapping[str, Any], record: str) -> ModelDescription
 
 @dataclasses.dataclass
 class _Inference:
-    """How predict and evaluate run a trained model: `run` maps a prepared batch to outputs
-    (probabilities when `probabilities`, logits otherwise); `batches(files)` prepares images."""
+    """How predict and evaluate run a trained model of `task`: `run` maps a prepared batch to
+    raw outputs (after the model's last `activation`: "softmax" for an export that outputs
+    probabilities, None for none); `batches(files)` prepares images."""
 
+    task: Task
     run: Callable[[Any], Any]
     batches: Callable[[Sequence[str]], Iterator[np.ndarray]]
-    class_names: tuple[str, ...]
+    class_names: tuple[str, ...] | None
     config: dict
-    probabilities: bool
+    activation: str | None
     keep: object = None  # what must outlive the runs (a temporary export's folder)
+
+    def outputs(self, files: Sequence[str] | np.ndarray) -> np.ndarray:
+        """The raw outputs of the image `files`, in order."""
+        return np.concatenate([np.asarray(self.run(x)) for x in self.batches(list(files))])
 
 
 def _inference(
@@ -198,7 +174,8 @@ def _inference(
         meta = exported.record.get("metadata", {})
         if meta.get("model") not in (None, name):
             raise ValueError(f"weights {weights!r} are an export of {meta['model']}, not {name}")
-        if exported.class_names is None:
+        task = task_of(exported)
+        if exported.class_names is None and task.named_outputs:
             raise ValueError(
                 f"weights {weights!r}: its export record names no classes "
                 "(export the weights train wrote)"
@@ -209,16 +186,17 @@ def _inference(
                 yield exported.prepare([read_image(f) for f in files[i : i + 32]])
 
         return _Inference(
+            task,
             exported,
             exported_batches,
             exported.class_names,
             meta.get("run", {}),
-            exported.record.get("output_activation") == "softmax",
+            exported.record.get("output_activation"),
         )
     trained = load_trained(name, weights, model_args=model_args, image_size=image_size)
 
     def batches(files):
-        ds = make_dataset(
+        ds = make_dataset(  # the images alone: their targets are not read
             list(files),
             np.zeros(len(files), np.int32),
             image_size=trained.image_size,
@@ -234,13 +212,8 @@ def _inference(
         path = os.path.join(keep.name, f"{name}{FORMATS[runtime].suffix}")
         export(trained.model, path, runtime, class_names=trained.class_names, verbose=False)
         run = load_exported(path)
-    return _Inference(run, batches, trained.class_names, trained.config, False, keep)
-
-
-def _logits(inference: _Inference, x) -> np.ndarray:
-    out = np.asarray(inference.run(x))
-    # log-probabilities differ from the logits by a constant per image: the same softmax
-    return np.log(np.maximum(out, 1e-30)) if inference.probabilities else out
+    task = task_of(trained.model)
+    return _Inference(task, run, batches, trained.class_names, trained.config, None, keep)
 
 
 def predict(
@@ -248,26 +221,26 @@ def predict(
     weights: str,
     images: Sequence[str],
     *,
-    top_k: int = 5,
-    temperature: float = 1.0,
     model_args: Mapping[str, Any] | None = None,
     image_size: int | None = None,
     runtime: str = "keras",
-) -> list[list[tuple[str, float]]]:
-    """For each image file, the top_k (class name, probability) pairs, with probabilities
-    softmax(logits / temperature) (`keras_zoo.layers.TemperatureSoftmax`). Images are prepared
+    **options: Any,
+) -> list:
+    """For each image file, what the model's task says of it (`Task.decode`, with predict's
+    `options`, checked first). A classifier's: the top_k (class name, probability) pairs
+    (options top_k, default 5, and temperature, default 1: probabilities
+    softmax(logits / temperature), `keras_zoo.layers.TemperatureSoftmax`). Images are prepared
     as in the training run's validation (`keras_zoo.data.make_dataset`). `weights` is the
     Keras weights file train wrote or an export of it (`keras_zoo.export`); runtime "litert",
     "onnx" or "openvino" runs the Keras weights exported to that runtime. The model is built
     with the family keywords of the run (run.json); `model_args` and `image_size` replace
     them (`load_trained`)."""
     from keras_zoo.data import verify_images
-    from keras_zoo.layers import TemperatureSoftmax
     from keras_zoo.model_args import check_model_args
+    from keras_zoo.registry import model_info
 
     model_args = check_model_args(name, model_args)
-    top_k = checks.check_positive_int(top_k, "top_k")
-    softmax = TemperatureSoftmax(temperature)
+    options = task_named(model_info(name).task).prediction_options(options)
     if not images:
         raise ValueError("images: give at least one image file")
     images = [os.fspath(path) for path in images]
@@ -277,23 +250,9 @@ def predict(
     # before the model is built or exported, so that a damaged file costs nothing
     verify_images(images, [f"image {path!r}" for path in images])
     inference = _inference(name, weights, runtime, model_args, image_size)
-    logits = np.concatenate([_logits(inference, x) for x in inference.batches(list(images))])
-    probs = np.asarray(softmax(logits))
-    k = min(top_k, len(inference.class_names))
-    return [[(inference.class_names[i], float(p[i])) for i in np.argsort(-p)[:k]] for p in probs]
-
-
-@dataclasses.dataclass
-class Evaluation:
-    """What `evaluate` measured on `images` images: the accuracy, per class (in the order of
-    `class_names`) the precision and recall, and the confusion matrix (rows: true classes)."""
-
-    accuracy: float
-    class_names: tuple[str, ...]
-    precision: np.ndarray
-    recall: np.ndarray
-    matrix: np.ndarray
-    images: int
+    return inference.task.decode(
+        inference.outputs(images), inference.class_names, inference.activation, options
+    )
 
 
 def evaluate(
@@ -306,22 +265,22 @@ def evaluate(
     image_size: int | None = None,
     runtime: str = "keras",
 ) -> Evaluation:
-    """Accuracy, per-class precision and recall and the confusion matrix on `data` (all of
-    it, or the training or validation subset of the run's split), with images prepared as in
-    the run's validation (the preprocessing of the weights it started from, centre crops).
+    """The measures of the model's task (`Task.evaluate`; a classifier's accuracy, per-class
+    precision and recall and confusion matrix) on `data`, read as the task reads a dataset (all
+    of it, or the training or validation subset of the run's split), with images prepared as
+    in the run's validation (the preprocessing of the weights it started from, centre crops).
     `weights` and `runtime` as for `predict`."""
-    from keras_zoo.data import scan_folder
     from keras_zoo.model_args import check_model_args
-    from keras_zoo.viz.confusion import confusion_matrix, precision_recall
+    from keras_zoo.registry import model_info
 
     model_args = check_model_args(name, model_args)
     checks.check_choice(subset, "subset", ("all", "training", "validation"))
-    folder = scan_folder(data)
+    folder = task_named(model_info(name).task).read(data)
     inference = _inference(name, weights, runtime, model_args, image_size)
-    if folder.class_names != inference.class_names:
+    if folder.names != inference.class_names:
         raise ValueError(
-            f"data {data!r} has the classes {list(folder.class_names)} but the "
-            f"weights' {CLASS_INDICES} lists {list(inference.class_names)}"
+            f"data {data!r} has the classes {list(folder.names or ())} but the "
+            f"weights' classes are {list(inference.class_names or ())}"
         )
     indices = np.arange(len(folder.files))
     if subset != "all":
@@ -333,17 +292,5 @@ def evaluate(
             inference.config["validation_split"], inference.config["seed"]
         )
         indices = val_idx if subset == "validation" else train_idx
-    files, labels = np.array(folder.files)[indices], folder.labels[indices]
-    predicted = np.concatenate(
-        [_logits(inference, x).argmax(-1) for x in inference.batches(list(files))]
-    )
-    matrix = confusion_matrix(labels, predicted, len(folder.class_names))
-    precision, recall = precision_recall(matrix)
-    return Evaluation(
-        float(np.mean(predicted == labels)),
-        folder.class_names,
-        precision,
-        recall,
-        matrix,
-        len(labels),
-    )
+    files, targets = np.array(folder.files)[indices], folder.targets[indices]
+    return inference.task.evaluate(inference.outputs(files), targets, folder.names)

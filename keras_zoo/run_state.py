@@ -1,9 +1,10 @@
 """What a training run keeps in its `out` folder, and how it stops and resumes.
 
-    best.weights.h5      the weights of the epoch with the best validation accuracy (that
-                         accuracy and epoch as the HDF5 attributes keras_zoo.val_accuracy and
-                         keras_zoo.epoch)
-    class_indices.json   {"0": "daisy", "1": "dandelion", ...}
+    best.weights.h5      the weights of the epoch with the best value of the task's `Monitor`
+                         (a classifier's validation accuracy; that value and the epoch as the
+                         HDF5 attributes keras_zoo.<monitor key> and keras_zoo.epoch)
+    class_indices.json   a classifier's {"0": "daisy", "1": "dandelion", ...} (the files that
+                         name the outputs are the task's: `keras_zoo.tasks`)
     run.json             the run record: the model (id, family keywords, input size, classes),
                          the data, the split, the schedule, and the results
     .backup/             while the run is unfinished: the training state after each of the last
@@ -34,23 +35,45 @@ import numpy as np
 from keras_zoo import checks
 
 BEST_WEIGHTS = "best.weights.h5"
-CLASS_INDICES = "class_indices.json"
 RUN_CONFIG = "run.json"
 BACKUP = ".backup"
 
 
+@dataclasses.dataclass(frozen=True)
+class Monitor:
+    """The Keras log value that picks a run's best epoch: `key` ("val_accuracy"), whether
+    higher is better (`mode` "max") or lower ("min"), and its name in words.
+
+    >>> accuracy = Monitor("val_accuracy", "max", "validation accuracy")
+    >>> accuracy.better(0.5, None), accuracy.better(0.5, 0.6), accuracy.better(float("nan"), None)
+    (True, False, False)
+    """
+
+    key: str
+    mode: str
+    words: str
+
+    def better(self, value: float, best: float | None) -> bool:
+        """Whether `value` (not NaN) beats `best` (None: nothing yet)."""
+        if value != value:
+            return False
+        if best is None:
+            return True
+        return value > best if self.mode == "max" else value < best
+
+
 def model_kwargs(
-    name: str, model_args: Mapping[str, Any] | None, image_size: int, classes: int
+    name: str, model_args: Mapping[str, Any] | None, image_size: int, head: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The `keras_zoo.build` keywords of a run's model: logits of `classes` classes at
-    `image_size`, with the family keywords `model_args` (`keras_zoo.model_args`)."""
+    """The `keras_zoo.build` keywords of a run's model: the task's `head` keywords (a
+    classifier's: logits of its classes) at `image_size`, with the family keywords
+    `model_args` (`keras_zoo.model_args`)."""
     from keras_zoo.model_args import check_model_args
 
     checks.check_image_size(image_size, "image_size")
     return {
         "input_shape": (image_size, image_size, 3),
-        "classes": classes,
-        "classifier_activation": None,
+        **head,
         **check_model_args(name, model_args),
     }
 
@@ -117,7 +140,7 @@ class TrainingInterrupted(KeyboardInterrupt):
             ""
             if self.best is None
             else (
-                f" and the best so far (validation accuracy {self.best.val_accuracy:.4f}, epoch "
+                f" and the best so far ({self.best.monitor.words} {self.best.value:.4f}, epoch "
                 f"{self.best.epoch}) in {os.path.join(self.out, BEST_WEIGHTS)}"
             )
         )
@@ -130,10 +153,11 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 @dataclasses.dataclass(frozen=True)
 class Best:
-    """The best validation accuracy of a run and its epoch, counted from 1."""
+    """The best `monitor` value of a run and its epoch, counted from 1."""
 
-    val_accuracy: float
+    value: float
     epoch: int
+    monitor: Monitor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,8 +255,8 @@ def _torn_backup_message(folder: str, problems: list[str], resume: Backup | None
     return f"backup {folder}: {'; '.join(problems)}; {then}"
 
 
-def _recorded_best(path: str) -> Best | None:
-    """The validation accuracy and epoch that `Checkpoints` recorded in a best-weights file;
+def _recorded_best(path: str, monitor: Monitor) -> Best | None:
+    """The `monitor` value and epoch that `Checkpoints` recorded in a best-weights file;
     None for a missing or unreadable file or one without them."""
     from keras_zoo.port.convert import provenance
 
@@ -240,15 +264,15 @@ def _recorded_best(path: str) -> Best | None:
         attrs = provenance(path)
     except OSError:
         return None
-    value, epoch = attrs.get("val_accuracy"), attrs.get("epoch")
+    value, epoch = attrs.get(monitor.key), attrs.get("epoch")
     if not isinstance(value, float) or not isinstance(epoch, int):
         return None
-    return Best(value, epoch)
+    return Best(value, epoch, monitor)
 
 
-def resume_point(out: str) -> tuple[Backup | None, Best | None]:
+def resume_point(out: str, monitor: Monitor) -> tuple[Backup | None, Best | None]:
     """Where a run into `out` resumes: the newest readable backup in out/.backup (None: at
-    epoch 1) and the best validation accuracy of the epochs before it, which
+    epoch 1) and the best `monitor` value of the epochs before it, which
     out/best.weights.h5 records. A warning, pointing at the caller's caller (`train`'s),
     names each backup that cannot be read and a best-weights file that records nothing."""
     best = os.path.join(out, BEST_WEIGHTS)
@@ -256,10 +280,10 @@ def resume_point(out: str) -> tuple[Backup | None, Best | None]:
     resume, problems = find_backup(backups)
     if problems:
         warnings.warn(_torn_backup_message(backups, problems, resume), stacklevel=3)
-    best_so_far = _recorded_best(best) if resume else None
+    best_so_far = _recorded_best(best, monitor) if resume else None
     if resume and best_so_far is None:
         warnings.warn(
-            f"{best} is missing or records no validation accuracy: the best of the "
+            f"{best} is missing or records no {monitor.words}: the best of the "
             f"{resume.epochs} epoch(s) before this resume is not known",
             stacklevel=3,
         )
@@ -272,17 +296,26 @@ def _scalar(value) -> float:
 
 
 class Checkpoints(keras.callbacks.Callback):
-    """At the end of every epoch, best.weights.h5 where the validation accuracy is the run's
-    best so far (that accuracy and the epoch recorded in it), then a backup of the training
+    """At the end of every epoch, best.weights.h5 where the `monitor` value (a classifier's
+    validation accuracy) is the run's best so far (that value, under the monitor's key, and
+    the epoch recorded in it), then a backup of the training
     state (`_backup_paths`: the weights with the optimizer's, and a record of the epoch, the
     weights' size and sha256 and the per-epoch logs), the newest two kept. Each file is
     written under a temporary name and renamed into place, the record last, so a kill at any
     moment leaves the previous backups whole. `resume`, a backup `find_backup` read, is
     loaded when training begins; the backups are removed when it ends."""
 
-    def __init__(self, best_path: str, folder: str, resume: Backup | None, best: Best | None):
+    def __init__(
+        self,
+        best_path: str,
+        folder: str,
+        resume: Backup | None,
+        best: Best | None,
+        monitor: Monitor,
+    ):
         super().__init__()
         self.best_path, self.folder, self.resume, self.best = best_path, folder, resume, best
+        self.monitor = monitor
         self.history = {k: list(v) for k, v in resume.history.items()} if resume else {}
         self.epochs_done = resume.epochs if resume else 0
         self.epochs_run = 0  # by this call
@@ -309,10 +342,10 @@ class Checkpoints(keras.callbacks.Callback):
         logs = {k: _scalar(v) for k, v in (logs or {}).items()}
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
-        value = logs.get("val_accuracy", float("nan"))
-        if value == value and (self.best is None or value > self.best.val_accuracy):
-            write_weights(self.model, self.best_path, {"val_accuracy": value, "epoch": epoch + 1})
-            self.best = Best(value, epoch + 1)
+        value = logs.get(self.monitor.key, float("nan"))
+        if self.monitor.better(value, None if self.best is None else self.best.value):
+            write_weights(self.model, self.best_path, {self.monitor.key: value, "epoch": epoch + 1})
+            self.best = Best(value, epoch + 1, self.monitor)
         self._back_up(epoch + 1)
 
     def _back_up(self, epochs: int) -> None:

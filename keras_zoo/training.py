@@ -1,11 +1,14 @@
-"""Training on a class-per-folder image tree: `train`, the fit loop.
+"""Training on a task's dataset: `train`, the fit loop.
 
-`train` checks everything, builds and compiles the model, and fits it with Keras, writing into
-its `out` folder the best weights, class_indices.json and the run record run.json, and the
+`train` checks everything, builds and compiles the model for its task (`keras_zoo.tasks`: the
+head, loss, metrics and data of, for example, image classification on a class-per-folder
+tree), and fits it with Keras, writing into its `out` folder the best weights, the files that
+name the outputs (a classifier's class_indices.json) and the run record run.json, and the
 backups a stopped run resumes from (`keras_zoo.run_state`). It logs to `log_dir`: Keras' epoch
-scalars, the run record as text, and the inspection callbacks (`keras_zoo.callbacks`: one
-validation image per class with its feature maps and Grad-CAM, kernel histograms and update
-ratios, the validation confusion matrix with each class's precision and recall).
+scalars, the run record as text, and the inspection callbacks (`keras_zoo.callbacks`: the
+feature maps of the task's sample images and kernel histograms and update ratios, with what the
+task draws: a classifier's Grad-CAM of one validation image per class and its validation
+confusion matrix with each class's precision and recall).
 `keras_zoo.inference` builds the trained model again from those files: `evaluate`, `predict`.
 """
 
@@ -25,7 +28,6 @@ from keras_zoo import checks
 from keras_zoo.run_state import (
     BACKUP,
     BEST_WEIGHTS,
-    CLASS_INDICES,
     RUN_CONFIG,
     Backup,
     Checkpoints,
@@ -35,23 +37,27 @@ from keras_zoo.run_state import (
     resume_point,
     write_json,
 )
+from keras_zoo.tasks import Monitor, Task, task_named
 
-AUGMENTATIONS = ("flip", "crop")
-SAMPLE_IMAGES = 10  # sample images shown in TensorBoard: one per class, up to this many
+SAMPLE_IMAGES = 10  # sample images shown in TensorBoard: for a classifier one per class
 
 
 @dataclasses.dataclass
 class TrainResult:
-    """What `train` did: where it wrote, the best validation accuracy over all the run's
-    epochs and its epoch (counted from 1; None without one), the per-epoch values of Keras'
-    logs for every epoch (those before a resume included) and the seconds of this call."""
+    """What `train` did: where it wrote (`files`: the names of the files beside the weights),
+    the best value of the task's `monitor` (a classifier's validation accuracy) over all the
+    run's epochs and its epoch (counted from 1; None without one), the per-epoch values of
+    Keras' logs for every epoch (those before a resume included) and the seconds of this
+    call."""
 
     out: str
     log_dir: str
     weights: str
-    best_val_accuracy: float
+    best: float
+    monitor: Monitor
     history: dict
     seconds: float
+    files: tuple[str, ...] = ()
     best_epoch: int | None = None
 
 
@@ -71,12 +77,13 @@ def train(
     strategy: str | None = None,
     validation_split: float = 0.2,
     seed: int = 0,
-    augment: Sequence[str] = AUGMENTATIONS,
+    augment: Sequence[str] | None = None,
     inspect: bool = True,
     verbose: int | str = 1,
     callbacks: Sequence = (),
 ) -> TrainResult:
-    """Trains model id `name` on the class-per-folder tree `data` with Keras fit.
+    """Trains model id `name` with Keras fit on `data`, read as the id's task reads a dataset
+    (`keras_zoo.tasks`; image classification: a class-per-folder tree).
 
     model_args: the family's keywords (`keras_zoo.model_args`: {"alpha": 0.75} for a MobileNet),
     recorded in run.json, so that `keras_zoo.inference` builds the same model from the weights.
@@ -84,8 +91,9 @@ def train(
     or a Keras weights file to start from; its classifier is left out (a new head for this
     data's classes). Images are prepared as the built model's description says
     (`keras_zoo.describe(model).preprocessing`: the weight set's evaluation, the id's default
-    for a file or None) at image_size, before the random crops and flips of `augment`; run.json
-    records that description with the data's class names. freeze_backbone trains only the
+    for a file or None) at image_size, before the random changes of `augment` (None: all that
+    the task allows; a classifier's random crops and flips); run.json records that description
+    with the names of the outputs (a classifier's classes). freeze_backbone trains only the
     layers after the backbone (`keras_zoo.features.backbone_end`: after the last stage output;
     a Vision Transformer: its classifier, heads.head).
     image_size: a ViT's must be a multiple of its patch size. log_dir and out default to
@@ -93,12 +101,12 @@ def train(
 
     A run stopped after some epochs (Ctrl-C, SIGTERM, a crash, a lost machine) resumes after
     its last finished epoch when started again with the same out, from the backups in
-    out/.backup (`keras_zoo.run_state.Checkpoints`), with the best validation accuracy of all
+    out/.backup (`keras_zoo.run_state.Checkpoints`), with the best monitored value of all
     its epochs; a backup that cannot be read (cut short, emptied, damaged) is named in a
     warning, and the run resumes from the one before it or starts over. Ctrl-C or SIGTERM
     during training raises `TrainingInterrupted`, which says what was kept.
     """
-    from keras_zoo.data import scan_folder, verify_images
+    from keras_zoo.data import verify_images
     from keras_zoo.description import describe
     from keras_zoo.distribute import is_chief, make_strategy, prepare_model
     from keras_zoo.files import Terminated
@@ -107,9 +115,15 @@ def train(
 
     start = time.perf_counter()
     info = model_info(name)
+    task = task_named(info.task)
     model_args = check_model_args(name, model_args)
     epochs, batch_size, lr, augment = _check_schedule(
-        epochs, batch_size, lr, validation_split, augment
+        epochs,
+        batch_size,
+        lr,
+        validation_split,
+        task.augmentations if augment is None else augment,
+        task.augmentations,
     )
     weights = _check_start_weights(info, weights)
     image_size = (
@@ -117,15 +131,16 @@ def train(
         if image_size is None
         else checks.check_image_size(image_size, "image_size")
     )
-    folder = scan_folder(data, verify=False)
-    kwargs = model_kwargs(name, model_args, image_size, len(folder.class_names))
+    folder = task.read(data, verify=False)
+    kwargs = model_kwargs(name, model_args, image_size, task.head(folder.names))
     out, log_dir = _folders(name, data, out, log_dir)
     dist = make_strategy(strategy)  # before any TensorFlow op: collectives are set up here
     verify_images(folder.files)  # an unreadable image is named before the model is built
     with dist.scope():
         model = _model(name, kwargs, weights, freeze_backbone, info.classifier)
-    description = dataclasses.replace(describe(model), class_names=folder.class_names)
+    description = dataclasses.replace(describe(model), class_names=folder.names)
     images = _Images.read(
+        task,
         folder,
         validation_split,
         augment,
@@ -135,16 +150,16 @@ def train(
         seed=seed,
     )
     with dist.scope():
-        _compile(model, lr, epochs * images.steps)
+        _compile(model, task, lr, epochs * images.steps)
     prepare_model(model, dist, images.train)
-    resume, best_so_far = resume_point(out)
+    resume, best_so_far = resume_point(out, task.monitor)
 
     # everything is checked: from here on the run writes
     config = {
         "model": name,
         "model_args": model_args,
         "image_size": image_size,
-        "classes": len(folder.class_names),
+        "classes": None if folder.names is None else len(folder.names),
         "data": os.path.abspath(data),
         "validation_split": validation_split,
         "seed": seed,
@@ -161,10 +176,14 @@ def train(
         "log_dir": os.path.abspath(log_dir),
         "description": description.to_dict(),
     }
-    _start_record(out, folder.class_names, config)
+    files = _start_record(out, task, folder.names, config)
     signals = SignalsBetweenBatches()
     checkpoints = Checkpoints(
-        os.path.join(out, BEST_WEIGHTS), os.path.join(out, BACKUP), resume, best_so_far
+        os.path.join(out, BEST_WEIGHTS),
+        os.path.join(out, BACKUP),
+        resume,
+        best_so_far,
+        task.monitor,
     )
     logging = _inspection_callbacks(log_dir, config, images) if inspect and is_chief() else []
     with signals:
@@ -180,13 +199,19 @@ def train(
                 checkpoints.best,
                 terminated=isinstance(stop, Terminated),
             ) from stop
-    return _finish(out, log_dir, config, checkpoints, start)
+    return _finish(out, log_dir, config, checkpoints, files, start)
 
 
 def _check_schedule(
-    epochs: int, batch_size: int, lr: float, validation_split: float, augment: Sequence[str]
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    validation_split: float,
+    augment: Sequence[str],
+    augmentations: tuple[str, ...],
 ) -> tuple[int, int, float, tuple[str, ...]]:
-    """The epochs, batch size, learning rate and augmentations, checked."""
+    """The epochs, batch size, learning rate and augmentations (of the task's
+    `augmentations`), checked."""
     epochs = checks.check_positive_int(epochs, "epochs")
     batch_size = checks.check_positive_int(batch_size, "batch_size")
     lr = checks.check_positive_number(lr, "lr", "1e-3 to 1e-4")
@@ -194,7 +219,7 @@ def _check_schedule(
         raise ValueError(f"validation_split must be in (0, 1), got {validation_split!r}")
     augment = tuple(augment)
     for kind in augment:
-        checks.check_choice(kind, "augment", AUGMENTATIONS)
+        checks.check_choice(kind, "augment", augmentations)
     return epochs, batch_size, lr, augment
 
 
@@ -216,10 +241,11 @@ def _check_start_weights(info, weights):
 
 @dataclasses.dataclass
 class _Images:
-    """A run's images: the folder, its split into training and validation indices, their
-    datasets, and the keywords of `keras_zoo.data.make_dataset` that prepare them."""
+    """A run's images: the task's data, its split into training and validation indices, their
+    datasets, and the keywords of the task's `dataset` that prepare them."""
 
-    folder: Any  # keras_zoo.data.ImageFolder
+    task: Task
+    folder: Any  # keras_zoo.tasks.TaskData
     train_idx: np.ndarray
     val_idx: np.ndarray
     train: Any  # tf.data.Dataset of (images, labels) batches, shuffled and augmented
@@ -227,18 +253,18 @@ class _Images:
     prepare: dict[str, Any]
 
     @classmethod
-    def read(cls, folder, validation_split: float, augment: tuple[str, ...], **prepare) -> _Images:
+    def read(
+        cls, task: Task, folder, validation_split: float, augment: tuple[str, ...], **prepare
+    ) -> _Images:
         """The datasets of `folder`'s images (each already decoded once by `verify_images`),
-        split per class with `prepare["seed"]`."""
-        from keras_zoo.data import make_dataset
-
+        split as the data splits (a class-per-folder tree: per class) with `prepare["seed"]`."""
         train_idx, val_idx = folder.split(validation_split, prepare["seed"])
-        files, labels = np.array(folder.files), folder.labels
-        train = make_dataset(
-            files[train_idx], labels[train_idx], training=True, augment=augment, **prepare
+        files, targets = np.array(folder.files), folder.targets
+        train = task.dataset(
+            files[train_idx], targets[train_idx], training=True, augment=augment, **prepare
         )
-        validation = make_dataset(files[val_idx], labels[val_idx], **prepare)
-        return cls(folder, train_idx, val_idx, train, validation, prepare)
+        validation = task.dataset(files[val_idx], targets[val_idx], **prepare)
+        return cls(task, folder, train_idx, val_idx, train, validation, prepare)
 
     @property
     def steps(self) -> int:
@@ -246,13 +272,11 @@ class _Images:
         return -(-len(self.train_idx) // self.prepare["batch_size"])
 
     def samples(self, count: int) -> np.ndarray:
-        """Up to `count` validation images, one per class, chosen with the run's seed, as one
-        prepared batch."""
-        from keras_zoo.data import make_dataset
-
-        chosen = self.folder.one_per_class(self.val_idx, count, self.prepare["seed"])
-        files, labels = np.array(self.folder.files)[chosen], self.folder.labels[chosen]
-        batches = make_dataset(files, labels, **{**self.prepare, "batch_size": len(chosen)})
+        """Up to `count` validation images that the task draws (a classifier's: one per
+        class), chosen with the run's seed, as one prepared batch."""
+        chosen = self.task.samples(self.folder, self.val_idx, count, self.prepare["seed"])
+        files, targets = np.array(self.folder.files)[chosen], self.folder.targets[chosen]
+        batches = self.task.dataset(files, targets, **{**self.prepare, "batch_size": len(chosen)})
         return np.concatenate([x for x, _ in batches])
 
 
@@ -272,13 +296,11 @@ def _model(
     return model
 
 
-def _compile(model: keras.Model, lr: float, steps: int) -> None:
-    """Adam on a cosine decay over `steps` batches, cross-entropy on logits."""
+def _compile(model: keras.Model, task: Task, lr: float, steps: int) -> None:
+    """Adam on a cosine decay over `steps` batches, with the task's loss and metrics."""
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps)
     model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
+        optimizer=keras.optimizers.Adam(schedule), loss=task.loss(), metrics=task.metrics()
     )
 
 
@@ -295,17 +317,21 @@ def _freeze_backbone(model, classifier: Sequence[str] = ()) -> int:
     return sum(1 for layer in model.layers[end:] if layer.weights)
 
 
-def _start_record(out: str, class_names: Sequence[str], config: dict) -> None:
-    """class_indices.json and run.json (the record without results) in `out`."""
+def _start_record(
+    out: str, task: Task, names: Sequence[str] | None, config: dict
+) -> tuple[str, ...]:
+    """The files that name the outputs (the task's `write_names`) and run.json (the record
+    without results) in `out`; the names of the files beside the weights."""
     os.makedirs(out, exist_ok=True)
-    write_json(os.path.join(out, CLASS_INDICES), {str(i): c for i, c in enumerate(class_names)})
+    written = task.write_names(out, names)
     write_json(os.path.join(out, RUN_CONFIG), config)
+    return (*written, RUN_CONFIG)
 
 
 def _inspection_callbacks(log_dir: str, config: dict, images: _Images) -> list:
     """The run record as text in `log_dir`, and the callbacks that log Keras' scalars and
-    what the model sees: feature maps and Grad-CAM of the sample images, kernel statistics,
-    the validation confusion matrix."""
+    what the model sees: feature maps of the sample images, kernel statistics, and what the
+    task draws (`Task.callbacks`: a classifier's Grad-CAM and validation confusion matrix)."""
     from keras_zoo import callbacks as inspection
 
     samples = images.samples(SAMPLE_IMAGES)
@@ -314,14 +340,14 @@ def _inspection_callbacks(log_dir: str, config: dict, images: _Images) -> list:
         "run",  # a markdown code block
         "    " + json.dumps(config, indent=2).replace("\n", "\n    "),
     )
-    folder = images.folder
+    from keras_zoo.data import looks_gray
+
     return [
         # Keras 3 writes no op graph, only one that the Graphs tab cannot read
         keras.callbacks.TensorBoard(log_dir, write_graph=False),
         inspection.FeatureMapLogger(log_dir, samples),
-        inspection.GradCAMLogger(log_dir, samples),
-        inspection.KernelStatsLogger(log_dir, gray=folder.looks_gray()),
-        inspection.ConfusionMatrixLogger(log_dir, images.validation, folder.class_names),
+        inspection.KernelStatsLogger(log_dir, gray=looks_gray(images.folder.files)),
+        *images.task.callbacks(log_dir, samples, images.validation, images.folder),
     ]
 
 
@@ -349,21 +375,29 @@ def _fit(
 
 
 def _finish(
-    out: str, log_dir: str, config: dict, checkpoints: Checkpoints, start: float
+    out: str,
+    log_dir: str,
+    config: dict,
+    checkpoints: Checkpoints,
+    files: tuple[str, ...],
+    start: float,
 ) -> TrainResult:
-    """The run's result, also written into run.json as its "results"."""
+    """The run's result, also written into run.json as its "results" (the best value under
+    "best_<monitor key>": a classifier's "best_val_accuracy")."""
     found = checkpoints.best
     result = TrainResult(
         out=out,
         log_dir=log_dir,
         weights=os.path.join(out, BEST_WEIGHTS),
-        best_val_accuracy=found.val_accuracy if found else float("nan"),
+        best=found.value if found else float("nan"),
+        monitor=checkpoints.monitor,
         best_epoch=found.epoch if found else None,
         history=checkpoints.history,
         seconds=time.perf_counter() - start,
+        files=files,
     )
     config["results"] = {
-        "best_val_accuracy": result.best_val_accuracy,
+        f"best_{result.monitor.key}": result.best,
         "best_epoch": result.best_epoch,
         "epochs_run_now": checkpoints.epochs_run,
         "history": result.history,

@@ -210,7 +210,8 @@ def test_int8_and_float16_report_agreement_and_accuracy(models, images, tmp_path
     assert r8.quantize == "int8" and 0 <= r8.agreement <= 1
     # quantized: not exact, not broken, on images like those it was calibrated on
     assert 0 < r8.max_error_images < 0.3, r8
-    assert r8.accuracy["images"] == 10 and 0 <= r8.accuracy["export"] <= 1
+    assert r8.score["images"] == 10 and 0 <= r8.score["export"] <= 1
+    assert r8.score["metric"] == "accuracy"
     record = json.loads((tmp_path / "m8.tflite.json").read_text())
     assert record["precision"] == "int8" and record["check"]["images"]["images"] == 12
     assert record["class_names"] == names

@@ -126,7 +126,8 @@ def test_a_resumed_run_reports_the_best_of_all_its_epochs(tree, copy):
         MODEL, str(tree), out=str(copy), callbacks=[epochs, _Predicts({2: "green"})], **COMMON
     )
     assert epochs.seen == [2] and epochs.val_accuracy == [0.25]  # 0 and 1 are not run again
-    assert (result.best_val_accuracy, result.best_epoch) == (0.5, 2)
+    assert (result.best, result.best_epoch) == (0.5, 2)
+    assert result.monitor.key == "val_accuracy"
     assert result.history["val_accuracy"] == [0.25, 0.5, 0.25]
     assert len(result.history["loss"]) == 3
     results = json.loads((copy / "run.json").read_text())["results"]

@@ -34,10 +34,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Prints the accuracy and each class's precision and recall; writes the confusion matrix."""
-    from keras_zoo import viz
+    """Prints the task's score and its details (a classifier's accuracy and each class's
+    precision and recall); writes its figures (a classifier's confusion matrix)."""
     from keras_zoo.files import staged_dir
     from keras_zoo.inference import evaluate
+    from keras_zoo.registry import model_info
+    from keras_zoo.tasks import task_named
 
     result = evaluate(
         args.name,
@@ -48,23 +50,15 @@ def run(args: argparse.Namespace) -> int:
         image_size=args.image_size,
         runtime=args.runtime,
     )
-    print(
-        f"{args.name} on {result.images} images of {args.data} ({args.subset}): accuracy "
-        f"{result.accuracy:.4f}"
-    )
-    width = max(len(c) for c in result.class_names)
-    print(f"  {'class':<{width}} {'precision':>9} {'recall':>7} {'images':>7}")
-    for c, p, r, n in zip(
-        result.class_names, result.precision, result.recall, result.matrix.sum(axis=1)
-    ):
-        print(f"  {c:<{width}} {p:9.4f} {r:7.4f} {n:7d}")
+    score = f"{task_named(model_info(args.name).task).score_name} {result.score:.4f}"
+    print(f"{args.name} on {result.images} images of {args.data} ({args.subset}): {score}")
+    for line in result.lines():
+        print(line)
     out = args.out or os.path.dirname(os.path.abspath(args.weights))
-    figure = viz.plot_confusion_matrix(
-        result.matrix,
-        result.class_names,
-        title=f"{args.name}, {args.subset}: accuracy {result.accuracy:.4f}",
-    )
+    figures = result.figures(f"{args.name}, {args.subset}: {score}")
     with staged_dir(out) as tmp:
-        figure.savefig(os.path.join(tmp, f"confusion_matrix_{args.subset}.png"), dpi=100)
-    print(f"wrote {os.path.join(out, f'confusion_matrix_{args.subset}.png')}")
+        for stem, figure in figures.items():
+            figure.savefig(os.path.join(tmp, f"{stem}_{args.subset}.png"), dpi=100)
+    for stem in figures:
+        print(f"wrote {os.path.join(out, f'{stem}_{args.subset}.png')}")
     return 0

@@ -108,7 +108,7 @@ def _export_model(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 
     import keras_zoo
     from keras_zoo.inference import load_trained
-    from keras_zoo.run_state import CLASS_INDICES
+    from keras_zoo.run_state import RUN_CONFIG
 
     meta: dict[str, Any] = {"model": args.name, "weights": args.weights}
     if args.name.endswith(".keras"):
@@ -129,13 +129,13 @@ def _export_model(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     trained = (
         weights is not None
         and os.path.isfile(weights)
-        and os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(weights)), CLASS_INDICES))
+        and os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(weights)), RUN_CONFIG))
     )
     if trained:
         if args.include_preprocessing or args.classes:
             raise ValueError(
                 "--include-preprocessing and --classes do not apply to the weights "
-                "train wrote (their classes come from class_indices.json)"
+                "train wrote (their classes come from the run's files beside them)"
             )
         run = load_trained(args.name, weights, model_args=model_args, image_size=args.image_size)
         size = run.image_size

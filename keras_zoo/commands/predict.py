@@ -17,11 +17,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         help="the weights train wrote, or an export of them (.tflite, .onnx, .xml)",
     )
-    p.add_argument("--top-k", type=options.positive_int, default=5)
+    p.add_argument("--top-k", type=options.positive_int, help="classes shown per image (default 5)")
     p.add_argument(
         "--temperature",
         type=float,
-        default=1.0,
         help="softmax temperature: > 1 smooths the probabilities (default 1)",
     )
     options.add_trained_run_flags(p)
@@ -30,19 +29,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Prints the top classes of each image with their probabilities."""
+    """Prints what the model's task says of each image (a classifier's top classes with their
+    probabilities)."""
     from keras_zoo.inference import predict
+    from keras_zoo.registry import model_info
+    from keras_zoo.tasks import task_named
 
-    results = predict(
+    given = {"top_k": args.top_k, "temperature": args.temperature}
+    results = predict(  # the task checks its options; the others keep the task's defaults
         args.name,
         args.weights,
         args.images,
-        top_k=args.top_k,
-        temperature=args.temperature,
         model_args=options.model_args(args, args.name),
         image_size=args.image_size,
         runtime=args.runtime,
+        **{k: v for k, v in given.items() if v is not None},
     )
-    for path, top in zip(args.images, results):
-        print(f"{path}: " + ", ".join(f"{c} {p:.4f}" for c, p in top))
+    task = task_named(model_info(args.name).task)
+    for path, result in zip(args.images, results):
+        print(f"{path}: {task.prediction_text(result)}")
     return 0

@@ -54,7 +54,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--validation-split", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the shuffling")
     p.add_argument(
-        "--augment", default="flip,crop", help="'flip', 'crop', 'flip,crop' (default) or 'none'"
+        "--augment",
+        help="random changes of the training images, comma-separated, or 'none' (default: all "
+        "that the task allows; a classifier's: 'flip,crop')",
     )
     p.add_argument(
         "--no-inspect",
@@ -79,7 +81,13 @@ def run(args: argparse.Namespace) -> int:
     from keras_zoo.training import train
 
     model_args = options.model_args(args, args.name)
-    augment = () if args.augment == "none" else tuple(args.augment.split(","))
+    augment = (
+        None
+        if args.augment is None
+        else ()
+        if args.augment == "none"
+        else tuple(args.augment.split(","))
+    )
     try:  # main turns a scheduler's SIGTERM into Terminated, so it stops the run as Ctrl-C does
         result = train(
             args.name,
@@ -112,10 +120,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"keras-zoo train: {text}", file=sys.stderr)
         return 130  # the shell's status for Ctrl-C
     epoch = "" if result.best_epoch is None else f" (epoch {result.best_epoch})"
+    written = [result.weights, *result.files]
     print(
-        f"best validation accuracy {result.best_val_accuracy:.4f}{epoch} in "
-        f"{result.seconds:.0f} s; wrote {result.weights}, class_indices.json and run.json in "
-        f"{result.out}"
+        f"best {result.monitor.words} {result.best:.4f}{epoch} in {result.seconds:.0f} s; "
+        f"wrote {', '.join(written[:-1])} and {written[-1]} in {result.out}"
     )
     print(
         "to look at the run (every epoch's images): tensorboard --logdir "

@@ -7,8 +7,9 @@
 2. the file is written into a hidden folder beside `path`;
 3. it is loaded in its runtime and run on random images (and on real ones when a folder is
    given) beside the Keras model: a float export must agree within `tolerance` (1e-4 relative,
-   max |runtime - keras| / max |keras|); a quantized one reports its top-1 agreement with the
-   float model and, given a labelled folder, both accuracies;
+   max |runtime - keras| / max |keras|); a quantized one reports how often it agrees with the
+   float model (`keras_zoo.tasks`: a classifier's top-1 class) and, given labelled data, both
+   models' scores (a classifier's accuracy);
 4. only then the file moves to `path`, with the check's record beside it (`path` + ".json"),
    which also holds the input size, the preprocessing and the class names, so that
    `load_exported(path)` runs it on images without the Keras model.

@@ -1,7 +1,8 @@
 """The check of an export in its runtime, beside the Keras model: a float export must agree
 within `TOLERANCE` (max |runtime - keras| / max |keras|, `relative_error`); a quantized one
-reports its top-1 agreement with the float model and, given a labelled folder, both
-accuracies.
+reports how often it agrees with the float model as the model's task judges (`Task.agree`: a
+classifier's top-1 class) and, given labelled data, both models' scores (`Task.score`: a
+classifier's accuracy).
 
 >>> outputs_vary(np.array([[0.1, 0.9], [0.8, 0.2]]), 1e-6)
 True
@@ -14,7 +15,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,8 +26,8 @@ from keras_zoo.port.compare import relative_error
 if TYPE_CHECKING:
     import keras
 
-    from keras_zoo.data import ImageFolder
     from keras_zoo.deploy.exported import ExportedModel
+    from keras_zoo.tasks import Task
 
 TOLERANCE = 1e-4
 CHECK_IMAGES = 8  # random images of the parity check
@@ -44,12 +45,14 @@ def check_in_runtime(
     runtime: ExportedModel,
     prepare: Images,
     calib: np.ndarray | None,
-    folder: ImageFolder | None,
+    task: Task,
+    folder: Any,
     tolerance: float,
     quantize: str | None,
 ) -> dict:
     """The export's outputs against the model's on CHECK_IMAGES random pictures, on `calib`
-    (real images, or None) and on the labelled `folder` (or None), as the record's "check";
+    (real images, or None) and on the `task`'s labelled data `folder` (or None), as the
+    record's "check" (the scores under the task's `score_name`);
     ExportError when a float export's error exceeds `tolerance` or a quantized one's outputs
     are not finite. Warns when the outputs do not vary, as the check is then blind."""
 
@@ -64,35 +67,33 @@ def check_in_runtime(
     want, got = _batches(keras_out, x), _batches(run, x)
     random = {"images": len(x), "max_relative_error": relative_error(got, want)}
     images = None
-    agree = [want.reshape(len(x), -1).argmax(-1) == got.reshape(len(x), -1).argmax(-1)]
+    agree = [task.agree(want, got)]
     if calib is not None:
         want_i, got_i = _batches(keras_out, calib), _batches(run, calib)
         images = {"images": len(calib), "max_relative_error": relative_error(got_i, want_i)}
-        agree = [
-            want_i.reshape(len(calib), -1).argmax(-1) == got_i.reshape(len(calib), -1).argmax(-1)
-        ]
-    accuracy = None
+        agree = [task.agree(want_i, got_i)]
+    score = None
     if folder is not None:
-        labels = folder.labels
+        targets = folder.targets
         k_batches: list[np.ndarray] = []
         e_batches: list[np.ndarray] = []
         for i in range(0, len(folder.files), 32):
             batch = prepare.files(folder.files[i : i + 32])
-            k_batches.append(keras_out(batch).argmax(-1))
-            e_batches.append(np.asarray(run(batch)).argmax(-1))
-        k_pred, e_pred = np.concatenate(k_batches), np.concatenate(e_batches)
-        accuracy = {
-            "keras": float(np.mean(k_pred == labels)),
-            "export": float(np.mean(e_pred == labels)),
-            "images": int(len(labels)),
+            k_batches.append(keras_out(batch))
+            e_batches.append(np.asarray(run(batch)))
+        k_out, e_out = np.concatenate(k_batches), np.concatenate(e_batches)
+        score = {
+            "keras": task.score(k_out, targets),
+            "export": task.score(e_out, targets),
+            "images": int(len(targets)),
         }
-        agree.append(k_pred == e_pred)
+        agree.append(task.agree(k_out, e_out))
     check = {
         "tolerance": None if quantize else tolerance,
         "random": random,
         "images": images,
         "agreement": float(np.mean(np.concatenate(agree))),
-        "accuracy": accuracy,
+        task.score_name: score,
     }
     if not outputs_vary(want, 1e-6):
         warnings.warn(

@@ -30,6 +30,7 @@ from keras_zoo.deploy.formats import (
     require,
 )
 from keras_zoo.deploy.images import Images
+from keras_zoo.tasks import Task, task_of
 
 if TYPE_CHECKING:
     import keras
@@ -44,9 +45,10 @@ class ExportResult:
     """What `export` wrote and what its check measured.
 
     max_error: max |runtime - keras| / max |keras| on random images; max_error_images: the same
-    on real images (None without a folder); agreement: the fraction of images whose top-1
-    class the export and the Keras model agree on; accuracy: {"keras": a, "export": b,
-    "images": n} on a labelled folder, or None.
+    on real images (None without a folder); agreement: the fraction of images on which the
+    export and the Keras model agree as the model's task judges (`Task.agree`: a classifier's
+    top-1 class); score: {"metric": the task's score_name (a classifier's "accuracy"),
+    "keras": a, "export": b, "images": n} on labelled data, or None.
     """
 
     path: str
@@ -57,7 +59,7 @@ class ExportResult:
     max_error: float
     max_error_images: float | None
     agreement: float
-    accuracy: dict | None
+    score: dict | None
     seconds: float
 
 
@@ -84,10 +86,11 @@ def export(
     post-training quantization calibrated on `calibration`), "float16" (litert, openvino: the
     weights in half precision), "bf16" (openvino: bfloat16 inference, recorded for the runtime).
     calibration: a folder of images (searched recursively); int8 needs it, and a float export
-    given one is checked on its images too. data: a class-per-folder tree (the classes in the
-    model's output order) to measure accuracy on. preprocessing: the `keras_zoo.Preprocessing`
-    that prepares images for the model (default: the one `keras_zoo.describe(model)` names,
-    else ImageNet's usual one).
+    given one is checked on its images too. data: labelled data, read as the model's task reads
+    it (`keras_zoo.tasks`; a classifier's: a class-per-folder tree, the classes in the model's
+    output order) to measure the task's score on (a classifier's accuracy).
+    preprocessing: the `keras_zoo.Preprocessing` that prepares images for the model (default:
+    the one `keras_zoo.describe(model)` names, else ImageNet's usual one).
     class_names and metadata (a JSON-able dict): recorded for `load_exported`. layout: the
     input's axis order, "nhwc" (Keras') or, for onnx and openvino, "nchw" (torch's): the
     graph then starts at the first convolution, with no transpose of the input.
@@ -125,7 +128,8 @@ def export(
     except (TypeError, ValueError) as err:
         raise TypeError(f"metadata must be JSON-serialisable: {err}") from None
     calibration_files = _image_files(calibration, "calibration") if calibration else []
-    folder = _labelled(data, class_names) if data is not None else None
+    task = task_of(description)
+    folder = _labelled(task, data, class_names) if data is not None else None
     parent = os.path.dirname(path)
     made = _writable(parent, path)
     say = print if verbose else (lambda *a, **k: None)
@@ -143,7 +147,9 @@ def export(
             )
             _convert(folded, target, fmt, quantize, calib, tmp, layout)
             runtime = load_exported(target, format=fmt, precision=quantize, layout=layout)
-            check = check_in_runtime(model, runtime, prepare, calib, folder, tolerance, quantize)
+            check = check_in_runtime(
+                model, runtime, prepare, calib, task, folder, tolerance, quantize
+            )
             record = {
                 "keras_zoo": _version(),
                 "format": fmt,
@@ -177,14 +183,16 @@ def export(
         check["random"]["max_relative_error"],
         check["images"]["max_relative_error"] if check["images"] else None,
         check["agreement"],
-        check["accuracy"],
+        None
+        if check[task.score_name] is None
+        else {"metric": task.score_name, **check[task.score_name]},
         time.perf_counter() - start,
     )
-    say(_summary(result, tolerance))
+    say(_summary(result, tolerance, task))
     return result
 
 
-def _summary(result: ExportResult, tolerance: float) -> str:
+def _summary(result: ExportResult, tolerance: float, task: Task) -> str:
     parts = [
         f"wrote {result.path}",
         f"max relative error {result.max_error:.1e} on random "
@@ -196,13 +204,14 @@ def _summary(result: ExportResult, tolerance: float) -> str:
         ),
     ]
     if result.quantize:
-        parts.append(f"top-1 agreement with the float model {result.agreement:.1%}")
+        parts.append(f"{task.agreement_name} with the float model {result.agreement:.1%}")
     else:
         parts.append(f"within {tolerance:g}")
-    if result.accuracy:
-        acc = result.accuracy
+    if result.score:
+        score = result.score
         parts.append(
-            f"accuracy {acc['export']:.4f} (Keras {acc['keras']:.4f}) on {acc['images']} images"
+            f"{score['metric']} {score['export']:.4f} (Keras {score['keras']:.4f}) on "
+            f"{score['images']} images"
         )
     return "; ".join(parts) + f"; record: {os.path.basename(result.record)}"
 
@@ -321,13 +330,17 @@ def _image_files(folder, argument: str) -> list[str]:
     return chosen
 
 
-def _labelled(data, class_names):
-    from keras_zoo.data import scan_folder
-
-    folder = scan_folder(data, argument="data")
-    if class_names is not None and tuple(folder.class_names) != tuple(class_names):
+def _labelled(task: Task, data, class_names):
+    """The labelled data `data`, read as `task` reads a dataset, whose output names must be the
+    model's `class_names` (where both name them)."""
+    folder = task.read(data, argument="data")
+    if (
+        class_names is not None
+        and folder.names is not None
+        and tuple(folder.names) != tuple(class_names)
+    ):
         raise ValueError(
-            f"data {os.fspath(data)!r} has the classes {list(folder.class_names)} "
+            f"data {os.fspath(data)!r} has the classes {list(folder.names)} "
             f"but the model's are {list(class_names)}"
         )
     return folder
