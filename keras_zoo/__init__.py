@@ -4,30 +4,94 @@
 >>> model = keras_zoo.build("resnet50", include_top=False, input_shape=(None, None, 3))
 >>> "resnext50_32x4d" in keras_zoo.list_models("resnext*")
 True
+
+The registry (`list_models`, `model_info`, `list_weights`) loads without Keras, so without
+TensorFlow: `keras-zoo --help`, `list` and `info` start at once. The rest (`build`, `export`,
+the submodules) is imported on first use, or at once where Keras is loaded already
+(`register_keras_objects`).
 """
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any
 
 from keras_zoo import models as _models  # noqa: F401  (registers every family)
 from keras_zoo._version import __version__  # noqa: F401
-from keras_zoo.api import build
-from keras_zoo.deploy import ExportedModel, export, load_exported
-from keras_zoo.description import ModelDescription, describe
-from keras_zoo.features import StageOutput, feature_info, stage_outputs
-from keras_zoo.fold import fold_batchnorm
-from keras_zoo.preprocess import decode_predictions, preprocessing
-from keras_zoo.profile import count_macs
 from keras_zoo.registry import ModelInfo, list_models, list_weights, model_info
 from keras_zoo.weight_sets import Preprocessing, WeightSet
 
-_SUBMODULES = ("callbacks", "data", "viz")
+if TYPE_CHECKING:
+    from keras_zoo.api import build
+    from keras_zoo.deploy import ExportedModel, export, load_exported
+    from keras_zoo.description import ModelDescription, describe
+    from keras_zoo.features import StageOutput, feature_info, stage_outputs
+    from keras_zoo.fold import fold_batchnorm
+    from keras_zoo.preprocess import decode_predictions, preprocessing
+    from keras_zoo.profile import count_macs
+
+# The names that need Keras, by the module that defines them.
+_LAZY = {
+    "build": "api",
+    "ExportedModel": "deploy",
+    "export": "deploy",
+    "load_exported": "deploy",
+    "ModelDescription": "description",
+    "describe": "description",
+    "StageOutput": "features",
+    "feature_info": "features",
+    "stage_outputs": "features",
+    "fold_batchnorm": "fold",
+    "decode_predictions": "preprocess",
+    "preprocessing": "preprocess",
+    "count_macs": "profile",
+}
 
 
-def __getattr__(name):
-    """keras_zoo.viz, keras_zoo.callbacks and keras_zoo.data, imported on first use."""
-    if name in _SUBMODULES:
-        import importlib
+def __getattr__(name: str) -> Any:
+    """The names of `_LAZY` and the submodules (keras_zoo.viz, keras_zoo.training, ...),
+    imported on first use."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    if name.startswith("__"):  # a protocol's name (__wrapped__, __path__ ...), not a module
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as err:
+        if err.name != f"{__name__}.{name}":
+            raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-        return importlib.import_module(f"keras_zoo.{name}")
-    raise AttributeError(f"module 'keras_zoo' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+# The modules whose Keras objects (layers, activations, the described model) are registered on
+# import: keras.models.load_model reads a saved keras_zoo model only once they are.
+_KERAS_OBJECTS = ("blocks", "description", "features", "layers")
+
+
+def register_keras_objects() -> None:
+    """Imports what needs Keras, which registers keras_zoo's layers, activations and described
+    model with Keras for `keras.models.load_model`. `import keras_zoo` does it where Keras is
+    loaded already, and `build` does it; a program that imports keras_zoo before Keras and
+    then loads a saved model with Keras alone calls it first.
+
+    >>> import keras_zoo
+    >>> keras_zoo.register_keras_objects()
+    """
+    for module in _KERAS_OBJECTS:
+        importlib.import_module(f"{__name__}.{module}")
+    for name in _LAZY:
+        __getattr__(name)
+
+
+if "keras" in sys.modules:  # nothing to save at start-up: all of it, as before Keras was lazy
+    register_keras_objects()
 
 
 __all__ = [
@@ -49,5 +113,6 @@ __all__ = [
     "list_weights",
     "model_info",
     "preprocessing",
+    "register_keras_objects",
     "stage_outputs",
 ]

@@ -16,7 +16,7 @@ from keras_zoo.registry import ModelInfo, model_info
 _UNRECORDED = ("name", "normalization", "default_input_size", "input_tensor")
 
 
-def build(name: str, /, **kwargs: Any) -> DescribedModel:
+def build(name: str | None = None, /, **kwargs: Any) -> DescribedModel:
     """Builds the model `name` as a Functional `keras.Model` that knows what it is
     (`keras_zoo.describe(model)`: id, keywords, weights, preprocessing, class names, task).
 
@@ -24,7 +24,8 @@ def build(name: str, /, **kwargs: Any) -> DescribedModel:
     input_shape=None (default: the input size of the weights' preprocessing, else the id's
     `model_info(name).input_size`, (224, 224, 3) for most ids), pooling=None ("avg" or "max"
     without the top),
-    classes=1000, classifier_activation="softmax" (None gives logits), name=None; plus
+    classes=1000 (with weights: their classifier's outputs, so that a fine-tuned checkpoint's
+    classifier loads), classifier_activation="softmax" (None gives logits), name=None; plus
     features_only=False with out_indices (stage outputs at strides 4, 8, 16, 32),
     include_preprocessing=False (True: the model takes RGB values in [0, 255] and normalises
     them as its weights expect), and the family's own keywords (`model_info(name).keywords`
@@ -35,14 +36,26 @@ def build(name: str, /, **kwargs: Any) -> DescribedModel:
     "timm:resnet50.a1_in1k"), a PyTorch checkpoint (.pth, .pt, .bin, .ckpt, .safetensors; its
     key layout, torchvision's, timm's or megvii's, is detected) or a Keras weights file
     (.weights.h5, .h5). Without the top or with another `classes`, the classifier's weights are
-    left out on purpose; every other weight must fit. With 1 or 4 input channels the first
+    left out on purpose; every other weight must fit. A top of 1000 classes loaded from the
+    weights is ImageNet-1k's: the description names its classes ("n01440764 tench", WordNet id
+    and name). With 1 or 4 input channels the first
     convolution's pretrained weights are adapted (timm's adapt_input_conv).
 
     >>> import keras_zoo
     >>> model = keras_zoo.build("resnet18", classes=10, classifier_activation=None)
     >>> model.output.shape
     (None, 10)
+
+    The id comes first, without a keyword: `name=` is the Keras model's own name.
     """
+    if name is None:
+        given = kwargs.get("name")
+        example = given if isinstance(given, str) else "resnet50"
+        raise TypeError(
+            f"keras_zoo.build takes the model id as its first argument, without a keyword: "
+            f"keras_zoo.build({example!r}, ...)"
+            + ("; name= is the Keras model's own name" if "name" in kwargs else "")
+        )
     info = model_info(name)
     allowed = info.keywords
     unknown = sorted(set(kwargs) - set(allowed))
@@ -85,12 +98,14 @@ def _description(
     if include_preprocessing:
         keywords["include_preprocessing"] = True
     ws = weights.weight_set if weights is not None else None
-    # pretrained weights with a top of 1000 classes: ImageNet-1k's, in its order
+    # a top of 1000 classes loaded from the weights: ImageNet-1k's, in its order
+    imagenet = len(imagenet_classes())
     imagenet_top = (
         weights is not None
+        and weights.classes == imagenet
         and kwargs.get("include_top", True)
         and not kwargs.get("features_only", False)
-        and kwargs.get("classes", 1000) == len(imagenet_classes())
+        and kwargs.get("classes", 1000) == imagenet
     )
     return ModelDescription(
         id=info.name,
@@ -100,5 +115,7 @@ def _description(
         weights=None if weights is None else ws.key if ws is not None else weights.spec,
         weights_layout=None if weights is None else weights.layout,
         preprocessing=pre,
-        class_names=tuple(n for _, n in imagenet_classes()) if imagenet_top else None,
+        # "n01440764 tench": the WordNet id that ImageNet's folders and decode_predictions
+        # name a class by, then its name
+        class_names=tuple(f"{w} {n}" for w, n in imagenet_classes()) if imagenet_top else None,
     )

@@ -20,19 +20,23 @@ pools with; the CNNs' default is a global average ("avg", also the top's) and ma
 Without input_shape and input_tensor the input is `default_input_size` (height, width) with 3
 channels: `keras_zoo.build` passes the input size of the weights' preprocessing, else the id's
 (`ModelInfo.input_size`); a family function called on its own gets DEFAULT_SIZE.
+
+Keras is imported by the functions that build, not with the module: the registry reads
+`SHARED_KEYWORDS` without TensorFlow.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import keras
+from typing import TYPE_CHECKING, Any
 
 from keras_zoo import checks
-from keras_zoo.features import FeatureInfo, feature_info
-from keras_zoo.layers import TokensToMap
+
+if TYPE_CHECKING:
+    import keras
+
+    from keras_zoo.features import FeatureInfo
 
 DEFAULT_SIZE = 224
 MIN_SIZE = checks.MIN_IMAGE_SIZE
@@ -40,6 +44,8 @@ N_STAGES = 4
 
 
 def _resolve_input(input_tensor, input_shape, default_input_size: tuple[int, int]):
+    import keras
+
     checks.check_input_tensor(input_tensor)
     if input_tensor is None:
         shape = (*default_input_size, 3) if input_shape is None else input_shape
@@ -94,6 +100,10 @@ def build_model(
     input before the body (build's include_preprocessing); `default_input_size` is the
     (height, width) of an input given by neither input_shape nor input_tensor. `pools` are a
     family's own pooling functions (see the module's docstring)."""
+    import keras
+
+    from keras_zoo.features import feature_info
+
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty string, got {name!r}")
     checks.check_bool(include_top, "include_top")
@@ -144,6 +154,8 @@ def build_model(
 def _feature_maps(features: list[FeatureInfo], out_indices: Any, name: str) -> list[Any]:
     """The outputs of `features` that `out_indices` picks (default every one), tokens as the
     maps of their patch tokens; a CNN has its four stages, a transformer a feature per block."""
+    from keras_zoo.layers import TokensToMap
+
     tokens = any(feature.grid is not None for feature in features)
     if not tokens and len(features) != N_STAGES:  # a family bug, not a user error
         raise RuntimeError(f"{name}: expected {N_STAGES} stage outputs, found {len(features)}")
@@ -163,10 +175,19 @@ def _feature_maps(features: list[FeatureInfo], out_indices: Any, name: str) -> l
     return outputs
 
 
-_CNN_POOLS: dict[str, Callable[[Any], Any]] = {
-    "avg": lambda x: keras.layers.GlobalAveragePooling2D(name="avgpool")(x),
-    "max": lambda x: keras.layers.GlobalMaxPooling2D(name="global_maxpool")(x),
-}
+def _global_average(x: Any) -> Any:
+    import keras
+
+    return keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
+
+
+def _global_max(x: Any) -> Any:
+    import keras
+
+    return keras.layers.GlobalMaxPooling2D(name="global_maxpool")(x)
+
+
+_CNN_POOLS: dict[str, Callable[[Any], Any]] = {"avg": _global_average, "max": _global_max}
 
 
 # The keywords every family takes through build_model (a family passes them on as **kwargs).

@@ -1,7 +1,8 @@
 """Argument checks shared by every family, the porter and the command line.
 
 Each check raises ValueError or TypeError naming the argument and what is allowed, so that bad
-input never reaches TensorFlow as an internal error.
+input never reaches TensorFlow as an internal error. Keras is imported only by the checks that
+need it: the registry and the command line's parser use this module without TensorFlow.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import os
 import re
 from collections.abc import Sequence
 from typing import Any, Literal, overload
-
-import keras
 
 KERAS_WEIGHT_SUFFIXES = (".weights.h5", ".h5")
 TORCH_WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
@@ -127,8 +126,24 @@ def check_weights(weights: Any) -> str | None:
     return path
 
 
+def check_checkpoint(path: str | os.PathLike, arg: str) -> str:
+    """The path of an existing PyTorch checkpoint file given as argument `arg`; ValueError in
+    one line naming `arg` and the file otherwise."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ValueError(f"{arg} {path!r}: no such file")
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"{arg} {path!r}: expected a PyTorch checkpoint file "
+            f"({', '.join(TORCH_WEIGHT_SUFFIXES)}), got a folder"
+        )
+    return path
+
+
 def check_input_tensor(input_tensor: Any) -> None:
     """None or a symbolic Keras tensor."""
+    import keras
+
     if input_tensor is not None and not keras.backend.is_keras_tensor(input_tensor):
         raise TypeError(
             "input_tensor must be a symbolic Keras tensor such as keras.Input((224, 224, 3)), "
@@ -140,6 +155,8 @@ def check_activation(value: Any, arg: str = "classifier_activation") -> Any:
     """None, a callable or the name of a Keras activation."""
     if value is None or callable(value):
         return value
+    import keras
+
     try:
         keras.activations.get(value)
     except (ValueError, TypeError):

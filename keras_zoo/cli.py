@@ -17,34 +17,83 @@ keras-zoo export NAME OUT [--weights W] [--quantize int8 --calibration DIR]
 keras-zoo bench                against keras.applications and PyTorch, side by side
 
 Each command is one module of `keras_zoo.commands`, its parser beside its handler; here the
-arguments are parsed, the command is run, and bad input is reported in one line.
+arguments are parsed, the command is run, and bad input is reported in one line. Parsing, help,
+`list` and `info` import neither Keras nor TensorFlow; the other commands import TensorFlow
+before they run, quietly (`keras_zoo.console`: KERAS_ZOO_VERBOSE=1 shows its log lines).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from keras_zoo import commands
+from keras_zoo import commands, console, models
+from keras_zoo._version import __version__
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+EPILOG = (
+    "'keras-zoo COMMAND --help' describes a command. TensorFlow's log lines are left out and a "
+    f"warning is one line; {console.VERBOSE_ENV}=1 in the environment shows them as TensorFlow "
+    "and Python write them."
+)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help with each option's default shown, `(default: VALUE)`, where the option
+    has one worth showing (not None, False or empty) and its help does not speak of it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return help_with_default(action)
+
+
+def help_with_default(action: argparse.Action) -> str | None:
+    """`action`'s help with its default, as `HelpFormatter` shows it (argparse's `%` escapes
+    kept)."""
+    text = action.help
+    default = action.default
+    if (
+        text is None
+        or text == argparse.SUPPRESS
+        or "default" in text
+        or default is None
+        or default is False
+        or default == argparse.SUPPRESS
+        or (isinstance(default, (list, tuple)) and not default)
+    ):
+        return text
+    shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+    return f"{text} (default: {shown.replace('%', '%%')})"
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse's parser with the error first: `keras-zoo train: error: argument --image-size:
-    ...`, then the usage (argparse prints the usage first). Subcommands inherit it."""
+    ...`, then the usage (argparse prints the usage first), and each option's default in the
+    help (`HelpFormatter`). Subcommands inherit it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n{self.format_usage()}")
 
 
+def description() -> str:
+    """The command line's one-line description, naming every family (`models.TITLES`)."""
+    titles = list(models.TITLES.values())
+    return f"{', '.join(titles[:-1])} and {titles[-1]} for Keras 3."
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="keras-zoo", description="ResNet, ResNeXt, MobileNet and ShuffleNet for Keras 3."
+    parser = _Parser(prog="keras-zoo", description=description(), epilog=EPILOG)
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {__version__}",
+        help="print the version and exit",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in commands.modules():
         command.add_parser(sub)
     return parser
@@ -83,13 +132,21 @@ def main(argv: list[str] | None = None) -> int:
     error on stderr), 130 for an interrupted training run."""
     from keras_zoo.files import terminate_as_interrupt
 
+    quiet = not console.verbose()
+    if quiet:
+        console.quiet_environment()  # before anything imports TensorFlow
     args = _parser().parse_args(argv)
-    try:
-        with terminate_as_interrupt():  # SIGTERM runs the command's cleanups, as Ctrl-C does
-            return args.run(args)
-    except _input_errors() as err:
-        print(f"keras-zoo {args.command}: error: {_error_text(err)}", file=sys.stderr)
-        return 2
+    with contextlib.ExitStack() as stack:
+        if quiet:
+            stack.enter_context(console.warnings_in_one_line())
+        try:
+            if quiet and args.command not in commands.WITHOUT_TENSORFLOW:
+                console.import_tensorflow()
+            with terminate_as_interrupt():  # SIGTERM runs the command's cleanups, as Ctrl-C does
+                return args.run(args)
+        except _input_errors() as err:
+            print(f"keras-zoo {args.command}: error: {_error_text(err)}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

@@ -98,6 +98,24 @@ def weights_file_classes(path: str, classifier: str) -> int | None:
         return int(kernels[0].shape[-1]) if kernels else None
 
 
+def weights_file_shapes(path: str) -> list[tuple[int, ...]]:
+    """The shapes of the variables the Keras weights file `path` holds, read without their
+    values; OSError for a file that is not HDF5.
+
+    Assumes: every dataset of a weights file is one variable (a .weights.h5 file's
+    "layers/<layer>/vars/<index>", a legacy .h5 file's one dataset per weight; a legacy
+    whole-model file's optimizer weights are datasets as well, and are counted).
+    """
+    shapes: list[tuple[int, ...]] = []
+    with h5py.File(path, "r") as f:
+        f.visititems(
+            lambda _, obj: (
+                shapes.append(tuple(obj.shape)) if isinstance(obj, h5py.Dataset) else None
+            )
+        )
+    return shapes
+
+
 def load_weights_strictly(model: keras.Model, path: str) -> None:
     """`model.load_weights(path)`, raising where Keras only warns that parts of the file match
     nothing in the model; ValueError with Keras' reason in one line (`load_failure`).

@@ -2,6 +2,9 @@
 
 A data folder holds one sub-folder per class (flower_photos/daisy/*.jpg, .../tulips/*.jpg); class
 indices follow the sorted folder names, as keras.utils.image_dataset_from_directory numbers them.
+A data folder that comes split holds train/ beside val/, validation/ or test/ (the first of these
+present, in that order, is the validation data; `VALIDATION_FOLDERS`), each a class-per-folder
+tree of the same classes: `scan_dataset` reads either kind.
 Images are decoded here and prepared by `keras_zoo.preprocessing`'s layers, the package's one
 image path (resize, crop and normalisation of the weight set in use).
 """
@@ -20,6 +23,8 @@ from numpy.typing import ArrayLike
 from keras_zoo.weight_sets import Preprocessing
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+TRAINING_FOLDER = "train"  # the training images of a data folder that comes split
+VALIDATION_FOLDERS = ("val", "validation", "test")  # beside it: the first one present is used
 _DECODABLE = {"JPEG", "PNG", "BMP", "GIF", "MPO"}  # what tf.io.decode_image reads
 
 
@@ -66,12 +71,16 @@ def _decode(path):
 class ImageFolder:
     """The images of a class-per-folder tree: files[i] is of class class_names[labels[i]]
     (image classification's `keras_zoo.tasks.TaskData`: its targets are the labels, the names
-    of the outputs the class names)."""
+    of the outputs the class names). A data folder that comes split has `subsets`, the names of
+    its training and validation folders (("train", "val")), and the first `training_images`
+    files are those of its training folder."""
 
     root: str
     class_names: tuple[str, ...]
     files: tuple[str, ...]
     labels: np.ndarray
+    subsets: tuple[str, str] | None = None
+    training_images: int = 0
 
     @property
     def targets(self) -> np.ndarray:
@@ -83,9 +92,15 @@ class ImageFolder:
         """The class names."""
         return self.class_names
 
-    def split(self, validation_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """Indices of the training and validation images: each class's images shuffled with
-        `seed` and the first round(n * validation_split) (at least one) held out."""
+    def split(self, validation_split: float | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of the training and validation images: those of its training and validation
+        folders where the data comes split (`subsets`; validation_split and seed do not apply),
+        else each class's images shuffled with `seed` and the first round(n * validation_split)
+        (at least one) held out."""
+        if self.subsets is not None:
+            return np.arange(self.training_images), np.arange(self.training_images, len(self.files))
+        if validation_split is None:
+            raise ValueError(f"data {self.root!r} does not come split: give a validation_split")
         rng = np.random.default_rng(seed)
         train: list[int] = []
         val: list[int] = []
@@ -152,27 +167,13 @@ def scan_folder(
         )
     files, labels, skipped, empty = [], [], [], []
     for index, name in enumerate(classes):
-        found = []
-        for folder, dirs, names in os.walk(os.path.join(root, name)):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for file in sorted(names):
-                path = os.path.join(folder, file)
-                if file.startswith("."):
-                    continue
-                if not file.lower().endswith(IMAGE_SUFFIXES):
-                    skipped.append(path)
-                    continue
-                found.append(path)
+        found, others = _walk_images(os.path.join(root, name))
         if not found:
             empty.append(os.path.join(root, name))
         files.extend(found)
         labels.extend([index] * len(found))
-    if skipped:
-        warnings.warn(
-            f"{argument}: left out {len(skipped)} file(s) that are not images "
-            f"(suffix not in {', '.join(IMAGE_SUFFIXES)}): {_some(skipped)}",
-            stacklevel=2,
-        )
+        skipped.extend(others)
+    _warn_left_out(argument, skipped)
     if empty:
         raise ValueError(
             f"{argument}: class folder {empty[0]!r} has no images ({', '.join(IMAGE_SUFFIXES)})"
@@ -180,6 +181,131 @@ def scan_folder(
     if verify:
         verify_images(files)
     return ImageFolder(root, tuple(classes), tuple(files), np.array(labels, np.int32))
+
+
+def image_files(paths: Sequence[str | os.PathLike], *, argument: str = "images") -> list[str]:
+    """The image files that `paths` name, in order: a file as it is, a folder as the images in
+    it and its sub-folders (by suffix, in sorted order; hidden files left out), a file there
+    whose suffix is not an image's left out with a warning naming it, as `scan_folder` does.
+    ValueError for a path that does not exist or a folder without images. Nothing is decoded
+    (`verify_images` does that)."""
+    files: list[str] = []
+    skipped: list[str] = []
+    for path in [os.fspath(p) for p in paths]:
+        if os.path.isdir(path):
+            found, others = _walk_images(path)
+            if not found:
+                raise ValueError(
+                    f"image folder {path!r} holds no images ({', '.join(IMAGE_SUFFIXES)})"
+                )
+            files.extend(found)
+            skipped.extend(others)
+        elif os.path.isfile(path):
+            files.append(path)
+        else:
+            raise ValueError(f"image {path!r}: no such file or folder")
+    _warn_left_out(argument, skipped)
+    return files
+
+
+def _walk_images(folder: str) -> tuple[list[str], list[str]]:
+    """The image files (by suffix) under `folder`, and its other files, each in sorted order
+    of the walk (hidden files and folders left out)."""
+    found: list[str] = []
+    skipped: list[str] = []
+    for parent, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for file in sorted(names):
+            if file.startswith("."):
+                continue
+            path = os.path.join(parent, file)
+            (found if file.lower().endswith(IMAGE_SUFFIXES) else skipped).append(path)
+    return found, skipped
+
+
+def _warn_left_out(argument: str, skipped: Sequence[str]) -> None:
+    """The warning that names the files left out for not being images."""
+    if skipped:
+        warnings.warn(
+            f"{argument}: left out {len(skipped)} file(s) that are not images "
+            f"(suffix not in {', '.join(IMAGE_SUFFIXES)}): {_some(skipped)}",
+            stacklevel=3,
+        )
+
+
+def split_layout(root: str | os.PathLike, argument: str = "data") -> tuple[str, str] | None:
+    """The names of the training and validation folders of a data folder that comes split:
+    train/ beside val/, validation/ or test/ (the first of these present, in that order;
+    folder names in any case). None for any other folder (a class-per-folder tree, whose
+    classes may be called "train" or "test" beside others). ValueError where every
+    sub-folder is named as a split but they make no pair (train/ alone, val/ and test/
+    without train/), rather than taking the splits for classes. For example, a folder of
+    train/, test/ and val/ gives ("train", "val"); one of Train/ and Test/ ("Train", "Test").
+    """
+    root = os.fspath(root)
+    if not os.path.isdir(root):
+        return None
+    folders = {
+        d.lower(): d
+        for d in sorted(os.listdir(root))
+        if os.path.isdir(os.path.join(root, d)) and not d.startswith(".")
+    }
+    validation = next((folders[n] for n in VALIDATION_FOLDERS if n in folders), None)
+    if TRAINING_FOLDER in folders and validation is not None:
+        return folders[TRAINING_FOLDER], validation
+    if not folders or not set(folders) <= {TRAINING_FOLDER, *VALIDATION_FOLDERS}:
+        return None
+    found = ", ".join(f"{d}/" for d in folders.values())
+    missing = "train/" if TRAINING_FOLDER not in folders else "val/, validation/ or test/"
+    message = (
+        f"{argument} {root!r} holds the split folder(s) {found} but no {missing}: data that "
+        "comes split holds train/ beside val/, validation/ or test/, each with one folder of "
+        "images per class"
+    )
+    if TRAINING_FOLDER in folders:
+        training = os.path.join(root, folders[TRAINING_FOLDER])
+        message += f"; or give {argument} {training!r} to hold validation images out of it"
+    raise ValueError(message)
+
+
+def scan_dataset(
+    root: str | os.PathLike, *, argument: str = "data", verify: bool = True
+) -> ImageFolder:
+    """A data folder as `scan_folder` reads a class-per-folder tree, or one that comes split
+    (`split_layout`: train/ beside val/, validation/ or test/), its training folder's images
+    first, whose class folders must be the same in both; ValueError naming those that differ.
+    The `ImageFolder`'s `split` then gives its folders' images."""
+    root = os.fspath(root)
+    subsets = split_layout(root, argument)
+    if subsets is None:
+        return scan_folder(root, argument=argument, verify=verify)
+    training, validation = (
+        scan_folder(os.path.join(root, name), argument=argument, verify=False) for name in subsets
+    )
+    if training.class_names != validation.class_names:
+        differ = [
+            f"only in {name}/: {', '.join(sorted(set(ours) - set(theirs)))}"
+            for name, ours, theirs in (
+                (subsets[0], training.class_names, validation.class_names),
+                (subsets[1], validation.class_names, training.class_names),
+            )
+            if set(ours) - set(theirs)
+        ]
+        raise ValueError(
+            f"{argument} {root!r}: the class folders of {subsets[0]}/ and {subsets[1]}/ "
+            f"differ ({'; '.join(differ)}); both need the same classes"
+        )
+    files = training.files + validation.files
+    if verify:
+        verify_images(files)
+    return ImageFolder(
+        root,
+        training.class_names,
+        files,
+        np.concatenate([training.labels, validation.labels]),
+        subsets,
+        len(training.files),
+    )
 
 
 def _decoded(path: str, name: str):

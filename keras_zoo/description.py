@@ -50,7 +50,9 @@ class ModelDescription:
             for a checkpoint in no known layout.
         preprocessing: how the model's inputs are prepared (the weight set's evaluation, else
             the id's).
-        class_names: the name of each output class, or None when unknown.
+        class_names: the name of each output class, or None when unknown: a training run's
+            class folders, ImageNet-1k's WordNet ids and names ("n01440764 tench") for a top of
+            1000 classes loaded from pretrained weights.
     """
 
     id: str

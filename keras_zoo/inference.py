@@ -6,7 +6,10 @@ runtimes of the exports (LiteRT, ONNX Runtime, OpenVINO).
 size, classes and preprocessing), so that the weights of a run need none of its flags again,
 and names the outputs from the files the run's task wrote (a classifier's class_indices.json).
 `predict` and `evaluate` take those weights, or an export of them, which carries the same
-description; both prepare images as it says, and leave what the outputs mean to the model's
+description, or anything else `keras_zoo.build(name, weights=...)` takes (a weight set such as
+"imagenet", a PyTorch checkpoint, a Keras weights file), built as `build` builds it: the
+classes named by its description (ImageNet-1k's for a top of 1000 loaded from the weights).
+Both prepare images as the description says, and leave what the outputs mean to the model's
 task (`keras_zoo.tasks`: a classifier's top classes, accuracy and confusion matrix).
 """
 
@@ -38,7 +41,8 @@ RUNTIMES = ("keras", "litert", "onnx", "openvino")
 @dataclasses.dataclass
 class TrainedModel:
     """A model with the weights `train` wrote and what it knows from the files beside them
-    (`class_names`: the names of its outputs, None where its task names none)."""
+    (`class_names`: the names of its outputs, None where its task names none), or with weights
+    no run wrote (`config` empty; `class_names` its description's)."""
 
     model: keras.Model
     name: str
@@ -128,6 +132,47 @@ def _run_description(config: Mapping[str, Any], record: str) -> ModelDescription
     return ModelDescription.from_dict(config["description"], f"{record}: description")
 
 
+def trained_weights(name: str, weights: str | os.PathLike | None) -> bool:
+    """Whether `weights` are the weights of a training run of `name`: a Keras weights file
+    with its run.json, or the files that name the outputs of the id's task, beside it. The one
+    rule by which predict, evaluate, export and the analysis commands tell a run's weights
+    (built by `load_trained`) from anything else `keras_zoo.build` takes."""
+    from keras_zoo.registry import model_info
+
+    if weights is None:
+        return False
+    weights = os.fspath(weights)
+    if not (weights.endswith(checks.KERAS_WEIGHT_SUFFIXES) and os.path.isfile(weights)):
+        return False
+    folder = os.path.dirname(os.path.abspath(weights))
+    beside = (RUN_CONFIG, *task_named(model_info(name).task).names_files)
+    return any(os.path.isfile(os.path.join(folder, f)) for f in beside)
+
+
+def _load_model(
+    name: str,
+    weights: str,
+    *,
+    model_args: Mapping[str, Any] | None = None,
+    image_size: int | None = None,
+) -> TrainedModel:
+    """The model predict and evaluate run in Keras: the weights of a training run (a Keras
+    weights file with its run.json or the files naming its outputs beside it) as
+    `load_trained` builds them; anything else `keras_zoo.build(name, weights=weights)` takes,
+    built by it with logits out (its classifier as many classes as the weights'), named as
+    its description names them (None where nothing does)."""
+    from keras_zoo.api import build
+
+    weights = os.fspath(weights)
+    missing = weights.endswith(checks.KERAS_WEIGHT_SUFFIXES) and not os.path.isfile(weights)
+    if missing or trained_weights(name, weights):  # load_trained names a missing file
+        return load_trained(name, weights, model_args=model_args, image_size=image_size)
+    shape = {} if image_size is None else {"input_shape": (image_size, image_size, 3)}
+    model = build(name, weights=weights, classifier_activation=None, **shape, **(model_args or {}))
+    size = int(model.inputs[0].shape[1])
+    return TrainedModel(model, name, describe(model).class_names, size, {})
+
+
 @dataclasses.dataclass
 class _Inference:
     """How predict and evaluate run a trained model of `task`: `run` maps a prepared batch to
@@ -154,9 +199,9 @@ def _inference(
     model_args: Mapping[str, Any] | None,
     image_size: int | None,
 ) -> _Inference:
-    """The trained model behind `weights` (the Keras weights train wrote, or an export of them,
-    which runs in its own runtime) in `runtime`: "keras", or an export format, into which the
-    Keras model is exported (and checked) first."""
+    """The model behind `weights` (the Keras weights train wrote, anything else `build` takes,
+    or an export, which runs in its own runtime) in `runtime`: "keras", or an export format,
+    into which the Keras model is exported (and checked) first."""
     import tempfile
 
     from keras_zoo.data import make_dataset, read_image
@@ -193,7 +238,7 @@ def _inference(
             meta.get("run", {}),
             exported.record.get("output_activation"),
         )
-    trained = load_trained(name, weights, model_args=model_args, image_size=image_size)
+    trained = _load_model(name, weights, model_args=model_args, image_size=image_size)
 
     def batches(files):
         ds = make_dataset(  # the images alone: their targets are not read
@@ -226,30 +271,48 @@ def predict(
     runtime: str = "keras",
     **options: Any,
 ) -> list:
-    """For each image file, what the model's task says of it (`Task.decode`, with predict's
-    `options`, checked first). A classifier's: the top_k (class name, probability) pairs
-    (options top_k, default 5, and temperature, default 1: probabilities
-    softmax(logits / temperature), `keras_zoo.layers.TemperatureSoftmax`). Images are prepared
-    as in the training run's validation (`keras_zoo.data.make_dataset`). `weights` is the
-    Keras weights file train wrote or an export of it (`keras_zoo.export`); runtime "litert",
-    "onnx" or "openvino" runs the Keras weights exported to that runtime. The model is built
-    with the family keywords of the run (run.json); `model_args` and `image_size` replace
-    them (`load_trained`)."""
-    from keras_zoo.data import verify_images
+    """For each image file (a folder stands for the images in it, in sorted order:
+    `keras_zoo.data.image_files`), what the model's task says of it (`Task.decode`, with
+    predict's `options`, checked first). A classifier's: the top_k (class name, probability)
+    pairs (options top_k, default 5, and temperature, default 1: probabilities
+    softmax(logits / temperature), `keras_zoo.layers.TemperatureSoftmax`). Images are
+    prepared as the model's description says (as in a training run's validation:
+    `keras_zoo.data.make_dataset`). `weights` is the Keras weights file train wrote, an export
+    of it (`keras_zoo.export`), or anything else `keras_zoo.build` takes ("imagenet", a weight
+    set's key, a PyTorch checkpoint, a Keras weights file), whose classes are named as its
+    description names them: ImageNet-1k's ("n01440764 tench") for a classifier of 1000 classes,
+    else by index, with a warning. Runtime "litert", "onnx" or "openvino" runs the Keras model
+    exported to that runtime. A run's weights are built with the family keywords of the run
+    (run.json); `model_args` and `image_size` replace them (`load_trained`).
+
+    Example (the weight set fetched once into the cache)::
+
+        predict("resnet50", "imagenet", ["photo.jpg", "holiday/"], top_k=3)
+        # per image, three ("WNID NAME", probability) pairs, highest first
+    """
+    import warnings
+
+    from keras_zoo.data import image_files, verify_images
     from keras_zoo.model_args import check_model_args
     from keras_zoo.registry import model_info
 
     model_args = check_model_args(name, model_args)
     options = task_named(model_info(name).task).prediction_options(options)
+    if isinstance(images, (str, os.PathLike)):
+        images = [images]
     if not images:
         raise ValueError("images: give at least one image file")
-    images = [os.fspath(path) for path in images]
-    for path in images:
-        if not os.path.isfile(path):
-            raise ValueError(f"image {path!r}: no such file")
+    images = image_files(images)
     # before the model is built or exported, so that a damaged file costs nothing
     verify_images(images, [f"image {path!r}" for path in images])
     inference = _inference(name, weights, runtime, model_args, image_size)
+    if inference.class_names is None and inference.task.named_outputs:
+        beside = " or ".join(inference.task.names_files)
+        warnings.warn(
+            f"weights {weights!r}: nothing names their classes (no {beside} beside them, and "
+            f"not ImageNet-1k's 1000): classes are shown by index",
+            stacklevel=2,
+        )
     return inference.task.decode(
         inference.outputs(images), inference.class_names, inference.activation, options
     )
@@ -267,7 +330,8 @@ def evaluate(
 ) -> Evaluation:
     """The measures of the model's task (`Task.evaluate`; a classifier's accuracy, per-class
     precision and recall and confusion matrix) on `data`, read as the task reads a dataset (all
-    of it, or the training or validation subset of the run's split), with images prepared as
+    of it, or the training or validation subset: of data split into train/ and val/, its
+    folders; of other data, the run's split drawn again), with images prepared as
     in the run's validation (the preprocessing of the weights it started from, centre crops).
     `weights` and `runtime` as for `predict`."""
     from keras_zoo.model_args import check_model_args
@@ -278,19 +342,46 @@ def evaluate(
     folder = task_named(model_info(name).task).read(data)
     inference = _inference(name, weights, runtime, model_args, image_size)
     if folder.names != inference.class_names:
-        raise ValueError(
-            f"data {data!r} has the classes {list(folder.names or ())} but the "
-            f"weights' classes are {list(inference.class_names or ())}"
+        theirs = (
+            f"the weights' classes are {_listed(inference.class_names)}"
+            if inference.class_names is not None
+            else "nothing names the weights' classes (no "
+            f"{' or '.join(inference.task.names_files)} beside them)"
         )
+        raise ValueError(f"data {data!r} has the classes {_listed(folder.names)} but {theirs}")
     indices = np.arange(len(folder.files))
     if subset != "all":
-        if "validation_split" not in inference.config:
-            raise ValueError(
-                f"subset {subset!r} needs the {RUN_CONFIG} of the training run beside the weights"
-            )
-        train_idx, val_idx = folder.split(
-            inference.config["validation_split"], inference.config["seed"]
-        )
+        train_idx, val_idx = _subsets(folder, data, subset, inference.config)
         indices = val_idx if subset == "validation" else train_idx
     files, targets = np.array(folder.files)[indices], folder.targets[indices]
     return inference.task.evaluate(inference.outputs(files), targets, folder.names)
+
+
+def _listed(names: Sequence[str] | None, count: int = 10) -> str:
+    """`names` as a list in an error line: all of up to `count`, else the first three and how
+    many there are (ImageNet-1k's 1000)."""
+    names = list(names or ())
+    if len(names) <= count:
+        return str(names)
+    return str(names[:3])[:-1] + f", ... ({len(names)} in all)]"
+
+
+def _subsets(folder, data: str, subset: str, config: Mapping[str, Any]):
+    """The training and validation indices of `folder` for evaluate's `subset`: its own
+    folders' where the data comes split, else the run's split drawn again (run.json's
+    validation_split and seed); ValueError where the run record has no split to draw or the
+    run trained on split data and `data` is not."""
+    if folder.subsets is not None:
+        return folder.split(None, 0)
+    if "validation_split" not in config:
+        raise ValueError(
+            f"subset {subset!r} needs the {RUN_CONFIG} of the training run beside the weights"
+        )
+    if config["validation_split"] is None:
+        split = config.get("split") or {}
+        named = " and ".join(f"{split[k]}/" for k in ("training", "validation") if k in split)
+        raise ValueError(
+            f"subset {subset!r}: the run trained on data split into {named or 'folders'}, and "
+            f"data {data!r} is not split so; give --data the folder that holds them"
+        )
+    return folder.split(config["validation_split"], config["seed"])

@@ -10,33 +10,39 @@ Keras weights file (.weights.h5, .h5).
 
 Published checkpoints are downloaded once into Keras' cache folder ($KERAS_HOME, default
 ~/.keras) under keras_zoo/torch/ and checked against their published sha256 (or its prefix in
-the file name). KERAS_ZOO_WEIGHTS_URL, when set, is a folder (a mirror, or a file:// folder)
-holding the files under their cache names (`WeightSet.filename`), used in place of the
-publishers' addresses.
+the file name) before their first use, files saved there by hand included (a record beside a
+checked file spares hashing it again). KERAS_ZOO_WEIGHTS_URL, when set, is a folder (a mirror,
+or a file:// folder) holding the files under their cache names (`WeightSet.filename`), used in
+place of the publishers' addresses.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
 import numpy as np
 
-from keras_zoo import checks
+from keras_zoo import checks, compat
 from keras_zoo.builder import BUILD_MODEL_KEYWORDS
+from keras_zoo.files import atomic_file
 from keras_zoo.layers import PositionEmbedding
 from keras_zoo.port import convert, loading
 from keras_zoo.port.key_maps import convert_state_dict, detect_layout
-from keras_zoo.port.mapping import weighted_layers
+from keras_zoo.port.mapping import plan_state_dict, weighted_layers
 from keras_zoo.port.reader import read_checkpoint
 from keras_zoo.port.tensors import adapt_input_conv, resample_position_embedding
 from keras_zoo.registry import ModelInfo, list_models, model_info, weight_set_of
 from keras_zoo.weight_sets import Preprocessing, WeightSet
 
 URL_ENV = "KERAS_ZOO_WEIGHTS_URL"
+# beside a cached checkpoint: the size, time and sha256 it had when its hash was checked
+VERIFIED_SUFFIX = ".sha256"
 
 
 def keras_home() -> str:
@@ -53,13 +59,15 @@ class Weights:
     """What a `weights` argument resolved to: a Keras weights file, or a PyTorch checkpoint
     already read and converted to the model's names (`state`), and the weight set it came
     from, if any. `layout` is the checkpoint's key layout ("torchvision", "timm", "megvii"),
-    "keras" for a Keras weights file, None for a checkpoint in no known layout."""
+    "keras" for a Keras weights file, None for a checkpoint in no known layout. `classes`: the
+    outputs of the weights' classifier, None where they hold none."""
 
     spec: str
     path: str
     weight_set: WeightSet | None = None
     state: Mapping[str, np.ndarray] | None = None
     layout: str | None = "keras"
+    classes: int | None = None
 
     @property
     def preprocessing(self) -> Preprocessing | None:
@@ -97,7 +105,14 @@ def resolve(
         kwargs = _fix(spec, {**info.layout_config.get(ws.layout, {}), **ws.config}, kwargs)
     path = fetch(ws) if ws else spec
     if path.endswith(checks.KERAS_WEIGHT_SUFFIXES):
-        return Weights(spec, path, ws), kwargs
+        try:
+            classes = loading.keras_file_classes(path, info.classifier[-1])
+        except OSError as err:
+            raise ValueError(
+                f"weights={path!r} is not a readable HDF5 weights file: {err}"
+            ) from None
+        resolved = Weights(spec, path, ws, classes=classes)
+        return resolved, _classes_of(resolved, kwargs)
     state = read_checkpoint(path)
     # keys in no known layout are matched by name as they are (the mismatch report then lists
     # what is missing and left over)
@@ -106,7 +121,24 @@ def resolve(
         state = convert_state_dict(state, layout)
     if ws is None:
         kwargs = _fix(spec, info.layout_config.get(layout or "", {}), kwargs)
-    return Weights(spec, path, ws, state, layout), kwargs
+    rows = state.get(f"{info.classifier[-1]}.weight")
+    classes = int(rows.shape[0]) if rows is not None and rows.ndim == 2 else None
+    resolved = Weights(spec, path, ws, state, layout, classes)
+    return resolved, _classes_of(resolved, kwargs)
+
+
+def _classes_of(weights: Weights, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`kwargs` with as many classes as the weights' classifier has where none were given and
+    the model has a top: the classifier loads, where the builder's default of 1000 would leave
+    a fine-tuned checkpoint's out."""
+    if (
+        weights.classes is None
+        or "classes" in kwargs
+        or not kwargs.get("include_top", True)
+        or kwargs.get("features_only", False)
+    ):
+        return kwargs
+    return {**kwargs, "classes": weights.classes}
 
 
 def _fix(spec: str, config: Mapping[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -123,10 +155,12 @@ def _fix(spec: str, config: Mapping[str, Any], kwargs: dict[str, Any]) -> dict[s
 
 
 def fetch(ws: WeightSet) -> str:
-    """The cached checkpoint of `ws`, downloaded (and checked) on first use."""
+    """The cached checkpoint of `ws`, downloaded on first use; checked against its published
+    sha256 before its first use, whether downloaded or saved into the cache by hand
+    (`verify_cached`)."""
     path = cache_path(ws)
     if os.path.isfile(path):
-        return path
+        return verify_cached(ws, path)
     if not ws.direct:
         raise ValueError(
             f"weights={ws.key!r}: {ws.source} publishes this checkpoint in a shared folder, "
@@ -148,14 +182,58 @@ def fetch(ws: WeightSet) -> str:
             f"weights={ws.key!r}: could not download {url} ({err}). Without a network, fetch "
             f"that file elsewhere and save it as {path}"
         ) from None
-    digest = convert.sha256_of(got)
-    if ws.sha256 and not digest.startswith(ws.sha256):
-        os.unlink(got)
-        raise ValueError(
-            f"{ws.filename} downloaded from {url} has sha256 {digest[:16]}..., not the "
-            f"published {ws.sha256}; the file was deleted"
+    return verify_cached(ws, got, downloaded_from=url)
+
+
+def verify_cached(ws: WeightSet, path: str, *, downloaded_from: str | None = None) -> str:
+    """`path`, the cached checkpoint of `ws`, once its sha256 is the published one (or starts
+    with the published prefix, torchvision's and timm's file names carry); ValueError naming the
+    file and both hashes otherwise. A file just downloaded (`downloaded_from`) that fails is
+    deleted; one saved by hand is left for its owner to replace.
+
+    A file that passed is remembered in a small record beside it (`<file>.sha256`: its size,
+    modification time and sha256), so that it is not hashed again at every build; a file
+    changed since (another size or time) is hashed again. Weight sets without a published hash
+    (timm's Hugging Face files, megvii's) have nothing to check against."""
+    if not ws.sha256:
+        return path
+    marker = path + VERIFIED_SUFFIX
+    stat = os.stat(path)
+    stamp = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    try:
+        with open(marker) as f:
+            record = json.load(f)
+        if (
+            isinstance(record, dict)
+            and {k: record.get(k) for k in stamp} == stamp
+            and str(record.get("sha256", "")).startswith(ws.sha256)
+        ):
+            return path
+    except (OSError, ValueError):
+        pass  # no record, or one that cannot be read: hash the file
+    digest = convert.sha256_of(path)
+    if not digest.startswith(ws.sha256):
+        published = (
+            f"the published sha256 of {ws.key} is {ws.sha256}"
+            if len(ws.sha256) == len(digest)
+            else f"the published sha256 of {ws.key} starts with {ws.sha256}"
         )
-    return got
+        if downloaded_from is not None:
+            os.unlink(path)
+            raise ValueError(
+                f"{path} downloaded from {downloaded_from} has sha256 {digest}, but {published}; "
+                "the file was deleted"
+            )
+        raise ValueError(
+            f"weights={ws.key!r}: {path} has sha256 {digest}, but {published}: it is not "
+            f"that checkpoint. Delete it, or replace it with the file from {ws.url}"
+        )
+    try:
+        with atomic_file(marker) as tmp, open(tmp, "w") as f:
+            json.dump({**stamp, "sha256": digest}, f)
+    except OSError:
+        pass  # a read-only cache: the file is hashed again next time
+    return path
 
 
 def adapt_input_channels(model: keras.Model, state: Mapping[str, np.ndarray]) -> dict:
@@ -210,7 +288,141 @@ def architecture(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 def load(model: keras.Model, info: ModelInfo, weights: Weights, kwargs: Mapping[str, Any]) -> None:
     """Loads resolved `weights` into `model`, built as `build(info.name, **kwargs)`. The
     classifier's tensors are left out without the top or with another number of classes;
-    everything else must fit. The model is unchanged on error."""
+    everything else must fit. The model is unchanged on error, which names the family keyword
+    whose value would make the weights fit, where one does (`keyword_hint`)."""
+    try:
+        _load(model, info, weights, kwargs, identify)
+    except loading.WeightsMismatch as err:
+        hint = keyword_hint(model, info, weights, kwargs)
+        if hint is None:
+            raise
+        first, _, rest = str(err).partition("\n")
+        raise loading.WeightsMismatch("\n".join(filter(None, (first, hint, rest)))) from None
+
+
+# The values a family keyword is tried at when weights do not fit (`keyword_hint`): a float
+# keyword whose default is 1.0 is a multiplier (the MobileNets' alpha, ShuffleNet's scale), an
+# integer one a count (groups, depth_multiplier); the id's weight sets add their own values.
+HINT_MULTIPLIERS = (1.0, 0.75, 0.5, 0.35, 0.25, 1.25, 1.3, 1.4, 1.5, 2.0)
+HINT_COUNTS = (1, 2, 3, 4, 8)
+
+
+def keyword_hint(
+    model: keras.Model, info: ModelInfo, weights: Weights, kwargs: Mapping[str, Any]
+) -> str | None:
+    """What explains weights that do not fit `model` (built as `build(info.name, **kwargs)`)
+    when a family keyword does: the line "the weights are for alpha=1.0, not alpha=0.75: ..."
+    when the id built with another value of one keyword takes them; else, for a family whose
+    shapes depend on keywords, the line that names them; None for a family without such
+    keywords, or for weights of another architecture (other names, or another number of
+    tensors), which no keyword explains.
+
+    Each value tried builds the id once (`_hint_values`); a candidate is checked by its shapes
+    first and loaded only when they match."""
+    from keras_zoo.model_args import family_keywords
+
+    fits = _fit_test(model, info, weights)
+    if fits is None:
+        return None
+    shaping = []
+    for key, default in family_keywords(info.name).items():
+        current = kwargs.get(key, default)
+        for value in _hint_values(info, key, default):
+            if value == current:
+                continue
+            trial = {**kwargs, key: value}
+            try:
+                candidate = info.builder(**trial)
+            except (ValueError, TypeError):
+                continue  # a value this id does not take
+            if [w.shape for w in candidate.weights] == [w.shape for w in model.weights]:
+                break  # the keyword changes no shape: no other value of it explains anything
+            if key not in shaping:
+                shaping.append(key)
+            if not fits(candidate, trial):
+                continue
+            return (
+                f"The weights are for {key}={value!r}, not {key}={current!r}: build "
+                f"{info.name} with {key}={value!r} (on the command line --model-arg "
+                f"{key}={value!r})."
+            )
+    if not shaping:
+        return None
+    built = ", ".join(f"{k}={kwargs.get(k, family_keywords(info.name)[k])!r}" for k in shaping)
+    return (
+        f"{info.name}'s shapes depend on {', '.join(shaping)} (built with {built}); no other "
+        "value tried makes these weights fit."
+    )
+
+
+def _fit_test(
+    model: keras.Model, info: ModelInfo, weights: Weights
+) -> Callable[[keras.Model, dict[str, Any]], bool] | None:
+    """`fits(candidate, kwargs)`: whether `weights` load into the candidate model built with
+    `kwargs`; None when they cannot be the same architecture as `model` at other settings (a
+    checkpoint whose names are not the model's, a Keras file with another number of
+    variables)."""
+    if weights.state is not None:
+
+        def adapted(m: keras.Model) -> dict:
+            return adapt_position_embeddings(m, adapt_input_channels(m, weights.state or {}))
+
+        plan = plan_state_dict(model, adapted(model), optional_modules=info.classifier)
+        if plan.missing or plan.unexpected or not plan.mismatched:
+            return None
+        return lambda candidate, _: (
+            plan_state_dict(candidate, adapted(candidate), optional_modules=info.classifier).fits
+        )
+    try:
+        in_file = Counter(compat.weights_file_shapes(weights.path))
+    except OSError:
+        return None
+
+    def body(m: keras.Model) -> Counter:
+        # the shapes of the variables outside the classifier, which the file need not match
+        layers = [layer for layer in weighted_layers(m) if layer.name not in info.classifier]
+        return Counter(tuple(w.shape) for layer in layers for w in layer.weights)
+
+    # the file holds the model's variables, and at most a classifier's more (kernel and bias)
+    extra = sum(in_file.values()) - sum(body(model).values())
+    if not 0 <= extra <= 2 * len(info.classifier):
+        return None
+
+    def fits(candidate: keras.Model, kwargs: dict[str, Any]) -> bool:
+        if body(candidate) - in_file:  # shapes the file does not have
+            return False
+        try:
+            _load(candidate, info, weights, kwargs, None)
+        except ValueError:
+            return False
+        return True
+
+    return fits
+
+
+def _hint_values(info: ModelInfo, key: str, default: Any) -> list[Any]:
+    """The values `keyword_hint` tries for `key`: its default, the values the id's weight sets
+    and layouts fix, then the usual multipliers or counts."""
+    values = [default]
+    for config in (*(ws.config for ws in info.weights), *info.layout_config.values()):
+        if key in config:
+            values.append(config[key])
+    if isinstance(default, float) and default == 1.0:
+        values.extend(HINT_MULTIPLIERS)
+    elif isinstance(default, int) and not isinstance(default, bool):
+        values.extend(HINT_COUNTS)
+    return list(dict.fromkeys(values))
+
+
+def _load(
+    model: keras.Model,
+    info: ModelInfo,
+    weights: Weights,
+    kwargs: Mapping[str, Any],
+    identify: Callable[[Mapping[str, np.ndarray]], str | None] | None,
+) -> None:
+    """`load` without the keyword hint; `identify` names the id a checkpoint that does not fit
+    looks like."""
     if weights.state is None:
 
         def full_model(classes: int) -> keras.Model:
@@ -270,22 +482,24 @@ def port(
     paths. A checkpoint that does not fit names the registered id it looks like (`identify`).
 
     The rest is `keras_zoo.port.port`'s: the key layout detected unless `layout` is given, the
-    numeric check against the PyTorch model (`check=True`, `reference(name, classes)`,
-    torchvision's by default, a relative error above 2e-5 fails), `allow_unknown` for
-    checkpoints that hold other objects beside their tensors, nothing written unless everything
-    succeeded.
+    numeric check against the PyTorch model (`check=True`, `reference(name, classes)`, by
+    default the id's own reference, `keras_zoo.torch_reference.torch_model`: torchvision's,
+    timm's or megvii's; a relative error above 2e-5 fails), `allow_unknown` for checkpoints
+    that hold other objects beside their tensors, nothing written unless everything succeeded.
 
     Example (with a torchvision checkpoint in the working folder)::
 
         result = port("resnet50", "resnet50-0676ba61.pth", "resnet50.weights.h5")
         result.seconds, result.sha256
     """
+    from keras_zoo.torch_reference import torch_model
+
     return convert.port(
         model,
         src,
         dst,
         check=check,
-        reference=reference,
+        reference=reference or torch_model,
         layout=layout,
         allow_unknown=allow_unknown,
         model_for_checkpoint=model_for_checkpoint,

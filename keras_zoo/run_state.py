@@ -12,8 +12,10 @@
 
 `Checkpoints` writes the best weights and the backups, `find_backup` reads them back,
 `SignalsBetweenBatches` lets Ctrl-C and SIGTERM stop fit between batches, and
-`TrainingInterrupted` says what was kept. `model_kwargs` and `recorded_model_args` are how a
-run's model is built, by `keras_zoo.training.train` and again by `keras_zoo.inference`.
+`TrainingInterrupted` says what was kept; a folder whose run.json has the results holds a
+finished run (`finished_run`), which `train` does not write over. `model_kwargs` and
+`recorded_model_args` are how a run's model is built, by `keras_zoo.training.train` and again by
+`keras_zoo.inference`.
 """
 
 from __future__ import annotations
@@ -100,6 +102,19 @@ def read_json_object(path: str, what: str) -> dict:
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a JSON object of {what}")
     return raw
+
+
+def holds_run(out: str) -> bool:
+    """Whether the folder `out` holds a training run, finished or not: a run.json or backups."""
+    return any(os.path.lexists(os.path.join(out, name)) for name in (RUN_CONFIG, BACKUP))
+
+
+def finished_run(out: str) -> bool:
+    """Whether the folder `out` holds a finished training run: its run.json has the results,
+    which `train` writes last, once the backups are removed (ValueError naming a run.json that
+    is not a JSON object)."""
+    path = os.path.join(out, RUN_CONFIG)
+    return os.path.isfile(path) and "results" in read_json_object(path, "a run's record")
 
 
 def write_json(path: str, value: Any) -> None:

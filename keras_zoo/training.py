@@ -18,6 +18,7 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,6 +34,8 @@ from keras_zoo.run_state import (
     Checkpoints,
     SignalsBetweenBatches,
     TrainingInterrupted,
+    finished_run,
+    holds_run,
     model_kwargs,
     resume_point,
     write_json,
@@ -40,6 +43,7 @@ from keras_zoo.run_state import (
 from keras_zoo.tasks import Monitor, Task, task_named
 
 SAMPLE_IMAGES = 10  # sample images shown in TensorBoard: for a classifier one per class
+DEFAULT_VALIDATION_SPLIT = 0.2  # of each class, where the data does not come split
 
 
 @dataclasses.dataclass
@@ -74,8 +78,9 @@ def train(
     freeze_backbone: bool = False,
     log_dir: str | None = None,
     out: str | None = None,
+    new_run: bool = False,
     strategy: str | None = None,
-    validation_split: float = 0.2,
+    validation_split: float | None = None,
     seed: int = 0,
     augment: Sequence[str] | None = None,
     inspect: bool = True,
@@ -83,7 +88,8 @@ def train(
     callbacks: Sequence = (),
 ) -> TrainResult:
     """Trains model id `name` with Keras fit on `data`, read as the id's task reads a dataset
-    (`keras_zoo.tasks`; image classification: a class-per-folder tree).
+    (`keras_zoo.tasks`; image classification: a class-per-folder tree, or one that comes split
+    into train/ and val/, validation/ or test/, `keras_zoo.data.scan_dataset`).
 
     model_args: the family's keywords (`keras_zoo.model_args`: {"alpha": 0.75} for a MobileNet),
     recorded in run.json, so that `keras_zoo.inference` builds the same model from the weights.
@@ -97,7 +103,16 @@ def train(
     layers after the backbone (`keras_zoo.features.backbone_end`: after the last stage output;
     a Vision Transformer: its classifier, heads.head).
     image_size: a ViT's must be a multiple of its patch size. log_dir and out default to
-    logs/<name>_<data folder name>. Everything is checked before anything is written.
+    logs/<name>_<data folder name>. validation_split (default 0.2) of each class is held out
+    with `seed` for validation, unless the data comes split (its validation folder is the
+    validation data; a validation_split given anyway is named in a warning); run.json records
+    which. Everything is checked before anything is written.
+
+    An out that holds a finished run (its run.json has results) is refused with a ValueError
+    that says how to go on; new_run=True trains into the first free numbered folder beside an
+    out that holds a run, finished or not (OUT-2, OUT-3, ...; a log_dir given with it gets the
+    same number), and starts afresh. With verbose, one line says where a new run went, which
+    folders a split dataset's images come from, and from which epoch a run resumes.
 
     A run stopped after some epochs (Ctrl-C, SIGTERM, a crash, a lost machine) resumes after
     its last finished epoch when started again with the same out, from the backups in
@@ -132,8 +147,10 @@ def train(
         else checks.check_image_size(image_size, "image_size")
     )
     folder = task.read(data, verify=False)
+    validation_split = _validation_split(folder, data, validation_split)
     kwargs = model_kwargs(name, model_args, image_size, task.head(folder.names))
-    out, log_dir = _folders(name, data, out, log_dir)
+    asked, _ = _folders(name, data, out, log_dir)
+    out, log_dir = _folders(name, data, out, log_dir, new_run)
     dist = make_strategy(strategy)  # before any TensorFlow op: collectives are set up here
     verify_images(folder.files)  # an unreadable image is named before the model is built
     with dist.scope():
@@ -153,6 +170,9 @@ def train(
         _compile(model, task, lr, epochs * images.steps)
     prepare_model(model, dist, images.train)
     resume, best_so_far = resume_point(out, task.monitor)
+    if verbose:
+        for line in _what_runs(data, folder, images, asked, out, resume, epochs):
+            print(line, flush=True)
 
     # everything is checked: from here on the run writes
     config = {
@@ -161,6 +181,9 @@ def train(
         "image_size": image_size,
         "classes": None if folder.names is None else len(folder.names),
         "data": os.path.abspath(data),
+        "split": None
+        if folder.subsets is None
+        else dict(zip(("training", "validation"), folder.subsets)),
         "validation_split": validation_split,
         "seed": seed,
         "train_images": int(len(images.train_idx)),
@@ -206,7 +229,7 @@ def _check_schedule(
     epochs: int,
     batch_size: int,
     lr: float,
-    validation_split: float,
+    validation_split: float | None,
     augment: Sequence[str],
     augmentations: tuple[str, ...],
 ) -> tuple[int, int, float, tuple[str, ...]]:
@@ -215,7 +238,7 @@ def _check_schedule(
     epochs = checks.check_positive_int(epochs, "epochs")
     batch_size = checks.check_positive_int(batch_size, "batch_size")
     lr = checks.check_positive_number(lr, "lr", "1e-3 to 1e-4")
-    if not 0 < validation_split < 1:
+    if validation_split is not None and not 0 < validation_split < 1:
         raise ValueError(f"validation_split must be in (0, 1), got {validation_split!r}")
     augment = tuple(augment)
     for kind in augment:
@@ -223,11 +246,75 @@ def _check_schedule(
     return epochs, batch_size, lr, augment
 
 
-def _folders(name: str, data: str, out: str | None, log_dir: str | None) -> tuple[str, str]:
-    """The run's output and log folders: by default both logs/<name>_<data folder name>."""
+def _folders(
+    name: str, data: str, out: str | None, log_dir: str | None, new_run: bool | None = None
+) -> tuple[str, str]:
+    """The run's output and log folders: by default both logs/<name>_<data folder name>.
+    new_run None: as given. False: ValueError where out holds a finished run, saying how to go
+    on. True: where out holds a run (`holds_run`), the first numbered folders beside out and an
+    explicit log_dir that are both free (OUT-2, LOG_DIR-2; OUT-3, ...)."""
     run_name = f"{name}_{os.path.basename(os.path.normpath(data))}"
-    out = os.path.join("logs", run_name) if out is None else os.fspath(out)
-    return out, out if log_dir is None else os.fspath(log_dir)
+    out = os.path.join("logs", run_name) if out is None else os.path.normpath(os.fspath(out))
+    log_dir = None if log_dir is None else os.path.normpath(os.fspath(log_dir))
+    if new_run is not None and (new_run and holds_run(out) or finished_run(out)):
+        number = 2
+        while any(os.path.lexists(f"{f}-{number}") for f in (out, log_dir) if f is not None):
+            number += 1
+        numbered = f"{out}-{number}"
+        if not new_run:
+            raise ValueError(
+                f"out {out!r} holds a finished run (its {RUN_CONFIG} has the results): to train "
+                f"again give another --out, or --new-run to train into {numbered!r}"
+            )
+        out, log_dir = numbered, None if log_dir is None else f"{log_dir}-{number}"
+    return out, out if log_dir is None else log_dir
+
+
+def _validation_split(folder, data: str, validation_split: float | None) -> float | None:
+    """The share of each class a run holds out: None where the data comes split (its own
+    validation folder; a validation_split given is named in a warning), else validation_split,
+    DEFAULT_VALIDATION_SPLIT where it is None."""
+    if folder.subsets is None:
+        return DEFAULT_VALIDATION_SPLIT if validation_split is None else validation_split
+    if validation_split is not None:
+        training, validation = folder.subsets
+        warnings.warn(
+            f"validation_split {validation_split} does not apply: data {data!r} comes split "
+            f"into {training}/ and {validation}/, whose {validation}/ is the validation data",
+            stacklevel=3,
+        )
+    return None
+
+
+def _what_runs(
+    data: str,
+    folder,
+    images: _Images,
+    asked: str,
+    out: str,
+    resume: Backup | None,
+    epochs: int,
+) -> list[str]:
+    """The lines that say where a new run goes (when not into the `asked` folder), where a
+    split dataset's images come from, and from which epoch a run resumes."""
+    lines = []
+    if out != asked:
+        lines.append(f"new run in {out}: {asked} holds a run")
+    if folder.subsets is not None:
+        training, validation = (os.path.join(data, name) for name in folder.subsets)
+        lines.append(
+            f"training on the {len(images.train_idx)} images of {training}, validating on the "
+            f"{len(images.val_idx)} of {validation}"
+        )
+    if resume is not None:
+        backup = os.path.join(out, BACKUP)
+        lines.append(
+            f"resuming the run in {out} at epoch {resume.epochs + 1} of {epochs}, from its "
+            f"backup after epoch {resume.epochs} in {backup}"
+            if resume.epochs < epochs
+            else f"finishing the run in {out}, whose {resume.epochs} epochs are in {backup}"
+        )
+    return lines
 
 
 def _check_start_weights(info, weights):
@@ -254,10 +341,16 @@ class _Images:
 
     @classmethod
     def read(
-        cls, task: Task, folder, validation_split: float, augment: tuple[str, ...], **prepare
+        cls,
+        task: Task,
+        folder,
+        validation_split: float | None,
+        augment: tuple[str, ...],
+        **prepare,
     ) -> _Images:
         """The datasets of `folder`'s images (each already decoded once by `verify_images`),
-        split as the data splits (a class-per-folder tree: per class) with `prepare["seed"]`."""
+        split as the data splits (a class-per-folder tree: per class, with `prepare["seed"]`;
+        data that comes split: its own folders)."""
         train_idx, val_idx = folder.split(validation_split, prepare["seed"])
         files, targets = np.array(folder.files), folder.targets
         train = task.dataset(

@@ -151,6 +151,33 @@ def test_analyze_features_takes_layer_names_and_n(weights, image, tmp_path):
     assert sorted(os.listdir(out)) == ["feature_stats.csv", "features.1.png", "stage3.png"]
 
 
+def test_analyze_features_builds_a_trained_run_as_its_run_json_says(image, tmp_path, capsys):
+    """The weights train wrote, with run.json and class_indices.json beside them: built as
+    evaluate and predict build them (the run's alpha, input size and classes), none of them
+    given again."""
+    import json
+
+    run = tmp_path / "run"
+    run.mkdir()
+    trained = keras_zoo.build("mobilenet_v3_small", alpha=0.75, input_shape=(32, 32, 3), classes=2)
+    trained.save_weights(run / "best.weights.h5")
+    (run / "class_indices.json").write_text(json.dumps({"0": "blue", "1": "red"}))
+    config = {"model": "mobilenet_v3_small", "model_args": {"alpha": 0.75}, "image_size": 32}
+    (run / "run.json").write_text(json.dumps(config))
+    weights = str(run / "best.weights.h5")
+    argv = ["analyze-features", "mobilenet_v3_small", "--weights", weights, "--image", image]
+    assert cli.main([*argv, "--layers", "stage2", "--out", str(tmp_path / "f")]) == 0
+    row = _rows(tmp_path / "f" / "feature_stats.csv")[0]
+    x = keras_zoo.preprocessing("mobilenet_v3_small", image_size=32)(read_image(image)[None])
+    value = viz.feature_maps(trained, x, ["stage2"])["stage2"]
+    assert row["shape"] == "x".join(map(str, value.shape[1:])) == "4x4x24"
+    np.testing.assert_allclose(float(row["mean"]), value.mean(), rtol=1e-5, atol=1e-7)
+    capsys.readouterr()
+    assert cli.main([*argv, "--classes", "5", "--out", str(tmp_path / "g")]) == 2
+    assert "--classes 5: the weights train wrote have 2 classes" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()
+
+
 @pytest.mark.parametrize(
     "case", ["unreadable image", "missing image", "unknown layer", "missing weights"]
 )

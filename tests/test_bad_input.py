@@ -60,6 +60,18 @@ def test_bad_keywords(kwargs, error, match):
         keras_zoo.build("resnet18", **kwargs)
 
 
+def test_build_with_the_id_as_a_keyword_says_how_to_call_it():
+    """keras_zoo.build(name="resnet18") was Python's "missing 1 required positional argument"."""
+    with pytest.raises(TypeError) as err:
+        keras_zoo.build(name="resnet18", classes=10)
+    assert str(err.value) == (
+        "keras_zoo.build takes the model id as its first argument, without a keyword: "
+        "keras_zoo.build('resnet18', ...); name= is the Keras model's own name"
+    )
+    with pytest.raises(TypeError, match=r"without a keyword: keras_zoo.build\('resnet50', ...\)$"):
+        keras_zoo.build()
+
+
 def test_one_image_size_check_for_every_caller():
     assert check_image_size(32) == 32 and check_image_size(None, allow_none=True) is None
     for bad in (31, 0, -64, 64.0, "64", True, None):
@@ -95,6 +107,45 @@ def test_weights_that_do_not_fit(tmp_path):
     small.save_weights(path)
     with pytest.raises(ValueError, match="do not fit resnet50"):
         keras_zoo.build("resnet50", input_shape=(32, 32, 3), classes=3, weights=str(path))
+
+
+def test_weights_made_at_another_width_name_the_keyword(tmp_path, capsys):
+    """The README's training example as it was: a width-1.0 mobilenet_v2 file fine-tuned at
+    --alpha 0.75. The error names alpha and the value the weights were made at."""
+    from tests.conftest import make_tree
+    from tests.torch_models import torch_model
+
+    data = make_tree(tmp_path / "data", per_class=2, size=32)
+    weights = tmp_path / "mobilenet_v2.weights.h5"
+    keras_zoo.build("mobilenet_v2", input_shape=(32, 32, 3)).save_weights(weights)
+    out = tmp_path / "out"
+    argv = ["train", "mobilenet_v2", "--data", str(data), "--alpha", "0.75"]
+    flags = ["--weights", str(weights), "--image-size", "32", "--epochs", "1", "--out", str(out)]
+    lines = _fails(capsys, [*argv, *flags])
+    assert lines[0].startswith(f"keras-zoo train: error: weights={str(weights)!r} do not fit")
+    assert lines[1] == (
+        "The weights are for alpha=1.0, not alpha=0.75: build mobilenet_v2 with alpha=1.0 "
+        "(on the command line --model-arg alpha=1.0)."
+    )
+    assert not out.exists()
+    # a checkpoint made at 0.75, built at the default width
+    import torch
+
+    path = tmp_path / "narrow.pth"
+    torch.save(torch_model("mobilenet_v2", alpha=0.75).state_dict(), path)
+    with pytest.raises(ValueError) as err:
+        keras_zoo.build("mobilenet_v2", weights=str(path), input_shape=(32, 32, 3))
+    assert (
+        str(err.value)
+        .splitlines()[1]
+        .startswith(
+            "The weights are for alpha=0.75, not alpha=1.0: build mobilenet_v2 with alpha=0.75"
+        )
+    )
+    # another architecture's weights: no keyword explains them, none is named
+    with pytest.raises(ValueError) as err:
+        keras_zoo.build("mobilenet_v3_small", weights=str(weights), input_shape=(32, 32, 3))
+    assert "do not fit mobilenet_v3_small" in str(err.value) and "alpha" not in str(err.value)
 
 
 def test_a_keras_file_that_does_not_fit_leaves_the_model_unchanged(tmp_path):

@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+import keras_zoo
 from keras_zoo import cli
 
 
@@ -18,9 +19,12 @@ def test_list_prints_the_matching_ids(capsys):
     assert "25,028,904" in out[-1]
 
 
-def test_list_with_no_match_fails(capsys):
-    assert cli.main(["list", "vgg*"]) == 1
-    assert "no model id matches 'vgg*'" in capsys.readouterr().err
+def test_list_with_no_match_is_bad_input_in_one_line(capsys):
+    assert cli.main(["list", "vgg*"]) == 2
+    every = len(keras_zoo.list_models())
+    assert capsys.readouterr().err.splitlines() == [
+        f"keras-zoo list: error: no model id matches 'vgg*'; 'keras-zoo list' lists all {every}"
+    ]
 
 
 def test_info_shows_metadata_and_keywords(capsys):

@@ -71,6 +71,22 @@ def test_weights_file_classes_reads_the_last_dense_layer(tmp_path):
     assert compat.weights_file_classes(path, "out") is None
 
 
+def test_weights_file_shapes_are_the_models_variables(tmp_path):
+    inputs = keras.Input((5, 5, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.Dropout(0.5, name="drop")(x)  # a seed generator: state, not a weight
+    model = keras.Model(inputs, keras.layers.Dense(2, name="out")(x))
+    for name in ("m.weights.h5", "m.h5"):  # Keras 3's weights file and legacy H5
+        path = str(tmp_path / name)
+        model.save_weights(path) if name.endswith(".weights.h5") else model.save(path)
+        shapes = sorted(compat.weights_file_shapes(path))
+        assert shapes == sorted(tuple(w.shape) for w in model.weights), (
+            BROKE.format(keras.version(), "weights_file_shapes")
+            + f"{name} holds other datasets than the model's variables: {shapes}"
+        )
+
+
 def test_strict_loading_refuses_a_file_that_does_not_fit_in_one_line(tmp_path):
     model, *_ = _functional()
     path = str(tmp_path / "m.weights.h5")

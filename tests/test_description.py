@@ -102,7 +102,8 @@ def test_a_timm_weighted_resnet50_exports_with_timms_preprocessing(tmp_path, mon
     assert (d.weights, d.weights_layout) == ("timm:resnet50.a1_in1k", "timm")
     assert d.preprocessing == ws.preprocessing
     assert d.preprocessing != keras_zoo.model_info("resnet50").preprocessing
-    assert d.class_names is not None and d.class_names[:2] == ("tench", "goldfish")
+    assert d.class_names is not None
+    assert d.class_names[:2] == ("n01440764 tench", "n01443537 goldfish")
 
     result = keras_zoo.export(model, tmp_path / "resnet50.tflite", verbose=False)
     record = json.loads((tmp_path / "resnet50.tflite.json").read_text())

@@ -185,6 +185,59 @@ def test_no_module_sets_names_on_another_at_import():
     assert not injected, "modules set on another at import:\n" + "\n".join(injected)
 
 
+TORCH_HELPER = "keras_zoo.torch_reference"
+
+
+def direct_torch_imports(package: pathlib.Path) -> list[str]:
+    """ "file:line" of every import of torchvision or timm (a statement, or
+    importlib.import_module with the name) outside keras_zoo.torch_reference."""
+    found = []
+    for module, path in module_files(package).items():
+        if module == TORCH_HELPER:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            elif (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                names = [str(node.args[0].value)]
+            if any(name.partition(".")[0] in ("torchvision", "timm") for name in names):
+                found.append(f"{path.relative_to(package.parent)}:{node.lineno}")
+    return found
+
+
+def test_torchvision_and_timm_are_imported_only_through_torch_reference():
+    """A plain `import torchvision` fails on CPU builds of torch ("operator torchvision::nms
+    does not exist"); keras_zoo.torch_reference.import_torchvision / import_timm make it work,
+    so the package imports them nowhere else."""
+    found = direct_torch_imports(PACKAGE)
+    assert not found, f"import through {TORCH_HELPER}.import_torchvision: " + ", ".join(found)
+
+
+def test_the_torch_import_checker_finds_direct_imports(tmp_path):
+    package = _write_package(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/a.py": """
+                def f():
+                    import torchvision
+            """,
+            "pkg/b.py": "from timm.layers import x\n",
+            "pkg/c.py": "import importlib\nimportlib.import_module('torchvision.models')\n",
+            "pkg/d.py": "import torch\n",
+        },
+    )
+    assert direct_torch_imports(package) == ["pkg/a.py:3", "pkg/b.py:1", "pkg/c.py:2"]
+
+
 def test_the_checker_finds_a_cycle_through_a_function_level_import(tmp_path):
     package = _write_package(
         tmp_path,

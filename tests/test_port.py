@@ -385,6 +385,8 @@ def test_cli_port_and_script(resnet18_pth, tmp_path, capsys):
     assert provenance(dst)["check_max_relative_error"] <= 2e-5
     assert cli.main(["port", "resnet50", str(resnet18_pth), str(tmp_path / "x.weights.h5")]) == 2
     assert "does not fit resnet50" in capsys.readouterr().err
+    # as a user runs it, in a process of its own (where nothing has imported torchvision
+    # yet): --check with the default reference, torchvision imported on this CPU torch
     script = subprocess.run(
         [
             sys.executable,
@@ -392,13 +394,27 @@ def test_cli_port_and_script(resnet18_pth, tmp_path, capsys):
             "resnet18",
             str(resnet18_pth),
             str(tmp_path / "script.weights.h5"),
+            "--check",
         ],
         capture_output=True,
         text=True,
         cwd=os.path.dirname(os.path.dirname(__file__)),
     )
     assert script.returncode == 0, script.stderr
-    assert (tmp_path / "script.weights.h5").is_file()
+    assert "numeric check: max |keras - torch| / max |torch| = " in script.stdout
+    assert provenance(tmp_path / "script.weights.h5")["check_max_relative_error"] <= 2e-5
+
+
+def test_port_of_a_missing_checkpoint_is_one_line_naming_it(tmp_path, capsys):
+    dst = tmp_path / "x.weights.h5"
+    for src in (tmp_path / "missing.pth", tmp_path):
+        assert cli.main(["port", "resnet18", str(src), str(dst)]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.startswith(f"keras-zoo port: error: src {str(src)!r}: ")
+        assert len(captured.err.strip().splitlines()) == 1 and captured.out == ""
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(ValueError, match=r"^src '.*missing.pth': no such file$"):
+        port("resnet18", tmp_path / "missing.pth", dst)
 
 
 def test_compare_finds_the_first_diverging_layer(resnet18_ref, rng):

@@ -141,6 +141,7 @@ class MeanColour(Task):
             files = folder.files
             targets = np.stack([mean_colour(f) for f in folder.files])
             names = None
+            subsets = folder.subsets
 
             def split(self, validation_split, seed):
                 return folder.split(validation_split, seed)

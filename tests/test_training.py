@@ -29,33 +29,36 @@ def tree(tmp_path_factory):
     return make_tree(tmp_path_factory.mktemp("data") / "colours")
 
 
+def _run_argv(data, out, logs):
+    """`keras-zoo train`: one epoch on `data` into `out`, logging into `logs`."""
+    return [
+        "train",
+        MODEL,
+        "--data",
+        str(data),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--image-size",
+        "32",
+        "--alpha",
+        "0.75",
+        "--out",
+        str(out),
+        "--log-dir",
+        str(logs),
+        "--verbose",
+        "0",
+    ]
+
+
 @pytest.fixture(scope="module")
 def run(tree, tmp_path_factory):
     """One epoch of `keras-zoo train` on the tree."""
     base = tmp_path_factory.mktemp("run")
     out, logs = base / "out", base / "logs"
-    code = cli.main(
-        [
-            "train",
-            MODEL,
-            "--data",
-            str(tree),
-            "--epochs",
-            "1",
-            "--batch-size",
-            "8",
-            "--image-size",
-            "32",
-            "--alpha",
-            "0.75",
-            "--out",
-            str(out),
-            "--log-dir",
-            str(logs),
-            "--verbose",
-            "0",
-        ]
-    )
+    code = cli.main(_run_argv(tree, out, logs))
     assert code == 0
     return out, logs
 
@@ -493,6 +496,128 @@ def test_a_non_image_file_is_left_out_with_a_warning_naming_it(tmp_path):
     with pytest.warns(UserWarning, match=r"left out 1 file.*labels.csv"):
         folder = scan_folder(data)
     assert len(folder.files) == 6
+
+
+def _files(*folders):
+    """Every file under `folders`, with its modification time and contents."""
+    return {
+        path: (path.stat().st_mtime_ns, path.read_bytes())
+        for folder in folders
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_finished_run_is_refused_and_left_as_it_was(run, tree, capsys):
+    """The same command again, into the folder of the finished run: refused before anything
+    is written, its weights, record and TensorBoard run left whole."""
+    out, logs = run
+    before = _files(out, logs)
+    _fails(
+        capsys,
+        _run_argv(tree, out, logs),
+        f"out {str(out)!r} holds a finished run (its run.json has the results): to train "
+        f"again give another --out, or --new-run to train into {f'{out}-2'!r}",
+    )
+    assert _files(out, logs) == before
+    assert not os.path.exists(f"{out}-2") and not os.path.exists(f"{logs}-2")
+
+
+def _split_tree(root, validation="val"):
+    """train/ of 6 images per class beside `validation`/ of 2, and test/ of 1."""
+    make_tree(root / "train", per_class=6)
+    make_tree(root / validation, per_class=2, seed=1)
+    make_tree(root / "test", per_class=1, seed=2)
+    return root
+
+
+def test_a_folder_split_into_train_and_val_trains_on_its_classes(run, tmp_path, capsys):
+    """`--data split` with train/, val/ and test/ inside: the classes are the folders inside
+    them (not "train", "val" and "test"), training reads train/ and validation val/, and
+    --new-run puts the run beside the finished one it would have written over."""
+    out, logs = run
+    data = _split_tree(tmp_path / "split")
+    argv = _run_argv(data, out, logs)
+    with pytest.warns(UserWarning, match=r"^validation_split 0.3 does not apply: data "):
+        code = cli.main(
+            [*argv, "--new-run", "--no-inspect", "--verbose", "2"] + ["--validation-split", "0.3"]
+        )
+    printed = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert printed[:2] == [
+        f"new run in {out}-2: {out} holds a run",
+        f"training on the 18 images of {data / 'train'}, validating on the 6 of {data / 'val'}",
+    ]
+    second = out.parent / f"{out.name}-2"
+    assert json.loads((second / "class_indices.json").read_text()) == {
+        "0": "blue",
+        "1": "green",
+        "2": "red",
+    }
+    config = json.loads((second / "run.json").read_text())
+    assert config["split"] == {"training": "train", "validation": "val"}
+    assert (config["validation_split"], config["train_images"], config["validation_images"]) == (
+        None,
+        18,
+        6,
+    )
+    assert config["log_dir"] == f"{logs}-2"
+    # evaluate's subsets are the same folders
+    weights = str(second / "best.weights.h5")
+    assert (
+        cli.main(
+            ["evaluate", MODEL, "--weights", weights, "--data", str(data), "--subset", "validation"]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith(f"{MODEL} on 6 images of {data} (validation): accuracy ")
+    assert [line.split()[0] for line in printed[2:5]] == ["blue", "green", "red"]
+    _fails(
+        capsys,
+        [
+            "evaluate",
+            MODEL,
+            "--weights",
+            weights,
+            "--data",
+            str(data / "val"),
+            "--subset",
+            "training",
+        ],
+        f"subset 'training': the run trained on data split into train/ and val/, and data "
+        f"{str(data / 'val')!r} is not split so; give --data the folder that holds them",
+    )
+
+
+@pytest.mark.parametrize("case", ["train alone", "no train", "classes differ", "validation"])
+def test_train_refuses_split_folders_that_make_no_pair(case, tmp_path, capsys):
+    data = tmp_path / "data"
+    if case == "train alone":
+        make_tree(data / "train", per_class=1)
+        expected = (
+            f"data {str(data)!r} holds the split folder(s) train/ but no val/, validation/ or "
+            "test/: data that comes split holds train/ beside val/, validation/ or test/, each "
+            f"with one folder of images per class; or give data {str(data / 'train')!r} to hold "
+            "validation images out of it"
+        )
+    elif case == "no train":
+        make_tree(data / "test", per_class=1)
+        make_tree(data / "val", per_class=1)
+        expected = f"data {str(data)!r} holds the split folder(s) test/, val/ but no train/: "
+    elif case == "classes differ":
+        make_tree(data / "train", per_class=1)
+        make_tree(data / "validation", per_class=1, classes={"blue": 2, "cyan": 1, "red": 0})
+        expected = (
+            f"data {str(data)!r}: the class folders of train/ and validation/ differ (only in "
+            "train/: green; only in validation/: cyan); both need the same classes"
+        )
+    else:  # validation/ is the validation data where there is no val/: its classes are read
+        _split_tree(data, validation="validation")
+        (data / "validation" / "red").rename(data / "validation" / "purple")
+        expected = "(only in train/: red; only in validation/: purple)"
+    out = tmp_path / "out"
+    _fails(capsys, ["train", MODEL, "--data", str(data), "--out", str(out)], expected, out)
 
 
 def test_train_refuses_small_images_and_missing_weights(tree, tmp_path, capsys):

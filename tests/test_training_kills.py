@@ -260,8 +260,8 @@ _TF_LOG = re.compile(
 
 def _train_until(command, out, epoch_line, signum, log):
     """Runs the train command until it prints `epoch_line`'s epoch start, then sends it
-    `signum`; its exit status, the first epoch it started and its stderr lines other than
-    TensorFlow's own."""
+    `signum`; its exit status, the first epoch it started, its stderr lines other than
+    TensorFlow's own and the lines it printed before the first epoch."""
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
@@ -280,9 +280,11 @@ def _train_until(command, out, epoch_line, signum, log):
         )
         watchdog = threading.Timer(300, proc.kill)
         watchdog.start()
-        first = None
+        first, before = None, []
         try:
             for line in proc.stdout:
+                if first is None and not line.startswith("Epoch "):
+                    before.append(line.rstrip("\n"))
                 if line.startswith("Epoch "):
                     first = first or line.strip()
                     if epoch_line(line.strip()):
@@ -293,7 +295,12 @@ def _train_until(command, out, epoch_line, signum, log):
             watchdog.cancel()
             proc.kill()
     lines = open(log).read().splitlines()
-    return proc.returncode, first, [line for line in lines if not _TF_LOG.fullmatch(line)]
+    return (
+        proc.returncode,
+        first,
+        [line for line in lines if not _TF_LOG.fullmatch(line)],
+        before,
+    )
 
 
 def test_ctrl_c_and_sigterm_print_one_line_and_the_same_command_resumes(tree, tmp_path):
@@ -328,19 +335,24 @@ def test_ctrl_c_and_sigterm_print_one_line_and_the_same_command_resumes(tree, tm
             r"resume at epoch (\d+)"
         )
 
-    code, _, err = _train_until(
+    code, _, err, before = _train_until(
         command, out, lambda line: line == "Epoch 3/50", signal.SIGINT, tmp_path / "first.log"
     )
     assert code == 130 and len(err) == 1, err
+    assert before == []  # a new run says nothing before its first epoch
     stop = re.fullmatch(said("interrupted"), err[0])
     assert stop, err
     at = int(stop.group(1))
     assert at >= 3 and stop.group(2) == str(at - 1) and stop.group(3) == str(at)
-    # the same command again goes on at that epoch, and SIGTERM stops it in the same way
-    code, first, err = _train_until(
+    # the same command again goes on at that epoch, says so, and SIGTERM stops it in the same way
+    code, first, err, before = _train_until(
         command, out, lambda line: line != f"Epoch {at}/50", signal.SIGTERM, tmp_path / "second.log"
     )
     assert first == f"Epoch {at}/50"
+    assert before == [
+        f"resuming the run in {out} at epoch {at} of 50, from its backup after epoch {at - 1} "
+        f"in {out / '.backup'}"
+    ]
     assert code == -signal.SIGTERM and len(err) == 1, err
     stop = re.fullmatch(said("terminated"), err[0])
     assert stop and int(stop.group(1)) > at, err

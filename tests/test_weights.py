@@ -11,6 +11,7 @@
 
 import ast
 import dataclasses
+import hashlib
 import pathlib
 
 import numpy as np
@@ -195,7 +196,7 @@ def test_imagenet_is_the_first_weight_set_and_a_wrong_hash_is_deleted(
         "resnet18",
         dataclasses.replace(keras_zoo.model_info("resnet18"), weights=(bad,)),
     )
-    with pytest.raises(ValueError, match="not the published 00000000; the file was deleted"):
+    with pytest.raises(ValueError, match="starts with 00000000; the file was deleted"):
         keras_zoo.build("resnet18", weights="imagenet")
     assert not list(keras_home.rglob("*.pth"))
 
@@ -209,6 +210,54 @@ def test_offline_download_says_which_file_to_fetch_and_where(tmp_path, keras_hom
     assert "could not download" in message and "resnet50-11ad3fa6.pth" in message
     assert f"save it as {cache_path(ws)}" in message
     assert not list(keras_home.rglob("*.pth"))
+
+
+def test_a_file_saved_into_the_cache_by_hand_is_checked_before_its_first_use(
+    tmp_path, keras_home, monkeypatch
+):
+    """What the offline error tells a user to do, with the wrong file: refused with the path
+    and both hashes, not loaded; the right one is loaded and remembered, and hashed again
+    only once it changes."""
+    from keras_zoo import pretrained
+    from keras_zoo.port import convert
+
+    staged, other = tmp_path / "staged.pth", tmp_path / "other.pth"
+    ref = randomize(torch_model("shufflenet_v2_x0_5"), seed=1)
+    torch.save(ref.state_dict(), staged)
+    torch.save(randomize(torch_model("shufflenet_v2_x0_5"), seed=2).state_dict(), other)
+    ws = use_weight_set(monkeypatch, "shufflenet_v2_x0_5", "torchvision:IMAGENET1K_V1", staged)
+    right = tmp_path / "mirror" / ws.filename
+    path = pathlib.Path(cache_path(ws))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(other.read_bytes())  # the same architecture, other weights
+    wrong = hashlib.sha256(other.read_bytes()).hexdigest()
+    build = dict(weights="imagenet", classifier_activation=None, input_shape=(32, 32, 3))
+    with pytest.raises(ValueError) as err:
+        keras_zoo.build("shufflenet_v2_x0_5", **build)
+    message = str(err.value)
+    assert message.startswith(f"weights='torchvision:IMAGENET1K_V1': {path} has sha256 {wrong}")
+    assert f"starts with {ws.sha256}" in message and path.read_bytes() == other.read_bytes()
+    # the right file: loaded, and its check remembered beside it
+    path.write_bytes(right.read_bytes())
+    model = keras_zoo.build("shufflenet_v2_x0_5", **build)
+    np.testing.assert_array_equal(
+        model.get_layer("conv1.0").kernel.numpy(),
+        ref.conv1[0].weight.detach().numpy().transpose(2, 3, 1, 0),
+    )
+    hashed = []
+    real = convert.sha256_of
+    monkeypatch.setattr(convert, "sha256_of", lambda p: hashed.append(p) or real(p))
+    assert pretrained.fetch(ws) == str(path) and hashed == []
+    # changed since (another size or time): hashed again
+    path.write_bytes(other.read_bytes())
+    with pytest.raises(ValueError, match=f"has sha256 {wrong}"):
+        pretrained.fetch(ws)
+    assert hashed == [str(path)]
+    # a file:// download is checked and remembered the same way
+    path.unlink()
+    assert pretrained.fetch(ws) == str(path) and path.read_bytes() == right.read_bytes()
+    hashed.clear()
+    assert pretrained.fetch(ws) == str(path) and hashed == []
 
 
 def test_megvii_checkpoints_are_fetched_by_hand_into_the_cache(keras_home, rng):
@@ -343,6 +392,7 @@ def test_the_porter_imports_nothing_from_the_zoo():
         "keras_zoo.files",
         "keras_zoo.walk",
         "keras_zoo.compat",
+        "keras_zoo.torch_reference",  # imports torchvision on CPU builds of torch
     }
     for path in (ROOT / "keras_zoo" / "port").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):

@@ -23,6 +23,9 @@ COMMANDS = (
     "export",
     "bench",
 )
+# the commands that run without TensorFlow (as every command's parser does); `keras-zoo`
+# imports TensorFlow, quietly, before it runs any other
+WITHOUT_TENSORFLOW = ("list", "info", "digits")
 
 
 def modules() -> list[ModuleType]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from keras_zoo import console
 from keras_zoo.commands import options
 
 
@@ -41,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
             tiles = viz.filter_tiles(keras.ops.convert_to_numpy(first.layer.kernel))
             matplotlib.image.imsave(os.path.join(tmp, "first_conv_filters.png"), tiles)
         os.makedirs(os.path.join(tmp, "histograms"))
-        progress = keras.utils.Progbar(len(kernels), unit_name="histogram")
+        progress = keras.utils.Progbar(
+            len(kernels), unit_name="histogram", verbose=console.progress_verbosity()
+        )
         for i, weight in enumerate(kernels):
             figure = histogram_figure([weight])
             tag = weight.kernel_tag

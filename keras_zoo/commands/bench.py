@@ -50,16 +50,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         + " where the table has it)",
     )
     p.add_argument("--no-int8", action="store_true", help="skip the int8 exports")
-    p.add_argument("--image-size", type=options.image_size, default=224)
-    p.add_argument("--batch-sizes", type=options.positive_int, nargs="+", default=[1, 16])
-    p.add_argument("--rounds", type=options.positive_int, default=5)
+    p.add_argument(
+        "--image-size", type=options.image_size, default=224, help="input height and width"
+    )
+    p.add_argument(
+        "--batch-sizes",
+        type=options.positive_int,
+        nargs="+",
+        default=[1, 16],
+        metavar="N",
+        help="the inference tables' batch sizes",
+    )
+    p.add_argument(
+        "--rounds",
+        type=options.positive_int,
+        default=5,
+        help="timing rounds, the contenders alternating within each",
+    )
     p.add_argument(
         "--seconds",
         type=float,
         default=2.0,
         help="seconds of calls per contender per round (default 2)",
     )
-    p.add_argument("--train-batch", type=options.positive_int, default=16)
+    p.add_argument(
+        "--train-batch",
+        type=options.positive_int,
+        default=16,
+        help="the training table's batch size",
+    )
     p.add_argument("--xla", action="store_true", help="compile every Keras contender with XLA")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     p.add_argument(

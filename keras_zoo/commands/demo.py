@@ -18,8 +18,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="model ids (default: resnet18 resnet50 resnext50_32x4d)",
     )
-    p.add_argument("--batch-size", type=options.positive_int, default=4)
-    p.add_argument("--image-size", type=options.image_size, default=224)
+    p.add_argument(
+        "--batch-size", type=options.positive_int, default=4, help="random images per batch"
+    )
+    p.add_argument(
+        "--image-size", type=options.image_size, default=224, help="input height and width"
+    )
     options.add_model_arg(p, options.MODEL_ARG_HELP + "; every NAME must take it")
     p.set_defaults(run=run)
 

@@ -7,27 +7,27 @@ import argparse
 import os
 
 from keras_zoo.commands import options
+from keras_zoo.commands.predict import WEIGHTS_HELP
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Declares `keras-zoo evaluate`."""
     p = subparsers.add_parser("evaluate", help="accuracy, precision, recall and a confusion matrix")
-    p.add_argument("name")
-    p.add_argument(
-        "--weights",
-        required=True,
-        help="the weights train wrote, or an export of them (.tflite, .onnx, .xml)",
-    )
+    p.add_argument("name", help="model id the weights were trained for, e.g. mobilenet_v2")
+    p.add_argument("--weights", required=True, help=WEIGHTS_HELP)
     p.add_argument("--data", required=True, help="a class-per-folder tree with the same classes")
     p.add_argument(
         "--subset",
         default="all",
         choices=["all", "training", "validation"],
-        help="images of the training run's split (default: all)",
+        help="images of the training run's split, or of --data's train/ and val/ folders where "
+        "it is split so (default: all)",
     )
     options.add_trained_run_flags(p)
     p.add_argument(
-        "--out", help="folder for the confusion-matrix PNG (default: beside the weights)"
+        "--out",
+        help="folder for the confusion-matrix PNG (default: beside the weights file, else the "
+        "current folder)",
     )
     options.add_runtime_flag(p)
     p.set_defaults(run=run)

@@ -62,7 +62,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--classes",
         type=options.positive_int,
-        help="classes of the weights' classifier (default 1000)",
+        help="classes of the classifier (default: as many as the weights' classifier has, 1000 "
+        "without weights)",
     )
     p.add_argument(
         "--include-preprocessing",
@@ -107,8 +108,7 @@ def _export_model(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     import keras
 
     import keras_zoo
-    from keras_zoo.inference import load_trained
-    from keras_zoo.run_state import RUN_CONFIG
+    from keras_zoo.inference import load_trained, trained_weights
 
     meta: dict[str, Any] = {"model": args.name, "weights": args.weights}
     if args.name.endswith(".keras"):
@@ -122,16 +122,12 @@ def _export_model(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
             )
         if not os.path.isfile(args.name):
             raise ValueError(f"model file {args.name!r}: no such file")
+        keras_zoo.register_keras_objects()  # its layers, for load_model
         return keras.models.load_model(args.name), {"metadata": meta}
     info = keras_zoo.model_info(args.name)
     model_args = options.model_args(args, args.name)
     weights = args.weights
-    trained = (
-        weights is not None
-        and os.path.isfile(weights)
-        and os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(weights)), RUN_CONFIG))
-    )
-    if trained:
+    if trained_weights(args.name, weights):
         if args.include_preprocessing or args.classes:
             raise ValueError(
                 "--include-preprocessing and --classes do not apply to the weights "
@@ -145,11 +141,12 @@ def _export_model(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         size = args.image_size or info.input_size[0]
         if model_args:
             meta["model_args"] = model_args
+        if args.classes is not None:  # else the weights' classifier's, 1000 without weights
+            model_args = {**model_args, "classes": args.classes}
         model = keras_zoo.build(
             args.name,
             weights=weights,
             input_shape=(size, size, 3),
-            classes=args.classes or 1000,
             include_preprocessing=args.include_preprocessing,
             **model_args,
         )

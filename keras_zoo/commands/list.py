@@ -4,14 +4,18 @@ their weight sets with each one's preprocessing."""
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterable
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Declares `keras-zoo list`."""
     p = subparsers.add_parser("list", help="list model ids")
-    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'resnet*'")
+    p.add_argument(
+        "pattern",
+        nargs="?",
+        default="*",
+        help="fnmatch pattern, e.g. 'resnet*' (quoted, so that the shell leaves it alone)",
+    )
     p.add_argument(
         "--weights",
         action="store_true",
@@ -21,13 +25,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Prints the ids matching the pattern (status 1 where none does), or their weight sets."""
+    """Prints the ids matching the pattern, or their weight sets; a pattern that matches none is
+    bad input (status 2)."""
     import keras_zoo
 
     names = keras_zoo.list_models(args.pattern)
     if not names:
-        print(f"no model id matches {args.pattern!r}", file=sys.stderr)
-        return 1
+        raise ValueError(
+            f"no model id matches {args.pattern!r}; 'keras-zoo list' lists all "
+            f"{len(keras_zoo.list_models())}"
+        )
     if args.weights:
         print(weights_table(names))
         return 0

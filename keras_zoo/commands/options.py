@@ -109,8 +109,8 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--classes",
         type=positive_int,
-        default=1000,
-        help="classes of the weights' classifier (default 1000)",
+        help="classes of the model's classifier (default: the weights' classifier's, 1000 "
+        "without weights; the run's for the weights train wrote)",
     )
     p.add_argument(
         "--image-size", type=image_size, help="input size (default: the id's, 224 for most)"
@@ -120,8 +120,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
 
 def load_model(args: argparse.Namespace) -> tuple[Any, Any]:
     """The model the analysis commands look at (`add_model_flags`), and the ModelInfo of its
-    id: a registered id built with the given flags and weights, or a saved Keras model
-    (.keras), whose ModelInfo is None."""
+    id: a registered id built with the given flags and weights (the weights train wrote built
+    as their run.json says, as evaluate and predict build them: `load_trained`), or a saved
+    Keras model (.keras), whose ModelInfo is None."""
     import os
     import sys
 
@@ -139,13 +140,27 @@ def load_model(args: argparse.Namespace) -> tuple[Any, Any]:
             )
         if not os.path.isfile(args.name):
             raise ValueError(f"model file {args.name!r}: no such file")
+        keras_zoo.register_keras_objects()  # its layers, for load_model
         return keras.models.load_model(args.name), None
     info = keras_zoo.model_info(args.name)
     kwargs = model_args(args, args.name)
+    from keras_zoo.inference import load_trained, trained_weights
+
+    if trained_weights(args.name, args.weights):
+        # as evaluate and predict build it: the run's keywords, input size and classes
+
+        run = load_trained(args.name, args.weights, model_args=kwargs, image_size=args.image_size)
+        classes = run.model.outputs[0].shape[-1]
+        if args.classes is not None and args.classes != classes:
+            raise ValueError(
+                f"--classes {args.classes}: the weights train wrote have {classes} classes "
+                "(the run's files beside them say so); drop --classes"
+            )
+        return run.model, info
     size = args.image_size or info.input_size[0]
-    model = keras_zoo.build(
-        args.name, weights=args.weights, classes=args.classes, input_shape=(size, size, 3), **kwargs
-    )
+    if args.classes is not None:  # else the weights' classifier's, 1000 without weights
+        kwargs["classes"] = args.classes
+    model = keras_zoo.build(args.name, weights=args.weights, input_shape=(size, size, 3), **kwargs)
     if not args.weights:
         print(
             f"note: no --weights, so {args.name} has its initial (random) weights", file=sys.stderr

@@ -21,7 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--reference",
         metavar="MODULE:FUNCTION",
         help="with --check: FUNCTION(name, classes) returns the PyTorch module "
-        "(default: torchvision.models.get_model)",
+        "(default: keras_zoo.torch_reference.torch_model, the id's torchvision, timm or "
+        "megvii model)",
     )
     p.add_argument(
         "--allow-unknown-globals",
@@ -37,14 +38,20 @@ def run(args: argparse.Namespace) -> int:
     """Ports the checkpoint, checked against the torch module with --check."""
     import importlib
 
+    from keras_zoo.checks import check_checkpoint
     from keras_zoo.pretrained import port
 
+    check_checkpoint(args.src, "src")  # before the first line of output
     reference = None
     if args.reference:
         module_name, _, attr = args.reference.partition(":")
         if not (module_name and attr):
             raise ValueError(f"--reference {args.reference!r}: expected MODULE:FUNCTION")
-        reference = getattr(importlib.import_module(module_name), attr)
+        reference = getattr(importlib.import_module(module_name), attr, None)
+        if not callable(reference):
+            raise ValueError(
+                f"--reference {args.reference!r}: {module_name} has no function {attr}"
+            )
     print(f"porting {args.src} into {args.name} ...", flush=True)
     result = port(
         args.name,

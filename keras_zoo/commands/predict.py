@@ -6,17 +6,20 @@ import argparse
 
 from keras_zoo.commands import options
 
+WEIGHTS_HELP = (
+    "the weights train wrote (their classes from the files beside them), an export of them "
+    "(.tflite, .onnx, .xml), or what build takes: 'imagenet', a weight set "
+    "('torchvision:IMAGENET1K_V2', see 'keras-zoo list --weights'), a PyTorch checkpoint or a "
+    "Keras weights file (1000 classes: ImageNet's)"
+)
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Declares `keras-zoo predict`."""
     p = subparsers.add_parser("predict", help="the top classes of images")
-    p.add_argument("name")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument(
-        "--weights",
-        required=True,
-        help="the weights train wrote, or an export of them (.tflite, .onnx, .xml)",
-    )
+    p.add_argument("name", help="model id the weights are for, e.g. resnet50")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders of images")
+    p.add_argument("--weights", required=True, help=WEIGHTS_HELP)
     p.add_argument("--top-k", type=options.positive_int, help="classes shown per image (default 5)")
     p.add_argument(
         "--temperature",
@@ -31,21 +34,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Prints what the model's task says of each image (a classifier's top classes with their
     probabilities)."""
+    from keras_zoo.data import image_files
     from keras_zoo.inference import predict
     from keras_zoo.registry import model_info
     from keras_zoo.tasks import task_named
 
     given = {"top_k": args.top_k, "temperature": args.temperature}
+    model_args = options.model_args(args, args.name)  # the arguments first, then the files
+    images = image_files(args.images)  # a folder's images, each printed by its path
     results = predict(  # the task checks its options; the others keep the task's defaults
         args.name,
         args.weights,
-        args.images,
-        model_args=options.model_args(args, args.name),
+        images,
+        model_args=model_args,
         image_size=args.image_size,
         runtime=args.runtime,
         **{k: v for k, v in given.items() if v is not None},
     )
     task = task_named(model_info(args.name).task)
-    for path, result in zip(args.images, results):
+    for path, result in zip(images, results):
         print(f"{path}: {task.prediction_text(result)}")
     return 0

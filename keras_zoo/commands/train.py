@@ -1,4 +1,5 @@
-"""keras-zoo train NAME --data DIR: train or fine-tune on a class-per-folder tree."""
+"""keras-zoo train NAME --data DIR: train or fine-tune on a class-per-folder tree (or one split
+into train/ and val/)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import os
 import sys
 
+from keras_zoo import console
 from keras_zoo.commands import options
 
 # every epoch's images, where TensorBoard keeps 10 per tag; images=0, which its help calls
@@ -17,9 +19,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Declares `keras-zoo train`."""
     p = subparsers.add_parser("train", help="train or fine-tune a model on a class-per-folder tree")
     p.add_argument("name", help="model id, e.g. mobilenet_v2")
-    p.add_argument("--data", required=True, help="folder with one sub-folder of images per class")
-    p.add_argument("--epochs", type=options.positive_int, default=10)
-    p.add_argument("--batch-size", type=options.positive_int, default=32)
+    p.add_argument(
+        "--data",
+        required=True,
+        help="folder with one sub-folder of images per class, or with train/ beside val/, "
+        "validation/ or test/ (the first found), each holding the same class folders",
+    )
+    p.add_argument("--epochs", type=options.positive_int, default=10, help="epochs to train")
+    p.add_argument(
+        "--batch-size", type=options.positive_int, default=32, help="images per training step"
+    )
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (cosine decay)")
     p.add_argument(
         "--image-size",
@@ -43,7 +52,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out",
         help="folder for the weights, class_indices.json and run.json "
-        "(default logs/NAME_DATAFOLDER)",
+        "(default logs/NAME_DATAFOLDER); a finished run there is refused, an unfinished one "
+        "resumes",
+    )
+    p.add_argument(
+        "--new-run",
+        action="store_true",
+        help="where --out holds a run, train afresh into the first free OUT-2, OUT-3, ... (and "
+        "LOG_DIR-N for a --log-dir given)",
     )
     p.add_argument(
         "--strategy",
@@ -51,7 +67,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         choices=["default", "mirrored", "multi-worker"],
         help="tf.distribute strategy; multi-worker reads TF_CONFIG",
     )
-    p.add_argument("--validation-split", type=float, default=0.2)
+    p.add_argument(
+        "--validation-split",
+        type=float,
+        help="share of each class held out for validation (default 0.2); not for --data split "
+        "into train/ and val/",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the shuffling")
     p.add_argument(
         "--augment",
@@ -66,9 +87,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--verbose",
         type=int,
-        default=1,
         choices=[0, 1, 2],
-        help="Keras fit verbosity: 1 progress bars (default), 2 a line per epoch",
+        help="Keras fit verbosity: 0 silent, 1 progress bars, 2 a line per epoch (default: 1 on "
+        f"a terminal, 2 where stdout is a file or a pipe; {console.VERBOSE_ENV}=1 in the "
+        "environment shows TensorFlow's log lines)",
     )
     p.set_defaults(run=run)
 
@@ -101,12 +123,13 @@ def run(args: argparse.Namespace) -> int:
             freeze_backbone=args.freeze_backbone,
             log_dir=args.log_dir,
             out=args.out,
+            new_run=args.new_run,
             strategy=args.strategy,
             validation_split=args.validation_split,
             seed=args.seed,
             augment=augment,
             inspect=not args.no_inspect,
-            verbose=args.verbose,
+            verbose=console.progress_verbosity() if args.verbose is None else args.verbose,
         )
     except KeyboardInterrupt as stop:
         if sys.stdout.isatty():  # ends the progress bar's line

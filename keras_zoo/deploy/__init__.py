@@ -15,7 +15,7 @@
    `load_exported(path)` runs it on images without the Keras model.
 
 A failed check, a failed conversion or bad arguments leave nothing at `path`. The runtimes
-come with the `export` extra: `pip install "keras_zoo[export]"`.
+come with the `export` extra: `pip install -e ".[export]"` in the keras_zoo clone.
 
 Where things are: `formats.py` holds one `Format` row per format (suffix, quantizations,
 layouts, packages, converter, runner); `converters.py` writes each format and `runners.py`

@@ -36,7 +36,7 @@ Runner = Callable[[str, int, str], runners.Run]
 # the axis orders of the image input a format can be given ("nchw": torch's, for a pipeline
 # that feeds it torch-style batches)
 LAYOUT_CHOICES = ("nhwc", "nchw")
-EXTRA = 'pip install "keras_zoo[export]"'
+EXTRA = 'pip install -e ".[export]" in the keras_zoo clone'
 RECORD_SUFFIX = ".json"  # the export's record: its path + this
 
 

@@ -17,6 +17,8 @@ def open_litert(path: str, threads: int, precision: str) -> Run:
     """A .tflite file in LiteRT's interpreter (XNNPACK), resized to each new batch shape."""
     from ai_edge_litert.interpreter import Interpreter
 
+    from keras_zoo.console import native_stderr_filtered
+
     interpreter = Interpreter(model_path=path, num_threads=threads)
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]["index"]
@@ -25,7 +27,8 @@ def open_litert(path: str, threads: int, precision: str) -> Run:
     def run(x):
         if state["shape"] != x.shape:
             interpreter.resize_tensor_input(inp["index"], x.shape)
-            interpreter.allocate_tensors()
+            with native_stderr_filtered():  # LiteRT's "Created ... XNNPACK delegate" notice
+                interpreter.allocate_tensors()
             state["shape"] = x.shape
         interpreter.set_tensor(inp["index"], x)
         interpreter.invoke()

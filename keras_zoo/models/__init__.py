@@ -1,5 +1,8 @@
 """Family modules, each registering its variants when imported. Every module in this package
-is imported, in name order, so adding a family is adding its file here."""
+is imported, in name order, so adding a family is adding its file here. A family module imports
+Keras inside the functions that build, so that the registry loads without TensorFlow
+(`keras-zoo list` and `info`), and names itself in `TITLE` ("ResNet/ResNeXt/Wide-ResNet"), which
+the command line's description lists."""
 
 from __future__ import annotations
 
@@ -17,3 +20,7 @@ def import_families() -> tuple[str, ...]:
 
 
 FAMILIES: tuple[str, ...] = import_families()
+# each family's TITLE, by module name
+TITLES: dict[str, str] = {
+    name: importlib.import_module(f"{__name__}.{name}").TITLE for name in FAMILIES
+}

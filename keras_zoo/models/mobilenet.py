@@ -8,6 +8,9 @@
   `alpha` scales every layer's channels, rounded to multiples of 8 as timm does (for alpha in
   0.25, 0.5, 0.75, 1.0 this equals keras.applications MobileNet's int(c * alpha)).
 
+Keras and the blocks are imported by the functions that build: the tables register the ids
+without TensorFlow.
+
 >>> import keras_zoo
 >>> model = keras_zoo.build("mobilenet_v2", alpha=0.75)
 >>> sum(int(w.numpy().size) for w in model.trainable_weights)
@@ -18,26 +21,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
-
-import keras
-from keras import layers
+from typing import TYPE_CHECKING, Any
 
 from keras_zoo import checks
-from keras_zoo.blocks import (
-    activation,
-    batch_norm,
-    conv2d,
-    conv_bn_act,
-    depthwise_separable,
-    inverted_res_block,
-    make_divisible,
-)
 from keras_zoo.builder import build_model
-from keras_zoo.layers import apply_stages
 from keras_zoo.registry import register_model
 from keras_zoo.weight_sets import WeightSet, timm_weights, torchvision_weights
 
+if TYPE_CHECKING:
+    import keras
+
+TITLE = "MobileNet V1/V2/V3"  # the family as the command line's description names it
 V3_BN_EPSILON = 1e-3  # torchvision's V3 (timm's own V3 weights use PyTorch's default 1e-5)
 V3_BN_MOMENTUM = 0.99  # torch momentum 0.01
 
@@ -73,6 +67,11 @@ def mobilenet_v1(
     (input_shape=(160, 160, 3) ...). depth_multiplier multiplies the depthwise channels, as in
     keras.applications.MobileNet.
     """
+    from keras import layers
+
+    from keras_zoo.blocks import activation, batch_norm, conv2d, make_divisible
+    from keras_zoo.layers import apply_stages
+
     alpha = _check_alpha(alpha)
     checks.check_positive_int(depth_multiplier, "depth_multiplier")
 
@@ -104,6 +103,8 @@ def mobilenet_v1(
 
 
 def _v1_step(filters, stride, depth_multiplier, name):
+    from keras_zoo.blocks import depthwise_separable
+
     return lambda x: depthwise_separable(
         x, filters, stride, depth_multiplier, name=name, activation_kind="relu6"
     )
@@ -138,6 +139,11 @@ def mobilenet_v2(
     alpha is torchvision's width_mult: channels rounded by make_divisible to multiples of 8,
     the last 1280-channel convolution not narrowed below alpha 1.0.
     """
+    from keras import layers
+
+    from keras_zoo.blocks import conv_bn_act, make_divisible
+    from keras_zoo.layers import apply_stages
+
     alpha = _check_alpha(alpha)
     dropout = checks.check_fraction(dropout, "dropout")
     stem = make_divisible(32 * alpha)
@@ -172,6 +178,8 @@ def mobilenet_v2(
 
 
 def _v2_step(expanded, out, stride, index):
+    from keras_zoo.blocks import inverted_res_block
+
     return lambda x: inverted_res_block(
         x, expanded, out, stride, activation_kind="relu6", name=f"features.{index}", seq="conv"
     )
@@ -245,6 +253,11 @@ def mobilenet_v3(
     classifier Linear -> hard-swish -> Dropout -> Linear. alpha is torchvision's width_mult
     (every channel count, the classifier's hidden width included). bn_epsilon is the batch
     norms' epsilon: torchvision's 1e-3, or 1e-5 for timm's weights (set by the weight set)."""
+    from keras import layers
+
+    from keras_zoo.blocks import activation, conv_bn_act, make_divisible
+    from keras_zoo.layers import apply_stages
+
     alpha = _check_alpha(alpha)
     dropout = checks.check_fraction(dropout, "dropout")
     bn = dict(
@@ -291,6 +304,8 @@ def mobilenet_v3(
 
 
 def _v3_step(row: V3Block, scale, index: int, bn: dict):
+    from keras_zoo.blocks import inverted_res_block
+
     return lambda x: inverted_res_block(
         x,
         scale(row.expanded_channels),

@@ -2,7 +2,8 @@
 
 Each variant is a block type, the number of blocks in the four stages, and the bottleneck's
 groups and width; the layer names are torchvision's module paths (conv1, bn1, layer1.0.conv1,
-layer1.0.downsample.0, fc), so torchvision checkpoints load by name.
+layer1.0.downsample.0, fc), so torchvision checkpoints load by name. Keras and the blocks are
+imported by `resnet`, which builds: the table registers the ids without TensorFlow.
 
 >>> import keras_zoo
 >>> model = keras_zoo.build("resnext50_32x4d", include_top=False, pooling="avg")
@@ -13,27 +14,27 @@ layer1.0.downsample.0, fc), so torchvision checkpoints load by name.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
-from keras import layers
-
-from keras_zoo.blocks import basic_block, batch_norm, bottleneck, conv2d
 from keras_zoo.builder import build_model
-from keras_zoo.layers import apply_stages
 from keras_zoo.registry import register_model
 from keras_zoo.weight_sets import WeightSet, timm_weights, torchvision_weights
+
+if TYPE_CHECKING:
+    import keras
+
+
+TITLE = "ResNet/ResNeXt/Wide-ResNet"  # the family as the command line's description names it
 
 
 @dataclasses.dataclass(frozen=True)
 class ResNetVariant:
-    """One ResNet id: its block, the blocks in each of the four stages, the bottleneck's groups
-    and width per group, torchvision's published parameter count and GMACs, and its weight sets
-    (the default first)."""
+    """One ResNet id: its block (the name of a function of keras_zoo.blocks), the blocks in each
+    of the four stages, the bottleneck's groups and width per group, torchvision's published
+    parameter count and GMACs, and its weight sets (the default first)."""
 
     name: str
-    block: Callable[..., Any]
+    block: str
     layers: tuple[int, int, int, int]
     params: int
     gmacs: float
@@ -47,7 +48,7 @@ tv = torchvision_weights
 VARIANTS: tuple[ResNetVariant, ...] = (
     ResNetVariant(
         "resnet18",
-        basic_block,
+        "basic_block",
         (2, 2, 2, 2),
         11_689_512,
         1.814,
@@ -55,7 +56,7 @@ VARIANTS: tuple[ResNetVariant, ...] = (
     ),
     ResNetVariant(
         "resnet34",
-        basic_block,
+        "basic_block",
         (3, 4, 6, 3),
         21_797_672,
         3.664,
@@ -63,7 +64,7 @@ VARIANTS: tuple[ResNetVariant, ...] = (
     ),
     ResNetVariant(
         "resnet50",
-        bottleneck,
+        "bottleneck",
         (3, 4, 6, 3),
         25_557_032,
         4.089,
@@ -82,7 +83,7 @@ VARIANTS: tuple[ResNetVariant, ...] = (
     ),
     ResNetVariant(
         "resnet101",
-        bottleneck,
+        "bottleneck",
         (3, 4, 23, 3),
         44_549_160,
         7.801,
@@ -93,7 +94,7 @@ VARIANTS: tuple[ResNetVariant, ...] = (
     ),
     ResNetVariant(
         "resnet152",
-        bottleneck,
+        "bottleneck",
         (3, 8, 36, 3),
         60_192_808,
         11.514,
@@ -104,7 +105,7 @@ VARIANTS: tuple[ResNetVariant, ...] = (
     ),
     ResNetVariant(
         "resnext50_32x4d",
-        bottleneck,
+        "bottleneck",
         (3, 4, 6, 3),
         25_028_904,
         4.23,
@@ -117,7 +118,7 @@ VARIANTS: tuple[ResNetVariant, ...] = (
     ),
     ResNetVariant(
         "resnext101_32x8d",
-        bottleneck,
+        "bottleneck",
         (3, 4, 23, 3),
         88_791_336,
         16.414,
@@ -130,7 +131,7 @@ VARIANTS: tuple[ResNetVariant, ...] = (
     ),
     ResNetVariant(
         "resnext101_64x4d",
-        bottleneck,
+        "bottleneck",
         (3, 4, 23, 3),
         83_455_272,
         15.46,
@@ -140,7 +141,7 @@ VARIANTS: tuple[ResNetVariant, ...] = (
     ),
     ResNetVariant(
         "wide_resnet50_2",
-        bottleneck,
+        "bottleneck",
         (3, 4, 6, 3),
         68_883_240,
         11.398,
@@ -152,7 +153,7 @@ VARIANTS: tuple[ResNetVariant, ...] = (
     ),
     ResNetVariant(
         "wide_resnet101_2",
-        bottleneck,
+        "bottleneck",
         (3, 4, 23, 3),
         126_886_696,
         22.753,
@@ -165,10 +166,11 @@ VARIANTS: tuple[ResNetVariant, ...] = (
 )
 
 STAGE_PLANES = (64, 128, 256, 512)
+BLOCKS = ("basic_block", "bottleneck")  # of keras_zoo.blocks
 
 
 def resnet(
-    block: Callable[..., Any],
+    block: str,
     layers_per_stage: tuple[int, int, int, int],
     *,
     groups: int = 1,
@@ -176,10 +178,19 @@ def resnet(
     name: str = "resnet",
     **kwargs: Any,
 ) -> keras.Model:
-    """A ResNet of `block`s with `layers_per_stage` blocks in each of the four stages;
-    `kwargs` are build_model's shared keywords (include_top, weights, input_shape, ...)."""
+    """A ResNet of `block`s ("basic_block" or "bottleneck") with `layers_per_stage` blocks in
+    each of the four stages; `kwargs` are build_model's shared keywords (include_top, weights,
+    input_shape, ...)."""
+    from keras import layers
+
+    from keras_zoo import blocks, checks
+    from keras_zoo.blocks import batch_norm, conv2d
+    from keras_zoo.layers import apply_stages
+
+    checks.check_choice(block, "block", BLOCKS)
+    block_fn = getattr(blocks, block)
     block_kwargs = (
-        {} if block is basic_block else {"groups": groups, "width_per_group": width_per_group}
+        {} if block == "basic_block" else {"groups": groups, "width_per_group": width_per_group}
     )
 
     def features(x):
@@ -190,7 +201,7 @@ def resnet(
         x = layers.ZeroPadding2D(1, name="maxpool.pad")(x)
         x = layers.MaxPooling2D(3, 2, name="maxpool")(x)
         steps = [
-            (stride, _block_step(block, planes, stride, block_kwargs, f"layer{i + 1}.{j}"))
+            (stride, _block_step(block_fn, planes, stride, block_kwargs, f"layer{i + 1}.{j}"))
             for i, (planes, n_blocks) in enumerate(zip(STAGE_PLANES, layers_per_stage))
             for j in range(n_blocks)
             for stride in [2 if i > 0 and j == 0 else 1]

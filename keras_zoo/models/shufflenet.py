@@ -10,28 +10,19 @@
   before the classifier is a global average pool (the same at 224x224, and any size works), and
   its channel shuffle is expressed as the paper's shuffle with C / groups groups (the same
   permutation; see blocks.shuffle_v1_unit).
+
+Keras and the blocks are imported by the functions that build: the tables register the ids
+without TensorFlow.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
-
-import keras
-from keras import layers
+from typing import TYPE_CHECKING, Any
 
 from keras_zoo import checks
-from keras_zoo.blocks import (
-    batch_norm,
-    conv2d,
-    conv_bn_act,
-    make_divisible,
-    shuffle_unit,
-    shuffle_v1_unit,
-)
 from keras_zoo.builder import build_model
-from keras_zoo.layers import apply_stages
 from keras_zoo.registry import register_model
 from keras_zoo.weight_sets import (
     MEGVII_PREPROCESSING,
@@ -41,6 +32,10 @@ from keras_zoo.weight_sets import (
     torchvision_weights,
 )
 
+if TYPE_CHECKING:
+    import keras
+
+TITLE = "ShuffleNet V1/V2"  # the family as the command line's description names it
 STAGE_REPEATS = (4, 8, 4)
 SCALES = (0.5, 1.0, 1.5, 2.0)
 
@@ -67,6 +62,11 @@ def _check_scale(scale: Any) -> float:
 
 def shufflenet_v2(*, scale: float = 1.0, name: str = "shufflenet_v2", **kwargs: Any) -> keras.Model:
     """ShuffleNet V2 (Ma et al., 2018) at width `scale` (0.5, 1.0, 1.5 or 2.0)."""
+    from keras import layers
+
+    from keras_zoo.blocks import conv_bn_act
+    from keras_zoo.layers import apply_stages
+
     widths = V2_CHANNELS[_check_scale(scale)]
     stages, last = widths.stages, widths.last
 
@@ -91,12 +91,16 @@ def shufflenet_v2(*, scale: float = 1.0, name: str = "shufflenet_v2", **kwargs: 
 
 
 def _max_pool(x, name="maxpool"):
+    from keras import layers
+
     # zero padding equals PyTorch's -inf padding here: the input is >= 0 after a ReLU
     x = layers.ZeroPadding2D(1, name=f"{name}.pad")(x)
     return layers.MaxPooling2D(3, 2, name=name)(x)
 
 
 def _v2_step(channels, stride, name):
+    from keras_zoo.blocks import shuffle_unit
+
     return lambda x: shuffle_unit(x, channels, stride, name=name)
 
 
@@ -129,6 +133,8 @@ V1_GROUPS = (1, 2, 3, 4, 8)
 
 def v1_channels(groups: int, scale: float) -> tuple[int, int, int, int]:
     """(stem, stage2, stage3, stage4) output channels of ShuffleNet V1 at `groups`, `scale`."""
+    from keras_zoo.blocks import make_divisible
+
     checks.check_choice(groups, "groups", V1_GROUPS)
     scale = _check_scale(scale)
     if (groups, scale) in V1_OFFICIAL:
@@ -146,6 +152,11 @@ def shufflenet_v1(
 ) -> keras.Model:
     """ShuffleNet V1 (Zhang et al., 2018) with `groups` in 1, 2, 3, 4, 8 and `scale` in 0.5,
     1.0, 1.5, 2.0: pointwise group convolutions, channel shuffle, depthwise convolutions."""
+    from keras import layers
+
+    from keras_zoo.blocks import batch_norm, conv2d
+    from keras_zoo.layers import apply_stages
+
     stem, *stages = v1_channels(groups, scale)
 
     def features(x):
@@ -171,6 +182,8 @@ def shufflenet_v1(
 
 
 def _v1_step(channels, stride, groups, first_group, index):
+    from keras_zoo.blocks import shuffle_v1_unit
+
     return lambda x: shuffle_v1_unit(
         x, channels, stride, groups, first_group=first_group, name=f"features.{index}"
     )

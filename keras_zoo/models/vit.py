@@ -28,18 +28,18 @@ patch tokens of chosen blocks as maps.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
-
-import keras
-from keras import layers
+from typing import TYPE_CHECKING, Any
 
 from keras_zoo import checks
-from keras_zoo.blocks import attention_block, layer_norm, mlp_block
 from keras_zoo.builder import DEFAULT_SIZE, build_model
-from keras_zoo.features import FeatureOutput
-from keras_zoo.layers import ClassToken, PositionEmbedding
 from keras_zoo.registry import register_model
 from keras_zoo.weight_sets import WeightSet, torchvision_weights
+
+if TYPE_CHECKING:
+    import keras
+
+
+TITLE = "Vision Transformer (ViT)"  # the family as the command line's description names it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +152,11 @@ def vision_transformer(
     grid = (height // patch_size, width // patch_size)
     if kwargs.get("features_only") is True and kwargs.get("out_indices") is None:
         kwargs["out_indices"] = tuple(range(max(num_layers - 3, 0), num_layers))
+    from keras import layers
+
+    from keras_zoo.blocks import attention_block, layer_norm, mlp_block
+    from keras_zoo.features import FeatureOutput
+    from keras_zoo.layers import ClassToken, PositionEmbedding
 
     def features(x):
         x = layers.Conv2D(hidden_dim, patch_size, strides=patch_size, name="conv_proj")(x)
@@ -178,11 +183,15 @@ def vision_transformer(
 
 
 def _class_token(x):
+    from keras import layers
+
     x = layers.Cropping1D((0, x.shape[1] - 1), name="token_pool.crop")(x)
     return layers.Flatten(name="token_pool")(x)
 
 
 def _mean_patch_token(x):
+    from keras import layers
+
     x = layers.Cropping1D((1, 0), name="avgpool.crop")(x)
     return layers.GlobalAveragePooling1D(name="avgpool")(x)
 

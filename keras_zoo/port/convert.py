@@ -18,6 +18,7 @@ import h5py
 import keras
 import numpy as np
 
+from keras_zoo import checks
 from keras_zoo.files import atomic_file, check_writable
 from keras_zoo.port.compare import relative_error
 from keras_zoo.port.loading import fit_checkpoint
@@ -77,9 +78,14 @@ def _identity(path: str) -> tuple[int, int, int]:
 
 
 def torchvision_reference(name: str, classes: int) -> Any:
-    """torchvision's model `name` with `classes` outputs: the default for the numeric check."""
+    """torchvision's model `name` with `classes` outputs: the default for the numeric check.
+
+    torchvision is imported through `keras_zoo.torch_reference.import_torchvision`, which also
+    works on CPU builds of torch that lack torchvision's compiled operators."""
+    from keras_zoo.torch_reference import import_torchvision
+
     try:
-        import torchvision
+        torchvision = import_torchvision()
     except Exception as err:  # missing, or a build whose compiled ops do not match torch's
         raise RuntimeError(
             f"the numeric check needs torch and torchvision ({err}); pass reference= (or "
@@ -164,7 +170,7 @@ def port(
     from keras_zoo.port.reader import read_checkpoint
 
     start = time.perf_counter()
-    src, dst = os.fspath(src), os.fspath(dst)
+    src, dst = checks.check_checkpoint(src, "src"), os.fspath(dst)
     _check_destination(dst)
     before = _identity(src)
     digest = sha256_of(src)  # of the bytes read below: a file that changes meanwhile fails

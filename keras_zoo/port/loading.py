@@ -17,6 +17,12 @@ from keras_zoo.port.mapping import Plan, plan_state_dict, weighted_layers
 _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 
+class WeightsMismatch(ValueError):
+    """A readable weights file whose tensors do not fit the model (shapes or names): the error
+    `fit_checkpoint` and `load_keras_file` raise, which `keras_zoo.pretrained` completes with
+    the family keyword that explains it, where one does."""
+
+
 def checkpoint_params(state_dict: Mapping[str, np.ndarray]) -> int:
     """The parameter count of a state_dict (batch-norm running statistics excluded)."""
     return sum(
@@ -98,7 +104,7 @@ def fit_checkpoint(
         key = plan.mismatched[0].split(":")[0] if plan.mismatched else None
         shape = f": {key} is {tuple(np.shape(state_dict[key + '.weight']))}" if key else ""
         message += f"\nIt looks like {guess}{shape}."
-    raise ValueError(f"{message}\n{plan.report()}")
+    raise WeightsMismatch(f"{message}\n{plan.report()}")
 
 
 def keras_file_classes(path: str, classifier: str) -> int | None:
@@ -138,7 +144,7 @@ def load_keras_file(
     except ValueError as err:
         if before is not None:
             model.set_weights(before)  # nothing partial
-        raise ValueError(f"weights={path!r} do not fit {model.name}: {err}") from None
+        raise WeightsMismatch(f"weights={path!r} do not fit {model.name}: {err}") from None
     if source is model:
         return
     assignments = []
@@ -147,6 +153,6 @@ def load_keras_file(
         if [w.shape for w in theirs] == [tuple(w.shape) for w in layer.weights]:
             assignments.append((layer, theirs))
         elif layer.name not in classifier:
-            raise ValueError(f"weights={path!r}: layer {layer.name} does not fit {model.name}")
+            raise WeightsMismatch(f"weights={path!r}: layer {layer.name} does not fit {model.name}")
     for layer, values in assignments:  # only once everything fits
         layer.set_weights(values)

@@ -66,7 +66,9 @@ def keras_weights_from_torch(layer: keras.layers.Layer, tensors: dict[str, np.nd
         t = np.asarray(tensors[key])
         if key == "weight" and isinstance(layer, keras.layers.DepthwiseConv2D):
             c_m, _, kh, kw = t.shape
-            multiplier = c_m // layer.kernel.shape[2]
+            channels = layer.kernel.shape[2]
+            # a tensor of another width keeps its own channels, and its shape is reported
+            multiplier = c_m // channels if c_m % channels == 0 else 1
             # torch output channel c*m + j is input channel c's j-th filter
             t = t.reshape(-1, multiplier, kh, kw).transpose(2, 3, 0, 1)
         elif key == "weight" and isinstance(layer, keras.layers.Conv2D):

@@ -52,11 +52,14 @@ _TASKS: dict[str, Task] = {}
 
 class TaskData(Protocol):
     """A task's dataset: image `files` with one target each (`targets[i]`), the `names` of the
-    model's outputs it implies (class names; None where the outputs are not named), and its
-    `root` folder or file."""
+    model's outputs it implies (class names; None where the outputs are not named), its `root`
+    folder or file, and, where it comes split into training and validation data, the names of
+    the two (`subsets`: a classifier's ("train", "val") folders; None where `split` draws the
+    validation files)."""
 
     root: str
     files: tuple[str, ...]
+    subsets: tuple[str, str] | None
 
     @property
     def targets(self) -> np.ndarray:
@@ -68,8 +71,9 @@ class TaskData(Protocol):
         """The names of the model's outputs this data implies."""
         ...
 
-    def split(self, validation_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """Indices of the training and validation files."""
+    def split(self, validation_split: float | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of the training and validation files: the given ones where the data comes
+        split (`subsets`), else drawn with `seed`, `validation_split` of them held out."""
         ...
 
 
@@ -99,10 +103,13 @@ class Task(abc.ABC):
     `Evaluation.score` measure; `agreement_name` what `agree` compares, in words;
     `augmentations` the random changes `dataset` may make;
     `named_outputs` whether the data names the model's outputs (a classifier's classes), so
-    that a trained model without the names cannot be read."""
+    that a trained model without the names cannot be read; `names_files` the files
+    `write_names` writes into a run folder, by which weights beside them are known as a run's
+    (a classifier's class_indices.json)."""
 
     name: ClassVar[str]
     named_outputs: ClassVar[bool]
+    names_files: ClassVar[tuple[str, ...]] = ()
     agreement_name: ClassVar[str]
     monitor: ClassVar[Monitor]
     score_name: ClassVar[str]

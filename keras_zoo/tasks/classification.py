@@ -1,6 +1,7 @@
 """Image classification: one class label per image, the model's outputs one score per class.
 
-Data is a class-per-folder tree (`keras_zoo.data.scan_folder`): the labels are the sorted folder
+Data is a class-per-folder tree, or one that comes split into train/ and val/ (validation/,
+test/) trees of the same classes (`keras_zoo.data.scan_dataset`): the labels are the sorted folder
 names' indices, written into a run folder as class_indices.json. The model is trained on its
 logits with cross-entropy and judged by accuracy; predict prints the top classes with their
 softmax probabilities (at a temperature), evaluate adds each class's precision and recall and
@@ -100,14 +101,16 @@ class Classification(Task):
     monitor = Monitor("val_accuracy", "max", "validation accuracy")
     score_name = "accuracy"
     named_outputs = True
+    names_files = (CLASS_INDICES,)
     agreement_name = "top-1 agreement"
     augmentations = ("flip", "crop")
 
     def read(self, root: str | os.PathLike, *, argument: str = "data", verify: bool = True) -> Any:
-        """The class-per-folder tree at `root` (`keras_zoo.data.scan_folder`)."""
-        from keras_zoo.data import scan_folder
+        """The class-per-folder tree at `root`, or its train/ and val/ (validation/, test/)
+        trees where it comes split (`keras_zoo.data.scan_dataset`)."""
+        from keras_zoo.data import scan_dataset
 
-        return scan_folder(root, argument=argument, verify=verify)
+        return scan_dataset(root, argument=argument, verify=verify)
 
     def head(self, names: Sequence[str] | None) -> dict[str, Any]:
         """A classifier of one logit per class."""
