@@ -109,6 +109,20 @@ def test_a_run_command_prints_no_tensorflow_log_line_and_a_line_per_epoch_in_a_p
     # Keras' line of the epoch, not a progress bar's backspaces and escape codes
     assert "\b" not in done.stdout and "\x1b[" not in done.stdout, repr(done.stdout)
     assert re.search(r"^3/3 - \d+s - .*val_accuracy: ", done.stdout, re.MULTILINE), done.stdout
+    # predict with the run's weights: its lines only, nothing on stderr
+    image = data / "blue" / sorted(os.listdir(data / "blue"))[0]
+    weights = tmp_path / "out" / "best.weights.h5"
+    done = subprocess.run(
+        [script, "predict", "resnet18", "--weights", str(weights), str(image), "--top-k", "1"],
+        capture_output=True,
+        text=True,
+        env=_user_environment(),
+        timeout=600,
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-3000:]
+    assert re.fullmatch(rf"{re.escape(str(image))}: (blue|green|red) \S+\n", done.stdout), (
+        done.stdout
+    )
 
 
 NATIVE = (
