@@ -8,12 +8,14 @@ True
 The registry (`list_models`, `model_info`, `list_weights`) loads without Keras, so without
 TensorFlow: `keras-zoo --help`, `list` and `info` start at once. The rest (`build`, `export`,
 the submodules) is imported on first use, or at once where Keras is loaded already
-(`register_keras_objects`).
+(`register_keras_objects`), or as soon as Keras is.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -77,9 +79,10 @@ _KERAS_OBJECTS = ("blocks", "description", "features", "layers")
 
 def register_keras_objects() -> None:
     """Imports what needs Keras, which registers keras_zoo's layers, activations and described
-    model with Keras for `keras.models.load_model`. `import keras_zoo` does it where Keras is
-    loaded already, and `build` does it; a program that imports keras_zoo before Keras and
-    then loads a saved model with Keras alone calls it first.
+    model with Keras for `keras.models.load_model`, and the names that need Keras. Nobody
+    needs to call it: `import keras_zoo` registers the Keras objects where Keras is loaded
+    already, or as soon as Keras is imported (`_RegisterAfterKeras`), and `build` imports the
+    rest.
 
     >>> import keras_zoo
     >>> keras_zoo.register_keras_objects()
@@ -90,8 +93,41 @@ def register_keras_objects() -> None:
         __getattr__(name)
 
 
+class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
+    """Runs `register_keras_objects` as soon as Keras has been imported, so that
+    `import keras_zoo` followed by `import keras` and `keras.models.load_model` reads a saved
+    keras_zoo model, whichever is imported first, while the command line's help (which imports
+    neither) starts at once."""
+
+    finding = False
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != "keras" or self.finding:
+            return None
+        self.finding = True  # the spec of Keras, found as without this finder
+        try:
+            spec = importlib.util.find_spec("keras")
+        finally:
+            self.finding = False
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        run = spec.loader.exec_module
+
+        def run_then_register(module: Any) -> None:
+            run(module)
+            if self in sys.meta_path:  # (a spec may be found and not loaded: kept till then)
+                sys.meta_path.remove(self)
+            for name in _KERAS_OBJECTS:  # (not the rest: Keras may come in mid-import of it)
+                importlib.import_module(f"{__name__}.{name}")
+
+        spec.loader.exec_module = run_then_register  # type: ignore[method-assign]
+        return spec
+
+
 if "keras" in sys.modules:  # nothing to save at start-up: all of it, as before Keras was lazy
     register_keras_objects()
+elif not any(isinstance(f, _RegisterAfterKeras) for f in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterAfterKeras())
 
 
 __all__ = [

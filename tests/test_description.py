@@ -1,6 +1,8 @@
 """keras_zoo.describe: what a built model is, kept through save/load, training runs and exports."""
 
 import json
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -39,6 +41,24 @@ def test_the_description_survives_save_and_load(tmp_path, rng):
     assert keras_zoo.describe(loaded) == keras_zoo.describe(model)
     x = rng.uniform(size=(2, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("first", ["import keras_zoo", "import keras"])
+def test_a_new_process_loads_a_saved_model_whichever_it_imports_first(first, tmp_path):
+    # keras_zoo loads Keras lazily (its command line's help starts without it); Keras must still
+    # know keras_zoo's layers and described model when it loads a file, in either order, and
+    # where TensorFlow (which imports Keras itself) comes in between
+    model = keras_zoo.build("shufflenet_v2_x0_5", input_shape=(32, 32, 3), classes=3)
+    model.save(tmp_path / "m.keras")
+    imports = "import keras_zoo; import tensorflow; import keras"
+    if first == "import keras":
+        imports = "import keras; import keras_zoo"
+    script = f"{imports}; print(keras_zoo.describe(keras.models.load_model('m.keras')).id)"
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["shufflenet_v2_x0_5"]
 
 
 def test_the_folded_copy_keeps_the_description_through_save_and_load(tmp_path):
