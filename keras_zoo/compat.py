@@ -67,6 +67,24 @@ def build_from_batch(model: keras.Model, batch: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# building what fit needs before its first step
+
+
+def build_for_fit(model: keras.Model, element_spec: Any) -> None:
+    """Creates the variables of a compiled `model` (its layers', its optimizer's, its compiled
+    loss's and metrics') from `element_spec`, the (inputs, targets) specs of its training data
+    (a tf.data element_spec), before fit.
+
+    Without a distribution strategy Keras leaves them to the first trace of the train step, and
+    tf.function traces a function that creates variables twice: built first, the first epoch
+    of mobilenet_v3_small at 32x32 starts in about half the time.
+    Assumes: `model._symbolic_build(data_batch=...)` builds all four from a batch of objects
+    with `shape` and `dtype`, as fit does under a strategy (Keras >= 3.5).
+    """
+    model._symbolic_build(data_batch=element_spec)
+
+
+# ---------------------------------------------------------------------------------------------
 # Keras weights files
 
 

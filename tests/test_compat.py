@@ -59,6 +59,30 @@ def test_build_from_batch_builds_the_model_from_the_batch_given():
     )
 
 
+@pytest.mark.parametrize("built_first", [False, True])
+def test_build_for_fit_lets_fit_trace_its_step_once(built_first):
+    """Built from the data's element_spec, fit finds every variable made and traces its train
+    step once; without it (the case Keras leaves alone) the step is traced twice."""
+    import tensorflow as tf
+
+    model, *_ = _functional()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    data = tf.data.Dataset.from_tensor_slices(
+        (np.ones((4, 4), "float32"), np.zeros(4, "int64"))
+    ).batch(2)
+    traces = []
+    step = model.train_step
+    model.train_step = lambda batch: traces.append(1) or step(batch)
+    if built_first:
+        compat.build_for_fit(model, data.element_spec)
+        assert model.optimizer.built, BROKE.format(keras.version(), "build_for_fit")
+    model.fit(data, epochs=1, verbose=0)
+    assert len(traces) == (1 if built_first else 2), (
+        BROKE.format(keras.version(), "build_for_fit")
+        + f"fit traced its train step {len(traces)} times"
+    )
+
+
 def test_weights_file_classes_reads_the_last_dense_layer(tmp_path):
     model, *_ = _functional()
     path = str(tmp_path / "m.weights.h5")
