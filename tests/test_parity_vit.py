@@ -4,8 +4,9 @@ The reference is torchvision's own VisionTransformer (torchvision.models.get_mod
 the same image_size), with every parameter random (tests/torch_models.py); its state_dict is
 loaded into the Keras model by name, through the porter's layout table (the packed
 in_proj_weight split into query, key and value), and the logits are compared as
-max |keras - torch| / max |torch|: <= 2e-5 in float32 and <= 1e-10 in float64, at 224x224 and
-at another multiple of the patch size.
+max |keras - torch| / max |torch|: <= 2e-5 in float32 at 224x224 and at another multiple of
+the patch size, and <= 1e-10 in float64 at one of the two sizes for each id (a size-dependent
+mistake, in the patch grid or the position embedding, is off by far more than float32's 2e-5).
 """
 
 import numpy as np
@@ -41,6 +42,8 @@ def test_float32_logits_match_torch(name, size, rng):
     assert _logit_error(name, size, rng, torch.float32) <= FLOAT32_TOLERANCE
 
 
-@pytest.mark.parametrize("name, size", CASES)
+@pytest.mark.parametrize(
+    "name, size", [c for c in CASES if c.id in ("vit_b_16-160", "vit_b_32-224")]
+)
 def test_float64_logits_equal_torch(name, size, rng, float64):
     assert _logit_error(name, size, rng, torch.float64) <= FLOAT64_TOLERANCE
