@@ -1,4 +1,5 @@
-"""The package's public functions carry type hints (ruff and mypy run in scripts/lint.sh)."""
+"""The package's public functions carry type hints (ruff and mypy run in scripts/lint.sh), and no
+module grows past MAX_LINES: a module that does is holding more than one job."""
 
 import ast
 import pathlib
@@ -6,6 +7,7 @@ import pathlib
 import keras_zoo
 
 PACKAGE = pathlib.Path(keras_zoo.__file__).parent
+MAX_LINES = 750
 
 
 def _unannotated(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
@@ -58,3 +60,13 @@ def test_the_check_sees_a_missing_hint():
     )
     found = {name: _unannotated(fn) for name, fn in _public_functions(tree)}
     assert found == {"f": ["y"], "C.m": ["the return"]}
+
+
+def test_no_module_is_longer_than_max_lines():
+    long = {
+        str(path.relative_to(PACKAGE.parent)): lines
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for lines in [len(path.read_text().splitlines())]
+        if lines > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines (split them by job): {long}"
