@@ -33,12 +33,13 @@ def build(name: str | None = None, /, **kwargs: Any) -> DescribedModel:
 
     weights may be "imagenet" (the id's default weight set: the first of
     `keras_zoo.list_weights(name)`), a weight set's key ("torchvision:IMAGENET1K_V2",
-    "timm:resnet50.a1_in1k"), a PyTorch checkpoint (.pth, .pt, .bin, .ckpt, .safetensors; its
-    key layout, torchvision's, timm's or megvii's, is detected) or a Keras weights file
-    (.weights.h5, .h5). Without the top or with another `classes`, the classifier's weights are
-    left out on purpose; every other weight must fit. A top of 1000 classes loaded from the
-    weights is ImageNet-1k's: the description names its classes ("n01440764 tench", WordNet id
-    and name). With 1 or 4 input channels the first
+    "timm:resnet50.a1_in1k"), a PyTorch checkpoint (.pth, .pth.tar, .pt, .bin, .ckpt,
+    .safetensors; its key layout, torchvision's, timm's, megvii's or PFLD-pytorch's, is
+    detected) or a Keras weights file (.weights.h5, .h5). Without the top or with another
+    `classes`, the classifier's weights are left out on purpose (and an optional part's, such
+    as PFLD's auxiliary net, when the model is built without it); every other weight must fit.
+    A top of 1000 classes loaded from the weights is ImageNet-1k's: the description names its
+    classes ("n01440764 tench", WordNet id and name). With 1 or 4 input channels the first
     convolution's pretrained weights are adapted (timm's adapt_input_conv).
 
     >>> import keras_zoo

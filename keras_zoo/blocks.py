@@ -28,10 +28,13 @@ Tensor = Any  # a Keras tensor: symbolic while a model is built
 ActivationSpec = str | Callable[[Any], Any] | None
 
 
-def _pad(x: Tensor, kernel_size: int, stride: int, name: str) -> tuple[Tensor, str]:
-    """(x, padding) so that a k x k window at `stride` pads k // 2 on every side, as PyTorch."""
-    pad = kernel_size // 2
-    if pad and stride > 1:
+def _pad(
+    x: Tensor, kernel_size: int, stride: int, name: str, padding: int | None = None
+) -> tuple[Tensor, str]:
+    """(x, padding) so that a k x k window at `stride` pads `padding` (by default k // 2) on
+    every side, as PyTorch."""
+    pad = kernel_size // 2 if padding is None else padding
+    if pad and (stride > 1 or pad != kernel_size // 2):
         return layers.ZeroPadding2D(pad, name=f"{name}.pad")(x), "valid"
     return x, "same" if pad else "valid"
 
@@ -45,16 +48,18 @@ def conv2d(
     *,
     name: str,
     use_bias: bool = False,
+    padding: int | None = None,
 ) -> Tensor:
-    """A k x k convolution padded as PyTorch pads it (k // 2 on every side). A grouped one is
-    keras_zoo.layers.Conv2D: TensorFlow's own grouped kernel, not Keras' XLA function. Either
-    way TensorFlow computes it as one op: a batch norm after it is `fused`."""
-    x, padding = _pad(x, kernel_size, stride, name)
+    """A k x k convolution padded as PyTorch pads it: `padding` on every side, by default
+    k // 2. A grouped one is keras_zoo.layers.Conv2D: TensorFlow's own grouped kernel, not
+    Keras' XLA function. Either way TensorFlow computes it as one op: a batch norm after it
+    is `fused`."""
+    x, keras_padding = _pad(x, kernel_size, stride, name, padding)
     return (Conv2D if groups > 1 else layers.Conv2D)(
         filters,
         kernel_size,
         strides=stride,
-        padding=padding,
+        padding=keras_padding,
         groups=groups,
         use_bias=use_bias,
         name=name,
@@ -208,13 +213,17 @@ def conv_bn_act(
     epsilon: float = TORCH_BN_EPSILON,
     momentum: float = TORCH_BN_MOMENTUM,
     depthwise: bool = False,
+    padding: int | None = None,
 ) -> Tensor:
     """torchvision's Conv2dNormActivation: layers `name`.0 (conv), `name`.1 (batch norm) and
-    `name`.2 (activation). depthwise=True makes the convolution depthwise."""
+    `name`.2 (activation). depthwise=True makes the convolution depthwise; `padding` is the
+    convolution's on every side (by default k // 2)."""
     if depthwise:
+        if padding is not None:
+            raise ValueError(f"{name}: a depthwise convolution here pads k // 2")
         x = depthwise_conv2d(x, kernel_size, stride, name=f"{name}.0")
     else:
-        x = conv2d(x, filters, kernel_size, stride, groups, name=f"{name}.0")
+        x = conv2d(x, filters, kernel_size, stride, groups, name=f"{name}.0", padding=padding)
     x = batch_norm(x, name=f"{name}.1", fused=not depthwise, epsilon=epsilon, momentum=momentum)
     return activation(x, activation_kind, name=f"{name}.2")
 
@@ -294,10 +303,14 @@ def inverted_res_block(
     se_channels: int | Callable[[int, int], int] = mobilenet_v3_se_channels,
     se_activation: ActivationSpec = "relu",
     se_gate: ActivationSpec = "hardsigmoid",
+    residual: bool | None = None,
+    flat: bool = False,
 ) -> Tensor:
     """MobileNet V2/V3 inverted residual: 1x1 expand + activation (skipped when `expanded`
     equals the input channels), k x k depthwise + activation, optional squeeze-and-excitation,
-    1x1 linear projection; a residual add when stride is 1 and channels are unchanged.
+    1x1 linear projection; a residual add when stride is 1 and channels are unchanged, or as
+    `residual` says where a source sets it per block (PFLD-pytorch's use_res_connect, False
+    for some blocks that could have one).
 
     The squeeze-and-excitation (`se_block`) squeezes to `se_channels`: a number, or a function
     of (input channels, expanded channels), by default MobileNet V3's
@@ -306,7 +319,10 @@ def inverted_res_block(
 
     Layers are named as torchvision's nn.Sequential `name`.`seq` numbers them: V2
     ("features.3.conv") has the projection as two entries (conv, batch norm); V3
-    ("features.3.block") as one Conv2dNormActivation (`project_as_unit=True`).
+    ("features.3.block") as one Conv2dNormActivation (`project_as_unit=True`). `flat=True`
+    numbers every layer of the sequence on its own (PFLD-pytorch's InvertedResidual.conv:
+    expansion conv, batch norm, ReLU at 0, 1, 2, the depthwise ones at 3, 4, 5, the
+    projection's conv and batch norm at 6, 7).
 
     >>> import keras
     >>> y = inverted_res_block(keras.Input((56, 56, 24)), 144, 24, activation_kind="relu6",
@@ -316,23 +332,45 @@ def inverted_res_block(
     """
     inputs = x
     bn: dict[str, Any] = dict(epsilon=epsilon, momentum=momentum)
-    i = 0
-    if expanded != x.shape[-1]:
-        x = conv_bn_act(
-            x, expanded, 1, name=f"{name}.{seq}.{i}", activation_kind=activation_kind, **bn
+    if flat and (use_se or project_as_unit):
+        raise ValueError(
+            f"{name}: flat numbering takes no squeeze-and-excitation and no unit projection"
         )
-        i += 1
-    x = conv_bn_act(
-        x,
-        expanded,
-        kernel_size,
-        stride,
-        name=f"{name}.{seq}.{i}",
-        activation_kind=activation_kind,
-        depthwise=True,
-        **bn,
-    )
-    i += 1
+    can_add = stride == 1 and inputs.shape[-1] == filters
+    if residual and not can_add:
+        raise ValueError(
+            f"{name}: a residual needs stride 1 and unchanged channels, got stride {stride} and "
+            f"{inputs.shape[-1]} -> {filters} channels"
+        )
+    i = 0
+
+    def conv_step(x: Tensor, out: int, kernel: int, step_stride: int, depthwise: bool) -> Tensor:
+        nonlocal i
+        if not flat:
+            x = conv_bn_act(
+                x,
+                out,
+                kernel,
+                step_stride,
+                name=f"{name}.{seq}.{i}",
+                activation_kind=activation_kind,
+                depthwise=depthwise,
+                **bn,
+            )
+            i += 1
+            return x
+        if depthwise:
+            x = depthwise_conv2d(x, kernel, step_stride, name=f"{name}.{seq}.{i}")
+        else:
+            x = conv2d(x, out, kernel, step_stride, name=f"{name}.{seq}.{i}")
+        x = batch_norm(x, name=f"{name}.{seq}.{i + 1}", fused=not depthwise, **bn)
+        x = activation(x, activation_kind, name=f"{name}.{seq}.{i + 2}")
+        i += 3
+        return x
+
+    if expanded != x.shape[-1]:
+        x = conv_step(x, expanded, 1, 1, depthwise=False)
+    x = conv_step(x, expanded, kernel_size, stride, depthwise=True)
     if use_se:
         squeeze = se_channels(inputs.shape[-1], expanded) if callable(se_channels) else se_channels
         x = se_block(
@@ -344,7 +382,7 @@ def inverted_res_block(
     else:
         x = conv2d(x, filters, 1, name=f"{name}.{seq}.{i}")
         x = batch_norm(x, name=f"{name}.{seq}.{i + 1}", fused=True, **bn)
-    if stride == 1 and inputs.shape[-1] == filters:
+    if can_add if residual is None else residual:
         return layers.Add(name=name)([inputs, x])
     return layers.Identity(name=name)(x)
 

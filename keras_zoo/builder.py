@@ -5,17 +5,19 @@ A family's public function takes its own keywords and `**kwargs`, which it hands
 tensors:
 
 - `features(inputs) -> feature_map`: the body, which marks its feature outputs with
-  `keras_zoo.features.FeatureOutput` layers: a CNN its four stage outputs (`StageOutput`,
-  strides 4, 8, 16, 32), a transformer each block's tokens on their grid;
-- `head(pooled, classes) -> logits`: the classifier on the globally average-pooled features.
+  `keras_zoo.features.FeatureOutput` layers: a CNN its stage outputs (`StageOutput`, strides
+  4, 8, 16, 32; PFLD's stop at 16), a transformer each block's tokens on their grid;
+- `head(pooled, classes) -> logits`: the classifier on the globally average-pooled features
+  (or a dict of named outputs: PFLD's landmarks and, for training, head-pose angles).
 
 `features_only=True` returns the marked outputs that `out_indices` picks (`feature_info`'s
 order), tokens as the maps of their patch tokens (`TokensToMap`, named after the last part of
 the block's name: `encoder_layer_N_map`).
 
-A family whose body is not a feature map (a Vision Transformer's tokens) passes `pools`, its
-own pooling functions by the `pooling` name that picks them, the first being what the top
-pools with; the CNNs' default is a global average ("avg", also the top's) and max ("max").
+A family whose body is not a feature map (a Vision Transformer's tokens; PFLD's multi-scale
+fusion, already a vector) passes `pools`, its own pooling functions by the `pooling` name that
+picks them, the first being what the top pools with; the CNNs' default is a global average
+("avg", also the top's) and max ("max").
 
 Without input_shape and input_tensor the input is `default_input_size` (height, width) with 3
 channels: `keras_zoo.build` passes the input size of the weights' preprocessing, else the id's
@@ -153,12 +155,14 @@ def build_model(
 
 def _feature_maps(features: list[FeatureInfo], out_indices: Any, name: str) -> list[Any]:
     """The outputs of `features` that `out_indices` picks (default every one), tokens as the
-    maps of their patch tokens; a CNN has its four stages, a transformer a feature per block."""
+    maps of their patch tokens; a CNN has its stages (four for most), a transformer a feature
+    per block."""
     from keras_zoo.layers import TokensToMap
 
     tokens = any(feature.grid is not None for feature in features)
-    if not tokens and len(features) != N_STAGES:  # a family bug, not a user error
-        raise RuntimeError(f"{name}: expected {N_STAGES} stage outputs, found {len(features)}")
+    # most CNNs have four stages, PFLD three (strides 4, 8, 16)
+    if not tokens and not 1 <= len(features) <= N_STAGES:  # a family bug, not a user error
+        raise RuntimeError(f"{name}: expected 1 to {N_STAGES} stage outputs, found {len(features)}")
     out_indices = checks.check_out_indices(
         tuple(range(len(features))) if out_indices is None else out_indices,
         len(features),

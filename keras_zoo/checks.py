@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from typing import Any, Literal, overload
 
 KERAS_WEIGHT_SUFFIXES = (".weights.h5", ".h5")
-TORCH_WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
+# .pth.tar: the name PyTorch's ImageNet example and PFLD-pytorch give their training checkpoints
+TORCH_WEIGHT_SUFFIXES = (".pth", ".pth.tar", ".pt", ".bin", ".ckpt", ".safetensors")
 # the smallest input height and width: every family halves it five times (strides 2 to 32)
 MIN_IMAGE_SIZE = 32
 
@@ -106,6 +107,24 @@ def check_input_shape(
             f"integer, got {channels!r}"
         )
     return tuple(input_shape)
+
+
+def check_fixed_input_size(
+    shape: Any, size: tuple[int, int], *, name: str, why: str, arg: str = "input_shape"
+) -> None:
+    """ValueError unless the (height, width, channels) `shape` has the (height, width) `size`
+    that model `name` is built for (`why` says what fixes it); a malformed shape is left to
+    `check_input_shape`.
+
+    >>> check_fixed_input_size((128, 128, 3), (112, 112), name="pfld", why="fixed pools")
+    Traceback (most recent call last):
+    ...
+    ValueError: input_shape (128, 128, 3): pfld takes 112x112 inputs only (fixed pools)
+    """
+    if isinstance(shape, (tuple, list)) and len(shape) == 3 and tuple(shape[:2]) != tuple(size):
+        raise ValueError(
+            f"{arg} {tuple(shape)}: {name} takes {size[0]}x{size[1]} inputs only ({why})"
+        )
 
 
 def check_weights(weights: Any) -> str | None:

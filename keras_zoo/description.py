@@ -39,15 +39,15 @@ class ModelDescription:
     Attributes:
         id: the model id, e.g. "resnet50".
         family: the family module that builds it, e.g. "resnet".
-        task: what the outputs mean, e.g. "classification".
+        task: what the outputs mean, e.g. "classification", "landmarks".
         keywords: the build keywords that rebuild the architecture (`build(id, **keywords)`):
             the family's own (alpha, groups, ...) and the shared ones given (classes,
             input_shape, include_top, ...); never `weights`.
         weights: the weight set's key ("timm:resnet50.a1_in1k") or the weights file loaded,
             None for random initialisation.
-        weights_layout: the key layout of the weights loaded: "torchvision", "timm", "megvii"
-            for PyTorch checkpoints, "keras" for Keras weights files, None without weights or
-            for a checkpoint in no known layout.
+        weights_layout: the key layout of the weights loaded: "torchvision", "timm", "megvii",
+            "pfld_pytorch" for PyTorch checkpoints, "keras" for Keras weights files, None
+            without weights or for a checkpoint in no known layout.
         preprocessing: how the model's inputs are prepared (the weight set's evaluation, else
             the id's).
         class_names: the name of each output class, or None when unknown: a training run's

@@ -5,8 +5,8 @@ keras_zoo.port imports nothing from the zoo: the registry's answers (`identify`,
 
 `weights` is None, "imagenet" (the id's first weight set), a weight set's key
 ("torchvision:IMAGENET1K_V2", "timm:resnet50.a1_in1k", "megvii:ShuffleNetV1-1.0x-group3"),
-a PyTorch checkpoint (.pth, .pt, .bin, .ckpt, .safetensors: its key layout is detected) or a
-Keras weights file (.weights.h5, .h5).
+a PyTorch checkpoint (.pth, .pth.tar, .pt, .bin, .ckpt, .safetensors: its key layout is
+detected) or a Keras weights file (.weights.h5, .h5).
 
 Published checkpoints are downloaded once into Keras' cache folder ($KERAS_HOME, default
 ~/.keras) under keras_zoo/torch/ and checked against their published sha256 (or its prefix in
@@ -34,7 +34,7 @@ from keras_zoo.files import atomic_file
 from keras_zoo.layers import PositionEmbedding
 from keras_zoo.port import convert, loading
 from keras_zoo.port.key_maps import convert_state_dict, detect_layout
-from keras_zoo.port.mapping import plan_state_dict, weighted_layers
+from keras_zoo.port.mapping import Plan, plan_state_dict, weighted_layers
 from keras_zoo.port.reader import read_checkpoint
 from keras_zoo.port.tensors import adapt_input_conv, resample_position_embedding
 from keras_zoo.registry import ModelInfo, list_models, model_info, weight_set_of
@@ -58,9 +58,9 @@ def cache_path(ws: WeightSet) -> str:
 class Weights:
     """What a `weights` argument resolved to: a Keras weights file, or a PyTorch checkpoint
     already read and converted to the model's names (`state`), and the weight set it came
-    from, if any. `layout` is the checkpoint's key layout ("torchvision", "timm", "megvii"),
-    "keras" for a Keras weights file, None for a checkpoint in no known layout. `classes`: the
-    outputs of the weights' classifier, None where they hold none."""
+    from, if any. `layout` is the checkpoint's key layout ("torchvision", "timm", "megvii",
+    "pfld_pytorch"), "keras" for a Keras weights file, None for a checkpoint in no known
+    layout. `classes`: the outputs of the weights' classifier, None where they hold none."""
 
     spec: str
     path: str
@@ -273,6 +273,19 @@ def adapt_position_embeddings(model: keras.Model, state: Mapping[str, np.ndarray
     return state
 
 
+def optional_modules(
+    model: keras.Model, info: ModelInfo, state: Mapping[str, np.ndarray]
+) -> tuple[str, ...]:
+    """The modules of `state` that may be left out of `model`: its classifier's, and every
+    module of an optional part (`ModelInfo.parts`) that the model was built without."""
+    names = [layer.name for layer in weighted_layers(model)]
+    absent = tuple(
+        f"{part}." for part in info.parts if not any(n.startswith(f"{part}.") for n in names)
+    )
+    unused = {key.rpartition(".")[0] for key in state if absent and key.startswith(absent)}
+    return (*info.classifier, *sorted(unused))
+
+
 def identify(state_dict: Mapping[str, np.ndarray]) -> str | None:
     """The registered id whose architecture the state_dict fits, with the state_dict's own
     number of classes (a fine-tuned checkpoint is told by its backbone), if any: what a
@@ -367,12 +380,14 @@ def _fit_test(
         def adapted(m: keras.Model) -> dict:
             return adapt_position_embeddings(m, adapt_input_channels(m, weights.state or {}))
 
-        plan = plan_state_dict(model, adapted(model), optional_modules=info.classifier)
-        if plan.missing or plan.unexpected or not plan.mismatched:
+        def plan(m: keras.Model) -> Plan:
+            optional = optional_modules(m, info, weights.state or {})
+            return plan_state_dict(m, adapted(m), optional_modules=optional)
+
+        first = plan(model)
+        if first.missing or first.unexpected or not first.mismatched:
             return None
-        return lambda candidate, _: (
-            plan_state_dict(candidate, adapted(candidate), optional_modules=info.classifier).fits
-        )
+        return lambda candidate, _: plan(candidate).fits
     try:
         in_file = Counter(compat.weights_file_shapes(weights.path))
     except OSError:
@@ -432,7 +447,7 @@ def _load(
                 name=f"{model.name}_full",
                 classes=classes,
                 classifier_activation=None,
-                input_shape=(None, None, model.inputs[0].shape[-1]),
+                input_shape=tuple(model.inputs[0].shape[1:]),
             )
 
         loading.load_keras_file(model, weights.path, info.classifier, full_model)
@@ -441,7 +456,7 @@ def _load(
         model,
         adapt_position_embeddings(model, adapt_input_channels(model, weights.state)),
         source=os.path.basename(weights.path),
-        optional_modules=info.classifier,
+        optional_modules=optional_modules(model, info, weights.state),
         identify=identify,
     )
 
@@ -449,15 +464,19 @@ def _load(
 def model_for_checkpoint(
     name: str, state: Mapping[str, np.ndarray], layout: str | None
 ) -> keras.Model:
-    """`build(name)` without softmax, with as many classes as the checkpoint's classifier and
-    the keywords its layout needs: what `port(name, ...)` ports into."""
+    """`build(name)` without softmax, with as many classes as the checkpoint's classifier, the
+    keywords its layout needs and every optional part (`ModelInfo.parts`) it holds, at the id's
+    input size: what `port(name, ...)` ports into."""
     info = model_info(name)
     kwargs = dict(
         info.layout_config.get(layout or "", {}),
         name=name,
-        input_shape=(None, None, 3),
+        input_shape=info.input_size,
         classifier_activation=None,
     )
+    for part, keywords in info.parts.items():
+        if any(key.startswith(f"{part}.") for key in state):
+            kwargs.update(keywords)
     model = info.builder(**kwargs)
     top = model.get_layer(info.classifier[-1])
     rows = state.get(f"{top.name}.weight")

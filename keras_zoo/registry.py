@@ -40,8 +40,8 @@ class ModelInfo:
             (the architecture only: weights are loaded above it, by `keras_zoo.build`).
         params: trainable parameter count at the default settings (equals the reference
             PyTorch model's parameter count).
-        gmacs: multiply-accumulates of one 224x224 image, in billions, as published for the
-            reference weights (convolutions and dense layers).
+        gmacs: multiply-accumulates of one image at `input_size` (224x224 for most ids), in
+            billions, as published for the reference weights (convolutions and dense layers).
         classifier: the module paths of the classifier's weighted layers, whose checkpoint
             tensors are left out without the top or with another number of classes.
         weights: the published weight sets (`keras_zoo.weight_sets.WeightSet`); the first is
@@ -51,7 +51,14 @@ class ModelInfo:
         preprocessing: how inputs are prepared: the default weight set's evaluation, or
             ImageNet's usual one for ids without weights.
         config: the architecture settings the id fixes (not user keywords).
-        task: what the model's outputs mean ("classification": one score per class).
+        task: what the model's outputs mean ("classification": one score per class;
+            "landmarks": the coordinates of points on a face crop).
+        parts: the optional parts of the architecture, by the module path their layers are
+            named under, each with the build keywords that add it, e.g. PFLD's
+            {"auxiliarynet": {"auxiliary": True}}. A checkpoint's tensors of a part the model
+            was built without are left out on purpose (a trained PFLD's auxiliary head-pose
+            net, which inference does not run); `port` builds the model with every part the
+            checkpoint holds.
 
     input_size, mean, std, channel_order, crop_pct, interpolation and top1 are read from
     `preprocessing` and the default weight set.
@@ -68,6 +75,7 @@ class ModelInfo:
     preprocessing: Preprocessing = Preprocessing()
     config: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     task: str = "classification"
+    parts: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def default_weights(self) -> WeightSet | None:

@@ -131,6 +131,33 @@ def test_wrappers_and_prefixes_are_unwrapped(tmp_path, fmt, wrap):
     assert_same(read_checkpoint(save(wrap(sd), tmp_path / "w.pth", fmt)), sd)
 
 
+@pytest.mark.parametrize("fmt", ["zip", "legacy"])
+def test_state_dicts_side_by_side_read_as_one(tmp_path, fmt):
+    # PFLD-pytorch's train.py: {"epoch", "pfld_backbone": ..., "auxiliarynet": ...}
+    net, head = small_net().state_dict(), torch.nn.Linear(5, 2).state_dict()
+    checkpoint = {
+        "epoch": 7,
+        "best": 0.5,
+        "backbone": net,
+        "head": {f"module.{k}": v for k, v in head.items()},
+    }
+    got = read_checkpoint(save(checkpoint, tmp_path / "two.pth.tar", fmt))
+    assert_same(
+        got,
+        {
+            **{f"backbone.{k}": v for k, v in net.items()},
+            **{f"head.{k}": v for k, v in head.items()},
+        },
+    )
+    # a value beside them that is not plain data (an optimizer's state) makes it no state_dict
+    optimizer = {"state": {}, "param_groups": [{"lr": 0.1}]}
+    path = save({"backbone": net, "optimizer": optimizer}, tmp_path / "opt.pth", fmt)
+    with pytest.raises(
+        ValueError, match=r"opt.pth holds a dict with non-tensor entries \('backbone'"
+    ):
+        read_checkpoint(path)
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_arrays_are_in_memory_and_outlive_the_file(tmp_path, fmt):
     sd = small_net().state_dict()

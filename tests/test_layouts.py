@@ -226,9 +226,9 @@ def test_identity_layouts_keep_names():
 
 
 def test_unknown_layout_lists_the_known_ones():
-    with pytest.raises(ValueError, match="torchvision.*timm.*megvii"):
+    with pytest.raises(ValueError, match="torchvision.*timm.*megvii.*pfld_pytorch"):
         convert_state_dict({"conv1.weight": np.zeros((1, 3, 1, 1))}, "caffe")
-    assert set(LAYOUTS) == {"torchvision", "timm", "megvii"}
+    assert set(LAYOUTS) == {"torchvision", "timm", "megvii", "pfld_pytorch"}
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,13 @@ from tests.conftest import make_tree
 PACKAGE = pathlib.Path(keras_zoo.__file__).parent
 
 
-def test_classification_is_the_task_of_every_registered_id_and_of_a_plain_model():
-    assert {keras_zoo.model_info(n).task for n in keras_zoo.list_models()} == {"classification"}
+def test_classification_is_the_task_of_an_id_by_default_and_of_a_plain_model():
+    # PFLD's ids name theirs, facial landmarks
+    assert {keras_zoo.model_info(n).task for n in keras_zoo.list_models()} == {
+        "classification",
+        "landmarks",
+    }
+    assert registry.ModelInfo.__dataclass_fields__["task"].default == "classification"
     assert isinstance(task_of(keras.Sequential([keras.layers.Dense(2)])), Classification)
     model = keras_zoo.build("resnet18", input_shape=(32, 32, 3), classes=3)
     assert task_of(model) is task_named("classification") is task_of(keras_zoo.describe(model))

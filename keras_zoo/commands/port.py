@@ -10,7 +10,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Declares `keras-zoo port`."""
     p = subparsers.add_parser("port", help="port a PyTorch checkpoint into a Keras weights file")
     p.add_argument("name", help="model id, e.g. resnet50")
-    p.add_argument("src", help="PyTorch checkpoint (.pth, .pt, .bin, .ckpt, .safetensors)")
+    p.add_argument(
+        "src", help="PyTorch checkpoint (.pth, .pth.tar, .pt, .bin, .ckpt, .safetensors)"
+    )
     p.add_argument("dst", help="Keras weights file to write (.weights.h5, or .h5 for legacy H5)")
     p.add_argument(
         "--check",

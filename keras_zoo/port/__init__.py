@@ -11,7 +11,8 @@ arguments (`keras_zoo.pretrained` passes them).
 - `identify(state_dict, candidates)`: which architecture a checkpoint fits;
 - `compare(model, module, images)`: where a port first diverges, layer by layer;
 - `detect_layout(keys)`, `convert_state_dict(state_dict, layout)`: other layouts (timm's
-  MobileNets) renamed into keras_zoo's by the tables in `LAYOUTS` (key_maps.py);
+  MobileNets, PFLD-pytorch's training checkpoints) renamed into keras_zoo's by the tables in
+  `LAYOUTS` (key_maps.py);
 - `adapt_input_conv(weight, in_channels)`: an RGB first convolution for other input channels;
 - `resample_position_embedding(embedding, grid)`: a ViT position embedding for another grid of
   patches (bicubic, as timm's resample_abs_pos_embed).

@@ -2,7 +2,10 @@
 by tables.
 
 keras_zoo's layer names are torchvision's module paths (megvii's for ShuffleNet V1, timm's for
-MobileNet V1), so checkpoints in those layouts load as they are. timm's MobileNet V2 and V3
+MobileNet V1, PFLD-pytorch's for PFLD), so checkpoints in those layouts load as they are.
+PFLD-pytorch's train.py saves the backbone's and the auxiliary net's state_dicts side by side
+({"pfld_backbone": ..., "auxiliarynet": ...}): the backbone's keys become the top level, and
+bn8, which its forward pass never uses, is dropped. timm's MobileNet V2 and V3
 (its EfficientNet-style builder) hold the same tensors under other names:
 
 | timm                                        | keras_zoo (torchvision)                       |
@@ -120,6 +123,11 @@ class Map:
         order of (S, B)) goes to modules["blocks"] with "{n}" filled in. None: "blocks" is
         renamed like any other module.
     conv_as_linear: top-level modules whose 1x1 convolution becomes a Linear.
+    unused: modules (keras_zoo's paths) that the source's forward pass never reads, whose
+        tensors are dropped on purpose (PFLD-pytorch's bn8).
+
+    A module renamed to "" is a wrapper whose contents are the model's top level
+    (PFLD-pytorch's train.py saves the backbone's state_dict under "pfld_backbone").
     """
 
     name: str
@@ -127,6 +135,7 @@ class Map:
     required: frozenset[str]
     blocks: Mapping[str, Numbering] | None = None
     conv_as_linear: frozenset[str] = frozenset()
+    unused: frozenset[str] = frozenset()
 
 
 def _same_names(name: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> Map:
@@ -167,12 +176,55 @@ TIMM_MOBILENET_V3 = Map(
     conv_as_linear=frozenset({"conv_head"}),
 )
 
+# PFLD-pytorch (polarisZhao/PFLD-pytorch, models/pfld.py): PFLDInference's module names are
+# keras_zoo's. bn8 is in its state_dict but not in its forward pass (conv8 -> ReLU): dropped.
+_PFLD_BACKBONE = (
+    "conv1",
+    "bn1",
+    "conv2",
+    "bn2",
+    "conv3_1",
+    "block3_2",
+    "block3_3",
+    "block3_4",
+    "block3_5",
+    "conv4_1",
+    "conv5_1",
+    "block5_2",
+    "block5_3",
+    "block5_4",
+    "block5_5",
+    "block5_6",
+    "conv6_1",
+    "conv7",
+    "conv8",
+)
+_PFLD_UNUSED = frozenset({"bn8"})
+PFLD = dataclasses.replace(_same_names("pfld", _PFLD_BACKBONE, ("bn8", "fc")), unused=_PFLD_UNUSED)
+
+
+def _pfld_training(backbone: str) -> Map:
+    # train.py's checkpoint, {"epoch", backbone: PFLDInference's state_dict, "auxiliarynet":
+    # AuxiliaryNet's}, read as one state_dict (keras_zoo.port.reader): the backbone's keys are
+    # the model's top level, the auxiliary net's keep their prefix (keras_zoo's names for it)
+    return Map(
+        f"pfld training checkpoint ({backbone}, auxiliarynet)",
+        {backbone: "", "auxiliarynet": "auxiliarynet"},
+        frozenset({backbone}),
+        unused=_PFLD_UNUSED,
+    )
+
+
+# other versions of PFLD-pytorch (camera.py at 260de81) and many forks name it "plfd_backbone"
+PFLD_TRAINING = (_pfld_training("pfld_backbone"), _pfld_training("plfd_backbone"))
+
 # Each source layout's maps. detect_layout tries the layouts in this order: timm's ResNets
 # share torchvision's names, so they are "torchvision".
 LAYOUTS: dict[str, tuple[Map, ...]] = {
     "torchvision": (RESNET, TORCHVISION_MOBILENET, SHUFFLENET_V2),
     "timm": (TIMM_MOBILENET_V2, TIMM_MOBILENET_V3, TIMM_MOBILENET_V1, RESNET),
     "megvii": (MEGVII_SHUFFLENET_V1,),
+    "pfld_pytorch": (*PFLD_TRAINING, PFLD),
 }
 
 
@@ -185,8 +237,8 @@ def _fits(map_: Map, top: set[str]) -> bool:
 
 
 def detect_layout(keys: Iterable[str]) -> str | None:
-    """The layout of a state_dict ("torchvision", "timm", "megvii") from its keys; None if no
-    layout's map fits them.
+    """The layout of a state_dict ("torchvision", "timm", "megvii", "pfld_pytorch") from its
+    keys; None if no layout's map fits them.
 
     >>> detect_layout(["conv1.weight", "bn1.weight", "layer1.0.conv1.weight",
     ...                "layer2.0.conv1.weight", "layer3.0.conv1.weight", "layer4.0.conv1.weight"])
@@ -306,9 +358,11 @@ def convert_state_dict(
 ) -> dict[str, np.ndarray]:
     """`state_dict` in keras_zoo's (torchvision's) names and layouts, as numpy arrays.
 
-    layout: "torchvision", "timm" or "megvii" (see `LAYOUTS`); None reads it from the keys with
-    `detect_layout`. Layouts that already are keras_zoo's only become numpy; timm's MobileNet V2
-    and V3 are renamed. The input is left as it is (arrays may share memory with it).
+    layout: "torchvision", "timm", "megvii" or "pfld_pytorch" (see `LAYOUTS`); None reads it
+    from the keys with `detect_layout`. Layouts that already are keras_zoo's only become numpy
+    (less the modules their source never uses: PFLD-pytorch's bn8); timm's MobileNet V2 and V3
+    and PFLD-pytorch's training checkpoints are renamed. The input is left as it is (arrays
+    may share memory with it).
     Raises ValueError for an unknown layout, or naming the first key the layout's maps cannot
     place.
     """
@@ -332,7 +386,9 @@ def convert_state_dict(
             _, s, b, *member, param = key.split(".")
             target = _join(renames[int(s), int(b), ".".join(member)], param)
         else:
-            target = map_.modules[top].replace("{end}", end) + key[len(top) :]
+            target = _join(map_.modules[top].replace("{end}", end), key[len(top) + 1 :])
+        if target.rpartition(".")[0] in map_.unused:
+            continue
         value = np.asarray(state_dict[key])
         if top in map_.conv_as_linear:
             value = _conv_as_linear(key, value)

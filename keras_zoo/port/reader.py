@@ -33,6 +33,7 @@ _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "ema")
 _PREFIXES = ("module.", "_orig_mod.")  # DataParallel, torch.compile
+_PLAIN = (int, float, str, bool, type(None))  # saved beside state_dicts: an epoch, a score
 _BF16 = "bfloat16"  # stored as the upper 16 bits of a float32; numpy has no such dtype
 _STORAGE_DTYPES = {
     "FloatStorage": "<f4",
@@ -623,20 +624,37 @@ def _build(ref: _TensorRef, storage: np.ndarray, src: _Source) -> np.ndarray:
     return np.ascontiguousarray(np.lib.stride_tricks.as_strided(storage[offset:], size, strides))
 
 
-def _select(obj: Any, name: str) -> dict[str, Any]:
-    def is_tensor(v: Any) -> bool:
-        return isinstance(v, (np.ndarray, _TensorRef))
+def _is_tensor(v: Any) -> bool:
+    return isinstance(v, (np.ndarray, _TensorRef))
 
-    if isinstance(obj, dict) and not all(map(is_tensor, obj.values())):
-        for key in _WRAPPER_KEYS:
-            inner = obj.get(key)
-            if isinstance(inner, dict) and inner and all(map(is_tensor, inner.values())):
-                obj = inner
-                break
+
+def _is_state_dict(v: Any) -> bool:
+    return isinstance(v, dict) and bool(v) and all(map(_is_tensor, v.values()))
+
+
+def _strip_prefixes(obj: dict[str, Any]) -> dict[str, Any]:
+    p = next((p for p in _PREFIXES if obj and all(str(k).startswith(p) for k in obj)), None)
+    return obj if p is None else _strip_prefixes({k[len(p) :]: v for k, v in obj.items()})
+
+
+def _side_by_side(obj: dict) -> dict[str, Any] | None:
+    """State_dicts saved side by side with plain values (PFLD-pytorch's train.py: {"epoch",
+    "pfld_backbone", "auxiliarynet"}) as one, each one's keys under its name; else None."""
+    parts = {k: v for k, v in obj.items() if isinstance(k, str) and "." not in k}
+    parts = {k: v for k, v in parts.items() if _is_state_dict(v)}
+    if not parts or not all(isinstance(v, _PLAIN) for k, v in obj.items() if k not in parts):
+        return None
+    return {f"{p}.{k}": v for p, sd in parts.items() for k, v in _strip_prefixes(sd).items()}
+
+
+def _select(obj: Any, name: str) -> dict[str, Any]:
+    if isinstance(obj, dict) and not all(map(_is_tensor, obj.values())):
+        inner = next((obj[k] for k in _WRAPPER_KEYS if _is_state_dict(obj.get(k))), None)
+        obj = inner or _side_by_side(obj) or obj
     if not isinstance(obj, dict):
         what = (
             "a single tensor"
-            if is_tensor(obj)
+            if _is_tensor(obj)
             else f"an object of {obj.global_name}"
             if isinstance(obj, UnknownGlobal)
             else f"a {type(obj).__name__}"
@@ -647,19 +665,13 @@ def _select(obj: Any, name: str) -> dict[str, Any]:
     odd = [
         f"{_describe(k)}: {_describe(v) if isinstance(v, UnknownGlobal) else type(v).__name__}"
         for k, v in obj.items()
-        if not (isinstance(k, str) and is_tensor(v))
+        if not (isinstance(k, str) and _is_tensor(v))
     ]
     if odd:
         raise CheckpointError(
             f"{name} holds a dict with non-tensor entries ({', '.join(odd[:5])}), not a state_dict"
         )
-    stripped = True
-    while stripped:
-        stripped = False
-        for p in _PREFIXES:
-            if all(k.startswith(p) for k in obj):
-                obj, stripped = {k[len(p) :]: v for k, v in obj.items()}, True
-    return obj
+    return _strip_prefixes(obj)
 
 
 def read_checkpoint(
@@ -668,8 +680,10 @@ def read_checkpoint(
     """A PyTorch checkpoint's state_dict as {key: numpy array}, read without torch.
 
     Reads torch.save's zip and legacy formats and safetensors, unwrapping {"state_dict": ...}
-    style wrappers and "module." / "_orig_mod." prefixes. Floats come back as float32 (float64
-    stays), integers keep their dtype; arrays are in memory, independent of the file.
+    style wrappers and "module." / "_orig_mod." prefixes; state_dicts side by side ({"epoch",
+    "pfld_backbone", "auxiliarynet"}) read as one ("pfld_backbone.conv1.weight"). Floats come
+    back as float32 (float64 stays), integers keep their dtype; arrays are in memory,
+    independent of the file.
     Unpickling admits only tensor-building globals; any other global is refused by name unless
     `allow_unknown=True`, which stands an inert `UnknownGlobal` placeholder in for it (training
     scripts often save an argparse.Namespace or a torch.device beside the state_dict): the
