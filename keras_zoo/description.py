@@ -23,6 +23,7 @@ from typing import Any
 
 import keras
 
+from keras_zoo import compat
 from keras_zoo.weight_sets import Preprocessing
 
 # Bounds for descriptions read from files: far above any real model's, so that a hostile
@@ -191,9 +192,10 @@ def _literal(value: Any, source: str, field: str, depth: int = 0) -> Any:
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
-class DescribedModel(keras.Model):
+class DescribedModel(compat.BuildsBeforeFit, keras.Model):
     """A Functional model that carries its `ModelDescription` through `get_config` (and so
-    through `model.save` and `keras.models.load_model`). Built by `describe_model`."""
+    through `model.save` and `keras.models.load_model`). Built by `describe_model`. Its fit
+    traces the train step once (`keras_zoo.compat.BuildsBeforeFit`)."""
 
     description: ModelDescription | None = None
 

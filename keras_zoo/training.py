@@ -25,7 +25,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_zoo import checks, compat
+from keras_zoo import checks
 from keras_zoo.run_state import (
     BACKUP,
     BEST_WEIGHTS,
@@ -169,8 +169,6 @@ def train(
     with dist.scope():
         _compile(model, task, lr, epochs * images.steps)
     prepare_model(model, dist, images.train)
-    with dist.scope():
-        compat.build_for_fit(model, images.train.element_spec)
     resume, best_so_far = resume_point(out, task.monitor)
     if verbose:
         for line in _what_runs(data, folder, images, asked, out, resume, epochs):

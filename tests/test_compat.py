@@ -59,26 +59,31 @@ def test_build_from_batch_builds_the_model_from_the_batch_given():
     )
 
 
-@pytest.mark.parametrize("built_first", [False, True])
-def test_build_for_fit_lets_fit_trace_its_step_once(built_first):
-    """Built from the data's element_spec, fit finds every variable made and traces its train
-    step once; without it (the case Keras leaves alone) the step is traced twice."""
+class BuildingModel(compat.BuildsBeforeFit, keras.Model):
+    pass
+
+
+@pytest.mark.parametrize("mixin", [False, True])
+def test_builds_before_fit_lets_fit_trace_its_step_once(mixin):
+    """With the mixin fit finds every variable made and traces its train step once; a plain
+    Keras model (the case Keras leaves alone) traces it twice. evaluate builds no optimizer."""
     import tensorflow as tf
 
-    model, *_ = _functional()
+    _, inputs, _, outputs = _functional()
+    model = (BuildingModel if mixin else keras.Model)(inputs, outputs)
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     data = tf.data.Dataset.from_tensor_slices(
         (np.ones((4, 4), "float32"), np.zeros(4, "int64"))
     ).batch(2)
+    model.evaluate(data, verbose=0)
+    assert not model.optimizer.built
     traces = []
     step = model.train_step
     model.train_step = lambda batch: traces.append(1) or step(batch)
-    if built_first:
-        compat.build_for_fit(model, data.element_spec)
-        assert model.optimizer.built, BROKE.format(keras.version(), "build_for_fit")
-    model.fit(data, epochs=1, verbose=0)
-    assert len(traces) == (1 if built_first else 2), (
-        BROKE.format(keras.version(), "build_for_fit")
+    history = model.fit(data, validation_data=data, epochs=2, verbose=0)
+    assert len(history.history["val_loss"]) == 2
+    assert len(traces) == (1 if mixin else 2), (
+        BROKE.format(keras.version(), "BuildsBeforeFit")
         + f"fit traced its train step {len(traces)} times"
     )
 
