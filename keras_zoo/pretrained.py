@@ -10,7 +10,8 @@ detected) or a Keras weights file (.weights.h5, .h5).
 
 Published checkpoints are downloaded once into Keras' cache folder ($KERAS_HOME, default
 ~/.keras) under keras_zoo/torch/ and checked against their published sha256 (or its prefix in
-the file name) before their first use, files saved there by hand included (a record beside a
+the file name; a git blob id for a checkpoint published in a git repository) before their
+first use, files saved there by hand included (a record beside a
 checked file spares hashing it again). KERAS_ZOO_WEIGHTS_URL, when set, is a folder (a mirror,
 or a file:// folder) holding the files under their cache names (`WeightSet.filename`), used in
 place of the publishers' addresses.
@@ -41,7 +42,7 @@ from keras_zoo.registry import ModelInfo, list_models, model_info, weight_set_of
 from keras_zoo.weight_sets import Preprocessing, WeightSet
 
 URL_ENV = "KERAS_ZOO_WEIGHTS_URL"
-# beside a cached checkpoint: the size, time and sha256 it had when its hash was checked
+# beside a cached checkpoint: the size, time and hash it had when its hash was checked
 VERIFIED_SUFFIX = ".sha256"
 
 
@@ -156,8 +157,8 @@ def _fix(spec: str, config: Mapping[str, Any], kwargs: dict[str, Any]) -> dict[s
 
 def fetch(ws: WeightSet) -> str:
     """The cached checkpoint of `ws`, downloaded on first use; checked against its published
-    sha256 before its first use, whether downloaded or saved into the cache by hand
-    (`verify_cached`)."""
+    hash (sha256 or git blob id) before its first use, whether downloaded or saved into the
+    cache by hand (`verify_cached`)."""
     path = cache_path(ws)
     if os.path.isfile(path):
         return verify_cached(ws, path)
@@ -186,17 +187,21 @@ def fetch(ws: WeightSet) -> str:
 
 
 def verify_cached(ws: WeightSet, path: str, *, downloaded_from: str | None = None) -> str:
-    """`path`, the cached checkpoint of `ws`, once its sha256 is the published one (or starts
-    with the published prefix, torchvision's and timm's file names carry); ValueError naming the
-    file and both hashes otherwise. A file just downloaded (`downloaded_from`) that fails is
-    deleted; one saved by hand is left for its owner to replace.
+    """`path`, the cached checkpoint of `ws`, once its hash is the published one: its sha256
+    (or the prefix of it that torchvision's and timm's file names carry), or for a checkpoint
+    published in a git repository its git blob id; ValueError naming the file and both hashes
+    otherwise. A file just downloaded (`downloaded_from`) that fails is deleted; one saved by
+    hand is left for its owner to replace.
 
     A file that passed is remembered in a small record beside it (`<file>.sha256`: its size,
-    modification time and sha256), so that it is not hashed again at every build; a file
+    modification time and hash), so that it is not hashed again at every build; a file
     changed since (another size or time) is hashed again. Weight sets without a published hash
     (timm's Hugging Face files, megvii's) have nothing to check against."""
-    if not ws.sha256:
+    published_hash = ws.published_hash
+    if published_hash is None:
         return path
+    kind, want = published_hash
+    field = kind.replace(" ", "_")  # the record's key: "sha256" or "git_blob"
     marker = path + VERIFIED_SUFFIX
     stat = os.stat(path)
     stamp = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
@@ -206,31 +211,31 @@ def verify_cached(ws: WeightSet, path: str, *, downloaded_from: str | None = Non
         if (
             isinstance(record, dict)
             and {k: record.get(k) for k in stamp} == stamp
-            and str(record.get("sha256", "")).startswith(ws.sha256)
+            and str(record.get(field, "")).startswith(want)
         ):
             return path
     except (OSError, ValueError):
         pass  # no record, or one that cannot be read: hash the file
-    digest = convert.sha256_of(path)
-    if not digest.startswith(ws.sha256):
+    digest = convert.sha256_of(path) if field == "sha256" else convert.git_blob_of(path)
+    if not digest.startswith(want):
         published = (
-            f"the published sha256 of {ws.key} is {ws.sha256}"
-            if len(ws.sha256) == len(digest)
-            else f"the published sha256 of {ws.key} starts with {ws.sha256}"
+            f"the published {kind} of {ws.key} is {want}"
+            if len(want) == len(digest)
+            else f"the published {kind} of {ws.key} starts with {want}"
         )
         if downloaded_from is not None:
             os.unlink(path)
             raise ValueError(
-                f"{path} downloaded from {downloaded_from} has sha256 {digest}, but {published}; "
+                f"{path} downloaded from {downloaded_from} has {kind} {digest}, but {published}; "
                 "the file was deleted"
             )
         raise ValueError(
-            f"weights={ws.key!r}: {path} has sha256 {digest}, but {published}: it is not "
+            f"weights={ws.key!r}: {path} has {kind} {digest}, but {published}: it is not "
             f"that checkpoint. Delete it, or replace it with the file from {ws.url}"
         )
     try:
         with atomic_file(marker) as tmp, open(tmp, "w") as f:
-            json.dump({**stamp, "sha256": digest}, f)
+            json.dump({**stamp, field: digest}, f)
     except OSError:
         pass  # a read-only cache: the file is hashed again next time
     return path

@@ -19,7 +19,7 @@ from typing import Any
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-SOURCES = ("torchvision", "timm", "megvii")
+SOURCES = ("torchvision", "timm", "megvii", "pfld_pytorch")
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
 TORCHVISION_URL = "https://download.pytorch.org/models/"
@@ -71,16 +71,20 @@ class WeightSet:
     """One published set of pretrained weights for one model id.
 
     Attributes:
-        source: who published it: "torchvision", "timm" or "megvii".
+        source: who published it: "torchvision", "timm", "megvii" or "pfld_pytorch"
+            (polarisZhao/PFLD-pytorch's repository).
         tag: the source's own name for it ("IMAGENET1K_V2", "resnet50.a1_in1k").
         url: where the checkpoint is published. With `direct=False` a page to fetch it from
             by hand (megvii's are in a shared folder).
-        layout: the key layout of the checkpoint: "torchvision", "timm" or "megvii"
-            (keras_zoo.port.key_maps converts it to the model's names).
+        layout: the key layout of the checkpoint: "torchvision", "timm", "megvii" or
+            "pfld_pytorch" (keras_zoo.port.key_maps converts it to the model's names).
         top1: the published ImageNet-1k top-1 accuracy (%) at `preprocessing`, or None.
         preprocessing: how the weights were evaluated.
         sha256: the published sha256, or the prefix of it in the file name; None if none is
             published.
+        git_blob: for a checkpoint published in a git repository without a sha256, its git
+            blob id (the sha1 of b"blob <size>\0" + the file's bytes), which the repository's
+            tree records; None otherwise.
         config: the build keywords the weights fix, e.g. {"alpha": 1.0}.
         filename: the checkpoint's file name in the cache.
         direct: whether `url` is the file itself (False: a page to fetch it from by hand).
@@ -96,6 +100,7 @@ class WeightSet:
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
     filename: str = ""
     direct: bool = True
+    git_blob: str | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES or self.layout not in SOURCES:
@@ -109,6 +114,16 @@ class WeightSet:
     def key(self) -> str:
         """What `build(..., weights=...)` takes to pick this set: "source:tag"."""
         return f"{self.source}:{self.tag}"
+
+    @property
+    def published_hash(self) -> tuple[str, str] | None:
+        """(kind, value) of the hash a downloaded or cached file must have: ("sha256", the
+        digest or its prefix) or ("git blob", the id); None where nothing is published."""
+        if self.sha256:
+            return "sha256", self.sha256
+        if self.git_blob:
+            return "git blob", self.git_blob
+        return None
 
 
 def _hash_prefix(filename: str) -> str | None:

@@ -9,6 +9,7 @@ BGR, divided by 255) and on noise: float32 max |keras - torch| / max |torch| <= 
 fails these bounds by far (checked below)."""
 
 import copy
+import os
 
 import numpy as np
 import pytest
@@ -290,3 +291,54 @@ def test_bad_input_is_one_clear_error():
         keras_zoo.build("pfld", include_top=False, pooling="avg")
     with pytest.raises(ValueError, match=r"classifier_activation does not apply"):
         keras_zoo.build("pfld", classifier_activation="softmax")
+
+
+def test_the_published_checkpoint_is_checked_by_its_git_blob_id(
+    checkpoints, reference, images, tmp_path, monkeypatch
+):
+    """pfld_pytorch:WFLW has no published sha256: a download, or a file saved into the cache by
+    hand, must have the git blob id the repository's tree records (here: a stand-in checkpoint
+    registered with its own id, computed by git itself, served from a file:// mirror)."""
+    import dataclasses
+    import shutil
+    import subprocess
+
+    from keras_zoo import registry
+    from keras_zoo.port.convert import git_blob_of
+    from keras_zoo.pretrained import cache_path
+
+    info = keras_zoo.model_info("pfld")
+    ws = info.weight_set("pfld_pytorch:WFLW")
+    assert ws.published_hash == ("git blob", "6c790656cfc3543837ea02928879a97fa22a97ff")
+    assert ws.config == {"num_landmarks": 98} and ws.preprocessing == info.preprocessing
+    staged = checkpoints["zip"]
+    blob = subprocess.run(
+        ["git", "hash-object", str(staged)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert git_blob_of(str(staged)) == blob
+    mine = dataclasses.replace(ws, git_blob=blob)
+    monkeypatch.setitem(registry._REGISTRY, "pfld", dataclasses.replace(info, weights=(mine,)))
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    shutil.copy(staged, mirror / ws.filename)
+    monkeypatch.setenv("KERAS_ZOO_WEIGHTS_URL", mirror.as_uri())
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+
+    model = keras_zoo.build("pfld", weights="pfld_pytorch:WFLW", auxiliary=True)
+    x = images.astype("float32")
+    measured = errors(model.predict(x, verbose=0), torch_outputs(reference, x))
+    assert max(measured.values()) <= FLOAT32_TOLERANCE, measured
+    assert keras_zoo.describe(model).weights == "pfld_pytorch:WFLW"
+    # another file under the cache's name: refused, naming it and both ids, and left in place
+    cached = cache_path(mine)
+    with open(cached, "r+b") as f:
+        f.seek(-1, 2)
+        last = f.read(1)
+        f.seek(-1, 2)
+        f.write(bytes([last[0] ^ 1]))
+    with pytest.raises(ValueError) as caught:
+        keras_zoo.build("pfld", weights="pfld_pytorch:WFLW")
+    message = str(caught.value)
+    assert f"{cached} has git blob {git_blob_of(cached)}" in message
+    assert f"the published git blob of pfld_pytorch:WFLW is {blob}" in message
+    assert os.path.isfile(cached)

@@ -32,10 +32,11 @@ ALL_WEIGHTS = [
 
 
 def test_every_weight_set_records_its_source_and_preprocessing():
-    assert len(ALL_WEIGHTS) == 47  # 34 torchvision, 5 timm, 8 megvii
+    assert len(ALL_WEIGHTS) == 48  # 34 torchvision, 5 timm, 8 megvii, 1 PFLD-pytorch
+    sources = ("torchvision", "timm", "megvii", "pfld_pytorch")
     for name, ws in ALL_WEIGHTS:
-        assert ws.source in ("torchvision", "timm", "megvii") and ws.url.startswith("https://")
-        assert ws.layout in ("torchvision", "timm", "megvii") and ws.filename
+        assert ws.source in sources and ws.url.startswith("https://")
+        assert ws.layout in sources and ws.filename
         pre = ws.preprocessing
         assert pre.interpolation in ("bilinear", "bicubic") and 0.8 < pre.crop_pct <= 1
         assert len(pre.mean) == len(pre.std) == 3 and pre.channel_order in ("RGB", "BGR")
@@ -48,9 +49,9 @@ def test_every_weight_set_records_its_source_and_preprocessing():
     assert info.top1 == 80.858 and info.crop_pct == pytest.approx(224 / 232)
     assert keras_zoo.model_info("shufflenet_v1_g8_x1_5").channel_order == "BGR"
     ids_with = {name for name, _ in ALL_WEIGHTS}
-    # the ids without published weights: the ShuffleNets whose width is a keyword, and PFLD
-    # (PFLD-pytorch's checkpoint loads from a file; 0.25X has none)
-    without = {"shufflenet_v1", "shufflenet_v2", "pfld", "pfld_0_25"}
+    # the ids without published weights: the ShuffleNets whose width is a keyword, and PFLD's
+    # 0.25X (PFLD-pytorch publishes width 1.0 only)
+    without = {"shufflenet_v1", "shufflenet_v2", "pfld_0_25"}
     assert ids_with == set(keras_zoo.list_models()) - without
 
 

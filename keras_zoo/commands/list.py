@@ -59,11 +59,10 @@ def weights_table(names: Iterable[str]) -> str:
         for i, ws in enumerate(keras_zoo.list_weights(name)):
             pre = ws.preprocessing
             top1 = f"{ws.top1:.3f}" if ws.top1 is not None else "-"
-            stats = (
-                "BGR 0..255"
-                if pre.channel_order == "BGR"
-                else f"{_fmt(pre.mean)} / {_fmt(pre.std)}"
-            )
+            stats = f"{_fmt(pre.mean)} / {_fmt(pre.std)}"
+            if pre.channel_order == "BGR":  # megvii's values 0..255, PFLD-pytorch's 0..1
+                plain = not any(pre.mean) and len(set(pre.std)) == 1
+                stats = f"BGR 0..{1 / pre.std[0]:g}" if plain else f"BGR {stats}"
             key = f"{ws.key} (default)" if i == 0 else ws.key
             rows.append(
                 f"| {name} | {key} | {top1} | {ws.layout} | {pre.input_size[0]} | "

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from keras_zoo import checks
 from keras_zoo.builder import build_model
 from keras_zoo.registry import register_model
-from keras_zoo.weight_sets import Preprocessing
+from keras_zoo.weight_sets import Preprocessing, WeightSet
 
 if TYPE_CHECKING:
     import keras
@@ -64,6 +64,24 @@ PFLD_PREPROCESSING = Preprocessing(
     mean=(0.0, 0.0, 0.0),
     std=(1.0, 1.0, 1.0),
     channel_order="BGR",
+)
+
+# PFLD-pytorch's trained checkpoint (98 WFLW points), in its repository at the commit that added
+# it; no sha256 is published, so a download is checked against the git blob id its tree records
+PFLD_PYTORCH_COMMIT = "b00750c37deaf5d133933d080d4b7a6421826812"
+WFLW_CHECKPOINT = WeightSet(
+    source="pfld_pytorch",
+    tag="WFLW",
+    url=(
+        f"https://github.com/polarisZhao/PFLD-pytorch/raw/{PFLD_PYTORCH_COMMIT}/"
+        "checkpoint/snapshot/checkpoint.pth.tar"
+    ),
+    layout="pfld_pytorch",
+    top1=None,  # a landmark detector: no ImageNet accuracy
+    preprocessing=PFLD_PREPROCESSING,
+    config={"num_landmarks": 98},
+    filename=f"pfld_pytorch-{PFLD_PYTORCH_COMMIT[:7]}-checkpoint.pth.tar",
+    git_blob="6c790656cfc3543837ea02928879a97fa22a97ff",
 )
 
 
@@ -304,5 +322,6 @@ for _variant in VARIANTS:
         classifier=("fc",),
         parts={AUXILIARY: {"auxiliary": True}},
         preprocessing=PFLD_PREPROCESSING,
+        weights=(WFLW_CHECKPOINT,) if _variant.alpha == 1.0 else (),
         task="landmarks",
     )

@@ -48,6 +48,15 @@ def sha256_of(path: str, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
+def git_blob_of(path: str, chunk: int = 1 << 22) -> str:
+    """The git blob id of the file at `path`: the sha1 of b"blob <size>\0" and its bytes."""
+    digest = hashlib.sha1(b"blob %d\0" % os.path.getsize(path))
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def check_against_torch(
     model: keras.Model,
     state: dict[str, np.ndarray],
