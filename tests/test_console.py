@@ -213,6 +213,7 @@ def test_info_prints_every_id_s_architecture(capsys):
     for name in keras_zoo.list_models():
         assert cli.main(["info", name]) == 0
         lines = capsys.readouterr().out.splitlines()
+        assert not [line for line in lines if "top-1 None" in line], name  # "-" where none
         line = next(line for line in lines if line.startswith("  architecture"))
         assert line.removeprefix("  architecture").strip(), f"{name}: empty architecture line"
         if name == "shufflenet_v1":

@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     for i, ws in enumerate(info.weights):
         label = "weights" if i == 0 else ""
         note = "default, " if i == 0 else ""
-        print(f"  {label:<13} {ws.key} ({note}top-1 {ws.top1}, {ws.layout} layout)")
+        top1 = ws.top1 if ws.top1 is not None else "-"  # a landmark detector's has none
+        print(f"  {label:<13} {ws.key} ({note}top-1 {top1}, {ws.layout} layout)")
     # what the id fixes, then the family keywords it leaves open (shufflenet_v1's groups and
     # scale, the MobileNets' alpha), at their defaults
     fixed = ", ".join(f"{k}={_short(v)}" for k, v in info.config.items())
