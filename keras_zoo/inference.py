@@ -181,15 +181,19 @@ class _Inference:
 
     task: Task
     run: Callable[[Any], Any]
-    batches: Callable[[Sequence[str]], Iterator[np.ndarray]]
+    batches: Callable[[Sequence[str], np.ndarray | None], Iterator[np.ndarray]]
     class_names: tuple[str, ...] | None
     config: dict
     activation: str | None
     keep: object = None  # what must outlive the runs (a temporary export's folder)
 
-    def outputs(self, files: Sequence[str] | np.ndarray) -> np.ndarray:
-        """The raw outputs of the image `files`, in order."""
-        return np.concatenate([np.asarray(self.run(x)) for x in self.batches(list(files))])
+    def outputs(
+        self, files: Sequence[str] | np.ndarray, regions: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The raw outputs of the image `files`, in order: of the whole images, or of their
+        `regions` where the task crops them (`Task.regions`)."""
+        batches = self.batches(list(files), regions)
+        return np.concatenate([np.asarray(self.run(x)) for x in batches])
 
 
 def _inference(
@@ -206,6 +210,7 @@ def _inference(
 
     from keras_zoo.data import make_dataset, read_image
     from keras_zoo.deploy import FORMATS, export, format_of, load_exported
+    from keras_zoo.preprocess import normalize_layer
 
     checks.check_choice(runtime, "runtime", RUNTIMES)
     fmt = format_of(weights)
@@ -226,9 +231,13 @@ def _inference(
                 "(export the weights train wrote)"
             )
 
-        def exported_batches(files):
+        def exported_batches(files, regions=None):
             for i in range(0, len(files), 32):
-                yield exported.prepare([read_image(f) for f in files[i : i + 32]])
+                images = [read_image(f) for f in files[i : i + 32]]
+                if regions is not None:
+                    size = int(exported.input_shape[0])
+                    images = list(task.crops(images, regions[i : i + 32], size))
+                yield exported.prepare(images)
 
         return _Inference(
             task,
@@ -240,7 +249,14 @@ def _inference(
         )
     trained = _load_model(name, weights, model_args=model_args, image_size=image_size)
 
-    def batches(files):
+    def batches(files, regions=None):
+        if regions is not None:
+            normalize = normalize_layer(trained.preprocessing)
+            for i in range(0, len(files), 32):
+                images = [read_image(f) for f in files[i : i + 32]]
+                crops = task.crops(images, regions[i : i + 32], trained.image_size)
+                yield np.asarray(normalize(crops))
+            return
         ds = make_dataset(  # the images alone: their targets are not read
             list(files),
             np.zeros(len(files), np.int32),
@@ -251,13 +267,13 @@ def _inference(
         for x, _ in ds:
             yield x.numpy()
 
+    task = task_of(trained.model)
     run, keep = trained.model.predict_on_batch, None
     if runtime != "keras":
         keep = tempfile.TemporaryDirectory(prefix="keras_zoo-")
         path = os.path.join(keep.name, f"{name}{FORMATS[runtime].suffix}")
         export(trained.model, path, runtime, class_names=trained.class_names, verbose=False)
         run = load_exported(path)
-    task = task_of(trained.model)
     return _Inference(task, run, batches, trained.class_names, trained.config, None, keep)
 
 
@@ -297,7 +313,8 @@ def predict(
     from keras_zoo.registry import model_info
 
     model_args = check_model_args(name, model_args)
-    options = task_named(model_info(name).task).prediction_options(options)
+    task = task_named(model_info(name).task)
+    options = task.prediction_options(options)
     if isinstance(images, (str, os.PathLike)):
         images = [images]
     if not images:
@@ -305,6 +322,7 @@ def predict(
     images = image_files(images)
     # before the model is built or exported, so that a damaged file costs nothing
     verify_images(images, [f"image {path!r}" for path in images])
+    regions = task.regions(images, options=options)  # a face found in each, or a clear error
     inference = _inference(name, weights, runtime, model_args, image_size)
     if inference.class_names is None and inference.task.named_outputs:
         beside = " or ".join(inference.task.names_files)
@@ -314,7 +332,11 @@ def predict(
             stacklevel=2,
         )
     return inference.task.decode(
-        inference.outputs(images), inference.class_names, inference.activation, options
+        inference.outputs(images, regions),
+        inference.class_names,
+        inference.activation,
+        options,
+        regions,
     )
 
 
@@ -341,7 +363,7 @@ def evaluate(
     checks.check_choice(subset, "subset", ("all", "training", "validation"))
     folder = task_named(model_info(name).task).read(data)
     inference = _inference(name, weights, runtime, model_args, image_size)
-    if folder.names != inference.class_names:
+    if inference.task.named_outputs and folder.names != inference.class_names:
         theirs = (
             f"the weights' classes are {_listed(inference.class_names)}"
             if inference.class_names is not None
@@ -354,7 +376,8 @@ def evaluate(
         train_idx, val_idx = _subsets(folder, data, subset, inference.config)
         indices = val_idx if subset == "validation" else train_idx
     files, targets = np.array(folder.files)[indices], folder.targets[indices]
-    return inference.task.evaluate(inference.outputs(files), targets, folder.names)
+    regions = inference.task.regions(list(files), targets=targets)
+    return inference.task.evaluate(inference.outputs(files, regions), targets, folder.names)
 
 
 def _listed(names: Sequence[str] | None, count: int = 10) -> str:

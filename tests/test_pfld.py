@@ -115,12 +115,11 @@ def test_float32_landmarks_and_angles_match_pfld_pytorch(model, reference, image
     assert relative_error(want["landmarks"][0], want["landmarks"][1]) > 0.05
 
 
-def test_the_landmarks_task_is_named_and_not_yet_defined(model):
+def test_the_model_names_the_landmarks_task(model):
     from keras_zoo.tasks import task_of
 
     assert keras_zoo.describe(model).task == "landmarks"
-    with pytest.raises(ValueError, match=r"unknown task 'landmarks'"):
-        task_of(model)
+    assert task_of(model).name == "landmarks" and task_of(model).score_name == "NME"
 
 
 def test_planted_mistakes_fail_the_bounds(model, reference, images):

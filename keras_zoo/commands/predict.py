@@ -1,4 +1,5 @@
-"""keras-zoo predict NAME --weights W IMAGE ...: the top classes of images."""
+"""keras-zoo predict NAME --weights W IMAGE ...: the top classes of images, or the points of
+the faces in them (landmarks, drawn into --out)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ WEIGHTS_HELP = (
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Declares `keras-zoo predict`."""
-    p = subparsers.add_parser("predict", help="the top classes of images")
+    p = subparsers.add_parser(
+        "predict", help="the top classes of images, or the landmarks of the faces in them"
+    )
     p.add_argument("name", help="model id the weights are for, e.g. resnet50")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders of images")
     p.add_argument("--weights", required=True, help=WEIGHTS_HELP)
@@ -25,6 +28,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--temperature",
         type=float,
         help="softmax temperature: > 1 smooths the probabilities (default 1)",
+    )
+    p.add_argument(
+        "--box",
+        metavar="X,Y,W,H",
+        help="landmarks: the face's box in every image (default: OpenCV's face detector "
+        "finds it, pip install opencv-python-headless)",
+    )
+    p.add_argument(
+        "--out",
+        help="landmarks: folder for the images with the points drawn, IMAGE_landmarks.png "
+        "(default: the current folder)",
     )
     options.add_trained_run_flags(p)
     options.add_runtime_flag(p)
@@ -39,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
     from keras_zoo.registry import model_info
     from keras_zoo.tasks import task_named
 
-    given = {"top_k": args.top_k, "temperature": args.temperature}
+    task = task_named(model_info(args.name).task)
+    if args.out is not None and not task.draws:
+        raise ValueError(f"out: {args.name}'s predict ({task.name}) draws nothing to write")
+    given = {"top_k": args.top_k, "temperature": args.temperature, "box": args.box}
     model_args = options.model_args(args, args.name)  # the arguments first, then the files
     images = image_files(args.images)  # a folder's images, each printed by its path
     results = predict(  # the task checks its options; the others keep the task's defaults
@@ -51,7 +68,25 @@ def run(args: argparse.Namespace) -> int:
         runtime=args.runtime,
         **{k: v for k, v in given.items() if v is not None},
     )
-    task = task_named(model_info(args.name).task)
     for path, result in zip(images, results):
         print(f"{path}: {task.prediction_text(result)}")
+    if task.draws:
+        _write_drawn(task, images, results, args.out or ".")
     return 0
+
+
+def _write_drawn(task, images: list[str], results: list, out: str) -> None:
+    """Each image with its result drawn, as OUT/STEM_TASK.png (all of them, or none)."""
+    import os
+
+    from PIL import Image
+
+    from keras_zoo.data import read_image
+    from keras_zoo.files import staged_dir
+
+    names = [f"{os.path.splitext(os.path.basename(p))[0]}_{task.name}.png" for p in images]
+    with staged_dir(out) as tmp:
+        for path, name, result in zip(images, names, results):
+            Image.fromarray(task.draw(read_image(path), result)).save(os.path.join(tmp, name))
+    for name in names:
+        print(f"wrote {os.path.join(out, name)}")

@@ -14,12 +14,16 @@ call it, so they hold no knowledge of any one task:
                     what the task shows of them
     write_names     the files that name the outputs in a run folder; `read_names` reads them
     prediction_options  the options of predict, checked before any image is read
-    decode          predict's result per image, and `prediction_text` prints one
+    regions, crops  where the task's model sees part of an image (a face's square), the
+                    part of each image, and the images cut to it; None where it sees the whole
+    decode          predict's result per image, and `prediction_text` prints one; `draw`
+                    draws one on its image where the task `draws`
     evaluate        the measures of outputs against targets (`Evaluation`)
     agree, score    what an export's check compares: per-image agreement of two runtimes'
                     outputs, and the task's score on labelled data
 
-`keras_zoo.tasks.classification` is image classification, one class label per image.
+`keras_zoo.tasks.classification` is image classification, one class label per image;
+`keras_zoo.tasks.landmarks` facial landmarks, K points per face.
 """
 
 from __future__ import annotations
@@ -101,7 +105,8 @@ class Task(abc.ABC):
     """What a model's outputs mean (see the package's docstring for each method's place in
     the workflow). `name` is the description's task; `score_name` what `score` and
     `Evaluation.score` measure; `agreement_name` what `agree` compares, in words;
-    `augmentations` the random changes `dataset` may make;
+    `augmentations` the random changes `dataset` may make; `draws` whether `draw` draws
+    predict's results on their images;
     `named_outputs` whether the data names the model's outputs (a classifier's classes), so
     that a trained model without the names cannot be read; `names_files` the files
     `write_names` writes into a run folder, by which weights beside them are known as a run's
@@ -114,6 +119,7 @@ class Task(abc.ABC):
     monitor: ClassVar[Monitor]
     score_name: ClassVar[str]
     augmentations: ClassVar[tuple[str, ...]]
+    draws: ClassVar[bool] = False
 
     @abc.abstractmethod
     def read(self, root: str | os.PathLike, *, argument: str = "data", verify: bool = True) -> Any:
@@ -169,6 +175,23 @@ class Task(abc.ABC):
         """predict's `options` checked, with the defaults of those not given; TypeError for
         an option the task does not take, ValueError for a bad value, both naming it."""
 
+    def regions(
+        self,
+        files: Sequence[str],
+        *,
+        targets: np.ndarray | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> np.ndarray | None:
+        """The part of each image file the model sees, (x0, y0, size) squares in its pixels,
+        from the data's `targets` (evaluate) or predict's `options`; None (the default) where
+        the model sees whole images, prepared as `keras_zoo.data.make_dataset` prepares them."""
+        return None
+
+    def crops(self, images: Sequence[np.ndarray], regions: np.ndarray, size: int) -> np.ndarray:
+        """The `regions` of decoded `images` as (N, size, size, 3) pixels (0..255), for a
+        task whose `regions` are not None."""
+        raise NotImplementedError(f"task {self.name!r} sees whole images")
+
     @abc.abstractmethod
     def decode(
         self,
@@ -176,9 +199,15 @@ class Task(abc.ABC):
         names: Sequence[str] | None,
         activation: str | None,
         options: Mapping[str, Any],
+        regions: np.ndarray | None = None,
     ) -> list:
         """predict's result for each row of the raw `outputs` (after the model's last
-        `activation`, None for none), with the command's `options`."""
+        `activation`, None for none), with the command's `options`, of the images' `regions`
+        (None where the model saw whole images)."""
+
+    def draw(self, image: np.ndarray, result: Any) -> np.ndarray | None:
+        """`image` (RGB uint8) with its `decode` result drawn, where the task `draws`."""
+        return None
 
     @abc.abstractmethod
     def prediction_text(self, result: Any) -> str:

@@ -216,6 +216,7 @@ class Classification(Task):
         names: Sequence[str] | None,
         activation: str | None,
         options: Mapping[str, Any],
+        regions: np.ndarray | None = None,
     ) -> list:
         """The top_k (class name, probability) pairs of each image, probabilities
         softmax(logits / temperature) (`keras_zoo.layers.TemperatureSoftmax`)."""
