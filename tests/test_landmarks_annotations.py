@@ -277,7 +277,7 @@ def test_read_wflw_finds_the_images_folder(tmp_path):
     assert data.subsets is None and data.num_points == 98 and data.mirror == MIRROR[98]
     assert data.targets.shape == (3, 196) and data.targets.dtype == np.float32
     np.testing.assert_array_equal(data.targets[1, :4], data.points[1, :2].ravel())
-    assert data.names == tuple(str(i) for i in range(98))
+    assert data.names == tuple(f"{i}.{axis}" for i in range(98) for axis in "xy")
     # given: the folder the paths are relative to
     given = read_wflw(folder / WFLW_TRAIN, images=root / "WFLW_images")
     assert given.files[0] == os.path.join(str(root / "WFLW_images"), "0--Event/train_0.jpg")

@@ -75,10 +75,15 @@ def check_in_runtime(
     score = None
     if folder is not None:
         targets = folder.targets
+        regions = task.regions(list(folder.files), targets=targets)  # a face's square, say
         k_batches: list[np.ndarray] = []
         e_batches: list[np.ndarray] = []
         for i in range(0, len(folder.files), 32):
-            batch = prepare.files(folder.files[i : i + 32])
+            batch = (
+                prepare.files(folder.files[i : i + 32])
+                if regions is None
+                else prepare.regions(task, folder.files[i : i + 32], regions[i : i + 32])
+            )
             k_batches.append(keras_out(batch))
             e_batches.append(np.asarray(run(batch)))
         k_out, e_out = np.concatenate(k_batches), np.concatenate(e_batches)

@@ -5,7 +5,7 @@ preprocessing says."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -56,3 +56,11 @@ class Images:
             )
         resized = [np.asarray(self.resize(read_image(f)), np.float32) for f in files]
         return self.pixels(np.stack(resized))
+
+    def regions(self, task: Any, files: Sequence[str], regions: np.ndarray) -> np.ndarray:
+        """The `regions` of the image files, cut out as `task` crops them (`Task.crops`), at
+        the model's input size, prepared."""
+        from keras_zoo.data import read_image
+
+        crops = task.crops([read_image(f) for f in files], regions, int(self.input_shape[0]))
+        return self.pixels(np.asarray(crops, np.float32))

@@ -81,8 +81,8 @@ class Landmarks(Task):
         return read_landmarks(root, argument=argument, verify=verify)
 
     def head(self, names: Sequence[str] | None) -> dict[str, Any]:
-        """As many points as the data names."""
-        return {} if names is None else {"num_landmarks": len(names)}
+        """As many points as the data has (two outputs each: `annotations.point_names`)."""
+        return {} if names is None else {"num_landmarks": len(names) // 2}
 
     def loss(self) -> Any:
         """The summed squared error of the coordinates (PFLD-pytorch's L2)."""
@@ -171,12 +171,14 @@ class Landmarks(Task):
         """landmarks.json: {"points": K}."""
         from keras_zoo.run_state import write_json
 
-        write_json(os.path.join(out, POINT_NAMES), {"points": len(names or ())})
+        write_json(os.path.join(out, POINT_NAMES), {"points": len(names or ()) // 2})
         return (POINT_NAMES,)
 
     def read_names(self, folder: str, weights: str) -> tuple[str, ...] | None:
-        """The point names ("0", ..., "K-1") of landmarks.json in `folder`."""
+        """The output names ("0.x", "0.y", ...) of the K points landmarks.json in `folder`
+        counts."""
         from keras_zoo.run_state import read_json_object
+        from keras_zoo.tasks.landmarks.annotations import point_names
 
         path = os.path.join(folder, POINT_NAMES)
         if not os.path.isfile(path):
@@ -184,7 +186,7 @@ class Landmarks(Task):
         points = read_json_object(path, "landmark points").get("points")
         if not isinstance(points, int) or isinstance(points, bool) or not 0 < points <= 1000:
             raise ValueError(f'{path}: expected {{"points": K}} with K a count of points')
-        return tuple(str(i) for i in range(points))
+        return point_names(points)
 
     def prediction_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """`box`: the face's box (x, y, width, height) in every image; None (the default)

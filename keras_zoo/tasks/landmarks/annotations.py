@@ -88,6 +88,15 @@ _LAYOUTS = (
 )
 
 
+def point_names(count: int) -> tuple[str, ...]:
+    """The names of the outputs of a model of `count` points: "0.x", "0.y", "1.x", ...
+
+    >>> point_names(2)
+    ('0.x', '0.y', '1.x', '1.y')
+    """
+    return tuple(f"{i}.{axis}" for i in range(count) for axis in "xy")
+
+
 @dataclasses.dataclass(frozen=True)
 class LandmarkData:
     """The faces of a landmark dataset (facial landmarks' `keras_zoo.tasks.TaskData`): face i
@@ -125,8 +134,8 @@ class LandmarkData:
 
     @property
     def names(self) -> tuple[str, ...]:
-        """The point indices, "0" to "K-1"."""
-        return tuple(str(i) for i in range(self.num_points))
+        """The names of the model's 2K outputs: "0.x", "0.y", "1.x", ... (`point_names`)."""
+        return point_names(self.num_points)
 
     @property
     def mirror(self) -> tuple[int, ...] | None:
