@@ -83,6 +83,7 @@ def train(
     validation_split: float | None = None,
     seed: int = 0,
     augment: Sequence[str] | None = None,
+    loss: str | None = None,
     inspect: bool = True,
     verbose: int | str = 1,
     callbacks: Sequence = (),
@@ -102,6 +103,8 @@ def train(
     with the names of the outputs (a classifier's classes). freeze_backbone trains only the
     layers after the backbone (`keras_zoo.features.backbone_end`: after the last stage output;
     a Vision Transformer: its classifier, heads.head).
+    loss: the name of one of the task's `losses` (landmarks: "l2" or "wing"; None: its
+    default).
     image_size: a ViT's must be a multiple of its patch size. log_dir and out default to
     logs/<name>_<data folder name>. validation_split (default 0.2) of each class is held out
     with `seed` for validation, unless the data comes split (its validation folder is the
@@ -141,6 +144,10 @@ def train(
         task.augmentations,
     )
     weights = _check_start_weights(info, weights)
+    if loss is not None:
+        if not task.losses:
+            raise ValueError(f"loss: {name}'s task ({task.name}) has one loss; give none")
+        checks.check_choice(loss, "loss", task.losses)
     image_size = (
         info.input_size[0]
         if image_size is None
@@ -167,7 +174,7 @@ def train(
         seed=seed,
     )
     with dist.scope():
-        _compile(model, task, lr, epochs * images.steps)
+        _compile(model, task, lr, epochs * images.steps, loss)
     prepare_model(model, dist, images.train)
     resume, best_so_far = resume_point(out, task.monitor)
     if verbose:
@@ -192,6 +199,7 @@ def train(
         "batch_size": batch_size,
         "lr": lr,
         "schedule": "cosine decay, Adam",
+        "loss": loss,
         "weights": weights,
         "freeze_backbone": freeze_backbone,
         "augment": list(augment),
@@ -389,12 +397,12 @@ def _model(
     return model
 
 
-def _compile(model: keras.Model, task: Task, lr: float, steps: int) -> None:
-    """Adam on a cosine decay over `steps` batches, with the task's loss and metrics."""
+def _compile(model: keras.Model, task: Task, lr: float, steps: int, loss: str | None) -> None:
+    """Adam on a cosine decay over `steps` batches, with the task's loss (`loss` of its
+    `losses`, None: its default) and metrics."""
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps)
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule), loss=task.loss(), metrics=task.metrics()
-    )
+    chosen = task.loss() if loss is None else task.loss(loss)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=chosen, metrics=task.metrics())
 
 
 def _freeze_backbone(model, classifier: Sequence[str] = ()) -> int:

@@ -295,6 +295,20 @@ def test_bad_input_is_named_on_the_first_line(tmp_path, faces, capsys):
         TASK.read(mixed)
 
 
+def test_the_loss_is_chosen_by_name_and_checked_first(faces, tmp_path):
+    from keras_zoo.tasks.landmarks.measures import L2Loss, WingLoss
+    from keras_zoo.training import train
+
+    assert isinstance(TASK.loss(), L2Loss) and isinstance(TASK.loss("l2"), L2Loss)
+    wing = TASK.loss("wing")
+    assert isinstance(wing, WingLoss) and wing.get_config()["scale"] == 112.0
+    with pytest.raises(ValueError, match=r"^loss must be one of 'l2', 'wing'; got 'l1'"):
+        train("pfld_0_25", faces, loss="l1", out=str(tmp_path / "a"))
+    with pytest.raises(ValueError, match=r"^loss: mobilenet_v3_small's task \(classification\) "):
+        train("mobilenet_v3_small", faces, loss="wing", out=str(tmp_path / "b"))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_the_synthetic_faces_are_faces():
     """The test data: 68 points inside the picture, symmetric under the mirror table."""
     picture, points = face(np.random.default_rng(0))

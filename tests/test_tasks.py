@@ -158,7 +158,7 @@ class MeanColour(Task):
     def head(self, names):
         return {"classes": 3, "classifier_activation": None}
 
-    def loss(self):
+    def loss(self, name=None):
         return "mse"
 
     def metrics(self):

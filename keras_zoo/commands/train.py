@@ -80,6 +80,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "that the task allows; a classifier's: 'flip,crop')",
     )
     p.add_argument(
+        "--loss",
+        help="the task's loss, where it has several: landmarks 'l2' (default) or 'wing'",
+    )
+    p.add_argument(
         "--no-inspect",
         action="store_true",
         help="no feature-map, kernel and confusion-matrix logging",
@@ -128,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
             validation_split=args.validation_split,
             seed=args.seed,
             augment=augment,
+            loss=args.loss,
             inspect=not args.no_inspect,
             verbose=console.progress_verbosity() if args.verbose is None else args.verbose,
         )

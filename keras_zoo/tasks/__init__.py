@@ -106,7 +106,8 @@ class Task(abc.ABC):
     the workflow). `name` is the description's task; `score_name` what `score` and
     `Evaluation.score` measure; `agreement_name` what `agree` compares, in words;
     `augmentations` the random changes `dataset` may make; `draws` whether `draw` draws
-    predict's results on their images;
+    predict's results on their images; `losses` the names `loss` takes, the first its default
+    (none where the task has one loss);
     `named_outputs` whether the data names the model's outputs (a classifier's classes), so
     that a trained model without the names cannot be read; `names_files` the files
     `write_names` writes into a run folder, by which weights beside them are known as a run's
@@ -120,6 +121,7 @@ class Task(abc.ABC):
     score_name: ClassVar[str]
     augmentations: ClassVar[tuple[str, ...]]
     draws: ClassVar[bool] = False
+    losses: ClassVar[tuple[str, ...]] = ()
 
     @abc.abstractmethod
     def read(self, root: str | os.PathLike, *, argument: str = "data", verify: bool = True) -> Any:
@@ -130,8 +132,9 @@ class Task(abc.ABC):
         """The `keras_zoo.build` keywords of a head for outputs named `names`."""
 
     @abc.abstractmethod
-    def loss(self) -> Any:
-        """The Keras loss of the model's raw outputs against the targets."""
+    def loss(self, name: str | None = None) -> Any:
+        """The Keras loss of the model's raw outputs against the targets: the one of
+        `losses` named (None: the default)."""
 
     @abc.abstractmethod
     def metrics(self) -> list:

@@ -116,7 +116,7 @@ class Classification(Task):
         """A classifier of one logit per class."""
         return {"classes": len(names or ()), "classifier_activation": None}
 
-    def loss(self) -> Any:
+    def loss(self, name: str | None = None) -> Any:
         """Cross-entropy of the logits against class indices."""
         import keras
 

@@ -33,6 +33,7 @@ from keras_zoo.weight_sets import Preprocessing
 POINT_NAMES = "landmarks.json"
 PREDICT_OPTIONS: dict[str, Any] = {"box": None}
 AGREEMENT = 1e-3  # the largest coordinate difference, in crop widths, of two agreeing runtimes
+WING_CROP = 112.0  # the crop size in whose pixels the wing loss's width and curvature count
 
 
 def _points(flat: Any) -> Any:
@@ -72,6 +73,7 @@ class Landmarks(Task):
     agreement_name = "landmark agreement"
     augmentations = ("rotate", "scale", "shift", "flip", "colour")
     draws = True
+    losses = ("l2", "wing")
 
     def read(self, root: str | os.PathLike, *, argument: str = "data", verify: bool = True) -> Any:
         """The faces of a WFLW annotation file or folder, or of a folder of images with
@@ -84,10 +86,15 @@ class Landmarks(Task):
         """As many points as the data has (two outputs each: `annotations.point_names`)."""
         return {} if names is None else {"num_landmarks": len(names) // 2}
 
-    def loss(self) -> Any:
-        """The summed squared error of the coordinates (PFLD-pytorch's L2)."""
-        from keras_zoo.tasks.landmarks.measures import L2Loss
+    def loss(self, name: str | None = None) -> Any:
+        """ "l2" (the default): the summed squared error of the coordinates (PFLD-pytorch's
+        L2); "wing": the wing loss (Feng et al. 2018) with its width 10 and curvature 2 in
+        pixels of a 112-pixel crop (`measures.WingLoss`)."""
+        from keras_zoo import checks
+        from keras_zoo.tasks.landmarks.measures import L2Loss, WingLoss
 
+        if checks.check_choice(name or "l2", "loss", self.losses) == "wing":
+            return WingLoss(width=10.0, curvature=2.0, scale=WING_CROP)
         return L2Loss()
 
     def metrics(self) -> list:
