@@ -27,7 +27,7 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
 
 def test_the_design_map_names_every_module_and_only_modules_that_exist():
     text = (ROOT / "docs" / "DESIGN.md").read_text()
-    found = re.findall(r"`((?:keras_zoo/)?(?:[a-z_]+/)?[a-z_<>]+\.py|[a-z_]+/)`", text)
+    found = re.findall(r"`((?:keras_zoo/)?(?:[a-z_]+/)*[a-z_<>]+\.py|(?:[a-z_]+/)+)`", text)
     named = {name.removeprefix("keras_zoo/") for name in found}
     package = ROOT / "keras_zoo"
     for name in named:
