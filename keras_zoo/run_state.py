@@ -318,7 +318,9 @@ class Checkpoints(keras.callbacks.Callback):
     weights' size and sha256 and the per-epoch logs), the newest two kept. Each file is
     written under a temporary name and renamed into place, the record last, so a kill at any
     moment leaves the previous backups whole. `resume`, a backup `find_backup` read, is
-    loaded when training begins; the backups are removed when it ends."""
+    loaded when training begins; the backups are removed when it ends. `kept`: the model whose
+    weights best.weights.h5 holds, where the run keeps part of the model fit trains (the same
+    layers without an auxiliary net; the backups hold all of them)."""
 
     def __init__(
         self,
@@ -327,9 +329,11 @@ class Checkpoints(keras.callbacks.Callback):
         resume: Backup | None,
         best: Best | None,
         monitor: Monitor,
+        kept: keras.Model | None = None,
     ):
         super().__init__()
         self.best_path, self.folder, self.resume, self.best = best_path, folder, resume, best
+        self.kept = kept
         self.monitor = monitor
         self.history = {k: list(v) for k, v in resume.history.items()} if resume else {}
         self.epochs_done = resume.epochs if resume else 0
@@ -359,7 +363,8 @@ class Checkpoints(keras.callbacks.Callback):
             self.history.setdefault(key, []).append(value)
         value = logs.get(self.monitor.key, float("nan"))
         if self.monitor.better(value, None if self.best is None else self.best.value):
-            write_weights(self.model, self.best_path, {self.monitor.key: value, "epoch": epoch + 1})
+            record = {self.monitor.key: value, "epoch": epoch + 1}
+            write_weights(self.kept or self.model, self.best_path, record)
             self.best = Best(value, epoch + 1, self.monitor)
         self._back_up(epoch + 1)
 

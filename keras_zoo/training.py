@@ -156,13 +156,15 @@ def train(
     folder = task.read(data, verify=False)
     validation_split = _validation_split(folder, data, validation_split)
     kwargs = model_kwargs(name, model_args, image_size, task.head(folder.names))
+    fit_keywords = task.fit_keywords(loss, folder)  # an auxiliary net the loss trains
     asked, _ = _folders(name, data, out, log_dir)
     out, log_dir = _folders(name, data, out, log_dir, new_run)
     dist = make_strategy(strategy)  # before any TensorFlow op: collectives are set up here
     verify_images(folder.files)  # an unreadable image is named before the model is built
     with dist.scope():
-        model = _model(name, kwargs, weights, freeze_backbone, info.classifier)
-    description = dataclasses.replace(describe(model), class_names=folder.names)
+        built = _model(name, {**kwargs, **fit_keywords}, weights, freeze_backbone, info.classifier)
+        model, kept = task.fit_models(built, loss)  # what fit trains, what the run keeps
+    description = dataclasses.replace(describe(kept), class_names=folder.names)
     images = _Images.read(
         task,
         folder,
@@ -215,6 +217,7 @@ def train(
         resume,
         best_so_far,
         task.monitor,
+        kept=kept,
     )
     logging = _inspection_callbacks(log_dir, config, images) if inspect and is_chief() else []
     with signals:

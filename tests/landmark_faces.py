@@ -78,3 +78,38 @@ def make_pts_folder(root: str, count: int, seed: int = 0, size: int = 160) -> st
         Image.fromarray(picture).save(os.path.join(root, f"face_{i:03d}.png"))
         write_pts(os.path.join(root, f"face_{i:03d}.pts"), points)
     return root
+
+
+def template98() -> np.ndarray:
+    """(98, 2) points: the 68 of `template68` and 30 between neighbours of them (WFLW's count,
+    not its layout: the tests need 98 distinct points, non-collinear tracked ones)."""
+    base = template68()
+    between = (base[:30] + base[1:31]) / 2
+    return np.concatenate([base, between]).astype(np.float32)
+
+
+def make_wflw(root: str, count: int, seed: int = 0, size: int = 160) -> str:
+    """`count` faces of 98 points as a WFLW annotation file root/list.txt (196 coordinates, the
+    box, 6 attribute flags, the image path) over root/WFLW_images/; returns the file's path."""
+    rng = np.random.default_rng(seed)
+    images = os.path.join(root, "WFLW_images")
+    os.makedirs(images, exist_ok=True)
+    lines = []
+    for i in range(count):
+        angle = np.deg2rad(rng.uniform(-15, 15))
+        radius = rng.uniform(0.25, 0.35) * size
+        centre = size / 2 + rng.uniform(-0.08, 0.08, 2) * size
+        turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        points = template98() @ turn.T * radius + centre
+        Image.fromarray(render(points, size, centre, radius, rng)).save(
+            os.path.join(images, f"face_{i:03d}.png")
+        )
+        box = [*np.floor(points.min(0)).astype(int), *np.ceil(points.max(0)).astype(int)]
+        flags = rng.integers(0, 2, 6)
+        fields = [f"{v:.3f}" for v in points.ravel()] + [str(v) for v in box]
+        fields += [str(v) for v in flags] + [f"face_{i:03d}.png"]
+        lines.append(" ".join(fields))
+    path = os.path.join(root, "list.txt")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path

@@ -275,7 +275,8 @@ def test_read_wflw_finds_the_images_folder(tmp_path):
     assert data.attributes.dtype == np.int8
     np.testing.assert_array_equal(data.attributes[:, 0], [0, 1, 0])
     assert data.subsets is None and data.num_points == 98 and data.mirror == MIRROR[98]
-    assert data.targets.shape == (3, 196) and data.targets.dtype == np.float32
+    assert data.targets.shape == (3, 196 + 6) and data.targets.dtype == np.float32
+    np.testing.assert_array_equal(data.targets[:, 196:], data.attributes)
     np.testing.assert_array_equal(data.targets[1, :4], data.points[1, :2].ravel())
     assert data.names == tuple(f"{i}.{axis}" for i in range(98) for axis in "xy")
     # given: the folder the paths are relative to
@@ -397,7 +398,8 @@ def test_read_landmarks_reads_a_split_pts_tree(tmp_path):
     expected = faces["train/helen"] + faces["train/lfpw"] + faces["test/ibug"]
     np.testing.assert_allclose(data.points, np.array(expected), atol=1e-3)
     assert data.boxes is None and data.attributes is None
-    assert data.targets.shape == (5, 136) and data.mirror == MIRROR[68]
+    assert data.targets.shape == (5, 136 + 6) and data.mirror == MIRROR[68]
+    assert not data.targets[:, 136:].any()  # no attribute flags in .pts data
     train, val = data.split(None, seed=0)
     assert train.tolist() == [0, 1, 2] and val.tolist() == [3, 4]
 

@@ -81,7 +81,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--loss",
-        help="the task's loss, where it has several: landmarks 'l2' (default) or 'wing'",
+        help="the task's loss, where it has several: landmarks 'l2' (default), 'wing', or "
+        "'pfld' (PFLD-pytorch's, with the auxiliary head-pose net; WFLW data)",
     )
     p.add_argument(
         "--no-inspect",

@@ -8,7 +8,9 @@ call it, so they hold no knowledge of any one task:
 
     read            a dataset folder or annotation file -> `TaskData` (image files, targets)
     head            the build keywords of the head for the data's targets
-    loss, metrics   what fit minimises and reports; `monitor` picks the best epoch
+    loss, metrics   what fit minimises (one of `losses`) and reports; `monitor` picks the best
+                    epoch; `fit_keywords` and `fit_models` where fit trains more outputs than
+                    the run keeps (an auxiliary net)
     dataset         (image, target) batches, prepared and augmented as the task allows
     samples         the validation images the TensorBoard callbacks draw; `callbacks` draw
                     what the task shows of them
@@ -139,6 +141,18 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def metrics(self) -> list:
         """The Keras metrics that fit reports (`monitor.key` among them, as val_<metric>)."""
+
+    def fit_keywords(self, loss: str | None, data: Any) -> dict[str, Any]:
+        """The build keywords that the model fit trains with `loss` needs beyond `head`'s
+        (landmarks' PFLD loss: the auxiliary net), checked against the `data`; ValueError
+        naming the loss where the data cannot serve it. None by default."""
+        return {}
+
+    def fit_models(self, model: Any, loss: str | None) -> tuple[Any, Any]:
+        """(the model fit trains, the model the run keeps and describes) of the `model` built
+        with `fit_keywords`: the same model twice by default; two views of the same layers
+        where fit trains outputs the kept model leaves out."""
+        return model, model
 
     @abc.abstractmethod
     def dataset(

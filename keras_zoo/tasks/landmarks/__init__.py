@@ -33,33 +33,12 @@ from keras_zoo.weight_sets import Preprocessing
 POINT_NAMES = "landmarks.json"
 PREDICT_OPTIONS: dict[str, Any] = {"box": None}
 AGREEMENT = 1e-3  # the largest coordinate difference, in crop widths, of two agreeing runtimes
-WING_CROP = 112.0  # the crop size in whose pixels the wing loss's width and curvature count
+ATTRIBUTES = 6  # a target's last numbers: WFLW's attribute flags (zeros for other data)
 
 
-def _points(flat: Any) -> Any:
-    """(N, 2K) coordinates as (N, K, 2), in keras.ops (2K known when traced)."""
-    import keras
-
-    return keras.ops.reshape(flat, (-1, int(flat.shape[-1]) // 2, 2))
-
-
-def nme_of_batch(y_true: Any, y_pred: Any) -> Any:
-    """Per face, the NME of the predicted crop coordinates (keras.ops, for fit's metric):
-    normalised by the outer eye corners for 98 and 68 points, else by the box diagonal
-    (`measures.nme` in numpy)."""
-    import keras
-
-    from keras_zoo.tasks.landmarks.measures import EYE_CORNERS
-
-    true, pred = _points(y_true), _points(keras.ops.cast(y_pred, y_true.dtype))
-    error = keras.ops.mean(keras.ops.sqrt(keras.ops.sum((true - pred) ** 2, -1)), -1)
-    corners = EYE_CORNERS.get(int(true.shape[1]))
-    if corners is not None:
-        scale = keras.ops.norm(true[:, corners[0]] - true[:, corners[1]], axis=-1)
-    else:
-        extent = keras.ops.max(true, 1) - keras.ops.min(true, 1)
-        scale = keras.ops.norm(extent, axis=-1)
-    return error / scale
+def points_of(targets: np.ndarray) -> np.ndarray:
+    """The pixel points (N, 2K) of the data's targets (points, then the attribute flags)."""
+    return np.asarray(targets, np.float32).reshape(len(targets), -1)[:, :-ATTRIBUTES]
 
 
 class Landmarks(Task):
@@ -73,7 +52,7 @@ class Landmarks(Task):
     agreement_name = "landmark agreement"
     augmentations = ("rotate", "scale", "shift", "flip", "colour")
     draws = True
-    losses = ("l2", "wing")
+    losses = ("l2", "wing", "pfld")
 
     def read(self, root: str | os.PathLike, *, argument: str = "data", verify: bool = True) -> Any:
         """The faces of a WFLW annotation file or folder, or of a folder of images with
@@ -89,19 +68,37 @@ class Landmarks(Task):
     def loss(self, name: str | None = None) -> Any:
         """ "l2" (the default): the summed squared error of the coordinates (PFLD-pytorch's
         L2); "wing": the wing loss (Feng et al. 2018) with its width 10 and curvature 2 in
-        pixels of a 112-pixel crop (`measures.WingLoss`)."""
+        pixels of a 112-pixel crop; "pfld": PFLD-pytorch's attribute- and angle-weighted L2,
+        which trains the auxiliary head-pose net beside the points (`fitting.TargetLoss`)."""
         from keras_zoo import checks
-        from keras_zoo.tasks.landmarks.measures import L2Loss, WingLoss
+        from keras_zoo.tasks.landmarks.fitting import TargetLoss
 
-        if checks.check_choice(name or "l2", "loss", self.losses) == "wing":
-            return WingLoss(width=10.0, curvature=2.0, scale=WING_CROP)
-        return L2Loss()
+        return TargetLoss(checks.check_choice(name or "l2", "loss", self.losses))
 
     def metrics(self) -> list:
         """The NME (by the outer eye corners)."""
-        import keras
+        from keras_zoo.tasks.landmarks.fitting import nme_metric
 
-        return [keras.metrics.MeanMetricWrapper(nme_of_batch, name="nme")]
+        return [nme_metric()]
+
+    def fit_keywords(self, loss: str | None, data: Any) -> dict[str, Any]:
+        """PFLD's loss trains the auxiliary net (auxiliary=True) and weighs faces by WFLW's
+        attribute flags: ValueError for data without them."""
+        if loss != "pfld":
+            return {}
+        if data.attributes is None:
+            raise ValueError(
+                f"loss 'pfld': data {data.root!r} has no WFLW attribute flags, by which PFLD's "
+                "loss weighs the faces (a face without any adds nothing); use l2 or wing"
+            )
+        return {"auxiliary": True}
+
+    def fit_models(self, model: Any, loss: str | None) -> tuple[Any, Any]:
+        """For PFLD's loss, the model with the auxiliary net as fit trains it (points and
+        angles side by side) and as the run keeps it (points alone): `fitting.fit_models`."""
+        from keras_zoo.tasks.landmarks.fitting import fit_models
+
+        return fit_models(model, loss)
 
     def dataset(
         self,
@@ -125,15 +122,18 @@ class Landmarks(Task):
         from keras_zoo.preprocess import normalize_layer
         from keras_zoo.tasks.landmarks import crops
         from keras_zoo.tasks.landmarks.annotations import MIRROR
+        from keras_zoo.tasks.landmarks.fitting import ANGLES, training_angles
 
         targets = np.asarray(targets, np.float32)
-        regions = crops.landmark_regions(targets)
-        normal = crops.to_crop(targets, regions)
+        points = points_of(targets)
+        flags = targets[:, points.shape[1] :]
+        regions = crops.landmark_regions(points)
+        normal = crops.to_crop(points, regions)
         normalize = normalize_layer(preprocessing)
-        mirror = MIRROR.get(targets.shape[1] // 2)
+        mirror = MIRROR.get(points.shape[1] // 2)
         changes = tuple(augment) if training else ()
 
-        def load(path, points, region, draw):
+        def load(path, points, region, flags, draw):
             image = _decode(path)
             out, moved = crops.augmented(
                 image,
@@ -144,23 +144,29 @@ class Landmarks(Task):
                 augment=changes,
                 mirror=mirror,
             )
-            return normalize(out), tf.reshape(moved, (-1,))
+            return normalize(out), tf.reshape(moved, (-1,)), flags
 
-        ds = tf.data.Dataset.from_tensor_slices((list(files), normal, regions))
+        def targets_of(images, points, flags):  # the head pose solved a batch at a time
+            angles = tf.numpy_function(training_angles, [points], tf.float32, stateful=False)
+            angles = tf.ensure_shape(angles, (None, ANGLES))
+            return images, tf.concat([points, angles, flags], 1)
+
+        ds = tf.data.Dataset.from_tensor_slices((list(files), normal, regions, flags))
         if training:
             ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
             draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         else:
             draws = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).repeat()
         ds = tf.data.Dataset.zip(ds, draws).map(
-            lambda item, draw: load(item[0], item[1], item[2], draw),
+            lambda item, draw: load(item[0], item[1], item[2], item[3], draw),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = (
             tf.data.experimental.AutoShardPolicy.DATA
         )
-        return ds.batch(batch_size).with_options(options).prefetch(tf.data.AUTOTUNE)
+        ds = ds.batch(batch_size).map(targets_of, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
     def samples(self, data: Any, indices: np.ndarray, count: int, seed: int) -> np.ndarray:
         """`count` of the validation faces, drawn with `seed`, in order."""
@@ -225,7 +231,7 @@ class Landmarks(Task):
         from keras_zoo.tasks.landmarks.view import detect_face
 
         if targets is not None:
-            return crops.landmark_regions(targets)
+            return crops.landmark_regions(points_of(targets))
         box = (options or {}).get("box")
         found = []
         for path in files:
@@ -276,8 +282,7 @@ class Landmarks(Task):
         diagonal, failure rate and AUC at 0.1, the error distribution (`measures`)."""
         from keras_zoo.tasks.landmarks.evaluation import LandmarkEvaluation
 
-        predicted = self._in_pixels(outputs, targets)
-        return LandmarkEvaluation.of(predicted, np.asarray(targets, np.float32))
+        return LandmarkEvaluation.of(self._in_pixels(outputs, targets), points_of(targets))
 
     def agree(self, reference: np.ndarray, outputs: np.ndarray) -> np.ndarray:
         """Whether no coordinate differs by more than 0.1% of the crop."""
@@ -291,9 +296,9 @@ class Landmarks(Task):
         """The mean NME (by the eye corners, else the box diagonal) against pixel targets."""
         from keras_zoo.tasks.landmarks.measures import EYE_CORNERS, nme
 
-        targets = np.asarray(targets, np.float32)
-        kind = "eyes" if targets.shape[1] // 2 in EYE_CORNERS else "box"
-        return float(np.mean(nme(self._in_pixels(outputs, targets), targets, normalise=kind)))
+        points = points_of(targets)
+        kind = "eyes" if points.shape[1] // 2 in EYE_CORNERS else "box"
+        return float(np.mean(nme(self._in_pixels(outputs, targets), points, normalise=kind)))
 
     def _in_pixels(self, outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """Crop outputs in the pixels of the images whose annotated points are `targets`
@@ -301,7 +306,7 @@ class Landmarks(Task):
         from keras_zoo.tasks.landmarks import crops
 
         outputs = np.asarray(outputs, np.float32).reshape(len(outputs), -1)
-        targets = np.asarray(targets, np.float32).reshape(len(targets), -1)
+        targets = points_of(targets)
         if outputs.shape[1] != targets.shape[1]:
             raise ValueError(
                 f"data: the faces have {targets.shape[1] // 2} points but the model gives "

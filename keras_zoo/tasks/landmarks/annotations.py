@@ -129,8 +129,15 @@ class LandmarkData:
 
     @property
     def targets(self) -> np.ndarray:
-        """Each face's points as one row (N, 2K) of x0, y0, x1, y1, ... in pixels."""
-        return self.points.reshape(len(self.files), -1).astype(np.float32)
+        """Each face's points and attribute flags as one row (N, 2K + 6) of x0, y0, x1, y1,
+        ... in pixels, then WFLW's 6 flags (zeros for data without them)."""
+        flags = (
+            np.zeros((len(self.files), 6), np.float32)
+            if self.attributes is None
+            else self.attributes.astype(np.float32)
+        )
+        points = self.points.reshape(len(self.files), -1)
+        return np.concatenate([points, flags], 1).astype(np.float32)
 
     @property
     def names(self) -> tuple[str, ...]:

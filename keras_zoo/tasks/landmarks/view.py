@@ -72,7 +72,8 @@ class LandmarkLogger(InspectionCallback):
     """Logs validation faces with the model's points (red) and the annotated ones (green)
     every epoch (`landmarks/faces`), and at the end of training the cumulative error
     distribution of the validation faces (`landmarks/ced`). `validation` is the task's
-    validation dataset of (prepared crops, points in [0, 1]); `count` faces are drawn."""
+    validation dataset of (prepared crops, training targets: the points in [0, 1] first,
+    `fitting`); `count` faces are drawn."""
 
     def __init__(self, log_dir: str | os.PathLike, validation: Any, count: int = 8):
         super().__init__(log_dir)
@@ -90,13 +91,13 @@ class LandmarkLogger(InspectionCallback):
             if sum(len(c) for c in crops) >= self.count:
                 break
         self._crops = np.concatenate(crops)[: self.count]
-        self._true = np.concatenate(points)[: self.count]
+        self._true = _points(np.concatenate(points)[: self.count])
         self._order = describe(self.model).preprocessing.channel_order
 
     def log(self, epoch: int) -> None:
         import tensorflow as tf
 
-        predicted = np.asarray(self.model.predict_on_batch(self._crops))
+        predicted = np.asarray(self.model.predict_on_batch(self._crops))[:, : self._true.shape[1]]
         tf.summary.image(
             "landmarks/faces",
             faces_with_points(self._crops, predicted, self._true, self._order),
@@ -119,8 +120,9 @@ class LandmarkLogger(InspectionCallback):
 
         predicted, true = [], []
         for x, y in self.validation:
-            predicted.append(np.asarray(self.model.predict_on_batch(x)))
-            true.append(np.asarray(y))
+            points = _points(np.asarray(y))
+            predicted.append(np.asarray(self.model.predict_on_batch(x))[:, : points.shape[1]])
+            true.append(points)
         errors = measures.nme(np.concatenate(predicted), np.concatenate(true))
         figure = measures.ced_figure({"validation": errors}, title="validation faces")
         tf.summary.image(
@@ -128,6 +130,13 @@ class LandmarkLogger(InspectionCallback):
             figure_to_array(figure)[None],
             description=f"cumulative error distribution of {len(errors)} validation faces",
         )
+
+
+def _points(targets: np.ndarray) -> np.ndarray:
+    """The points in [0, 1] (N, 2K) of training targets (`fitting`)."""
+    from keras_zoo.tasks.landmarks.fitting import EXTRA
+
+    return targets[:, : targets.shape[1] - EXTRA]
 
 
 def detect_face(image: np.ndarray, name: str) -> tuple[float, float, float, float]:
