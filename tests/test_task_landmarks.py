@@ -263,6 +263,16 @@ def test_an_onnx_export_gives_the_same_points(trained, faces, tmp_path, capsys):
     np.testing.assert_allclose(onnx_points, keras_points, atol=0.11)  # printed to 0.1 pixel
 
 
+@pytest.mark.parametrize("suffix", [".tflite", ".xml"])
+def test_litert_and_openvino_exports_are_exact(trained, tmp_path, suffix):
+    out, _ = trained
+    path = tmp_path / f"pfld{suffix}"
+    argv = ["export", "pfld_0_25", str(path), "--weights", str(out / "best.weights.h5")]
+    assert cli.main(argv) == 0
+    check = json.loads(open(f"{path}.json").read())["check"]
+    assert check["agreement"] == 1.0 and check["random"]["max_relative_error"] <= 1e-4
+
+
 def test_the_face_detector_finds_the_astronaut_and_refuses_noise(tmp_path):
     from skimage import data as skimage_data
 
