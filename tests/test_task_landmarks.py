@@ -25,8 +25,8 @@ from keras_zoo.tasks.landmarks import crops
 from keras_zoo.tasks.landmarks.annotations import MIRROR
 
 TASK = task_named("landmarks")
-FACES = 64
-EPOCHS = 10
+FACES = 48
+EPOCHS = 8
 
 
 def opencv_crop(image: np.ndarray, x0: int, y0: int, size: int, out: int) -> np.ndarray:
@@ -158,14 +158,14 @@ def test_a_flip_renumbers_the_points_by_the_mirror_table(tmp_path):
 @pytest.fixture(scope="module")
 def trained(faces, tmp_path_factory):
     """keras-zoo train pfld_0_25 on the synthetic faces: (run folder, run.json), its weights
-    drawn from a fixed seed (the NME after ten epochs varies from 0.5 to 0.75 of the first
-    epoch's with the draw)."""
+    drawn from a fixed seed (how far eight epochs bring the NME down varies with the draw;
+    this draw's best is 0.43 of the first epoch's)."""
     import keras
 
     keras.utils.set_random_seed(0)
     out = tmp_path_factory.mktemp("run")
     argv = ["train", "pfld_0_25", "--data", faces, "--epochs", str(EPOCHS), "--batch-size"]
-    argv += ["16", "--lr", "3e-3", "--out", str(out), "--log-dir", str(out / "logs")]
+    argv += ["16", "--lr", "5e-3", "--out", str(out), "--log-dir", str(out / "logs")]
     argv += ["--verbose", "0"]
     assert cli.main(argv) == 0
     return out, json.loads((out / "run.json").read_text())
