@@ -187,6 +187,18 @@ class Task(abc.ABC):
         """The output names that `write_names` wrote beside `weights` in `folder`, checked
         against the weights; ValueError naming the file otherwise."""
 
+    def with_defaults(self, options: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict:
+        """predict's `options` over their `defaults`; TypeError naming the first option that
+        is not one of them, with the options there are."""
+        unknown = sorted(set(options) - set(defaults))
+        if unknown:
+            owner = f"{self.name}'" if self.name.endswith("s") else f"{self.name}'s"
+            raise TypeError(
+                f"{unknown[0]}: not an option of {owner} predict; the options are "
+                + ", ".join(defaults)
+            )
+        return {**defaults, **options}
+
     @abc.abstractmethod
     def prediction_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """predict's `options` checked, with the defaults of those not given; TypeError for

@@ -199,13 +199,7 @@ class Classification(Task):
         """`top_k` (default 5) and the softmax `temperature` (default 1), checked."""
         from keras_zoo.layers import TemperatureSoftmax
 
-        unknown = sorted(set(options) - set(PREDICT_OPTIONS))
-        if unknown:
-            raise TypeError(
-                f"{unknown[0]}: not an option of classification's predict; the options are "
-                + ", ".join(PREDICT_OPTIONS)
-            )
-        checked = {**PREDICT_OPTIONS, **options}
+        checked = self.with_defaults(options, PREDICT_OPTIONS)
         checked["top_k"] = checks.check_positive_int(checked["top_k"], "top_k")
         checked["temperature"] = TemperatureSoftmax(checked["temperature"]).temperature
         return checked

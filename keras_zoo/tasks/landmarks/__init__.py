@@ -204,13 +204,7 @@ class Landmarks(Task):
     def prediction_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """`box`: the face's box (x, y, width, height) in every image; None (the default)
         finds it with OpenCV's face detector."""
-        unknown = sorted(set(options) - set(PREDICT_OPTIONS))
-        if unknown:
-            raise TypeError(
-                f"{unknown[0]}: not an option of landmarks' predict; the options are "
-                + ", ".join(PREDICT_OPTIONS)
-            )
-        checked = {**PREDICT_OPTIONS, **options}
+        checked = self.with_defaults(options, PREDICT_OPTIONS)
         if checked["box"] is not None:
             checked["box"] = check_box(checked["box"])
         return checked
