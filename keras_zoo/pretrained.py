@@ -447,8 +447,9 @@ def _load(
 
         def full_model(classes: int) -> keras.Model:
             # the same architecture with a top of `classes`, for files of full models
+            family = {k: v for k, v in architecture(kwargs).items() if k not in info.head_keywords}
             return info.builder(
-                **architecture(kwargs),
+                **family,
                 name=f"{model.name}_full",
                 classes=classes,
                 classifier_activation=None,

@@ -59,6 +59,9 @@ class ModelInfo:
             was built without are left out on purpose (a trained PFLD's auxiliary head-pose
             net, which inference does not run); `port` builds the model with every part the
             checkpoint holds.
+        head_keywords: the keywords besides `classes` that size the classifier (PFLD's
+            num_landmarks), left out where the same architecture is built with another top
+            (a weights file's, whose classifier is then left out of a fine-tuned model).
 
     input_size, mean, std, channel_order, crop_pct, interpolation and top1 are read from
     `preprocessing` and the default weight set.
@@ -76,6 +79,7 @@ class ModelInfo:
     config: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     task: str = "classification"
     parts: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
+    head_keywords: tuple[str, ...] = ()
 
     @property
     def default_weights(self) -> WeightSet | None:

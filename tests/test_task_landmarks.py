@@ -381,6 +381,22 @@ def test_pfld_loss_trains_the_auxiliary_net_and_keeps_the_landmark_model(tmp_pat
     assert not (tmp_path / "pts").exists()
 
 
+def test_a_98_point_model_starts_a_68_point_one(tmp_path):
+    """Fine-tuning on other points: the head the data asks for (`Task.head`) is new, the rest
+    loads from the start weights."""
+    import keras_zoo
+
+    start = keras_zoo.build("pfld_0_25")
+    start.save_weights(tmp_path / "wflw.weights.h5")
+    head = TASK.head(TASK.read(make_pts_folder(str(tmp_path / "faces"), 2)).names)
+    assert head == {"num_landmarks": 68, "classes": 136}
+    tuned = keras_zoo.build("pfld_0_25", weights=str(tmp_path / "wflw.weights.h5"), **head)
+    assert tuned.output.shape[-1] == 136
+    for name in ("conv1", "conv3_1.conv.0", "conv8"):
+        for got, want in zip(tuned.get_layer(name).weights, start.get_layer(name).weights):
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
 def test_the_synthetic_faces_are_faces():
     """The test data: 68 points inside the picture, symmetric under the mirror table."""
     picture, points = face(np.random.default_rng(0))

@@ -79,7 +79,8 @@ WFLW_CHECKPOINT = WeightSet(
     layout="pfld_pytorch",
     top1=None,  # a landmark detector: no ImageNet accuracy
     preprocessing=PFLD_PREPROCESSING,
-    config={"num_landmarks": 98},
+    # no config: its 98 points come from its head (fc's 196 outputs), and a fine-tuning run
+    # on other points replaces the head
     filename=f"pfld_pytorch-{PFLD_PYTORCH_COMMIT[:7]}-checkpoint.pth.tar",
     git_blob="6c790656cfc3543837ea02928879a97fa22a97ff",
 )
@@ -321,6 +322,7 @@ for _variant in VARIANTS:
         gmacs=_variant.gmacs,
         classifier=("fc",),
         parts={AUXILIARY: {"auxiliary": True}},
+        head_keywords=("num_landmarks",),
         preprocessing=PFLD_PREPROCESSING,
         weights=(WFLW_CHECKPOINT,) if _variant.alpha == 1.0 else (),
         task="landmarks",

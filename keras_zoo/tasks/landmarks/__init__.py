@@ -62,8 +62,11 @@ class Landmarks(Task):
         return read_landmarks(root, argument=argument, verify=verify)
 
     def head(self, names: Sequence[str] | None) -> dict[str, Any]:
-        """As many points as the data has (two outputs each: `annotations.point_names`)."""
-        return {} if names is None else {"num_landmarks": len(names) // 2}
+        """As many points as the data has, two outputs each (`annotations.point_names`): a
+        start checkpoint's head of another point count is left out, as a classifier's."""
+        if names is None:
+            return {}
+        return {"num_landmarks": len(names) // 2, "classes": len(names)}
 
     def loss(self, name: str | None = None) -> Any:
         """ "l2" (the default): the summed squared error of the coordinates (PFLD-pytorch's
