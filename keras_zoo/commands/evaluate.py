@@ -1,5 +1,5 @@
 """keras-zoo evaluate NAME --weights W --data DIR: accuracy, precision, recall and a confusion
-matrix."""
+matrix, or a landmark model's NME, failure rate, AUC and error distribution."""
 
 from __future__ import annotations
 
@@ -12,10 +12,18 @@ from keras_zoo.commands.predict import WEIGHTS_HELP
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Declares `keras-zoo evaluate`."""
-    p = subparsers.add_parser("evaluate", help="accuracy, precision, recall and a confusion matrix")
+    p = subparsers.add_parser(
+        "evaluate",
+        help="accuracy, precision, recall and a confusion matrix (landmarks: NME, FR, AUC, CED)",
+    )
     p.add_argument("name", help="model id the weights were trained for, e.g. mobilenet_v2")
     p.add_argument("--weights", required=True, help=WEIGHTS_HELP)
-    p.add_argument("--data", required=True, help="a class-per-folder tree with the same classes")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="a class-per-folder tree with the same classes (landmarks: a WFLW folder or "
+        "annotation file, or images with .pts files)",
+    )
     p.add_argument(
         "--subset",
         default="all",
@@ -26,8 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     options.add_trained_run_flags(p)
     p.add_argument(
         "--out",
-        help="folder for the confusion-matrix PNG (default: beside the weights file, else the "
-        "current folder)",
+        help="folder for the confusion matrix's (landmarks: the error distribution's) PNG "
+        "(default: beside the weights file, else the current folder)",
     )
     options.add_runtime_flag(p)
     p.set_defaults(run=run)
