@@ -10,15 +10,19 @@ keras-zoo analyze-features NAME --image IMG --out DIR    feature maps of chosen 
 keras-zoo analyze-kernels NAME --out DIR                 statistics and histograms of weights
 keras-zoo digits DIR           write the bundled handwritten digits as a class-per-folder tree
 keras-zoo train NAME --data DIR                          train or fine-tune on a folder
-keras-zoo evaluate NAME --weights W --data DIR           accuracy, precision, recall
-keras-zoo predict NAME --weights W IMAGE ...             top classes of images
+keras-zoo evaluate NAME --weights W --data DIR           accuracy, precision, recall (a
+                               landmark model's NME, failure rate and AUC)
+keras-zoo predict NAME --weights W IMAGE ...             top classes of images (a landmark
+                               model's points on the faces in them)
 keras-zoo export NAME OUT [--weights W] [--quantize int8 --calibration DIR]
                                LiteRT, ONNX, OpenVINO or SavedModel, checked in its runtime
 keras-zoo bench                against keras.applications and PyTorch, side by side
+keras-zoo track DETS --out DIR [--gt GT]                 track MOTChallenge detections (SORT,
+                               ByteTrack), scored against ground truth
 
 Each command is one module of `keras_zoo.commands`, its parser beside its handler; here the
 arguments are parsed, the command is run, and bad input is reported in one line. Parsing, help,
-`list` and `info` import neither Keras nor TensorFlow; the other commands import TensorFlow
+`list`, `info` and `track` import neither Keras nor TensorFlow; the other commands import TensorFlow
 before they run, quietly (`keras_zoo.console`: KERAS_ZOO_VERBOSE=1 shows its log lines).
 """
 

@@ -17,6 +17,13 @@ want="$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "installing keras_zoo${extras:+[$extras]} into .venv (first run: a few minutes)"
     .venv/bin/python -m pip install --disable-pip-version-check -e ".${extras:+[$extras]}"
+    if [[ ",$extras," == *,test,* ]]; then
+        # the tracking tests' references, whose declared dependencies would downgrade NumPy
+        # (sort-track pins filterpy 1.4.5 and scipy 1.9.3) or clash with OpenCV (TrackEval pins
+        # opencv-python): installed alone, over the test extra's numpy, scipy and filterpy
+        .venv/bin/python -m pip install --disable-pip-version-check --no-deps \
+            sort-track==0.0.8 trackeval==1.3.0
+    fi
     echo "$want" > "$stamp"
 fi
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"

@@ -22,10 +22,11 @@ COMMANDS = (
     "predict",
     "export",
     "bench",
+    "track",
 )
 # the commands that run without TensorFlow (as every command's parser does); `keras-zoo`
 # imports TensorFlow, quietly, before it runs any other
-WITHOUT_TENSORFLOW = ("list", "info", "digits")
+WITHOUT_TENSORFLOW = ("list", "info", "digits", "track")
 
 
 def modules() -> list[ModuleType]:
