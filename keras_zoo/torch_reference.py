@@ -6,7 +6,10 @@
   mobilenetv1_125 (alpha 1.25), the only widths timm registers; other alphas have no reference;
 - megvii's ShuffleNet V1 (ShuffleNet-Series) is not a package and has no installable source, so
   its layout is written out here by hand, following megvii's ShuffleNetV1/blocks.py and
-  network.py (`ShuffleNetV1`, `ShuffleV1Block`).
+  network.py (`ShuffleNetV1`, `ShuffleV1Block`);
+- PFLD-pytorch (polarisZhao/PFLD-pytorch) is not a package either: its models/pfld.py
+  (`PFLDInference`, `AuxiliaryNet`, `InvertedResidual`) is written out here, module names and
+  forward pass as there, for pfld and pfld_0_25 (see `pfld_model`).
 
 `keras-zoo bench` takes its torch column from `torch_model`, and the parity tests compare
 against it. PyTorch is not a dependency of keras_zoo: this module imports torch, torchvision and
@@ -42,6 +45,11 @@ MEGVII_V1 = {
 }
 
 _MEGVII_CLASSES = ("ShuffleV1Block", "ShuffleNetV1")
+
+# keras_zoo's PFLD ids and their widths; PFLD-pytorch itself defines width 1.0 only
+PFLD_WIDTHS = {"pfld": 1.0, "pfld_0_25": 0.25}
+PFLD_LANDMARKS = (68, 98, 106)  # the point sets keras_zoo's PFLD takes
+_PFLD_CLASSES = ("InvertedResidual", "PFLDInference", "AuxiliaryNet", "PFLDLandmarks")
 
 
 def _require(module: str) -> Any:
@@ -88,18 +96,24 @@ def import_timm() -> Any:
 
 
 def torch_model(
-    name: str, num_classes: int = 1000, alpha: float = 1.0, image_size: int | None = None
+    name: str, num_classes: int | None = None, alpha: float = 1.0, image_size: int | None = None
 ) -> Any:
-    """The torch.nn.Module reference of a keras_zoo id (alpha: the width multiplier of the
-    MobileNets; image_size: the square input size of the Vision Transformers, whose position
-    embedding fixes it, 224 by default), built by its source's own constructor, with that
-    source's own initialisation.
+    """The torch.nn.Module reference of a keras_zoo id (num_classes: the classifier's outputs,
+    1000 by default, or PFLD's landmark head's, 2 x the points, 196 by default; alpha: the width
+    multiplier of the MobileNets and of pfld; image_size: the square input size of the Vision
+    Transformers, whose position embedding fixes it, 224 by default), built by its source's own
+    constructor, with that source's own initialisation.
 
     Raises ValueError for an alpha the source does not offer, or an image_size for an id
     without one, ImportError (naming the install step) without torch, torchvision or timm.
     """
+    if name in PFLD_WIDTHS:
+        if image_size not in (None, 112):
+            raise ValueError(f"image_size={image_size!r}: {name} takes 112x112 only")
+        return pfld_model(name, 196 if num_classes is None else num_classes, alpha)
     if image_size is not None and not name.startswith("vit_"):
         raise ValueError(f"{name} takes any input size; image_size applies to vit_* ids")
+    num_classes = 1000 if num_classes is None else num_classes
     if name == "mobilenet_v1":
         if alpha not in TIMM_MOBILENET_V1:
             raise ValueError(
@@ -219,8 +233,159 @@ def _megvii_classes() -> tuple[type, type]:
     return ShuffleV1Block, ShuffleNetV1
 
 
+def pfld_model(name: str, num_classes: int = 196, alpha: float = 1.0) -> Any:
+    """PFLD-pytorch's landmark backbone for keras_zoo's `name` (pfld, or pfld_0_25), with
+    `num_classes` landmark outputs (2 x 68, 98 or 106 points), as `PFLDLandmarks`: its
+    PFLDInference, whose forward returns the landmarks alone, as PFLD-pytorch's test.py takes
+    them (`_, landmarks = pfld_backbone(img)`); the same state_dict.
+
+    PFLD-pytorch defines width 1.0 only; pfld_0_25 (and pfld's `alpha`) scale every channel
+    count of the backbone as keras_zoo's does (max(1, int(channels x width))), its module
+    names unchanged. Raises ValueError for another name or num_classes, or an alpha with
+    pfld_0_25.
+    """
+    if name not in PFLD_WIDTHS:
+        raise ValueError(f"name: {name!r} is not a PFLD id; one of {sorted(PFLD_WIDTHS)}")
+    if name == "pfld_0_25":
+        _check_no_alpha(name, alpha)
+    width = PFLD_WIDTHS[name] * alpha
+    if not width > 0:
+        raise ValueError(f"alpha: {name} needs a positive width multiplier; got alpha={alpha}")
+    allowed = [2 * k for k in PFLD_LANDMARKS]
+    if num_classes not in allowed:
+        raise ValueError(
+            f"num_classes: {name}'s landmark head has 2 x 68, 98 or 106 points = one of "
+            f"{allowed} outputs; got {num_classes!r}"
+        )
+    return _pfld_classes()[3](width=width, outputs=num_classes)
+
+
+@functools.cache
+def _pfld_classes() -> tuple[type, type, type, type]:
+    """(InvertedResidual, PFLDInference, AuxiliaryNet, PFLDLandmarks), PFLD-pytorch's modules
+    (models/pfld.py) with a width multiplier, defined on first use (they subclass nn.Module).
+
+    At width 1.0 and 196 outputs their state_dict keys and forward passes are PFLD-pytorch's,
+    which the port maps by name; what they do that the paper does not: conv2 is a full 3x3
+    convolution, each inverted residual's shortcut is a flag of its own, bn8 is built (and
+    saved) but never applied (conv8, biased, goes straight to ReLU), and the auxiliary net's
+    7x7 conv4 pads by 1."""
+    torch = import_torch()
+    nn = torch.nn
+    module: Any = nn.Module
+
+    def conv_bn(inp, oup, kernel, stride, padding=1):
+        # PFLD-pytorch's conv_bn: keys .0 (conv) and .1 (batch norm); padding 1 by default
+        return nn.Sequential(
+            nn.Conv2d(inp, oup, kernel, stride, padding, bias=False),
+            nn.BatchNorm2d(oup),
+            nn.ReLU(inplace=True),
+        )
+
+    class InvertedResidual(module):
+        """1x1 expansion, 3x3 depthwise, 1x1 projection, each with its batch norm, as one flat
+        Sequential `conv` (conv.0 .. conv.7); the input added when `use_res_connect`."""
+
+        def __init__(self, inp, oup, stride, use_res_connect, expand_ratio=6):
+            super().__init__()
+            hidden = inp * expand_ratio
+            self.stride, self.use_res_connect = stride, use_res_connect
+            self.conv = nn.Sequential(
+                nn.Conv2d(inp, hidden, 1, 1, 0, bias=False),
+                nn.BatchNorm2d(hidden),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+                nn.BatchNorm2d(hidden),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(hidden, oup, 1, 1, 0, bias=False),
+                nn.BatchNorm2d(oup),
+            )
+
+        def forward(self, x):
+            # read at every call, so that a test can plant a shortcut PFLD-pytorch lacks
+            return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+    class PFLDInference(module):
+        """The landmark backbone; forward returns (block3_5's map, landmarks (N, outputs))."""
+
+        def __init__(self, width: float = 1.0, outputs: int = 196):
+            super().__init__()
+
+            def w(channels):
+                return max(1, int(channels * width))
+
+            stem, c3, c5, c6, c7, c8 = w(64), w(64), w(128), w(16), w(32), w(128)
+            self.conv1 = nn.Conv2d(3, stem, kernel_size=3, stride=2, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(stem)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = nn.Conv2d(stem, stem, kernel_size=3, stride=1, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(stem)
+            self.conv3_1 = InvertedResidual(stem, c3, 2, False, 2)
+            for i in range(2, 6):
+                setattr(self, f"block3_{i}", InvertedResidual(c3, c3, 1, True, 2))
+            self.conv4_1 = InvertedResidual(c3, c5, 2, False, 2)
+            self.conv5_1 = InvertedResidual(c5, c5, 1, False, 4)  # same width, no shortcut
+            for i in range(2, 7):
+                setattr(self, f"block5_{i}", InvertedResidual(c5, c5, 1, True, 4))
+            self.conv6_1 = InvertedResidual(c5, c6, 1, False, 2)  # 14x14
+            self.conv7 = conv_bn(c6, c7, 3, 2)  # 7x7
+            self.conv8 = nn.Conv2d(c7, c8, 7, 1, 0)  # 1x1
+            self.bn8 = nn.BatchNorm2d(c8)  # in the state_dict, not in forward
+            self.avg_pool1 = nn.AvgPool2d(14)
+            self.avg_pool2 = nn.AvgPool2d(7)
+            self.fc = nn.Linear(c6 + c7 + c8, outputs)
+
+        def forward(self, x):
+            x = self.relu(self.bn1(self.conv1(x)))
+            x = self.relu(self.bn2(self.conv2(x)))
+            x = self.conv3_1(x)
+            for i in range(2, 6):
+                x = getattr(self, f"block3_{i}")(x)
+            out1 = x
+            x = self.conv5_1(self.conv4_1(out1))
+            for i in range(2, 7):
+                x = getattr(self, f"block5_{i}")(x)
+            x = self.conv6_1(x)
+            x1 = self.avg_pool1(x).flatten(1)
+            x = self.conv7(x)
+            x2 = self.avg_pool2(x).flatten(1)
+            x3 = self.relu(self.conv8(x)).flatten(1)
+            return out1, self.fc(torch.cat([x1, x2, x3], 1))
+
+    class AuxiliaryNet(module):
+        """The head-pose net on block3_5's map (64 channels at width 1.0): (N, 3) angles."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv1 = conv_bn(64, 128, 3, 2)
+            self.conv2 = conv_bn(128, 128, 3, 1)
+            self.conv3 = conv_bn(128, 32, 3, 2)
+            self.conv4 = conv_bn(32, 128, 7, 1)
+            self.max_pool1 = nn.MaxPool2d(3)
+            self.fc1 = nn.Linear(128, 32)
+            self.fc2 = nn.Linear(32, 3)
+
+        def forward(self, x):
+            x = self.conv4(self.conv3(self.conv2(self.conv1(x))))
+            return self.fc2(self.fc1(self.max_pool1(x).flatten(1)))
+
+    class PFLDLandmarks(PFLDInference):
+        """PFLDInference whose forward returns the landmarks alone (its second output): the
+        output keras_zoo's pfld has, and what PFLD-pytorch's test.py keeps."""
+
+        def forward(self, x):
+            return super().forward(x)[1]
+
+    classes = (InvertedResidual, PFLDInference, AuxiliaryNet, PFLDLandmarks)
+    for cls in classes:  # importable by name, so that pickle finds them
+        cls.__qualname__, cls.__module__ = cls.__name__, __name__
+    return classes
+
+
 def __getattr__(name: str) -> Any:
-    # ShuffleV1Block and ShuffleNetV1 exist once torch is imported, on first access
+    # megvii's and PFLD-pytorch's classes exist once torch is imported, on first access
     if name in _MEGVII_CLASSES:
         return _megvii_classes()[_MEGVII_CLASSES.index(name)]
+    if name in _PFLD_CLASSES:
+        return _pfld_classes()[_PFLD_CLASSES.index(name)]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

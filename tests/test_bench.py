@@ -16,6 +16,10 @@ def _ordered(triple):
 
 
 def test_a_tiny_benchmark_fills_every_table():
+    """mobilenet_v2 at 32x32, and pfld_0_25, which runs at 112x112, its only size, against
+    PFLD-pytorch's module (keras_zoo.torch_reference) and without a keras.applications peer;
+    its runtimes are checked below (`test_pfld_s_runtimes_...`): its exports would take this
+    test a quarter longer."""
     out = io.StringIO()
     results = bench.run_all(
         size=32,
@@ -23,27 +27,37 @@ def test_a_tiny_benchmark_fills_every_table():
         rounds=1,
         seconds=0.01,
         train_batch=2,
-        cases=["mobilenet_v2"],
+        cases=["mobilenet_v2", "pfld_0_25"],
+        runtimes_cases=["mobilenet_v2"],
         out=out,
     )
     text = out.getvalue()
     assert "torch column: yes" in text  # the package's own references (keras_zoo.torch_reference)
     assert results["gemm_gflops"] > 1
     rows = results["inference"]
-    assert [(r["model"], r["batch"]) for r in rows] == [("mobilenet_v2", 1), ("mobilenet_v2", 2)]
+    labels = [(m, b) for m in ("mobilenet_v2", "pfld_0_25") for b in (1, 2)]
+    assert [(r["model"], r["batch"]) for r in rows] == labels
+    assert [r["size"] for r in rows] == [32, 32, 112, 112]
     for row in rows:
-        for peer in ("keras.applications", "torch"):  # the test extra has torch
+        pfld = row["model"] == "pfld_0_25"
+        assert ("keras.applications" in row) != pfld
+        for peer in ("keras.applications", "torch")[pfld:]:  # the test extra has torch
             assert _ordered(row[peer])
         for variant in bench.VARIANTS:
             assert _ordered(row[variant])
-            assert _ordered(row[f"{variant} ratio keras.applications"])
+            if not pfld:
+                assert _ordered(row[f"{variant} ratio keras.applications"])
             assert _ordered(row[f"{variant} ratio torch"])
             assert row[f"{variant} gflops"] == pytest.approx(2 * row["gmacs"] * row[variant][1])
-    # the runtimes table follows --cases when not told its own, with int8 for mobilenet_v2
+    assert rows[2]["no peer"] == {"keras.applications": bench.cases.PFLD_WHY}
+    # under each of pfld_0_25's inference rows and on its memory line
+    assert text.count("pfld_0_25: 112x112, the only input size it takes (the run's is 32x32)") == 3
+    # the runtimes table, told its cases (see test_the_runtimes_table_follows_cases), with
+    # int8 for mobilenet_v2
     runtimes = results["runtimes"]
-    assert [(r["model"], r["batch"]) for r in runtimes] == [
-        ("mobilenet_v2", 1),
-        ("mobilenet_v2", 2),
+    assert [(r["model"], r["batch"], r["size"]) for r in runtimes] == [
+        ("mobilenet_v2", 1, 32),
+        ("mobilenet_v2", 2, 32),
     ]
     for row in runtimes:
         assert set(row["precision"]) == {c.name for c in bench.CONTENDERS}
@@ -65,11 +79,14 @@ def test_a_tiny_benchmark_fills_every_table():
         ):
             assert _ordered(row[key])
     assert [r["model"] for r in results["training"]] == ["mobilenet_v2"]
-    assert _ordered(results["build"][0]["ratio"])
+    assert _ordered(results["build"][0]["ratio"]) and "ratio" not in results["build"][1]
+    assert _ordered(results["build"][1]["keras_zoo"])
     low, median, high = results["port"]
     assert 0 < low <= median <= high
     memory = results["memory"]
-    assert all(r["keras_zoo"] > 100 and r["keras.applications"] > 100 for r in memory)
+    assert [r["model"] for r in memory] == ["mobilenet_v2", "pfld_0_25"]
+    assert all(r["keras_zoo"] > 100 for r in memory) and memory[0]["keras.applications"] > 100
+    assert "keras.applications" not in memory[1]
     for heading in (
         "inference, 32x32",
         "runtimes, 32x32",
@@ -114,6 +131,47 @@ def test_every_case_has_a_keras_applications_peer_or_a_reason():
         bench.Case("m", "resnet18", {}, None, {})
     with pytest.raises(ValueError, match="no_keras_app"):
         bench.Case("m", "resnet50", {}, "ResNet50", {}, no_keras_app="why")
+
+
+def test_the_runtimes_table_follows_cases():
+    chosen = bench.choose_runtime_cases(None, None)  # in CASES' order
+    assert sorted(c.label for c in chosen) == sorted(bench.RUNTIME_CASES)
+    assert [c.label for c in bench.choose_runtime_cases(["pfld", "resnet50"], None)] == [
+        "resnet50",
+        "pfld",
+    ]
+    assert [c.label for c in bench.choose_runtime_cases(["pfld"], ["pfld_0_25"])] == ["pfld_0_25"]
+
+
+def test_pfld_s_runtimes_run_at_112_against_pfld_pytorch_s_module(tmp_path):
+    """The runtimes table's models of pfld_0_25 in a run at another size: keras_zoo's at
+    112x112, the torch reference PFLD-pytorch's PFLDInference at width 0.25 returning the
+    landmarks, the same function (its weights ported); torch's ONNX export in ONNX Runtime and
+    OpenVINO pass the table's output check. (keras_zoo's exports of it are the tiny run's
+    code on mobilenet_v2, and `keras_zoo.export` checks each.)"""
+    import torch
+
+    from keras_zoo.port import convert_state_dict, load_state_dict
+    from keras_zoo.torch_reference import torch_model
+
+    case = bench.choose_cases(["pfld_0_25"])[0]
+    assert bench.case_size(case, 32) == 112 and bench.size_note(case, 112) is None
+    model, module = bench.runtime_models(case, 32, torch_model)
+    assert model.input_shape == (None, 112, 112, 3) and model.output_shape == (None, 196)
+    assert type(module).__name__ == "PFLDLandmarks" and module.conv1.out_channels == 16
+    with pytest.raises(ValueError, match="num_classes: pfld's landmark head"):
+        torch_model("pfld", num_classes=1000)
+    with pytest.raises(ValueError, match="pfld_0_25 has no width multiplier"):
+        torch_model("pfld_0_25", alpha=0.5)
+    x = np.random.default_rng(0).uniform(0, 1, (2, 112, 112, 3)).astype("float32")
+    state = {k: v.numpy() for k, v in module.state_dict().items()}
+    load_state_dict(model, convert_state_dict(state, "pfld_pytorch"))
+    theirs = bench.torch_runtimes(module, str(tmp_path), 112)
+    errors = bench.check_outputs(theirs, "torch eager", x)
+    assert set(errors) == {"torch eager", "torch onnx", "torch openvino"}
+    with torch.no_grad():
+        want = module(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+    assert np.abs(bench.keras_runner(model)(x) - want).max() <= 2e-5 * np.abs(want).max()
 
 
 def test_torch_weights_left_at_zero_are_filled():

@@ -6,14 +6,16 @@ order rotating), so that drift of the machine (turbo, other load) hits all of th
 ratios are keras_zoo / peer per round, summarised as min, median and max. `keras-zoo bench` and
 `python scripts/bench.py` print the tables; docs/BENCHMARKS.md explains them.
 
-- `cases`: the architectures (`Case`, `CASES`) and their models (`zoo_model`, `keras_app_model`);
+- `cases`: the architectures (`Case`, `CASES`), their models (`zoo_model`, `keras_app_model`,
+  `torch_module`) and input sizes (`case_size`: PFLD's is fixed at 112);
 - `runners`: a Keras model or a torch module as a callable of an NHWC batch, and the torch
   reference (`keras_runner`, `torch_runner`, `nchw`, `load_torch_reference`);
 - `timing`: `images_per_second`, `alternate`, `gemm_gflops`, `summary`, `fmt`;
 - `tables`: inference, training, build, port and memory against the peers;
 - `calibration`, `runtimes`: the runtimes table, exports against torch's, outputs checked;
 - `machine`: the processor and the runtimes' versions;
-- `run`: `run_all`, the driver of `keras-zoo bench`, and `TABLES`, `choose_cases`.
+- `run`: `run_all`, the driver of `keras-zoo bench`, and `TABLES`, `choose_cases`,
+  `choose_runtime_cases`.
 """
 
 from keras_zoo.bench.calibration import (
@@ -25,9 +27,19 @@ from keras_zoo.bench.calibration import (
     fill_zero_parameters,
     runtime_models,
 )
-from keras_zoo.bench.cases import CASES, TRAIN_CASES, Case, TorchFn, keras_app_model, zoo_model
+from keras_zoo.bench.cases import (
+    CASES,
+    TRAIN_CASES,
+    Case,
+    TorchFn,
+    case_size,
+    keras_app_model,
+    size_note,
+    torch_module,
+    zoo_model,
+)
 from keras_zoo.bench.machine import cpu_description
-from keras_zoo.bench.run import TABLES, choose_cases, run_all
+from keras_zoo.bench.run import TABLES, choose_cases, choose_runtime_cases, run_all
 from keras_zoo.bench.runners import (
     TORCH_REFERENCE,
     keras_runner,
@@ -95,9 +107,11 @@ __all__ = [
     "calibrate_batch_norms",
     "calibrate_torch_batch_norms",
     "calibration_images",
+    "case_size",
     "case_runtimes",
     "check_outputs",
     "choose_cases",
+    "choose_runtime_cases",
     "cpu_description",
     "fill_zero_parameters",
     "fmt",
@@ -114,7 +128,9 @@ __all__ = [
     "run_all",
     "runtime_models",
     "runtimes_row",
+    "size_note",
     "summary",
+    "torch_module",
     "torch_runner",
     "torch_runtimes",
     "zoo_model",

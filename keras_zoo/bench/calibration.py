@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from keras_zoo.bench.cases import Case, TorchFn, zoo_model
+from keras_zoo.bench.cases import Case, TorchFn, case_size, torch_module, zoo_model
 
 if TYPE_CHECKING:
     import keras
@@ -24,11 +24,13 @@ def runtime_models(
     """(Keras model, torch reference or None without `torch_fn`) of `case` for the runtimes
     table: random weights, each batch norm's statistics taken from one random batch (see
     `calibrate_batch_norms`), and on the torch side no parameter left at zero (see
-    `fill_zero_parameters`)."""
-    x = np.random.default_rng(4).uniform(-1, 1, (STATISTICS_BATCH, size, size, 3))
+    `fill_zero_parameters`). A case with a fixed input size is built at that one
+    (`case_size`)."""
+    own = case_size(case, size)
+    x = np.random.default_rng(4).uniform(-1, 1, (STATISTICS_BATCH, own, own, 3))
     x = x.astype(np.float32)
-    model = calibrate_batch_norms(zoo_model(case, size), x)
-    module = torch_fn(case.name, 1000, case.torch_alpha) if torch_fn else None
+    model = calibrate_batch_norms(zoo_model(case, own), x)
+    module = torch_module(case, torch_fn) if torch_fn else None
     if module is not None:
         fill_zero_parameters(module)
         calibrate_torch_batch_norms(module, np.ascontiguousarray(x.transpose(0, 3, 1, 2)))

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 # FUNCTION(name, num_classes, alpha) -> torch.nn.Module: the torch reference of an id
 TorchFn = Callable[[str, int, float], Any]
+PFLD_WHY = "keras.applications has no facial landmark model"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +31,10 @@ class Case:
     torch_alpha: float = 1.0
     # why keras.applications has no peer (printed in its place): None for a case that has one
     no_keras_app: str | None = None
+    # the only input size the model takes (PFLD's 112): it runs at that size whatever the
+    # run's size; None for a model that takes any
+    input_size: int | None = None
+    outputs: int = 1000  # the head's outputs, which the torch reference is built with
 
     def __post_init__(self):
         if (self.keras_app is None) == (self.no_keras_app is None):
@@ -91,14 +96,34 @@ CASES = (
         {},
         no_keras_app="keras.applications has no Vision Transformer",
     ),
+    # PFLD-pytorch's landmark backbone: 98 points (x, y), 112x112 crops only
+    Case("pfld", "pfld", {}, None, {}, no_keras_app=PFLD_WHY, input_size=112, outputs=196),
+    Case(
+        "pfld_0_25", "pfld_0_25", {}, None, {}, no_keras_app=PFLD_WHY, input_size=112, outputs=196
+    ),
 )
 TRAIN_CASES = ("mobilenet_v2", "resnet50")
 
 
+def case_size(case: Case, size: int) -> int:
+    """The input size `case` runs at in a run at `size`: its own fixed size where it has one."""
+    return case.input_size or size
+
+
+def size_note(case: Case, size: int) -> str | None:
+    """The line a table prints when `case` runs at another size than the run's, else None."""
+    own = case_size(case, size)
+    if own == size:
+        return None
+    return f"{case.label}: {own}x{own}, the only input size it takes (the run's is {size}x{size})"
+
+
 def zoo_model(case: Case, size: int) -> keras.Model:
-    """The keras_zoo model of `case` at size x size, with logits and random weights."""
+    """The keras_zoo model of `case` at size x size (its own size where it has a fixed one,
+    see `case_size`), with logits (a classifier's) and random weights."""
     import keras_zoo
 
+    size = case_size(case, size)
     return keras_zoo.build(
         case.name, input_shape=(size, size, 3), classifier_activation=None, **case.kwargs
     )
@@ -110,6 +135,12 @@ def keras_app_model(case: Case, size: int) -> keras.Model:
 
     if case.keras_app is None:
         raise ValueError(f"{case.label} has no keras.applications peer")
+    size = case_size(case, size)
     return getattr(keras.applications, case.keras_app)(
         weights=None, input_shape=(size, size, 3), classifier_activation=None, **case.keras_kwargs
     )
+
+
+def torch_module(case: Case, torch_fn: TorchFn) -> Any:
+    """The torch reference of `case` from `torch_fn`, with the case's outputs and width."""
+    return torch_fn(case.name, case.outputs, case.torch_alpha)

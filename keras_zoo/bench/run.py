@@ -34,6 +34,21 @@ def choose_cases(labels: Sequence[str], option: str = "cases") -> list[Case]:
     return [c for c in CASES if c.label in labels]
 
 
+def choose_runtime_cases(
+    cases: Sequence[str] | None, runtimes_cases: Sequence[str] | None
+) -> list[Case]:
+    """The runtimes table's cases: `runtimes_cases`, else `cases` when given, else
+    RUNTIME_CASES; ValueError naming runtimes_cases for a label that is no case's."""
+    labels = (
+        runtimes_cases
+        if runtimes_cases is not None
+        else cases
+        if cases is not None
+        else RUNTIME_CASES
+    )
+    return choose_cases(labels, "runtimes_cases")
+
+
 def _int8_labels(int8_cases: Sequence[str] | None, runtime_cases: Sequence[Case]) -> list[str]:
     """The runtimes table's cases that get int8 exports: INT8_CASES among them by default, or
     `int8_cases`, each of which must be one of them."""
@@ -91,14 +106,7 @@ def run_all(
     unknown = [t for t in tables if t not in TABLES]
     if unknown:
         raise ValueError(f"tables: none of {unknown} is one of {list(TABLES)}")
-    runtime_cases = choose_cases(
-        runtimes_cases
-        if runtimes_cases is not None
-        else cases
-        if cases is not None
-        else RUNTIME_CASES,
-        "runtimes_cases",
-    )
+    runtime_cases = choose_runtime_cases(cases, runtimes_cases)
     int8_labels = _int8_labels(int8_cases, runtime_cases)
     torch_fn = load_torch_reference(torch_reference)
     import keras

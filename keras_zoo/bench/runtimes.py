@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from keras_zoo.bench.calibration import calibration_images, runtime_models
-from keras_zoo.bench.cases import Case, TorchFn
+from keras_zoo.bench.cases import Case, TorchFn, case_size, size_note
 from keras_zoo.bench.machine import every_core, runtime_versions
 from keras_zoo.bench.runners import keras_runner, nchw, torch_runner
 from keras_zoo.bench.timing import alternate, fmt, summary
@@ -288,6 +288,7 @@ def measure_runtimes(
         x = rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
         ips = alternate(runtimes.runners, x, rounds, seconds)
         row = runtimes_row(label, batch, ips, runtimes)
+        row["size"] = size
         print_runtimes_row(row, out)
         rows.append(row)
     return rows
@@ -316,7 +317,8 @@ def bench_runtimes(
     round as (min, median, max): "best ratio" (the best keras_zoo export / the best torch-side
     runtime, named by "best keras_zoo" and "best torch": the highest median of each side's
     BEST_OF), "as built ratio" (keras_zoo as built / torch eager) and, for each int8
-    contender, "NAME ratio" (int8 / the float32 export of the same format). Without
+    contender, "NAME ratio" (int8 / the float32 export of the same format), and "size", the
+    input size (a case with a fixed one, PFLD's 112, runs at it, and a line says so). Without
     `torch_fn` the torch side and its ratios are left out.
     """
     threads = every_core(torch_fn is not None)
@@ -338,25 +340,28 @@ def bench_runtimes(
     )
     rows = []
     with tempfile.TemporaryDirectory(prefix="keras_zoo-bench-") as tmp:
-        calibration = (
-            calibration_images(os.path.join(tmp, "calibration"), size) if int8_cases else None
-        )
         for i, case in enumerate(cases):
             folder = os.path.join(tmp, str(i))
             os.makedirs(folder)
-            model, module = runtime_models(case, size, torch_fn)
-            runtimes = case_runtimes(
-                model, module, folder, size, calibration if case.label in int8_cases else None
-            )
+            own = case_size(case, size)
+            calibration = None
+            if case.label in int8_cases:  # images of each input size, written once
+                calibration = os.path.join(tmp, f"calibration-{own}")
+                if not os.path.isdir(calibration):
+                    calibration_images(calibration, own)
+            model, module = runtime_models(case, own, torch_fn)
+            runtimes = case_runtimes(model, module, folder, own, calibration)
             rows += measure_runtimes(
                 case.label,
                 runtimes,
-                size=size,
+                size=own,
                 batch_sizes=batch_sizes,
                 rounds=rounds,
                 seconds=seconds,
                 out=out,
             )
+            if size_note(case, size):
+                print(f"{'':<26} {size_note(case, size)}", file=out, flush=True)
             del runtimes, model, module
             gc.collect()
             shutil.rmtree(folder, ignore_errors=True)

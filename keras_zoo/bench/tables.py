@@ -12,7 +12,15 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from keras_zoo.bench.cases import Case, TorchFn, keras_app_model, zoo_model
+from keras_zoo.bench.cases import (
+    Case,
+    TorchFn,
+    case_size,
+    keras_app_model,
+    size_note,
+    torch_module,
+    zoo_model,
+)
 from keras_zoo.bench.runners import keras_runner, torch_runner
 from keras_zoo.bench.timing import alternate, fmt, summary
 
@@ -35,9 +43,10 @@ def bench_inference(
     (two lines per case and batch) and returns its rows.
 
     A row has, for each variant V of VARIANTS: V (images/s min, median, max), "V ratio PEER"
-    for each peer measured, "V gflops"; the peers' own images/s under their names; and "no
-    peer" ({peer: why}: a case without a keras.applications model, whose cells read "none"
-    and whose reason is printed under its lines).
+    for each peer measured, "V gflops"; the peers' own images/s under their names; "no peer"
+    ({peer: why}: a case without a keras.applications model, whose cells read "none" and
+    whose reason is printed under its lines); and "size", the input size it ran at (a case
+    with a fixed size, PFLD's 112, runs at that one, and a line under its rows says so).
     """
     from keras_zoo.fold import fold_batchnorm
     from keras_zoo.profile import count_macs
@@ -64,11 +73,13 @@ def bench_inference(
         if case.keras_app:
             runners["keras.applications"] = keras_runner(keras_app_model(case, size), jit_compile)
         if torch_fn is not None:
-            runners["torch"] = torch_runner(torch_fn(case.name, 1000, case.torch_alpha))
+            runners["torch"] = torch_runner(torch_module(case, torch_fn))
+        own = case_size(case, size)
         for batch in batch_sizes:
-            x = rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
+            x = rng.uniform(-1, 1, (batch, own, own, 3)).astype(np.float32)
             ips = alternate(runners, x, rounds, seconds)
             row: dict[str, Any] = {"model": case.label, "batch": batch, "gmacs": macs / 1e9}
+            row["size"] = own
             row.update({peer: summary(ips[peer]) for peer in peers if peer in ips})
             row["no peer"] = {} if case.keras_app else {"keras.applications": case.no_keras_app}
             for variant in VARIANTS:
@@ -90,6 +101,8 @@ def bench_inference(
                 print(line, file=out, flush=True)
             for peer, why in row["no peer"].items():
                 print(f"{'':<26} {peer}: none ({why})", file=out, flush=True)
+            if size_note(case, size):
+                print(f"{'':<26} {size_note(case, size)}", file=out, flush=True)
             rows.append(row)
         del runners, zoo
         gc.collect()
@@ -236,7 +249,8 @@ def peak_memory(
         "if who != 'imports only':\n"
         "    make = bench.zoo_model if who == 'keras_zoo' else bench.keras_app_model\n"
         "    run = bench.keras_runner(make(case, size))\n"
-        "    run(np.zeros((batch, size, size, 3), 'float32'))\n"
+        "    own = bench.case_size(case, size)\n"
+        "    run(np.zeros((batch, own, own, 3), 'float32'))\n"
         "try:  # VmHWM starts afresh at exec; ru_maxrss keeps the forking parent's peak\n"
         "    with open('/proc/self/status') as f:\n"
         "        kib = [int(l.split()[1]) for l in f if l.startswith('VmHWM:')][0]\n"
@@ -271,9 +285,11 @@ def peak_memory(
             **{who: measure(case.label, who) for who, _ in _contenders(case)},
         }
         peer = row.get("keras.applications")
+        note = size_note(case, size)
         print(
             f"{case.label:<20} {row['keras_zoo']:10.0f} "
-            + (f"{'none':>20}  ({case.no_keras_app})" if peer is None else f"{peer:20.0f}"),
+            + (f"{'none':>20}  ({case.no_keras_app})" if peer is None else f"{peer:20.0f}")
+            + (f"; {note}" if note else ""),
             file=out,
             flush=True,
         )

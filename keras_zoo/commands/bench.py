@@ -51,7 +51,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-int8", action="store_true", help="skip the int8 exports")
     p.add_argument(
-        "--image-size", type=options.image_size, default=224, help="input height and width"
+        "--image-size",
+        type=options.image_size,
+        default=224,
+        help="input height and width (the PFLD cases run at 112x112, their only size)",
     )
     p.add_argument(
         "--batch-sizes",
