@@ -347,3 +347,24 @@ def test_iou_matrix():
     assert iou_matrix(a, np.zeros((0, 4))).shape == (2, 0)
     with pytest.raises(ValueError, match="^boxes_b"):
         iou_matrix(a, np.zeros(4))
+
+
+def test_the_speed_comparison_times_both_trackers_alternating(ref, capsys):
+    import runpy
+
+    from keras_zoo.track import speed
+
+    sequence = speed.synthetic_sequence(1, frames=20, objects=4)
+    assert len(sequence) == 20 and all(d.shape[1] == 5 for d in sequence)
+    # the sequence tracks the same in both: the figures are of the same work
+    for want, got in zip(run_reference(ref, sequence), run_ours(sequence)):
+        np.testing.assert_allclose(got, want, atol=BOX_TOLERANCE)
+    fps = speed.compare(sequence, rounds=3)
+    assert set(fps) == {"keras_zoo", "sort.py"}
+    assert all(len(v) == 3 and min(v) > 0 for v in fps.values())
+    script = pathlib.Path(__file__).parents[1] / "scripts" / "bench_track.py"
+    main = runpy.run_path(str(script))["main"]
+    assert main(["--frames", "10", "--rounds", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("2 rounds, ") and lines[-1].startswith("keras_zoo / sort.py: ")
+    assert [line.split()[0] for line in lines[1:3]] == ["keras_zoo", "sort.py"]
