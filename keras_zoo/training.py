@@ -103,8 +103,8 @@ def train(
     with the names of the outputs (a classifier's classes). freeze_backbone trains only the
     layers after the backbone (`keras_zoo.features.backbone_end`: after the last stage output;
     a Vision Transformer: its classifier, heads.head).
-    loss: the name of one of the task's `losses` (landmarks: "l2" or "wing"; None: its
-    default).
+    loss: the name of one of the task's `losses` (landmarks: "l2", "wing" or "pfld"; None:
+    its default).
     image_size: a ViT's must be a multiple of its patch size. log_dir and out default to
     logs/<name>_<data folder name>. validation_split (default 0.2) of each class is held out
     with `seed` for validation, unless the data comes split (its validation folder is the
