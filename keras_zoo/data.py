@@ -448,14 +448,31 @@ def make_dataset(
     if targets.dtype.kind in "iu":  # class indices; other targets keep their own type
         targets = targets.astype(np.int32)
     ds = tf.data.Dataset.from_tensor_slices((list(files), targets))
-    if training:
-        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-        # one random number per image and epoch: the seed of its crop and flip
-        draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip(ds, draws).map(load_drawn, num_parallel_calls=tf.data.AUTOTUNE)
+    if training:  # the seed of each image's crop and flip
+        ds = shuffled_with_draws(ds, len(files), seed).map(
+            load_drawn, num_parallel_calls=tf.data.AUTOTUNE
+        )
     else:
         ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.batch(batch_size)
+    return prefetched(ds.batch(batch_size))
+
+
+def shuffled_with_draws(ds: Any, count: int, seed: int) -> Any:
+    """The `count` elements of the tf.data pipeline `ds` shuffled with `seed`, anew each
+    epoch, each paired with one random int64 per epoch: the seed of its random changes (the
+    stateless ops of tf.image)."""
+    import tensorflow as tf
+
+    ds = ds.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    return tf.data.Dataset.zip(ds, draws)
+
+
+def prefetched(batches: Any) -> Any:
+    """A pipeline of batches as training takes it: sharded by data under a multi-worker
+    strategy, prefetched."""
+    import tensorflow as tf
+
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+    return batches.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -5,8 +5,9 @@ Data is a WFLW annotation file or folder, or a folder of images with iBUG `.pts`
 them (`annotations.read_landmarks`); the targets are the points in the images' pixels. The
 model sees the crop PFLD-pytorch trains on, 1.2 times the points' extent (`crops`), moved at
 random in training (rotation, scale, shift, the mirror image with the dataset's point table,
-colour); fit minimises the summed squared error of the coordinates (PFLD-pytorch's L2) and
-reports the NME, normalised by the outer eye corners (`measures`), which picks the best
+colour); fit minimises the summed squared error of the coordinates (PFLD-pytorch's L2; or
+the wing loss, or PFLD's own loss with its auxiliary head-pose net: `fitting`) and reports the
+NME, normalised by the outer eye corners (`measures`), which picks the best
 epoch. evaluate reports the NME by the eye corners and by the box diagonal, the failure rate
 and AUC at 0.1 and draws the cumulative error distribution; predict finds the face (a box
 given, else OpenCV's face detector), crops 1.1 times its box as PFLD-pytorch's camera.py does,
@@ -28,12 +29,12 @@ from typing import Any
 import numpy as np
 
 from keras_zoo.tasks import Monitor, Task, register
+from keras_zoo.tasks.landmarks.annotations import ATTRIBUTES
 from keras_zoo.weight_sets import Preprocessing
 
 POINT_NAMES = "landmarks.json"
 PREDICT_OPTIONS: dict[str, Any] = {"box": None}
 AGREEMENT = 1e-3  # the largest coordinate difference, in crop widths, of two agreeing runtimes
-ATTRIBUTES = 6  # a target's last numbers: WFLW's attribute flags (zeros for other data)
 
 
 def points_of(targets: np.ndarray) -> np.ndarray:
@@ -115,13 +116,14 @@ class Landmarks(Task):
         augment: tuple[str, ...] = (),
         seed: int = 0,
     ) -> Any:
-        """(prepared crops, points in [0, 1] of the crop) batches of the faces whose pixel
-        points are `targets`: PFLD-pytorch's crops, changed at random in training as
+        """(prepared crops, training targets) batches of the faces whose pixel points and
+        attribute flags are `targets`: PFLD-pytorch's crops, changed at random in training as
         `augment` asks (`crops.augmented`), each image's changes drawn from `seed` anew each
-        epoch."""
+        epoch; a training target holds the points in [0, 1] of the crop, the head pose PFLD
+        computes from them and the flags (`fitting`)."""
         import tensorflow as tf
 
-        from keras_zoo.data import _decode
+        from keras_zoo.data import _decode, prefetched, shuffled_with_draws
         from keras_zoo.preprocess import normalize_layer
         from keras_zoo.tasks.landmarks import crops
         from keras_zoo.tasks.landmarks.annotations import MIRROR
@@ -156,20 +158,16 @@ class Landmarks(Task):
 
         ds = tf.data.Dataset.from_tensor_slices((list(files), normal, regions, flags))
         if training:
-            ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-            draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        else:
-            draws = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).repeat()
-        ds = tf.data.Dataset.zip(ds, draws).map(
+            ds = shuffled_with_draws(ds, len(files), seed)
+        else:  # unchanged crops: the draw is not read
+            ds = tf.data.Dataset.zip(
+                ds, tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).repeat()
+            )
+        ds = ds.map(
             lambda item, draw: load(item[0], item[1], item[2], item[3], draw),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA
-        )
-        ds = ds.batch(batch_size).map(targets_of, num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+        return prefetched(ds.batch(batch_size).map(targets_of, num_parallel_calls=tf.data.AUTOTUNE))
 
     def samples(self, data: Any, indices: np.ndarray, count: int, seed: int) -> np.ndarray:
         """`count` of the validation faces, drawn with `seed`, in order."""

@@ -68,6 +68,7 @@ MIRROR: dict[int, tuple[int, ...]] = {
 WFLW_POINTS = 98
 WFLW_FIELDS = 2 * WFLW_POINTS + 4 + 6 + 1
 WFLW_ATTRIBUTES = ("pose", "expression", "illumination", "make-up", "occlusion", "blur")
+ATTRIBUTES = len(WFLW_ATTRIBUTES)  # the flags after the points in a face's target
 WFLW_TRAIN = "list_98pt_rect_attr_train.txt"
 WFLW_TEST = "list_98pt_rect_attr_test.txt"
 WFLW_IMAGES = "WFLW_images"  # beside WFLW_annotations/ in the WFLW folder
@@ -132,7 +133,7 @@ class LandmarkData:
         """Each face's points and attribute flags as one row (N, 2K + 6) of x0, y0, x1, y1,
         ... in pixels, then WFLW's 6 flags (zeros for data without them)."""
         flags = (
-            np.zeros((len(self.files), 6), np.float32)
+            np.zeros((len(self.files), ATTRIBUTES), np.float32)
             if self.attributes is None
             else self.attributes.astype(np.float32)
         )

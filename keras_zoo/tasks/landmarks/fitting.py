@@ -16,10 +16,10 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_zoo.tasks.landmarks.annotations import ATTRIBUTES
 from keras_zoo.tasks.landmarks.measures import EYE_CORNERS, L2Loss, WingLoss, pfld_loss
 
 ANGLES = 3
-ATTRIBUTES = 6  # WFLW's flags: pose, expression, illumination, make-up, occlusion, blur
 EXTRA = ANGLES + ATTRIBUTES  # the numbers after the points in a training target
 WING_CROP = 112.0  # the crop size in whose pixels the wing loss's width and curvature count
 
