@@ -19,10 +19,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/python -m pip install --disable-pip-version-check -e ".${extras:+[$extras]}"
     if [[ ",$extras," == *,test,* ]]; then
         # the tracking tests' references, whose declared dependencies would downgrade NumPy
-        # (sort-track pins filterpy 1.4.5 and scipy 1.9.3) or clash with OpenCV (TrackEval pins
-        # opencv-python): installed alone, over the test extra's numpy, scipy and filterpy
+        # (sort-track pins filterpy 1.4.5 and scipy 1.9.3) or clash with OpenCV (TrackEval and
+        # Roboflow's trackers want opencv-python, supervision PyAV): installed alone, over the
+        # test extra's numpy, scipy, filterpy, pydeprecate, defusedxml and rich
         .venv/bin/python -m pip install --disable-pip-version-check --no-deps \
-            sort-track==0.0.8 trackeval==1.3.0
+            sort-track==0.0.8 trackeval==1.3.0 supervision==0.31.2 trackers==2.6.1
     fi
     echo "$want" > "$stamp"
 fi

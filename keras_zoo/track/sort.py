@@ -1,5 +1,6 @@
-"""SORT (Bewley et al., "Simple Online and Realtime Tracking", ICIP 2016, arXiv 1602.00763), and
-ByteTrack's two-round association (Zhang et al., ECCV 2022, arXiv 2110.06864) on the same filter.
+"""SORT (Bewley et al., "Simple Online and Realtime Tracking", ICIP 2016, arXiv 1602.00763),
+ByteTrack's two-round association (Zhang et al., ECCV 2022, arXiv 2110.06864) and DeepSORT's
+appearance matching (Wojke et al., ICIP 2017, arXiv 1703.07402) on the same filter.
 
 `Sort.update` computes what the reference implementation (abewley/sort's `Sort.update`, with
 filterpy's `KalmanFilter`) computes, frame by frame: the same constant-velocity Kalman filter on
@@ -43,6 +44,15 @@ _EYE7 = np.eye(7)
 BYTE_LOW_THRESHOLD = 0.1
 BYTE_HIGH_THRESHOLD = 0.6
 BYTE_LOW_IOU_THRESHOLD = 0.5
+
+# Appearance: a track's embedding is a moving average of its matched detections' (StrongSORT's
+# momentum, in place of DeepSORT's gallery of the last 100), and a detection may be matched on
+# appearance only where its centre lies within this many times the predicted box's size
+# (square root of its area) of the predicted centre. DeepSORT gates by the Mahalanobis distance
+# instead; SORT's filter, whose measurement noise on the area is 10 px^2 whatever the box,
+# would put most true detections of a large box outside such a gate.
+APPEARANCE_MOMENTUM = 0.9
+APPEARANCE_GATE = 1.0
 
 
 def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
@@ -164,6 +174,13 @@ class Sort:
             by score) and every track still alive takes part in the second round, as in the
             paper's algorithm.
         low_iou_threshold: "byte" only; the least IoU for a low-score match (ByteTrack: 0.5).
+        max_cosine_distance: switches on appearance matching (DeepSORT): `update` then takes
+            an embedding per detection, and detections are first matched to tracks by the
+            cosine distance of their embedding to the track's (at most this much, DeepSORT's
+            default 0.2), within `APPEARANCE_GATE` of the track's predicted box; those left
+            are then matched by IoU as above. With "byte" only the high-score detections are
+            matched on appearance. Appearance lets a track be found again after an occlusion
+            or a crossing, so it goes with a `max_age` longer than the default (DeepSORT: 30).
 
     Attributes:
         frame_count: frames seen so far.
@@ -185,6 +202,7 @@ class Sort:
         low_threshold: float | None = None,
         high_threshold: float | None = None,
         low_iou_threshold: float | None = None,
+        max_cosine_distance: float | None = None,
     ) -> None:
         self.max_age = _check_count(max_age, "max_age")
         self.min_hits = _check_count(min_hits, "min_hits")
@@ -215,6 +233,11 @@ class Sort:
                 BYTE_LOW_IOU_THRESHOLD if low_iou_threshold is None else low_iou_threshold,
                 "low_iou_threshold",
             )
+        self.max_cosine_distance = (
+            None
+            if max_cosine_distance is None
+            else _check_fraction(max_cosine_distance, "max_cosine_distance")
+        )
         self.frame_count = 0
         self.skipped = 0
         self._next_id = 1
@@ -224,41 +247,54 @@ class Sort:
         self._ids = np.zeros(0, dtype=np.int64)
         self._since_update = np.zeros(0, dtype=np.int64)
         self._hit_streak = np.zeros(0, dtype=np.int64)
+        self._features: np.ndarray | None = None  # (tracks, D) unit rows, with appearance
 
     def __len__(self) -> int:
         """The number of live tracks, reported or not."""
         return len(self._ids)
 
-    def update(self, detections: Any) -> np.ndarray:
+    def update(self, detections: Any, embeddings: Any = None) -> np.ndarray:
         """Advance one frame.
 
         Args:
             detections: an (N, 5) array of [x1, y1, x2, y2, score] rows; (0, 5) (or any empty
                 array) for a frame without detections. Call once per frame, also for empty
                 frames. The score matters only to tracker="byte".
+            embeddings: with `max_cosine_distance` only, and then required: an (N, D) array,
+                an appearance embedding per detection row (any scale; they are normalised).
 
         Returns:
             The tracks confirmed in this frame, an (M, 5) float array of [x1, y1, x2, y2,
             track id] rows: the filter's corrected boxes, newest track first.
         """
-        dets = self._valid_rows(detections)
+        dets, valid = self._valid_rows(detections)
+        features = self._embeddings(embeddings, len(valid))
+        if features is not None:
+            features = features[valid]
         # a state gone wrong (an overflowing area) gives NaN boxes, which are then dropped
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            return self._step(dets)
+            return self._step(dets, features)
 
-    def _step(self, dets: np.ndarray) -> np.ndarray:
+    def _step(self, dets: np.ndarray, features: np.ndarray | None) -> np.ndarray:
         """One frame of valid detections: predict, associate, correct, start, report."""
         self.frame_count += 1
         predicted = self._predict()
         if self.tracker == "byte":
             assert self.high_threshold is not None and self.low_threshold is not None
             high = dets[:, 4] >= self.high_threshold
-            first = dets[high]
+            first_rows = np.flatnonzero(high)
             second = dets[~high & (dets[:, 4] >= self.low_threshold)]
         else:
-            first, second = dets, dets[:0]
-        pairs, new = _associate(first[:, :4], predicted, self.iou_threshold)
+            first_rows, second = np.arange(len(dets)), dets[:0]
+        first = dets[first_rows]
+        if features is None:
+            pairs, new = _associate(first[:, :4], predicted, self.iou_threshold)
+        else:
+            features = features[first_rows]
+            pairs, new = self._associate_appearance(first[:, :4], features, predicted)
         matched_tracks, matched_boxes = pairs[:, 1], first[pairs[:, 0], :4]
+        if features is not None:
+            self._blend_features(matched_tracks, features[pairs[:, 0]])
         if len(second):
             free = np.ones(len(predicted), dtype=bool)
             free[matched_tracks] = False
@@ -268,11 +304,83 @@ class Sort:
             matched_tracks = np.concatenate([matched_tracks, free_tracks[pairs2[:, 1]]])
             matched_boxes = np.concatenate([matched_boxes, second[pairs2[:, 0], :4]])
         self._correct(matched_tracks, matched_boxes)
-        self._start(first[new, :4])
+        self._start(first[new, :4], None if features is None else features[new])
         return self._report_and_prune()
 
-    def _valid_rows(self, detections: Any) -> np.ndarray:
-        """The detections as float64 (N, 5), less the rows the filter cannot take."""
+    def _associate_appearance(
+        self, boxes: np.ndarray, features: np.ndarray, predicted: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """DeepSORT's two steps: pairs of detection and track whose embeddings are close and
+        whose boxes are near, by one assignment on the cosine distance; then SORT's IoU
+        association of the detections and tracks left. Returns _associate's pair."""
+        n, m = len(boxes), len(predicted)
+        if n == 0 or m == 0:
+            return np.empty((0, 2), dtype=np.intp), np.arange(n)
+        assert self._features is not None and self.max_cosine_distance is not None
+        from scipy.optimize import linear_sum_assignment
+
+        distance = 1.0 - features @ self._features.T
+        centre = (boxes[:, None, :2] + boxes[:, None, 2:4]) / 2.0
+        predicted_centre = (predicted[None, :, :2] + predicted[None, :, 2:4]) / 2.0
+        size = np.sqrt((predicted[:, 2] - predicted[:, 0]) * (predicted[:, 3] - predicted[:, 1]))
+        near = np.linalg.norm(centre - predicted_centre, axis=2) <= APPEARANCE_GATE * size
+        allowed = near & (distance <= self.max_cosine_distance)
+        rows, cols = linear_sum_assignment(np.where(allowed, distance, 2.0 + m))
+        kept = allowed[rows, cols]
+        rows, cols = rows[kept], cols[kept]
+        left = np.setdiff1d(np.arange(n), rows)
+        free = np.setdiff1d(np.arange(m), cols)
+        pairs, unmatched = _associate(boxes[left], predicted[free], self.iou_threshold)
+        pairs = np.concatenate(
+            [np.stack([rows, cols], axis=1), np.stack([left[pairs[:, 0]], free[pairs[:, 1]]], 1)]
+        )
+        return pairs, left[unmatched]
+
+    def _blend_features(self, tracks: np.ndarray, features: np.ndarray) -> None:
+        """The matched tracks' embeddings moved towards their detections' (a moving average)."""
+        if len(tracks) == 0:
+            return
+        assert self._features is not None
+        blended = APPEARANCE_MOMENTUM * self._features[tracks] + (1.0 - APPEARANCE_MOMENTUM) * (
+            features
+        )
+        self._features[tracks] = _unit_rows(blended)
+
+    def _embeddings(self, embeddings: Any, rows: int) -> np.ndarray | None:
+        """The embeddings as float64 unit rows, checked against the detections' rows and the
+        tracker's settings (and their dimension against the tracks')."""
+        if self.max_cosine_distance is None:
+            if embeddings is not None:
+                raise ValueError("embeddings: given, but this tracker has no max_cosine_distance")
+            return None
+        if embeddings is None:
+            raise ValueError(
+                "embeddings: required when max_cosine_distance is set (one row per detection)"
+            )
+        try:
+            e = np.asarray(embeddings, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"embeddings: expected an (N, D) array of numbers: {err}") from None
+        if rows == 0 and e.size == 0:
+            dim = 0 if self._features is None else self._features.shape[1]
+            return np.zeros((0, dim))
+        if e.ndim != 2 or len(e) != rows or e.shape[1] == 0:
+            raise ValueError(
+                f"embeddings: expected an ({rows}, D) array, a row per detection, got shape "
+                f"{e.shape}"
+            )
+        if not np.isfinite(e).all():
+            raise ValueError("embeddings: expected finite values, got NaN or infinity")
+        if self._features is not None and len(self._ids) and e.shape[1] != self._features.shape[1]:
+            raise ValueError(
+                f"embeddings: expected {self._features.shape[1]} values a row, as before, "
+                f"got {e.shape[1]}"
+            )
+        return _unit_rows(e)
+
+    def _valid_rows(self, detections: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The detections as float64 (N, 5), less the rows the filter cannot take, and the
+        mask of the rows kept."""
         try:
             dets = np.asarray(detections, dtype=np.float64)
         except (TypeError, ValueError) as err:
@@ -280,7 +388,7 @@ class Sort:
                 f"detections: expected an (N, 5) array of [x1, y1, x2, y2, score] rows: {err}"
             ) from None
         if dets.size == 0:
-            return np.zeros((0, 5))
+            return np.zeros((0, 5)), np.zeros(0, dtype=bool)
         if dets.ndim != 2 or dets.shape[1] != 5:
             raise ValueError(
                 "detections: expected an (N, 5) array of [x1, y1, x2, y2, score] rows, "
@@ -290,7 +398,7 @@ class Sort:
             np.isfinite(dets).all(axis=1) & (dets[:, 2] > dets[:, 0]) & (dets[:, 3] > dets[:, 1])
         )
         self.skipped += int(len(dets) - np.count_nonzero(valid))
-        return dets[valid]
+        return dets[valid], valid
 
     def _predict(self) -> np.ndarray:
         """filterpy's predict with the reference's F and Q on every track, the reference's
@@ -335,11 +443,16 @@ class Sort:
         self._since_update[tracks] = 0
         self._hit_streak[tracks] += 1
 
-    def _start(self, boxes: np.ndarray) -> None:
-        """New tracks at the given boxes, appended in order, with the next ids."""
+    def _start(self, boxes: np.ndarray, features: np.ndarray | None) -> None:
+        """New tracks at the given boxes (with their embeddings), appended in order, with the
+        next ids."""
         n = len(boxes)
         if n == 0:
             return
+        if features is not None:
+            if self._features is None or not len(self._ids):
+                self._features = np.zeros((0, features.shape[1]))
+            self._features = np.concatenate([self._features, features])
         x = np.zeros((n, 7))
         x[:, :4] = _boxes_to_z(boxes)
         self._x = np.concatenate([self._x, x])
@@ -371,3 +484,11 @@ class Sort:
         self._ids = self._ids[mask]
         self._since_update = self._since_update[mask]
         self._hit_streak = self._hit_streak[mask]
+        if self._features is not None:
+            self._features = self._features[mask]
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (a zero row stays zero: it is near nothing)."""
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norm > 0, norm, 1.0)
