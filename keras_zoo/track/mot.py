@@ -282,6 +282,39 @@ def match_sequences(path: str | os.PathLike, names: list[str], kind: str = "gt")
     return [found[name] for name in names]
 
 
+IMAGE_FOLDER = "img1"  # MOTChallenge's: SEQ/img1/000001.jpg ...
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def match_image_folders(path: str | os.PathLike, names: list[str]) -> list[str]:
+    """The folder of frames of each sequence of `names` under `path`, in that order: for one
+    sequence `path` itself when it holds images, else path/img1 or path/SEQ/img1; for several,
+    path/SEQ/img1 (or path/SEQ holding the images) for each. ValueError naming `path` and the
+    first sequence without one."""
+    given = os.fspath(path)
+    if not os.path.isdir(given):
+        raise ValueError(f"{given}: expected a folder of frames (SEQ/{IMAGE_FOLDER}), not found")
+    candidates = [[os.path.join(given, n, IMAGE_FOLDER), os.path.join(given, n)] for n in names]
+    if len(names) == 1:
+        candidates[0] = [given, os.path.join(given, IMAGE_FOLDER), *candidates[0]]
+    folders = []
+    for name, options in zip(names, candidates):
+        found = next((f for f in options if _has_images(f)), None)
+        if found is None:
+            raise ValueError(
+                f"{given}: no frames for sequence {name!r}: expected images (000001.jpg, ...) "
+                f"in {options[-2]}"
+            )
+        folders.append(found)
+    return folders
+
+
+def _has_images(folder: str) -> bool:
+    if not os.path.isdir(folder):
+        return False
+    return any(e.is_file() and e.name.lower().endswith(_IMAGE_SUFFIXES) for e in os.scandir(folder))
+
+
 def _sequence_file(folder: str, kind: str) -> str | None:
     for candidate in (
         os.path.join(folder, kind, f"{kind}.txt"),

@@ -48,9 +48,11 @@ BYTE_LOW_IOU_THRESHOLD = 0.5
 # Appearance: a track's embedding is a moving average of its matched detections' (StrongSORT's
 # momentum, in place of DeepSORT's gallery of the last 100), and a detection may be matched on
 # appearance only where its centre lies within this many times the predicted box's size
-# (square root of its area) of the predicted centre. DeepSORT gates by the Mahalanobis distance
-# instead; SORT's filter, whose measurement noise on the area is 10 px^2 whatever the box,
-# would put most true detections of a large box outside such a gate.
+# (square root of its area) of the predicted centre, times the square root of the frames since
+# the track's last match (the spread of a random walk: an object hidden for a while may have
+# turned). DeepSORT gates by the Mahalanobis distance instead; SORT's filter, whose noise
+# settings are in pixels whatever the box (1 px^2 on the centre, 10 px^4 on the area), is far
+# too sure of itself for that: most true detections of a large box would fall outside.
 APPEARANCE_MOMENTUM = 0.9
 APPEARANCE_GATE = 1.0
 
@@ -177,7 +179,7 @@ class Sort:
         max_cosine_distance: switches on appearance matching (DeepSORT): `update` then takes
             an embedding per detection, and detections are first matched to tracks by the
             cosine distance of their embedding to the track's (at most this much, DeepSORT's
-            default 0.2), within `APPEARANCE_GATE` of the track's predicted box; those left
+            default 0.2), near the track's predicted box (`APPEARANCE_GATE`); those left
             are then matched by IoU as above. With "byte" only the high-score detections are
             matched on appearance. Appearance lets a track be found again after an occlusion
             or a crossing, so it goes with a `max_age` longer than the default (DeepSORT: 30).
@@ -323,7 +325,8 @@ class Sort:
         centre = (boxes[:, None, :2] + boxes[:, None, 2:4]) / 2.0
         predicted_centre = (predicted[None, :, :2] + predicted[None, :, 2:4]) / 2.0
         size = np.sqrt((predicted[:, 2] - predicted[:, 0]) * (predicted[:, 3] - predicted[:, 1]))
-        near = np.linalg.norm(centre - predicted_centre, axis=2) <= APPEARANCE_GATE * size
+        reach = APPEARANCE_GATE * size * np.sqrt(self._since_update)
+        near = np.linalg.norm(centre - predicted_centre, axis=2) <= reach
         allowed = near & (distance <= self.max_cosine_distance)
         rows, cols = linear_sum_assignment(np.where(allowed, distance, 2.0 + m))
         kept = allowed[rows, cols]
