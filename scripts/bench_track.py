@@ -1,8 +1,9 @@
-"""SORT's speed beside abewley/sort's sort.py (the packaged sort-track), alternating, one run:
+"""SORT's speed beside sort.py (sort-track) and trackers' SORT and ByteTrack, alternating, one run:
 
     python scripts/bench_track.py [--frames 500] [--objects 8] [--rounds 5] [--seed 0]
 
-prints each tracker's frames per second, median (min..max) over the rounds, and their ratio
+prints each tracker's frames per second, median (min..max) over the rounds, and the ratios
+keras_zoo / sort.py, keras_zoo / trackers SORT and keras_zoo byte / trackers ByteTrack
 (`keras_zoo.track.speed`); docs/BENCHMARKS.md's tracking section is its output.
 """
 

@@ -449,3 +449,104 @@ def test_hota_s_input_gives_trackeval_the_clear_and_identity_scores_motmetrics_e
     # a perfect tracker scores 1
     gt = pairs[0][1]
     assert metrics.score_sequences([("same", gt, gt)])["same"].hota == pytest.approx(1.0)
+
+
+# -- the command against sort.py on py-motmetrics' MOT15 sequences ------------------------------
+
+
+def _mot15_detections(root):
+    """A MOTChallenge folder, SEQ/det/det.txt, for every MOT15 sequence py-motmetrics ships:
+    each frame's boxes of its gt.txt and test.txt together (near-duplicates, which make the
+    association choose), with scores, about one box in seven left out (tracks lost and found again)
+    and frames without detections (10, 30, ...)."""
+    mm = require_module("motmetrics", TEST_EXTRA)
+    data = os.path.join(os.path.dirname(mm.__file__), "data")
+    names = sorted(n for n in os.listdir(data) if os.path.isfile(os.path.join(data, n, "gt.txt")))
+    assert {"TUD-Campus", "TUD-Stadtmitte"} <= set(names), names
+    rng = np.random.default_rng(0)
+    for name in names:
+        rows = np.concatenate(
+            [np.loadtxt(os.path.join(data, name, f), delimiter=",") for f in ("gt.txt", "test.txt")]
+        )
+        rows = rows[np.argsort(rows[:, 0], kind="stable")]
+        last = rows[:, 0].max()
+        rows = rows[(rows[:, 0] % 20 != 10) | (rows[:, 0] == last)]  # empty frames on the way
+        rows = rows[(rng.random(len(rows)) >= 0.15) | (rows[:, 0] == last)]  # missed boxes
+        scores = rng.uniform(0.05, 1.0, len(rows))
+        _write(
+            root / name / "det" / "det.txt",
+            [
+                f"{f:.0f},-1,{x},{y},{w},{h},{s:.3f},-1,-1,-1"
+                for (f, _, x, y, w, h), s in zip(rows[:, :6], scores)
+            ],
+        )
+    return names
+
+
+def _sort_py_rows(ref, det_path):
+    """{frame: {id: [x, y, w, h]}} as sort.py's main loop computes them for a det.txt: frames 1
+    to the last, empty ones included, boxes x, y, w, h -> x1, y1, x2, y2 and back."""
+    seq_dets = np.loadtxt(det_path, delimiter=",")
+    ref.KalmanBoxTracker.count = 0  # ids from 1 for this sequence, as a fresh sort.py run
+    tracker = ref.SortTracker()  # sort.py's defaults: max_age 1, min_hits 3, iou 0.3
+    out = {}
+    for frame in range(1, int(seq_dets[:, 0].max()) + 1):
+        dets = seq_dets[seq_dets[:, 0] == frame, 2:7].copy()
+        dets[:, 2:4] += dets[:, 0:2]
+        dets = np.hstack([dets, np.zeros((len(dets), 1))])  # this package wants a class column
+        tracks = tracker.update(dets, None)
+        assert len(set(tracks[:, 4])) == len(tracks)
+        out[frame] = {int(d[4]): [d[0], d[1], d[2] - d[0], d[3] - d[1]] for d in tracks.tolist()}
+    return out
+
+
+def _file_rows(path):
+    """{frame: {id: [x, y, w, h]}} of a results file, with its line format checked."""
+    table = np.loadtxt(path, delimiter=",", ndmin=2)
+    assert table.shape[1] == 10 and (table[:, 6:] == [1, -1, -1, -1]).all(), path
+    out: dict = {}
+    for f, i, *box in table[:, :6].tolist():
+        rows = out.setdefault(int(f), {})
+        assert int(i) not in rows, f"{path}: frame {f:.0f}: id {i:.0f} twice"
+        rows[int(i)] = box
+    return out
+
+
+def _assert_same_tracks(expected, got, where):
+    """The same rows in every frame once sort.py's ids are mapped one to one onto the file's
+    (the mapping is taken where an id first appears, from the row with the same box), boxes
+    equal to 1e-2 px."""
+    assert set(got) <= set(expected), f"{where}: frames {sorted(set(got) - set(expected))}"
+    mapping: dict[int, int] = {}
+    for frame, want in expected.items():
+        have = got.get(frame, {})
+        for ref_id, box in want.items():
+            at = f"{where}: frame {frame}: sort.py's id {ref_id}"
+            if ref_id not in mapping:
+                same = [i for i, b in have.items() if np.abs(np.subtract(b, box)).max() <= 1e-2]
+                assert len(same) == 1, f"{at} {box}: {len(same)} rows with its box"
+                mapping[ref_id] = same[0]
+            mine = mapping[ref_id]
+            assert mine in have, f"{at}: no row of id {mine}"
+            diff = np.abs(np.subtract(have[mine], box)).max()
+            assert diff <= 1e-2, f"{at} {box}: id {mine} {have[mine]}, {diff:.3g} px apart"
+        assert len(have) == len(want), f"{where}: frame {frame}: {len(have)} rows, {len(want)}"
+    assert len(set(mapping.values())) == len(mapping), f"{where}: two sort.py ids map to one"
+    return mapping
+
+
+def test_default_tracking_of_mot15_detections_writes_sort_py_s_tracks(tmp_path, capsys):
+    """`keras-zoo track` with its defaults on a folder of MOT15 sequences writes, for each,
+    what sort.py computes from the same det.txt: the same rows per frame, boxes equal to the
+    file's 2 decimals, and ids in one-to-one correspondence."""
+    ref = require_module("sort.tracker", TEST_EXTRA)
+    names = _mot15_detections(tmp_path / "data")
+    status, _, err = _main(["track", tmp_path / "data", "--out", tmp_path / "out"], capsys)
+    assert status == 0, err
+    assert sorted(os.listdir(tmp_path / "out")) == [f"{n}.txt" for n in names]
+    for name in names:
+        expected = _sort_py_rows(ref, tmp_path / "data" / name / "det" / "det.txt")
+        got = _file_rows(tmp_path / "out" / f"{name}.txt")
+        mapping = _assert_same_tracks(expected, got, name)
+        assert len(mapping) > 10 and sum(map(len, expected.values())) > 100, name
+        assert any(not rows for rows in expected.values()), name  # empty frames were run

@@ -349,22 +349,41 @@ def test_iou_matrix():
         iou_matrix(a, np.zeros(4))
 
 
-def test_the_speed_comparison_times_both_trackers_alternating(ref, capsys):
+def test_the_speed_comparison_times_every_tracker_alternating(ref, capsys):
     import runpy
 
     from keras_zoo.track import speed
 
     sequence = speed.synthetic_sequence(1, frames=20, objects=4)
     assert len(sequence) == 20 and all(d.shape[1] == 5 for d in sequence)
-    # the sequence tracks the same in both: the figures are of the same work
+    # the sequence tracks the same in keras_zoo and sort.py: the figures are of the same work
     for want, got in zip(run_reference(ref, sequence), run_ours(sequence)):
         np.testing.assert_allclose(got, want, atol=BOX_TOLERANCE)
+    has_trackers = all(importlib.util.find_spec(m) for m in ("trackers", "supervision"))
+    names = ["keras_zoo", "sort.py", "trackers SORT", "keras_zoo byte", "trackers ByteTrack"]
+    if not has_trackers:
+        names = [n for n in names if not n.startswith("trackers")]
     fps = speed.compare(sequence, rounds=3)
-    assert set(fps) == {"keras_zoo", "sort.py"}
+    assert list(fps) == names
     assert all(len(v) == 3 and min(v) > 0 for v in fps.values())
     script = pathlib.Path(__file__).parents[1] / "scripts" / "bench_track.py"
     main = runpy.run_path(str(script))["main"]
     assert main(["--frames", "10", "--rounds", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("2 rounds, ") and lines[-1].startswith("keras_zoo / sort.py: ")
-    assert [line.split()[0] for line in lines[1:3]] == ["keras_zoo", "sort.py"]
+    assert lines[0].startswith("2 rounds, ")
+    timed, ratios = lines[1 : 1 + len(names)], lines[1 + len(names) :]
+    assert [line.split(" frames/s")[0].rsplit(None, 1)[0] for line in timed] == names
+    if has_trackers:
+        expected = ["keras_zoo / trackers SORT", "keras_zoo byte / trackers ByteTrack"]
+    else:
+        expected = ["trackers not timed"]
+    assert [line.rsplit(": ", 1)[0] for line in ratios] == ["keras_zoo / sort.py", *expected]
+    # a package left out is named with its pip line
+    lines = speed.report({"keras_zoo": (10.0, 12.0), "keras_zoo byte": (8.0, 9.0)}, 3.0)
+    assert lines == [
+        "2 rounds, 3.0 detections a frame",
+        "keras_zoo                11 frames/s (10..12)",
+        "keras_zoo byte            8 frames/s (8..9)",
+        f"sort.py not timed: {speed.SORT_PY_INSTALL}",
+        f"trackers not timed: {speed.TRACKERS_INSTALL}",
+    ]

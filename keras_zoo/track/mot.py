@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -222,7 +222,42 @@ def write_lines(path: str | os.PathLike, lines: Iterable[str]) -> None:
             f.write(line + "\n")
 
 
+def table_lines(table: MotTable) -> list[str]:
+    """The lines of a det.txt or gt.txt holding `table`: frame, id, x, y, w, h, score (or
+    flag), -1, -1, -1."""
+    return [
+        f"{f},{i},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{s:.6g},-1,-1,-1"
+        for f, i, (x, y, w, h), s in zip(table.frames, table.ids, table.boxes, table.scores)
+    ]
+
+
 # -- sequences ------------------------------------------------------------------------------
+
+
+def write_sequence(
+    folder: str | os.PathLike,
+    detections: MotTable,
+    gt: MotTable | None,
+    frame_image: Callable[[int], np.ndarray] | None,
+    frames: int,
+) -> None:
+    """A MOTChallenge sequence folder: det/det.txt, gt/gt.txt (where `gt` is given) and, where
+    `frame_image` (frame number -> RGB uint8 array) is given, img1/000001.jpg to `frames`;
+    written whole or not at all (`keras_zoo.files.staged_dir`)."""
+    from PIL import Image
+
+    from keras_zoo.files import staged_dir
+
+    with staged_dir(folder) as stage:
+        parts = [("det", detections)] + ([("gt", gt)] if gt is not None else [])
+        for kind, table in parts:
+            os.makedirs(os.path.join(stage, kind))
+            write_lines(os.path.join(stage, kind, f"{kind}.txt"), table_lines(table))
+        if frame_image is not None:
+            os.makedirs(os.path.join(stage, IMAGE_FOLDER))
+            for frame in range(1, frames + 1):
+                path = os.path.join(stage, IMAGE_FOLDER, f"{frame:06d}.jpg")
+                Image.fromarray(frame_image(frame)).save(path, quality=95)
 
 
 @dataclasses.dataclass(frozen=True)
