@@ -11,8 +11,10 @@ MOTA, IDF1, HOTA (with TrackEval), ID switches, false positives and misses per s
 +- std over the scenes, and frames per second. The contenders: keras_zoo's `Sort` with its
 defaults (max_age=1, min_hits=3), with max_age=30 on all detections and on those scoring at
 least 0.6 (the usual cut before SORT, which ByteTrack's second round is meant to undo), with
-tracker="byte", with appearance (max_cosine_distance=0.2, DeepSORT's), and Roboflow's
-`trackers` (SORTTracker, ByteTrackTracker, with their defaults) where it is installed.
+tracker="byte", with min_hits=1 (reporting a track as soon as it is matched again), with
+appearance (max_cosine_distance=0.2, DeepSORT's), and Roboflow's
+`trackers` (SORTTracker, ByteTrackTracker, with their defaults, and ByteTrackTracker matching
+from an IoU of 0.3 as keras_zoo does) where it is installed.
 """
 
 import argparse
@@ -36,14 +38,15 @@ SCENES: dict[str, dict[str, Any]] = {
 }
 
 
-def trackers_contender(name: str) -> synthetic.Contender:
-    """Roboflow's `trackers.<name>()` with its defaults over a scene, fed supervision's
-    Detections (class 0); its reported rows are the detections with a confirmed id."""
+def trackers_contender(name: str, **kwargs: Any) -> synthetic.Contender:
+    """Roboflow's `trackers.<name>(**kwargs)` (its defaults otherwise) over a scene, fed
+    supervision's Detections (class 0); its reported rows are the detections with a confirmed
+    id."""
     import supervision as sv
     import trackers
 
     def run(scene: synthetic.Scene) -> MotTable:
-        tracker: Any = getattr(trackers, name)()
+        tracker: Any = getattr(trackers, name)(**kwargs)
 
         def step(dets: np.ndarray, _: np.ndarray) -> np.ndarray:
             found = sv.Detections(
@@ -69,6 +72,11 @@ def contenders() -> dict[str, synthetic.Contender]:
         "sort max_age=30": synthetic.sort_contender(max_age=30),
         f"sort max_age=30 score>={high}": synthetic.sort_contender(max_age=30, min_score=high),
         "byte max_age=30": synthetic.sort_contender(max_age=30, tracker="byte"),
+        # sort.py reports a track only on a run of min_hits matches; trackers once confirmed
+        "sort max_age=30 min_hits=1": synthetic.sort_contender(max_age=30, min_hits=1),
+        "byte max_age=30 min_hits=1": synthetic.sort_contender(
+            max_age=30, min_hits=1, tracker="byte"
+        ),
     }
     out["sort max_age=30 cos<=0.2"] = synthetic.sort_contender(max_age=30, max_cosine_distance=0.2)
     out["byte max_age=30 cos<=0.2"] = synthetic.sort_contender(
@@ -82,6 +90,10 @@ def contenders() -> dict[str, synthetic.Contender]:
     else:
         out["trackers SORTTracker"] = trackers_contender("SORTTracker")
         out["trackers ByteTrackTracker"] = trackers_contender("ByteTrackTracker")
+        # its default matches from an IoU of 0.1; keras_zoo's from 0.3
+        out["trackers ByteTrack iou>=0.3"] = trackers_contender(
+            "ByteTrackTracker", minimum_iou_threshold=0.3
+        )
     return out
 
 

@@ -3,7 +3,10 @@ people meet and turn back (the crops embedded by a zoo backbone), equal to the P
 tracks; --draw writes every frame with the tracks drawn and a GIF; wrong combinations and
 missing frames are one-line errors that write nothing."""
 
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -101,8 +104,8 @@ def test_appearance_keeps_the_identities_that_sort_swaps(scene, tmp_path, capsys
 
 
 def test_the_command_tracks_as_the_python_api_does(scene, tmp_path):
-    from keras_zoo.data import read_image
     from keras_zoo.track import Sort, mot
+    from keras_zoo.track.draw import read_frame
     from keras_zoo.track.embed import Embedder
 
     root, weights = scene
@@ -113,7 +116,7 @@ def test_the_command_tracks_as_the_python_api_does(scene, tmp_path):
     table = mot.read_table(root / "walk" / "det" / "det.txt")
     expected = []
     for frame, dets in mot.frames(table):
-        image = read_image(root / "walk" / "img1" / f"{frame:06d}.png")
+        image = read_frame(root / "walk" / "img1" / f"{frame:06d}.png")
         expected += mot.result_lines(frame, tracker.update(dets, embedder(image, dets[:, :4])))
     assert (tmp_path / "walk.txt").read_text().splitlines() == expected
 
@@ -138,6 +141,19 @@ def test_draw_writes_every_frame_with_the_tracks_and_a_gif(scene, tmp_path, caps
     with Image.open(tmp_path / "walk.gif") as gif:
         assert gif.n_frames == 40
     assert "walk.gif" in capsys.readouterr().out
+
+
+def test_drawing_loads_no_tensorflow(scene, tmp_path):
+    from tests.test_track_cli import LIGHT
+
+    root, _ = scene
+    argv = [["track", str(root), "--out", str(tmp_path), "--images", str(root), "--draw"]]
+    done = subprocess.run(
+        [sys.executable, "-c", LIGHT % (argv,)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout) == {"statuses": [0], "heavy": []}
+    assert len(os.listdir(tmp_path / "walk")) == 40
 
 
 @pytest.mark.parametrize(

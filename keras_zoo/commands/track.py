@@ -30,8 +30,9 @@ GT_HELP = (
 DEFAULT_EMBED_SIZE = "128x64"
 DEFAULT_COSINE_DISTANCE = 0.2  # DeepSORT's
 DEFAULT_EMBED_MAX_AGE = 30  # DeepSORT's
-GIF_FRAMES = 300
+GIF_FRAMES = 200
 GIF_FPS = 10
+GIF_WIDTH = 480
 
 
 def _size(text: str) -> str:
@@ -182,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
     for name, *_ in done:
         print(f"wrote {os.path.join(args.out, name + '.txt')}")
         if args.draw:
-            print(f"wrote {os.path.join(args.out, name)}{os.sep} and {name}.gif")
+            drawn = os.path.join(args.out, name)
+            print(f"wrote {drawn}{os.sep} (the frames drawn) and {drawn}.gif")
     if truths is not None:
         results = [mot.parse_lines(lines, name, frame_order=False) for name, *_, lines in done]
         _print_scores(list(zip([name for name, *_ in done], truths, results)))
@@ -327,12 +329,12 @@ def _embeddings(embedder, sequence: list, files):
         return None
     import numpy as np
 
-    from keras_zoo.data import read_image
+    from keras_zoo.track.draw import read_frame
 
     def pairs():
         for frame, dets in sequence:
             # a frame without detections needs no image
-            image = read_image(files[frame]) if len(dets) else np.zeros((1, 1, 3), np.uint8)
+            image = read_frame(files[frame]) if len(dets) else np.zeros((1, 1, 3), np.uint8)
             yield image, dets[:, :4]
 
     return embedder.sequence(pairs())
@@ -344,7 +346,6 @@ def _draw(lines: list[str], files: dict, last_frame: int, folder: str) -> None:
     import numpy as np
     from PIL import Image
 
-    from keras_zoo.data import read_image
     from keras_zoo.track import draw, mot
 
     results = mot.parse_lines(lines, folder)  # written frame by frame
@@ -360,7 +361,7 @@ def _draw(lines: list[str], files: dict, last_frame: int, folder: str) -> None:
     def drawn():
         for frame in range(1, last_frame + 1):
             shown = tracks[starts[frame - 1] : starts[frame]]
-            image = drawer.draw(read_image(files[frame]), shown)
+            image = drawer.draw(draw.read_frame(files[frame]), shown)
             # full-resolution colour (no 4:2:0 subsampling), which keeps thin lines their id's
             Image.fromarray(image).save(
                 os.path.join(folder, f"{frame:06d}.jpg"), quality=90, subsampling=0
@@ -368,7 +369,7 @@ def _draw(lines: list[str], files: dict, last_frame: int, folder: str) -> None:
             if (frame - 1) % stride == 0:
                 yield image
 
-    draw.write_gif(drawn(), folder + ".gif", fps=GIF_FPS)
+    draw.write_gif(drawn(), folder + ".gif", fps=GIF_FPS, max_width=GIF_WIDTH)
 
 
 def _print_scores(pairs: list) -> None:

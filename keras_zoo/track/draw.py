@@ -79,6 +79,17 @@ def _text_colour(colour: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if (luminance + 0.05) ** 2 > 0.05 * 1.05 else (255, 255, 255)
 
 
+def read_frame(path: str | os.PathLike) -> np.ndarray:
+    """The image file at `path` as an (H, W, 3) uint8 RGB array, read by Pillow (whose
+    decompression-bomb limit bounds the pixels it will decode); ValueError naming the file
+    when it cannot be read."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        raise ValueError(f"{os.fspath(path)}: not a readable image: {err}") from None
+
+
 def frame_paths(folder: str | os.PathLike) -> dict[int, str]:
     """The images of a MOTChallenge `img1` folder (000001.jpg, 000002.jpg, ...), by the frame
     number their names spell, in frame order.

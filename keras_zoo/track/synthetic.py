@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import colorsys
 import dataclasses
+import functools
 import math
 import os
 import time
@@ -200,15 +201,12 @@ class Scene:
             raise ValueError(f"frame must be from 1 to {self.frames}, got {frame}")
         from PIL import Image, ImageDraw
 
-        # the fourth stream of the scene's seed: the same background in every frame
-        rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(4)[3])
-        background = _background(self.size, rng)
+        background, grain = _backdrop(self.seed, self.size)
         image = Image.fromarray(background)
         draw = ImageDraw.Draw(image)
         boxes = self.truth[frame - 1]
         for i in np.argsort(-self.objects.depth, kind="stable"):
             _draw_figure(draw, boxes[i], self.objects.colours[i])
-        grain = rng.integers(-6, 7, background.shape)  # fine texture over everything
         return np.clip(np.asarray(image, dtype=np.int16) + grain, 0, 255).astype(np.uint8)
 
     def write(self, folder: str | os.PathLike) -> None:
@@ -216,6 +214,17 @@ class Scene:
         as FOLDER/det/det.txt and the ground truth as FOLDER/gt/gt.txt, for `keras-zoo
         track`; written whole or not at all."""
         write_sequence(folder, self.detections, self.gt, self.render, self.frames)
+
+
+@functools.lru_cache(maxsize=2)
+def _backdrop(seed: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The scene's background and the fine texture laid over everything, the same in every
+    frame: drawn from the fourth stream of the scene's seed, once per scene."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(4)[3])
+    background = _background(size, rng)
+    grain = rng.integers(-6, 7, background.shape).astype(np.int16)
+    background.flags.writeable = grain.flags.writeable = False  # shared by every frame
+    return background, grain
 
 
 def _background(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -675,6 +684,7 @@ def evaluate(
 
 COLUMNS = [
     ("MOTA", "mota", 100.0, 1),
+    ("MOTP", "motp", 100.0, 1),
     ("IDF1", "idf1", 100.0, 1),
     ("HOTA", "hota", 100.0, 1),
     ("IDsw", "id_switches", 1.0, 1),
@@ -685,7 +695,8 @@ COLUMNS = [
 
 def report(outcomes: Sequence[Outcome]) -> list[str]:
     """A table: per contender each measure's mean +- std over the scenes (percent for MOTA,
-    IDF1, HOTA; counts per scene for the rest) and its frames per second."""
+    MOTP (the mean IoU of matched boxes), IDF1, HOTA; counts per scene for the rest) and its
+    frames per second."""
     width = max(len(o.name) for o in outcomes)
     cells = [f"{'contender':<{width}}"] + [f"{label:>13}" for label, *_ in COLUMNS]
     lines = ["  ".join([*cells, f"{'frames/s':>9}"])]
