@@ -14,10 +14,13 @@ least 0.6 (the usual cut before SORT, which ByteTrack's second round is meant to
 tracker="byte", with min_hits=1 (reporting a track as soon as it is matched again), with
 appearance (max_cosine_distance=0.2, DeepSORT's), and Roboflow's
 `trackers` (SORTTracker, ByteTrackTracker, with their defaults, and ByteTrackTracker matching
-from an IoU of 0.3 as keras_zoo does) where it is installed.
+from an IoU of 0.3 as keras_zoo does) where it is installed. One more contender takes its
+embeddings from a zoo backbone run on the rendered crops, as `keras-zoo track --embed` does
+(`--backbone`, random weights unless `--backbone-weights`): the appearance path end to end.
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 from typing import Any
@@ -64,7 +67,26 @@ def trackers_contender(name: str, **kwargs: Any) -> synthetic.Contender:
     return run
 
 
-def contenders() -> dict[str, synthetic.Contender]:
+def backbone_contender(model_id: str, weights: str | None) -> synthetic.Contender:
+    """Appearance as `keras-zoo track --embed` computes it: the scene's frames rendered and
+    every detection's crop embedded by a zoo backbone (keras_zoo.track.embed), in place of the
+    scene's own vectors; the embedding is part of the time."""
+    from keras_zoo.track.embed import Embedder
+
+    embedder = Embedder(model_id, weights)
+    tracked = synthetic.sort_contender(max_age=30, max_cosine_distance=0.2)
+
+    def run(scene: synthetic.Scene) -> MotTable:
+        det = scene.detections
+        corners = np.concatenate([det.boxes[:, :2], det.boxes[:, :2] + det.boxes[:, 2:]], axis=1)
+        frames = ((scene.render(f), corners[det.frames == f]) for f in range(1, scene.frames + 1))
+        embeddings = np.concatenate(list(embedder.sequence(frames)))
+        return tracked(dataclasses.replace(scene, embeddings=embeddings))
+
+    return run
+
+
+def contenders(backbone: str | None, weights: str | None) -> dict[str, synthetic.Contender]:
     """The trackers compared, by the name printed; a line for each one left out."""
     high = synthetic.HIGH_SCORE
     out = {
@@ -82,6 +104,11 @@ def contenders() -> dict[str, synthetic.Contender]:
     out["byte max_age=30 cos<=0.2"] = synthetic.sort_contender(
         max_age=30, tracker="byte", max_cosine_distance=0.2
     )
+    if backbone:
+        shown = "random weights" if weights is None else os.path.basename(weights)
+        out[f"sort max_age=30 cos<=0.2 {backbone} ({shown})"] = backbone_contender(
+            backbone, weights
+        )
     try:
         import supervision  # noqa: F401
         import trackers  # noqa: F401
@@ -102,11 +129,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="scenes, seeds 0..N-1")
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--objects", type=int, default=10)
+    parser.add_argument(
+        "--backbone",
+        default="mobilenet_v3_small",
+        help="the zoo id whose embeddings of the rendered crops are a contender ('' for none)",
+    )
+    parser.add_argument("--backbone-weights", help="its weights (default: random)")
     args = parser.parse_args(argv)
     for name in ("seeds", "frames", "objects"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
-    chosen = contenders()
+    chosen = contenders(args.backbone or None, args.backbone_weights)
     for title, rates in SCENES.items():
         scenes = [
             synthetic.make_scene(s, args.frames, args.objects, **rates) for s in range(args.seeds)

@@ -297,3 +297,27 @@ def test_a_scene_written_as_a_sequence_reads_back_through_the_motchallenge_reade
         seen = np.asarray(image.convert("RGB"), dtype=int)
     assert seen.shape == (540, 960, 3)
     assert np.abs(seen - scene.render(7)).mean() < 5  # JPEG's error on the grain
+
+
+def test_an_embedding_that_tells_no_one_apart_leaves_the_association_to_iou(monkeypatch):
+    require_module("motmetrics", TEST_EXTRA)
+    # every detection's embedding is one vector give or take a little: all close, all alike
+    scenes = []
+    for s in (0, 1):
+        scene = make_scene(s, frames=200, objects=8, crossing=1.0, turn_back=1.0)
+        rng = np.random.default_rng(s)
+        alike = np.ones((len(scene.embeddings), 32)) + 0.05 * rng.normal(
+            size=(len(scene.embeddings), 32)
+        )
+        scenes.append(dataclasses.replace(scene, embeddings=alike))
+    contenders = {
+        "iou": synthetic.sort_contender(max_age=30),
+        "appearance": synthetic.sort_contender(max_age=30, max_cosine_distance=0.2),
+    }
+    iou, appearance = synthetic.evaluate(scenes, contenders, hota=False)
+    assert np.all(_scores(appearance, "id_switches") <= _scores(iou, "id_switches") + 1)
+    assert np.all(_scores(appearance, "idf1") >= _scores(iou, "idf1") - 0.02)
+    # matching on every close embedding, as without the margin, pairs neighbours at random
+    monkeypatch.setattr("keras_zoo.track.sort.APPEARANCE_MARGIN", 0.0)
+    _, careless = synthetic.evaluate(scenes, contenders, hota=False)
+    assert np.all(_scores(careless, "id_switches") > _scores(iou, "id_switches") + 3)

@@ -55,6 +55,12 @@ BYTE_LOW_IOU_THRESHOLD = 0.5
 # too sure of itself for that: most true detections of a large box would fall outside.
 APPEARANCE_MOMENTUM = 0.9
 APPEARANCE_GATE = 1.0
+# A match on appearance must also be clear: its distance at least this much below that of any
+# other detection or track in the gate of either, as a ratio test keeps only distinct matches
+# of image features. An embedding that does not tell these objects apart (a backbone that was
+# not trained to, or look-alikes) then leaves their association to IoU, rather than pairing
+# neighbours at random (scripts/bench_track_quality.py measures a random-weight backbone's).
+APPEARANCE_MARGIN = 0.1
 
 
 def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
@@ -179,7 +185,8 @@ class Sort:
         max_cosine_distance: switches on appearance matching (DeepSORT): `update` then takes
             an embedding per detection, and detections are first matched to tracks by the
             cosine distance of their embedding to the track's (at most this much, DeepSORT's
-            default 0.2), near the track's predicted box (`APPEARANCE_GATE`); those left
+            default 0.2), near the track's predicted box (`APPEARANCE_GATE`), where the match is
+            clear of the other near ones (`APPEARANCE_MARGIN`); those left
             are then matched by IoU as above. With "byte" only the high-score detections are
             matched on appearance. Appearance lets a track be found again after an occlusion
             or a crossing, so it goes with a `max_age` longer than the default (DeepSORT: 30).
@@ -327,7 +334,7 @@ class Sort:
         size = np.sqrt((predicted[:, 2] - predicted[:, 0]) * (predicted[:, 3] - predicted[:, 1]))
         reach = APPEARANCE_GATE * size * np.sqrt(self._since_update)
         near = np.linalg.norm(centre - predicted_centre, axis=2) <= reach
-        allowed = near & (distance <= self.max_cosine_distance)
+        allowed = near & (distance <= self.max_cosine_distance) & _clear(near, distance)
         rows, cols = linear_sum_assignment(np.where(allowed, distance, 2.0 + m))
         kept = allowed[rows, cols]
         rows, cols = rows[kept], cols[kept]
@@ -489,6 +496,22 @@ class Sort:
         self._hit_streak = self._hit_streak[mask]
         if self._features is not None:
             self._features = self._features[mask]
+
+
+def _clear(near: np.ndarray, distance: np.ndarray) -> np.ndarray:
+    """Where a detection's distance to a track is at least APPEARANCE_MARGIN below its
+    distance to every other track near it, and below every other near detection's distance
+    to that track (the runner-up of its row and of its column among the gated pairs)."""
+    gated = np.where(near, distance, np.inf)
+    clear = np.ones(gated.shape, dtype=bool)
+    for axis in (1, 0):
+        ordered = np.sort(gated, axis=axis)
+        best = np.take(ordered, [0], axis=axis)
+        runner_up = np.take(ordered, [1], axis=axis) if gated.shape[axis] > 1 else np.inf
+        # the nearest other: the runner-up for the best pair, the best for every other pair
+        other = np.where(gated == best, runner_up, best)
+        clear &= gated + APPEARANCE_MARGIN <= other
+    return clear
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
