@@ -18,7 +18,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from keras_zoo.layers import BatchNormalization, ChannelShuffle, ChannelSplit, Conv2D
+from keras_zoo.layers import BatchNormalization, ChannelShuffle, ChannelSplit, Conv2D, DropPath
 
 TORCH_BN_EPSILON = 1e-5
 TORCH_BN_MOMENTUM = 0.9  # Keras momentum = 1 - PyTorch momentum (0.1)
@@ -497,6 +497,13 @@ def shuffle_v1_unit(
     return layers.Concatenate(name=name)([proj, y])
 
 
+def drop_path(x: Tensor, rate: float, *, name: str) -> Tensor:
+    """A residual branch `x` under stochastic depth at `rate` (keras_zoo.layers.DropPath,
+    named `name`); at rate 0 `x` itself, no layer, so that a model built without stochastic
+    depth is layer for layer the one built before it existed."""
+    return DropPath(rate, name=name)(x) if rate else x
+
+
 def _shortcut(x: Tensor, filters: int, stride: int, *, name: str) -> Tensor:
     """Identity, or torchvision's 1x1 conv + BN `downsample` when the shape changes."""
     if stride == 1 and x.shape[-1] == filters:
@@ -506,8 +513,12 @@ def _shortcut(x: Tensor, filters: int, stride: int, *, name: str) -> Tensor:
     )
 
 
-def basic_block(x: Tensor, planes: int, stride: int = 1, *, name: str) -> Tensor:
-    """ResNet's two 3x3 convolutions with a residual shortcut (ResNet-18/34).
+def basic_block(
+    x: Tensor, planes: int, stride: int = 1, *, name: str, drop_path_rate: float = 0.0
+) -> Tensor:
+    """ResNet's two 3x3 convolutions with a residual shortcut (ResNet-18/34); with
+    `drop_path_rate` the branch goes through a DropPath (`name`.drop_path, timm's) before the
+    addition.
 
     >>> import keras
     >>> y = basic_block(keras.Input((56, 56, 64)), 128, stride=2, name="layer2.0")
@@ -518,6 +529,7 @@ def basic_block(x: Tensor, planes: int, stride: int = 1, *, name: str) -> Tensor
     y = conv_bn(x, planes, 3, stride, name=f"{name}.conv1", bn_name=f"{name}.bn1")
     y = layers.ReLU(name=f"{name}.relu1")(y)
     y = conv_bn(y, planes, 3, name=f"{name}.conv2", bn_name=f"{name}.bn2")
+    y = drop_path(y, drop_path_rate, name=f"{name}.drop_path")
     y = layers.Add(name=f"{name}.add")([y, shortcut])
     return layers.ReLU(name=name)(y)
 
@@ -534,11 +546,14 @@ def bottleneck(
     width_per_group: int = 64,
     *,
     name: str,
+    drop_path_rate: float = 0.0,
 ) -> Tensor:
     """ResNet "v1.5" bottleneck: 1x1 reduce, 3x3 (strided, grouped), 1x1 expand by 4.
 
     groups and width_per_group make the same block serve ResNeXt (32 groups of 4) and
-    Wide-ResNet (width 128): width = int(planes * width_per_group / 64) * groups.
+    Wide-ResNet (width 128): width = int(planes * width_per_group / 64) * groups. With
+    `drop_path_rate` the branch goes through a DropPath (`name`.drop_path, timm's) before the
+    addition.
 
     >>> import keras
     >>> y = bottleneck(keras.Input((56, 56, 64)), 64, groups=32, width_per_group=4, name="layer1.0")
@@ -553,6 +568,7 @@ def bottleneck(
     y = conv_bn(y, width, 3, stride, groups, name=f"{name}.conv2", bn_name=f"{name}.bn2")
     y = layers.ReLU(name=f"{name}.relu2")(y)
     y = conv_bn(y, out, 1, name=f"{name}.conv3", bn_name=f"{name}.bn3")
+    y = drop_path(y, drop_path_rate, name=f"{name}.drop_path")
     y = layers.Add(name=f"{name}.add")([y, shortcut])
     return layers.ReLU(name=name)(y)
 
@@ -586,6 +602,7 @@ def attention_block(
     epsilon: float = TORCH_LN_EPSILON,
     attention_dropout: float = 0.0,
     output_name: str | None = None,
+    drop_path_rate: float = 0.0,
 ) -> Tensor:
     """Pre-norm multi-head self-attention with a residual: x + attention(norm(x)), the first
     half of torchvision's ViT EncoderBlock (layers `name`.`norm`, a LayerNormalization, and
@@ -593,7 +610,9 @@ def attention_block(
     num_heads, whose weights port from torch's nn.MultiheadAttention). The residual add is
     named `output_name`, by default `name`.`attention`_residual. In float64 the attention is
     exact when 1 / sqrt(head width) is exact in float32 (widths 16, 64, 256: every published
-    ViT's 64): Keras' TensorFlow attention rounds its scale to float32.
+    ViT's 64): Keras' TensorFlow attention rounds its scale to float32. With `drop_path_rate`
+    the attention's output goes through a DropPath (`name`.`attention`_drop_path, timm's
+    drop_path1) before the addition.
 
     >>> import keras
     >>> attention_block(keras.Input((197, 768)), 12, name="encoder_layer_0").shape
@@ -613,6 +632,7 @@ def attention_block(
         dropout=attention_dropout,
         name=f"{name}.{attention}",
     )(y, y)
+    y = drop_path(y, drop_path_rate, name=f"{name}.{attention}_drop_path")
     return layers.Add(name=output_name or f"{name}.{attention}_residual")([x, y])
 
 
@@ -627,13 +647,15 @@ def mlp_block(
     epsilon: float = TORCH_LN_EPSILON,
     dropout: float = 0.0,
     output_name: str | None = None,
+    drop_path_rate: float = 0.0,
 ) -> Tensor:
     """Pre-norm MLP with a residual: x + Linear(act(Linear(norm(x)))), the second half of
     torchvision's ViT EncoderBlock: layers `name`.`norm` (LayerNormalization), `name`.`mlp`.0
     (Dense to `hidden`), `name`.`mlp`.1 (`activation_kind`, by default torch's GELU,
     `gelu_erf`) and `name`.`mlp`.3 (Dense back to the input's channels), the numbering of
     torchvision's MLP (dropouts at .2 and .4). The residual add is named `output_name`, by
-    default `name`.
+    default `name`. With `drop_path_rate` the MLP's output goes through a DropPath
+    (`name`.`mlp`_drop_path, timm's drop_path2) before the addition.
 
     >>> import keras
     >>> mlp_block(keras.Input((197, 768)), 3072, name="encoder_layer_0").shape
@@ -648,4 +670,5 @@ def mlp_block(
     y = layers.Dense(channels, name=f"{name}.{mlp}.3")(y)
     if dropout:
         y = layers.Dropout(dropout, name=f"{name}.{mlp}.4")(y)
+    y = drop_path(y, drop_path_rate, name=f"{name}.{mlp}_drop_path")
     return layers.Add(name=output_name or name)([x, y])

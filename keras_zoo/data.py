@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -408,6 +408,7 @@ def make_dataset(
     training: bool = False,
     augment: tuple[str, ...] = (),
     seed: int = 0,
+    auto_augment: Callable[[Any, Any], Any] | None = None,
 ) -> Any:
     """A tf.data pipeline of (prepared images, labels) batches, prefetched. `labels` are one
     target per image: class indices (as int32), or another task's targets as they are.
@@ -417,7 +418,9 @@ def make_dataset(
     its interpolation and crop_pct, the image_size x image_size centre cut out, normalised.
     Training with "crop" in augment cuts image_size x image_size out of the resized image at
     random instead, and "flip" in augment flips images horizontally at random; both draw from
-    `seed`, anew each epoch.
+    `seed`, anew each epoch. In training, `auto_augment` (a (uint8 image, seed) -> uint8 image
+    function: `keras_zoo.recipes.autoaugment`'s) changes each image after them, before the
+    normalisation, as torchvision's recipe orders them.
     """
     import tensorflow as tf
 
@@ -439,6 +442,9 @@ def make_dataset(
             image = resize(image)
         if flip:
             image = tf.image.stateless_random_flip_left_right(image, seed=tf.stack([draw, 1]))
+        if auto_augment is not None and draw is not None:
+            pixels = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)
+            image = tf.cast(auto_augment(pixels, tf.stack([draw, 2])), tf.float32)
         return normalize(image), label
 
     def load_drawn(item, draw):

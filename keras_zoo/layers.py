@@ -537,3 +537,64 @@ class TokensToMap(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "grid": self.grid, "prefix_tokens": self.prefix_tokens}
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
+class DropPath(keras.layers.Layer):
+    """Stochastic depth (Huang et al., 2016) as timm's DropPath computes it, for the residual
+    branch of a block, before the addition: in training, each example's branch is kept with
+    probability 1 - rate and then scaled by 1 / (1 - rate), or zeroed whole (one Bernoulli
+    draw per example, broadcast over its other axes), so that its expected value is
+    unchanged; at inference, and at rate 0, the identity. A block dropped this way passes on
+    its shortcut alone, which trains a deep network as an ensemble of shallower ones.
+
+    `keep_mask` draws the per-example keep mask (0 or 1); the scaling and broadcasting are
+    `call`'s. The layer has no weights (its random state is a Keras SeedGenerator's).
+
+    >>> import numpy as np
+    >>> layer = DropPath(0.25)
+    >>> np.asarray(layer(np.ones((2, 3), "float32"), training=False)).tolist()
+    [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
+        from keras_zoo.checks import check_fraction
+
+        super().__init__(**kwargs)
+        self.rate = check_fraction(rate, "rate")
+        self.seed = seed
+        # as Keras' Dropout: a generator only where something is drawn
+        self.seed_generator = keras.random.SeedGenerator(seed) if self.rate else None
+
+    def keep_mask(self, batch_size: Any) -> Any:
+        """A (batch_size,) float32 tensor of 1s (kept, probability 1 - rate) and 0s."""
+        draws = keras.random.uniform((batch_size,), seed=self.seed_generator, dtype="float32")
+        return keras.ops.cast(draws < 1.0 - self.rate, "float32")
+
+    def call(self, x: Any, training: bool | None = None) -> Any:
+        if not training or not self.rate:
+            return x
+        keep = 1.0 - self.rate
+        # timm's order: the mask divided by the keep probability, then the product
+        scale = keras.ops.cast(self.keep_mask(keras.ops.shape(x)[0]), x.dtype) / keep
+        return x * keras.ops.reshape(scale, (-1,) + (1,) * (len(x.shape) - 1))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+def drop_path_rates(drop_path_rate: float, blocks: int) -> list[float]:
+    """timm's stochastic depth schedule: the rate of each of `blocks` residual blocks, rising
+    linearly from 0 (the first block) to `drop_path_rate` (the last), block i's
+    drop_path_rate * i / (blocks - 1) (timm's resnet computes it so; its ViT takes
+    torch.linspace(0, drop_path_rate, blocks), the same values rounded to float32).
+
+    >>> drop_path_rates(0.1, 3)
+    [0.0, 0.05, 0.1]
+    """
+    if blocks < 2:
+        return [0.0] * blocks
+    return [drop_path_rate * i / (blocks - 1) for i in range(blocks)]

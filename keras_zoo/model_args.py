@@ -46,7 +46,7 @@ def check_model_args(
     >>> check_model_args("resnet18", {"alpha": 0.5})
     Traceback (most recent call last):
     ...
-    ValueError: model_args: resnet18 takes no keyword 'alpha'; it takes none
+    ValueError: model_args: resnet18 takes no keyword 'alpha'; it takes: drop_path_rate
     """
     accepted = family_keywords(name)
     takes = f"it takes: {', '.join(accepted)}" if accepted else "it takes none"

@@ -26,6 +26,9 @@ import keras
 import numpy as np
 
 from keras_zoo import checks
+from keras_zoo.recipes import fit
+from keras_zoo.recipes.recipe import Recipe
+from keras_zoo.recipes.recipe import recipe as recipe_named
 from keras_zoo.run_state import (
     BACKUP,
     BEST_WEIGHTS,
@@ -71,7 +74,7 @@ def train(
     *,
     epochs: int = 10,
     batch_size: int = 32,
-    lr: float = 1e-3,
+    lr: float | None = None,
     image_size: int | None = None,
     model_args: Mapping[str, Any] | None = None,
     weights: str | None = None,
@@ -84,6 +87,11 @@ def train(
     seed: int = 0,
     augment: Sequence[str] | None = None,
     loss: str | None = None,
+    recipe: Any = "default",
+    teacher: str | None = None,
+    teacher_weights: str | None = None,
+    temperature: float = 4.0,
+    distill_weight: float = 0.5,
     inspect: bool = True,
     verbose: int | str = 1,
     callbacks: Sequence = (),
@@ -105,6 +113,16 @@ def train(
     a Vision Transformer: its classifier, heads.head).
     loss: the name of one of the task's `losses` (landmarks: "l2", "wing" or "pfld"; None:
     its default).
+    recipe: the hyperparameters (`keras_zoo.recipes.recipe`: a name of `RECIPES`, "default"
+    being Adam on a cosine decay, or a `Recipe` with overrides): optimizer, learning rate
+    schedule and warmup, weight decay (kept off norms and biases), label smoothing,
+    mixup/cutmix, TrivialAugmentWide/RandAugment, random erasing, a moving average of the
+    weights (evaluated each epoch as ema_val_*, saved as ema.weights.h5) and stochastic depth;
+    the classification task takes them all, other tasks the optimizer and schedule. lr, given,
+    replaces the recipe's rate (for this batch size); run.json records the recipe whole.
+    teacher, teacher_weights: distil from model id `teacher` with those weights (a run's
+    weights file, a weight set, a checkpoint) whose classes are the data's, at `temperature`,
+    the soft term weighted `distill_weight` (`keras_zoo.recipes.distill`).
     image_size: a ViT's must be a multiple of its patch size. log_dir and out default to
     logs/<name>_<data folder name>. validation_split (default 0.2) of each class is held out
     with `seed` for validation, unless the data comes split (its validation folder is the
@@ -135,14 +153,15 @@ def train(
     info = model_info(name)
     task = task_named(info.task)
     model_args = check_model_args(name, model_args)
-    epochs, batch_size, lr, augment = _check_schedule(
+    epochs, batch_size, augment = _check_schedule(
         epochs,
         batch_size,
-        lr,
         validation_split,
         task.augmentations if augment is None else augment,
         task.augmentations,
     )
+    chosen = _recipe(recipe, lr, task)
+    distilling = _check_distillation(task, teacher, teacher_weights, temperature, distill_weight)
     weights = _check_start_weights(info, weights)
     if loss is not None:
         if not task.losses:
@@ -156,6 +175,7 @@ def train(
     folder = task.read(data, verify=False)
     validation_split = _validation_split(folder, data, validation_split)
     kwargs = model_kwargs(name, model_args, image_size, task.head(folder.names))
+    kwargs.update(fit.check_model_keywords(chosen, name, info.keywords))
     fit_keywords = task.fit_keywords(loss, folder)  # an auxiliary net the loss trains
     asked, _ = _folders(name, data, out, log_dir)
     out, log_dir = _folders(name, data, out, log_dir, new_run)
@@ -165,6 +185,12 @@ def train(
         built = _model(name, {**kwargs, **fit_keywords}, weights, freeze_backbone, info.classifier)
         model, kept = task.fit_models(built, loss)  # what fit trains, what the run keeps
     description = dataclasses.replace(describe(kept), class_names=folder.names)
+    if distilling:
+        assert teacher is not None and teacher_weights is not None  # checked above
+        with dist.scope():
+            model = _distiller(
+                model, description, folder.names, teacher, teacher_weights, distilling
+            )
     images = _Images.read(
         task,
         folder,
@@ -174,10 +200,17 @@ def train(
         preprocessing=description.preprocessing,
         batch_size=batch_size,
         seed=seed,
+        recipe=chosen if task.class_targets else None,
     )
     with dist.scope():
-        _compile(model, task, lr, epochs * images.steps, loss)
+        excluded = _compile(model, task, chosen, batch_size, images.steps, epochs, loss)
     prepare_model(model, dist, images.train)
+    if verbose and excluded:
+        print(
+            f"no weight decay on {len(excluded)} variables (norms' scales and offsets, biases, "
+            "class tokens, position embeddings; run.json lists them)",
+            flush=True,
+        )
     resume, best_so_far = resume_point(out, task.monitor)
     if verbose:
         for line in _what_runs(data, folder, images, asked, out, resume, epochs):
@@ -199,8 +232,12 @@ def train(
         "validation_images": int(len(images.val_idx)),
         "epochs": epochs,
         "batch_size": batch_size,
-        "lr": lr,
-        "schedule": "cosine decay, Adam",
+        "lr": chosen.learning_rate(batch_size),
+        "recipe": chosen.to_dict(),
+        "no_weight_decay": excluded,
+        "teacher": None
+        if not distilling
+        else {"model": teacher, "weights": teacher_weights, **distilling},
         "loss": loss,
         "weights": weights,
         "freeze_backbone": freeze_backbone,
@@ -220,10 +257,14 @@ def train(
         kept=kept,
     )
     logging = _inspection_callbacks(log_dir, config, images) if inspect and is_chief() else []
+    average = fit.weight_average(
+        chosen, validation=images.validation, kept=kept, out=out, steps_per_epoch=images.steps
+    )
+    first = [signals] + ([average] if average else [])  # the average's scores before a backup
     with signals:
         try:
             _fit(
-                model, images, epochs, verbose, resume, [signals, checkpoints, *logging, *callbacks]
+                model, images, epochs, verbose, resume, [*first, checkpoints, *logging, *callbacks]
             )
         except KeyboardInterrupt as stop:
             raise TrainingInterrupted(
@@ -239,22 +280,83 @@ def train(
 def _check_schedule(
     epochs: int,
     batch_size: int,
-    lr: float,
     validation_split: float | None,
     augment: Sequence[str],
     augmentations: tuple[str, ...],
-) -> tuple[int, int, float, tuple[str, ...]]:
-    """The epochs, batch size, learning rate and augmentations (of the task's
-    `augmentations`), checked."""
+) -> tuple[int, int, tuple[str, ...]]:
+    """The epochs, batch size and augmentations (of the task's `augmentations`), checked."""
     epochs = checks.check_positive_int(epochs, "epochs")
     batch_size = checks.check_positive_int(batch_size, "batch_size")
-    lr = checks.check_positive_number(lr, "lr", "1e-3 to 1e-4")
     if validation_split is not None and not 0 < validation_split < 1:
         raise ValueError(f"validation_split must be in (0, 1), got {validation_split!r}")
     augment = tuple(augment)
     for kind in augment:
         checks.check_choice(kind, "augment", augmentations)
-    return epochs, batch_size, lr, augment
+    return epochs, batch_size, augment
+
+
+def _recipe(given: Any, lr: float | None, task: Task) -> Recipe:
+    """The run's recipe: `given` (a name or a Recipe) with `lr` replacing its rate, refused
+    where it smooths, mixes or augments the targets of a task whose targets are not classes."""
+    chosen = recipe_named(given)
+    if lr is not None:
+        lr = checks.check_positive_number(lr, "lr", "1e-3 to 1e-4")
+        chosen = recipe_named(chosen, lr=lr, lr_batch_size=None)
+    if not task.class_targets:
+        for field in ("label_smoothing", "mixup_alpha", "cutmix_alpha", "random_erase"):
+            if getattr(chosen, field):
+                raise ValueError(f"{field}: the {task.name} task's targets are not classes")
+        if chosen.auto_augment:
+            raise ValueError(f"auto_augment: not for the {task.name} task's targets")
+    return chosen
+
+
+def _check_distillation(
+    task: Task,
+    teacher: str | None,
+    teacher_weights: str | None,
+    temperature: float,
+    distill_weight: float,
+) -> dict[str, float]:
+    """The distillation's settings ({} without a teacher), checked before anything runs."""
+    if teacher is None:
+        if teacher_weights is not None:
+            raise ValueError("teacher_weights: given without a teacher model id")
+        return {}
+    from keras_zoo.recipes.distill import check_distillation
+    from keras_zoo.registry import model_info
+
+    if not task.class_targets:
+        raise ValueError(f"teacher: distillation is for classes, not the {task.name} task")
+    model_info(teacher)  # an unknown id, named
+    if teacher_weights is None:
+        raise ValueError("teacher_weights: a teacher needs its trained weights")
+    t, w = check_distillation(temperature, distill_weight)
+    return {"temperature": t, "distill_weight": w}
+
+
+def _distiller(model, description, names, teacher: str, weights: str, settings: dict):
+    """`model` as the student of `teacher` (built with `weights` as a run's weights file, a
+    weight set or a checkpoint, its classifier from them), the teacher's input made from the
+    student's; ValueError where the teacher's classes are not the data's."""
+    from keras_zoo.api import build
+    from keras_zoo.description import describe
+    from keras_zoo.inference import load_trained, trained_weights
+    from keras_zoo.recipes.distill import Distiller, TeacherInput
+
+    if trained_weights(teacher, weights):
+        trained = load_trained(teacher, weights)
+        net = trained.model
+        if trained.class_names is not None and tuple(trained.class_names) != tuple(names):
+            raise ValueError(
+                f"teacher_weights {weights!r}: trained on other classes "
+                f"({', '.join(trained.class_names[:5])}, ...) than the data's"
+            )
+    else:
+        net = build(teacher, weights=weights, classifier_activation=None)
+    size = tuple(net.input.shape[1:3])
+    adapt = TeacherInput.between(description.preprocessing, describe(net).preprocessing, size)
+    return Distiller(model, net, teacher_input=adapt, **settings)
 
 
 def _folders(
@@ -357,6 +459,7 @@ class _Images:
         folder,
         validation_split: float | None,
         augment: tuple[str, ...],
+        recipe: Recipe | None = None,
         **prepare,
     ) -> _Images:
         """The datasets of `folder`'s images (each already decoded once by `verify_images`),
@@ -364,8 +467,11 @@ class _Images:
         data that comes split: its own folders)."""
         train_idx, val_idx = folder.split(validation_split, prepare["seed"])
         files, targets = np.array(folder.files), folder.targets
+        extra: dict[str, Any] = (
+            {} if recipe is None else {"recipe": recipe, "classes": len(folder.names)}
+        )
         train = task.dataset(
-            files[train_idx], targets[train_idx], training=True, augment=augment, **prepare
+            files[train_idx], targets[train_idx], training=True, augment=augment, **prepare, **extra
         )
         validation = task.dataset(files[val_idx], targets[val_idx], **prepare)
         return cls(task, folder, train_idx, val_idx, train, validation, prepare)
@@ -400,12 +506,35 @@ def _model(
     return model
 
 
-def _compile(model: keras.Model, task: Task, lr: float, steps: int, loss: str | None) -> None:
-    """Adam on a cosine decay over `steps` batches, with the task's loss (`loss` of its
-    `losses`, None: its default) and metrics."""
-    schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps)
-    chosen = task.loss() if loss is None else task.loss(loss)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=chosen, metrics=task.metrics())
+def _compile(
+    model: keras.Model,
+    task: Task,
+    recipe: Recipe,
+    batch_size: int,
+    steps: int,
+    epochs: int,
+    loss: str | None,
+) -> list[str]:
+    """The recipe's optimizer and schedule over `epochs` of `steps` batches, with the task's
+    loss (`loss` of its `losses`, None: its default; label smoothing and mixed targets for a
+    classifier) and metrics; a Distiller brings its own loss. Returns the variables kept
+    without weight decay."""
+    from keras_zoo.recipes.distill import Distiller
+
+    optimizer, excluded = fit.optimizer(
+        recipe, model, batch_size=batch_size, steps_per_epoch=steps, epochs=epochs
+    )
+    if task.class_targets:  # such a task's loss and metrics take the recipe's targets
+        classes: Any = task
+        chosen = classes.loss(loss, label_smoothing=recipe.label_smoothing, soft=recipe.mixes)
+        metrics = classes.metrics(soft=recipe.mixes)
+    else:
+        chosen, metrics = task.loss(loss) if loss else task.loss(), task.metrics()
+    if isinstance(model, Distiller):
+        model.label_smoothing = recipe.label_smoothing
+        chosen = None
+    model.compile(optimizer=optimizer, loss=chosen, metrics=metrics)
+    return excluded
 
 
 def _freeze_backbone(model, classifier: Sequence[str] = ()) -> int:

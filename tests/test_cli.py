@@ -90,7 +90,7 @@ def test_family_keywords_are_checked_against_the_family_function():
         "dropout": 0.2,
         "bn_epsilon": 0.001,
     }
-    assert family_keywords("resnet50") == {}
+    assert family_keywords("resnet50") == {"drop_path_rate": 0.0}
     assert check_model_args("mobilenet_v2", {"alpha": 1}) == {"alpha": 1}  # an int for a float
     assert check_model_args("mobilenet_v2", None) == {}
     for value in (True, "0.5", None, [0.5]):

@@ -4,8 +4,10 @@ into train/ and val/)."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+from typing import Any
 
 from keras_zoo import console
 from keras_zoo.commands import options
@@ -29,7 +31,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--batch-size", type=options.positive_int, default=32, help="images per training step"
     )
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (cosine decay)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        help="peak learning rate for this batch size (default: the recipe's; 'default': 1e-3)",
+    )
     p.add_argument(
         "--image-size",
         type=options.image_size,
@@ -84,6 +90,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="the task's loss, where it has several: landmarks 'l2' (default), 'wing', or "
         "'pfld' (PFLD-pytorch's, with the auxiliary head-pose net; WFLW data)",
     )
+    _add_recipe_flags(p)
     p.add_argument(
         "--no-inspect",
         action="store_true",
@@ -98,6 +105,131 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "environment shows TensorFlow's log lines)",
     )
     p.set_defaults(run=run)
+
+
+def _number(low: float, high: float, *, high_open: bool = False):
+    """An argparse type: a number in [low, high] (or [low, high))."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (low <= value < high if high_open else low <= value <= high):
+            right = ")" if high_open else "]"
+            raise argparse.ArgumentTypeError(f"expected a number in [{low:g}, {high:g}{right}")
+        return value
+
+    return parse
+
+
+def _ema(text: str) -> float | None:
+    """--ema: a decay in [0, 1), or 'off'."""
+    if text == "off":
+        return None
+    return _number(0.0, 1.0, high_open=True)(text)
+
+
+def _add_recipe_flags(p: argparse.ArgumentParser) -> None:
+    """The recipe and the settings that override its values (recorded in run.json)."""
+    from keras_zoo.recipes.recipe import AUTO_AUGMENTS, OPTIMIZERS, RECIPES, SCHEDULES
+
+    g = p.add_argument_group(
+        "recipe",
+        "hyperparameters as torchvision's and timm's training scripts set them; each flag "
+        "overrides the recipe's value",
+    )
+    g.add_argument(
+        "--recipe",
+        default="default",
+        choices=list(RECIPES),
+        help="default: Adam, cosine decay, crops and flips; finetune: AdamW (weight decay 0.05 "
+        "off norms and biases), 1 warmup epoch, label smoothing 0.1, TrivialAugmentWide, "
+        "random erasing 0.1; torchvision-v2: torchvision's IMAGENET1K_V2 recipe (SGD, lr 0.5 "
+        "per 1024 images, 5 warmup epochs, label smoothing, mixup 0.2, cutmix 1.0, "
+        "TrivialAugmentWide, random erasing, EMA)",
+    )
+    g.add_argument("--optimizer", choices=OPTIMIZERS, help="sgd and sgd_nesterov: momentum 0.9")
+    g.add_argument("--weight-decay", type=_number(0, 1), help="kept off norms and biases")
+    g.add_argument("--schedule", choices=SCHEDULES, help="learning rate after the warmup")
+    g.add_argument("--warmup-epochs", type=_number(0, 1e6), help="linear warmup, in epochs")
+    g.add_argument(
+        "--label-smoothing", type=_number(0, 1, high_open=True), help="e.g. 0.1 (0: off)"
+    )
+    g.add_argument("--mixup", type=_number(0, 1e3), help="mixup's Beta alpha (0: off)")
+    g.add_argument("--cutmix", type=_number(0, 1e3), help="cutmix's Beta alpha (0: off)")
+    g.add_argument(
+        "--auto-augment",
+        choices=[*AUTO_AUGMENTS, "none"],
+        help="ta_wide: TrivialAugmentWide; ra: RandAugment (2 ops, magnitude 9)",
+    )
+    g.add_argument(
+        "--random-erase", type=_number(0, 1, high_open=True), help="probability (0: off)"
+    )
+    g.add_argument(
+        "--ema",
+        type=_ema,
+        default=argparse.SUPPRESS,  # absent unless given: 'off' is None
+        metavar="DECAY|off",
+        help="a moving average of the weights every 32 steps, evaluated each epoch and saved "
+        "as ema.weights.h5 (torchvision-v2: 0.99998)",
+    )
+    g.add_argument(
+        "--drop-path-rate",
+        type=_number(0, 1, high_open=True),
+        help="stochastic depth of the ResNets and ViTs (e.g. 0.1)",
+    )
+    g.add_argument(
+        "--layer-decay", type=_number(0, 1), help="a ViT's layer-wise learning-rate decay"
+    )
+    d = p.add_argument_group("distillation", "learn from a trained teacher's softened outputs")
+    d.add_argument("--teacher", metavar="ID", help="the teacher's model id, e.g. resnet50")
+    d.add_argument(
+        "--teacher-weights",
+        metavar="W",
+        help="its weights: a trained run's weights file, a weight set or a checkpoint whose "
+        "classes are the data's",
+    )
+    d.add_argument(
+        "--temperature", type=_number(1e-3, 1e3), default=4.0, help="softmax temperature"
+    )
+    d.add_argument(
+        "--distill-weight",
+        type=_number(0, 1),
+        default=0.5,
+        help="the weight of the teacher's term (the labels' is 1 minus it)",
+    )
+
+
+# the recipe's settings by flag: those given override the recipe's
+RECIPE_FLAGS = {
+    "optimizer": "optimizer",
+    "weight_decay": "weight_decay",
+    "schedule": "schedule",
+    "warmup_epochs": "warmup_epochs",
+    "label_smoothing": "label_smoothing",
+    "mixup": "mixup_alpha",
+    "cutmix": "cutmix_alpha",
+    "random_erase": "random_erase",
+    "drop_path_rate": "drop_path_rate",
+    "layer_decay": "layer_decay",
+}
+
+
+def _recipe(args: argparse.Namespace) -> Any:
+    """The recipe named by --recipe with the values of the flags given."""
+    from keras_zoo.recipes.recipe import recipe
+
+    overrides = {
+        field: getattr(args, flag)
+        for flag, field in RECIPE_FLAGS.items()
+        if getattr(args, flag) is not None
+    }
+    if args.auto_augment is not None:
+        overrides["auto_augment"] = None if args.auto_augment == "none" else args.auto_augment
+    if hasattr(args, "ema"):
+        overrides["ema_decay"] = args.ema
+    return recipe(args.recipe, **overrides)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,6 +266,11 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             augment=augment,
             loss=args.loss,
+            recipe=_recipe(args),
+            teacher=args.teacher,
+            teacher_weights=args.teacher_weights,
+            temperature=args.temperature,
+            distill_weight=args.distill_weight,
             inspect=not args.no_inspect,
             verbose=console.progress_verbosity() if args.verbose is None else args.verbose,
         )

@@ -175,19 +175,26 @@ def resnet(
     *,
     groups: int = 1,
     width_per_group: int = 64,
+    drop_path_rate: float = 0.0,
     name: str = "resnet",
     **kwargs: Any,
 ) -> keras.Model:
     """A ResNet of `block`s ("basic_block" or "bottleneck") with `layers_per_stage` blocks in
     each of the four stages; `kwargs` are build_model's shared keywords (include_top, weights,
-    input_shape, ...)."""
+    input_shape, ...).
+
+    `drop_path_rate` (in [0, 1), off by default) is stochastic depth as timm's ResNet trains
+    with it: block i of all n drops its residual branch at drop_path_rate * i / (n - 1)
+    (`keras_zoo.layers.drop_path_rates`; the first block has none); inference is unchanged."""
     from keras import layers
 
     from keras_zoo import blocks, checks
     from keras_zoo.blocks import batch_norm, conv2d
-    from keras_zoo.layers import apply_stages
+    from keras_zoo.layers import apply_stages, drop_path_rates
 
     checks.check_choice(block, "block", BLOCKS)
+    drop_path_rate = checks.check_fraction(drop_path_rate, "drop_path_rate")
+    rates = drop_path_rates(drop_path_rate, sum(layers_per_stage))
     block_fn = getattr(blocks, block)
     block_kwargs = (
         {} if block == "basic_block" else {"groups": groups, "width_per_group": width_per_group}
@@ -200,10 +207,14 @@ def resnet(
         # Zero padding equals PyTorch's -inf padding here: the input is >= 0 after the ReLU.
         x = layers.ZeroPadding2D(1, name="maxpool.pad")(x)
         x = layers.MaxPooling2D(3, 2, name="maxpool")(x)
-        steps = [
-            (stride, _block_step(block_fn, planes, stride, block_kwargs, f"layer{i + 1}.{j}"))
+        positions = [
+            (i, j, planes)
             for i, (planes, n_blocks) in enumerate(zip(STAGE_PLANES, layers_per_stage))
             for j in range(n_blocks)
+        ]
+        steps = [
+            (stride, _block_step(block_fn, planes, stride, block_kwargs, rate, f"layer{i + 1}.{j}"))
+            for (i, j, planes), rate in zip(positions, rates)
             for stride in [2 if i > 0 and j == 0 else 1]
         ]
         return apply_stages(x, steps, stride=4)
@@ -214,8 +225,10 @@ def resnet(
     return build_model(features, head, name=name, **kwargs)
 
 
-def _block_step(block, planes, stride, block_kwargs, name):
-    return lambda x: block(x, planes, stride, **block_kwargs, name=name)
+def _block_step(block, planes, stride, block_kwargs, drop_path_rate, name):
+    return lambda x: block(
+        x, planes, stride, **block_kwargs, drop_path_rate=drop_path_rate, name=name
+    )
 
 
 for _variant in VARIANTS:

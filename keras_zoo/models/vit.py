@@ -132,6 +132,7 @@ def vision_transformer(
     mlp_dim: int,
     dropout: float = 0.0,
     attention_dropout: float = 0.0,
+    drop_path_rate: float = 0.0,
     name: str = "vit",
     **kwargs: Any,
 ) -> keras.Model:
@@ -139,6 +140,11 @@ def vision_transformer(
     `hidden_dim`-wide tokens of `patch_size` x `patch_size` patches, with `mlp_dim`-wide MLPs;
     `dropout` and `attention_dropout` as torchvision's (0 in every published model). `kwargs`
     are build_model's shared keywords (include_top, input_shape, pooling, ...).
+
+    `drop_path_rate` (in [0, 1), off by default) is stochastic depth as timm's ViT trains with
+    it (torchvision's has none): block i of `num_layers` drops its attention and its MLP
+    branch, each on its own draw, at drop_path_rate * i / (num_layers - 1)
+    (`keras_zoo.layers.drop_path_rates`); inference is unchanged.
 
     With `features_only=True` the outputs are the patch tokens of the encoder blocks
     `out_indices` (0 .. num_layers - 1; by default the last three, as timm's), each as a
@@ -148,6 +154,7 @@ def vision_transformer(
         checks.check_positive_int(locals()[arg], arg)
     dropout = checks.check_fraction(dropout, "dropout")
     attention_dropout = checks.check_fraction(attention_dropout, "attention_dropout")
+    drop_path_rate = checks.check_fraction(drop_path_rate, "drop_path_rate")
     height, width = _check_size(_input_size(kwargs), patch_size, name, kwargs)
     grid = (height // patch_size, width // patch_size)
     if kwargs.get("features_only") is True and kwargs.get("out_indices") is None:
@@ -156,7 +163,9 @@ def vision_transformer(
 
     from keras_zoo.blocks import attention_block, layer_norm, mlp_block
     from keras_zoo.features import FeatureOutput
-    from keras_zoo.layers import ClassToken, PositionEmbedding
+    from keras_zoo.layers import ClassToken, PositionEmbedding, drop_path_rates
+
+    rates = drop_path_rates(drop_path_rate, num_layers)
 
     def features(x):
         x = layers.Conv2D(hidden_dim, patch_size, strides=patch_size, name="conv_proj")(x)
@@ -168,9 +177,20 @@ def vision_transformer(
             x = layers.Dropout(dropout, name="encoder.dropout")(x)
         for i in range(num_layers):
             block = f"encoder.layers.encoder_layer_{i}"
-            x = attention_block(x, num_heads, name=block, attention_dropout=attention_dropout)
+            x = attention_block(
+                x,
+                num_heads,
+                name=block,
+                attention_dropout=attention_dropout,
+                drop_path_rate=rates[i],
+            )
             x = mlp_block(
-                x, mlp_dim, name=block, dropout=dropout, output_name=f"{block}.mlp_residual"
+                x,
+                mlp_dim,
+                name=block,
+                dropout=dropout,
+                output_name=f"{block}.mlp_residual",
+                drop_path_rate=rates[i],
             )
             # the block's output (torchvision's module output) is the marker, by the block's name
             x = FeatureOutput(patch_size, grid=grid, prefix_tokens=1, name=block)(x)

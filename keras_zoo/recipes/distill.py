@@ -49,14 +49,23 @@ def distillation_loss(
     distill_weight: float,
     label_smoothing: float = 0.0,
 ) -> Any:
-    """The batch's distillation loss (the module's formula): `labels` class indices (N,),
-    the logits (N, classes); `label_smoothing` applies to the hard term."""
+    """The batch's distillation loss (the module's formula): `labels` class indices (N,) or
+    class probabilities (N, classes) (a mixed batch's), the logits (N, classes);
+    `label_smoothing` applies to the hard term."""
     temperature, weight = check_distillation(temperature, distill_weight)
     student_logits = ops.convert_to_tensor(student_logits)
     teacher_logits = ops.cast(ops.convert_to_tensor(teacher_logits), student_logits.dtype)
     classes = ops.shape(student_logits)[-1]
+    labels = ops.convert_to_tensor(labels)
+    targets = (  # class indices, or class probabilities (mixed batches)
+        ops.cast(labels, student_logits.dtype)
+        if len(labels.shape) == 2 and labels.shape[-1] != 1
+        else ops.one_hot(
+            ops.cast(ops.reshape(labels, (-1,)), "int32"), classes, dtype=student_logits.dtype
+        )
+    )
     hard = keras.losses.categorical_crossentropy(
-        ops.one_hot(ops.cast(labels, "int32"), classes, dtype=student_logits.dtype),
+        targets,
         student_logits,
         from_logits=True,
         label_smoothing=label_smoothing,
@@ -69,9 +78,11 @@ def distillation_loss(
 
 
 class TeacherInput(keras.layers.Layer):
-    """The teacher's input from the student's: the student's normalisation undone (its mean and
-    std, on the 0..255 scale, as `keras_zoo.Preprocessing` gives them), the image resized to
-    the teacher's size (bilinear), the teacher's normalisation applied."""
+    """The teacher's input from the student's: the student's normalisation undone (its mean
+    and std on the 0..255 scale of the pixels, its channels back to RGB where `student_bgr`),
+    the image resized to the teacher's size (bilinear), the teacher's normalisation applied
+    (its channels to BGR where `teacher_bgr`). `between` makes one from the two models'
+    `keras_zoo.Preprocessing`."""
 
     def __init__(
         self,
@@ -80,6 +91,8 @@ class TeacherInput(keras.layers.Layer):
         teacher_mean: Any,
         teacher_std: Any,
         size: tuple[int, int],
+        student_bgr: bool = False,
+        teacher_bgr: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -88,9 +101,27 @@ class TeacherInput(keras.layers.Layer):
         self.teacher_mean = [float(v) for v in teacher_mean]
         self.teacher_std = [float(v) for v in teacher_std]
         self.size = (int(size[0]), int(size[1]))
+        self.student_bgr = bool(student_bgr)
+        self.teacher_bgr = bool(teacher_bgr)
+
+    @classmethod
+    def between(cls, student: Any, teacher: Any, size: tuple[int, int]) -> TeacherInput:
+        """The layer from the student's to the teacher's `keras_zoo.Preprocessing` (mean and
+        std of values in [0, 1]) at the teacher's input `size`."""
+        return cls(
+            [255.0 * v for v in student.mean],
+            [255.0 * v for v in student.std],
+            [255.0 * v for v in teacher.mean],
+            [255.0 * v for v in teacher.std],
+            size,
+            student_bgr=student.channel_order == "BGR",
+            teacher_bgr=teacher.channel_order == "BGR",
+        )
 
     def call(self, x: Any) -> Any:
         pixels = x * ops.array(self.student_std, x.dtype) + ops.array(self.student_mean, x.dtype)
+        if self.student_bgr != self.teacher_bgr:
+            pixels = ops.flip(pixels, axis=-1)
         if tuple(x.shape[1:3]) != self.size:
             pixels = ops.image.resize(pixels, self.size, interpolation="bilinear")
         return (pixels - ops.array(self.teacher_mean, x.dtype)) / ops.array(
@@ -105,6 +136,8 @@ class TeacherInput(keras.layers.Layer):
             "teacher_mean": self.teacher_mean,
             "teacher_std": self.teacher_std,
             "size": self.size,
+            "student_bgr": self.student_bgr,
+            "teacher_bgr": self.teacher_bgr,
         }
 
 
@@ -133,6 +166,7 @@ class Distiller(keras.Model):
         self.teacher = teacher
         self.teacher.trainable = False
         self.teacher_input = teacher_input
+        self.built = True  # of built models: nothing of its own to build
         student_classes = student.output.shape[-1]
         teacher_classes = teacher.output.shape[-1]
         if student_classes != teacher_classes:
@@ -155,7 +189,7 @@ class Distiller(keras.Model):
         seen = x if self.teacher_input is None else self.teacher_input(x)
         teacher_logits = ops.stop_gradient(self.teacher(seen, training=False))
         loss = distillation_loss(
-            ops.reshape(y, (-1,)),
+            y,
             y_pred,
             teacher_logits,
             temperature=self.temperature,

@@ -113,7 +113,10 @@ class Task(abc.ABC):
     `named_outputs` whether the data names the model's outputs (a classifier's classes), so
     that a trained model without the names cannot be read; `names_files` the files
     `write_names` writes into a run folder, by which weights beside them are known as a run's
-    (a classifier's class_indices.json)."""
+    (a classifier's class_indices.json); `class_targets` whether the targets are class
+    indices, which a training recipe may smooth and mix (`keras_zoo.recipes`): such a task's
+    `loss` takes `label_smoothing` and `soft`, its `metrics` `soft`, and its `dataset`
+    `recipe`."""
 
     name: ClassVar[str]
     named_outputs: ClassVar[bool]
@@ -124,6 +127,7 @@ class Task(abc.ABC):
     augmentations: ClassVar[tuple[str, ...]]
     draws: ClassVar[bool] = False
     losses: ClassVar[tuple[str, ...]] = ()
+    class_targets: ClassVar[bool] = False
 
     @abc.abstractmethod
     def read(self, root: str | os.PathLike, *, argument: str = "data", verify: bool = True) -> Any:

@@ -104,6 +104,7 @@ class Classification(Task):
     names_files = (CLASS_INDICES,)
     agreement_name = "top-1 agreement"
     augmentations = ("flip", "crop")
+    class_targets = True
 
     def read(self, root: str | os.PathLike, *, argument: str = "data", verify: bool = True) -> Any:
         """The class-per-folder tree at `root`, or its train/ and val/ (validation/, test/)
@@ -116,14 +117,26 @@ class Classification(Task):
         """A classifier of one logit per class."""
         return {"classes": len(names or ()), "classifier_activation": None}
 
-    def loss(self, name: str | None = None) -> Any:
-        """Cross-entropy of the logits against class indices."""
+    def loss(
+        self, name: str | None = None, label_smoothing: float = 0.0, soft: bool = False
+    ) -> Any:
+        """Cross-entropy of the logits against class indices; with label smoothing or `soft`
+        (training batches mixed into class probabilities), torch's label-smoothed cross
+        entropy, which takes both (`keras_zoo.recipes.mixing.SmoothedCrossEntropy`)."""
         import keras
 
+        if label_smoothing or soft:
+            from keras_zoo.recipes.mixing import SmoothedCrossEntropy
+
+            return SmoothedCrossEntropy(label_smoothing)
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-    def metrics(self) -> list:
-        """Accuracy."""
+    def metrics(self, soft: bool = False) -> list:
+        """Accuracy (with `soft`, of training targets that may be class probabilities too)."""
+        if soft:
+            from keras_zoo.recipes.mixing import ClassAccuracy
+
+            return [ClassAccuracy()]
         return ["accuracy"]
 
     def dataset(
@@ -137,11 +150,21 @@ class Classification(Task):
         training: bool = False,
         augment: tuple[str, ...] = (),
         seed: int = 0,
+        recipe: Any = None,
+        classes: int | None = None,
     ) -> Any:
-        """`keras_zoo.data.make_dataset` of the images and their labels."""
+        """`keras_zoo.data.make_dataset` of the images and their labels; for training with a
+        `keras_zoo.recipes.Recipe`, its automatic augmentation per image, then its random
+        erasing and mixing per batch into probabilities of `classes` classes
+        (`keras_zoo.recipes.fit`)."""
         from keras_zoo.data import make_dataset
 
-        return make_dataset(
+        auto = None
+        if training and recipe is not None:
+            from keras_zoo.recipes import fit
+
+            auto = fit.image_augment(recipe)
+        batches = make_dataset(
             files,
             targets,
             image_size=image_size,
@@ -150,7 +173,13 @@ class Classification(Task):
             training=training,
             augment=augment,
             seed=seed,
+            auto_augment=auto,
         )
+        if training and recipe is not None:
+            if classes is None:
+                raise ValueError("classes: the number of classes is needed to mix batches")
+            batches = fit.batch_augment(recipe, batches, classes=classes, seed=seed)
+        return batches
 
     def samples(self, data: Any, indices: np.ndarray, count: int, seed: int) -> np.ndarray:
         """One image of each class, of the first `count` classes."""
