@@ -171,18 +171,17 @@ def batch_norm(
     epsilon: float = TORCH_BN_EPSILON,
     momentum: float = TORCH_BN_MOMENTUM,
 ) -> Tensor:
-    """A batch norm with PyTorch's defaults. `fused` says that `x` comes straight from a
-    Conv2D that TensorFlow computes as one op (a plain one, or keras_zoo.layers.Conv2D's
-    grouped one, which is what `conv2d` builds): the layer is then
-    keras_zoo.layers.BatchNormalization, whose inference TensorFlow merges into the
-    convolution. Otherwise (after a depthwise convolution, Keras' own grouped one, or anything
-    else), where nothing merges and the standalone fused kernel is the slower one, it is
-    Keras' own. scripts/bench_batchnorm.py and scripts/bench_grouped_conv.py measure the
-    choices; the two layers compute the same function."""
+    """A batch norm with PyTorch's defaults: keras_zoo.layers.BatchNormalization, which keeps
+    torch's running variance. `fused` says that `x` comes straight from a Conv2D that
+    TensorFlow computes as one op (a plain one, or keras_zoo.layers.Conv2D's grouped one, which
+    is what `conv2d` builds): inference then goes through TensorFlow's fused kernel, which it
+    merges into the convolution. Otherwise (after a depthwise convolution, Keras' own grouped
+    one, or anything else), where nothing merges and the standalone fused kernel is the slower
+    one, inference is Keras' multiply-add. scripts/bench_batchnorm.py and
+    scripts/bench_grouped_conv.py measure the choices; both compute the same function."""
     if not isinstance(fused, bool):
         raise TypeError(f"fused must be True or False ({name}), got {fused!r}")
-    layer = BatchNormalization if fused else layers.BatchNormalization
-    return layer(epsilon=epsilon, momentum=momentum, name=name)(x)
+    return BatchNormalization(epsilon=epsilon, momentum=momentum, fused=fused, name=name)(x)
 
 
 def conv_bn(

@@ -29,20 +29,39 @@ if TYPE_CHECKING:
 
 @keras.saving.register_keras_serializable(package="keras_zoo")
 class BatchNormalization(keras.layers.BatchNormalization):
-    """Keras' BatchNormalization, whose inference computes with TensorFlow's fused kernel.
+    """Keras' BatchNormalization with PyTorch's running variance and, where `fused`, TensorFlow's
+    fused kernel in inference.
 
-    Where Keras normalises with the moving statistics (inference, or a frozen layer in
+    Training normalises with the batch's (biased) variance as both frameworks do, and moves
+    `moving_variance` towards the unbiased one (times n / (n - 1), n the values per channel,
+    over all replicas when synchronized), as torch.nn.BatchNorm2d moves running_var, where
+    Keras' own layer moves it towards the biased one: a model trained here keeps torch's
+    statistics, step for step (tests/test_recipes_optim.py). Masks and renorm are Keras' own
+    code.
+
+    fused: where Keras normalises with the moving statistics (inference, or a frozen layer in
     training) a 4-D channels-last float input goes through FusedBatchNormV3, which
     TensorFlow's graph optimiser merges into a plain Conv2D before it; everything else
-    (training statistics, masks, other ranks, float64, other backends) is Keras' own code. The
-    weights, their names and the arithmetic are Keras': the two paths agree to float32
-    rounding (tests/test_layers.py). Standing alone (after a depthwise convolution) the fused
-    kernel is slower than Keras' multiply-add, so keras_zoo.blocks.batch_norm uses this layer
-    only after a Conv2D that TensorFlow computes as one op (plain, or keras_zoo's Conv2D).
+    (other ranks, float64, other backends) is Keras' arithmetic. The two paths agree to
+    float32 rounding (tests/test_layers.py). Standing alone (after a depthwise convolution)
+    the fused kernel is slower than Keras' multiply-add, so keras_zoo.blocks.batch_norm sets
+    fused only after a Conv2D that TensorFlow computes as one op (plain, or keras_zoo's
+    Conv2D). The weights and their names are Keras'.
     """
 
+    def __init__(self, *args: Any, fused: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fused = fused
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "fused": self.fused}
+
     def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
-        if training and self.trainable or not self._fusable(inputs):
+        if training and self.trainable:
+            if mask is not None or self.renorm:
+                return super().call(inputs, training=training, mask=mask)
+            return self._train(inputs)
+        if not self.fused or not self._fusable(inputs):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
 
@@ -63,6 +82,35 @@ class BatchNormalization(keras.layers.BatchNormalization):
         )
         return tf.cast(outputs, self.compute_dtype)
 
+    def _train(self, inputs: Any) -> Any:
+        """A training step's normalisation and its update of the moving statistics."""
+        ops = keras.ops
+        # as Keras' layer: statistics in float32 at least (float16 overflows)
+        x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+        channel = self.axis % len(x.shape)
+        axes = [i for i in range(len(x.shape)) if i != channel]
+        mean, variance = ops.moments(x, axes, synchronized=self.synchronized)
+        shape = ops.shape(x)
+        count = ops.cast(math.prod(shape[i] for i in axes), x.dtype)
+        if self.synchronized:
+            count = _sum_over_replicas(count)
+        unbiased = variance * count / ops.maximum(count - 1, 1)
+        keep = self.momentum
+        self.moving_mean.assign(ops.cast(self.moving_mean, x.dtype) * keep + mean * (1.0 - keep))
+        self.moving_variance.assign(
+            ops.cast(self.moving_variance, x.dtype) * keep + unbiased * (1.0 - keep)
+        )
+        outputs = ops.batch_normalization(
+            x,
+            mean,
+            variance,
+            axis=self.axis,
+            offset=None if self.beta is None else ops.cast(self.beta, x.dtype),
+            scale=None if self.gamma is None else ops.cast(self.gamma, x.dtype),
+            epsilon=self.epsilon,
+        )
+        return ops.cast(outputs, self.compute_dtype)
+
     def _fusable(self, inputs) -> bool:
         """A 4-D channels-last input of float16, bfloat16 or float32, on TensorFlow."""
         return (
@@ -71,6 +119,17 @@ class BatchNormalization(keras.layers.BatchNormalization):
             and self.axis in (-1, 3)
             and keras.backend.standardize_dtype(inputs.dtype) in ("float16", "bfloat16", "float32")
         )
+
+
+def _sum_over_replicas(value: Any) -> Any:
+    """`value` summed over the replicas of a tf.distribute strategy in a replica context (what
+    a synchronized batch norm's statistics are computed over); itself elsewhere."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
 
 
 @keras.saving.register_keras_serializable(package="keras_zoo")

@@ -103,6 +103,16 @@ def random_batch_norm_weights(layer, rng, spread: float):
     ]
 
 
+@pytest.fixture(scope="session")
+def torch():
+    """torch, imported as keras_zoo.torch_reference imports it (failing under CI=true, skipping
+    elsewhere, where it is not installed)."""
+    require_module("torch", TEST_EXTRA)
+    from keras_zoo.torch_reference import import_torch
+
+    return import_torch()
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

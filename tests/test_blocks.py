@@ -185,10 +185,10 @@ def test_batch_norm_layer_is_the_callers_explicit_choice():
     conv = keras.layers.Conv2D(8, 3, groups=4)(inputs)  # Keras' grouped conv
 
     def layer(**kwargs):
-        return type(keras.Model(inputs, batch_norm(conv, name="bn", **kwargs)).get_layer("bn"))
+        return keras.Model(inputs, batch_norm(conv, name="bn", **kwargs)).get_layer("bn")
 
-    assert layer(fused=True) is BatchNormalization
-    assert layer(fused=False) is keras.layers.BatchNormalization
+    assert type(layer(fused=True)) is BatchNormalization and layer(fused=True).fused
+    assert type(layer(fused=False)) is BatchNormalization and not layer(fused=False).fused
     with pytest.raises(TypeError, match="fused"):
         layer()
     with pytest.raises(TypeError, match=r"^fused must be True or False \(bn\), got 1"):

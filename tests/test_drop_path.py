@@ -16,15 +16,9 @@ from keras_zoo.layers import DropPath, drop_path_rates
 from keras_zoo.model_args import check_model_args, family_keywords
 from keras_zoo.models.vit import vision_transformer
 from keras_zoo.torch_reference import import_timm
-from tests.conftest import TEST_EXTRA, require_module
 
 RATE = 0.1
 SIZE = (32, 32, 3)  # the smallest input keras_zoo builds: cheap models of both families
-
-
-@pytest.fixture(scope="module")
-def torch():
-    return require_module("torch", TEST_EXTRA)
 
 
 @pytest.fixture(scope="module")

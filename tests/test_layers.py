@@ -1,7 +1,8 @@
-"""keras_zoo.layers.BatchNormalization (Keras' batch norm with TensorFlow's fused kernel in
-inference) and keras_zoo.layers.Conv2D (grouped convolutions as TensorFlow's own op), which
-must compute what Keras' own layers compute; and the feature outputs' record
-(keras_zoo.features): what every family marks, what survives save/load, what the backbone is."""
+"""keras_zoo.layers.BatchNormalization (Keras' batch norm with torch's running variance and
+TensorFlow's fused kernel in inference) and keras_zoo.layers.Conv2D (grouped convolutions as
+TensorFlow's own op), which must compute what Keras' (and torch's) own layers compute; and the
+feature outputs' record (keras_zoo.features): what every family marks, what survives save/load,
+what the backbone is."""
 
 import os
 import subprocess
@@ -63,6 +64,9 @@ def test_training_and_frozen_layers_behave_as_keras(rng):
     ours, theirs = _pair(rng, x.shape, momentum=0.5)
     np.testing.assert_array_equal(ours(x, training=True), theirs(x, training=True))
     np.testing.assert_array_equal(ours.moving_mean.numpy(), theirs.moving_mean.numpy())
+    # the running variance is torch's (tests/test_recipes_optim.py), not Keras' biased one
+    assert relative_error(ours.moving_variance.numpy(), theirs.moving_variance.numpy()) > 1e-2
+    theirs.moving_variance.assign(ours.moving_variance)
     for layer in (ours, theirs):  # a frozen batch norm normalises with its moving statistics
         layer.trainable = False
     assert relative_error(ours(x, training=True), theirs(x, training=True)) < 1e-6
@@ -92,12 +96,39 @@ def test_saved_models_keep_the_layer(rng, tmp_path):
     assert type(loaded.get_layer("bn")) is BatchNormalization
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_training_keeps_torchs_running_statistics(torch, rng, fused):
+    """Ten training calls of the layer and of torch.nn.BatchNorm2d from the same statistics:
+    the same outputs and running mean and variance (torch's unbiased rule), in float32; and
+    the setting survives get_config."""
+    x = rng.normal(1, 2, (10, 3, 5, 5, 6)).astype("float32")
+    ours = BatchNormalization(epsilon=1e-5, momentum=0.9, fused=fused)
+    ours = BatchNormalization.from_config(ours.get_config())
+    assert ours.fused is fused
+    ours.build(x.shape[1:])
+    theirs = torch.nn.BatchNorm2d(6, eps=1e-5, momentum=0.1).train()
+    weights = random_batch_norm_weights(ours, rng, 0.3)
+    ours.set_weights(weights)
+    with torch.no_grad():
+        for tensor, value in zip(
+            (theirs.weight, theirs.bias, theirs.running_mean, theirs.running_var), weights
+        ):
+            tensor.copy_(torch.from_numpy(value))
+    for batch in x:
+        expected = theirs(torch.from_numpy(batch.transpose(0, 3, 1, 2))).detach().numpy()
+        got = ours(batch, training=True)
+        assert relative_error(got, expected.transpose(0, 2, 3, 1)) < 1e-5
+    assert relative_error(ours.moving_mean.numpy(), theirs.running_mean.numpy()) < 1e-6
+    assert relative_error(ours.moving_variance.numpy(), theirs.running_var.numpy()) < 1e-6
+
+
 def test_models_use_the_fused_layer_only_after_single_op_convolutions():
     import keras_zoo
 
     def kinds(name, layers):
         model = keras_zoo.build(name, input_shape=(64, 64, 3))
-        return [type(model.get_layer(n)) is BatchNormalization for n in layers]
+        assert all(type(model.get_layer(n)) is BatchNormalization for n in layers)
+        return [model.get_layer(n).fused for n in layers]
 
     # stem conv, expansion 1x1: fused; after the depthwise conv: Keras' own
     assert kinds(

@@ -42,18 +42,9 @@ from keras_zoo.recipes.mixing import (
     smoothed_cross_entropy,
     smoothed_targets,
 )
-from tests.conftest import TEST_EXTRA, require_module
 
 H, W, C, N, CLASSES = 8, 10, 3, 6, 5  # a non-square image catches swapped sides
 P_MIN = 1e-3  # the p-value below which a distribution check fails (fixed seeds: no flakes)
-
-
-@pytest.fixture(scope="module")
-def torch():
-    require_module("torch", TEST_EXTRA)
-    from keras_zoo.torch_reference import import_torch
-
-    return import_torch()
 
 
 @pytest.fixture(scope="module")
