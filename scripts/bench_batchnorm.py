@@ -28,8 +28,10 @@ def with_batch_norm(model, choice: str):
 
     def clone(layer):
         if choice != "keras_zoo" and isinstance(layer, keras.layers.BatchNormalization):
-            cls = BatchNormalization if choice == "fused" else keras.layers.BatchNormalization
-            return cls.from_config(layer.get_config())
+            config = {k: v for k, v in layer.get_config().items() if k != "fused"}
+            if choice == "fused":
+                return BatchNormalization.from_config({**config, "fused": True})
+            return keras.layers.BatchNormalization.from_config(config)
         return layer.__class__.from_config(layer.get_config())
 
     copy = keras.models.clone_model(model, clone_function=clone)

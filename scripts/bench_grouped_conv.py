@@ -135,7 +135,9 @@ def with_grouped_conv(model, conv_class, batch_norm_class):
         elif isinstance(layer, keras.layers.BatchNormalization) and grouped(
             layer.input._keras_history.operation
         ):
-            cls = batch_norm_class
+            # keras_zoo's class fused there (its default), Keras' without that setting
+            config = {k: v for k, v in layer.get_config().items() if k != "fused"}
+            return batch_norm_class.from_config(config)
         return cls.from_config(layer.get_config())
 
     copy = keras.models.clone_model(model, clone_function=clone)
