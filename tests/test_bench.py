@@ -78,7 +78,18 @@ def test_a_tiny_benchmark_fills_every_table():
             "keras_zoo openvino int8 ratio",
         ):
             assert _ordered(row[key])
-    assert [r["model"] for r in results["training"]] == ["mobilenet_v2"]
+    training = results["training"]
+    assert [r["model"] for r in training] == ["mobilenet_v2"]
+    for key in ("keras_zoo", "keras_zoo xla", "keras.applications", "torch"):
+        assert _ordered(training[0][key])  # images/s of each contender
+    for a, b in (
+        ("keras_zoo", "keras.applications"),
+        ("keras_zoo", "torch"),
+        ("keras_zoo xla", "torch"),
+    ):
+        assert training[0][f"{a} ratio {b}"][1] == pytest.approx(
+            training[0][a][1] / training[0][b][1], rel=1e-9
+        )  # one round: the ratio of the medians
     assert _ordered(results["build"][0]["ratio"]) and "ratio" not in results["build"][1]
     assert _ordered(results["build"][1]["keras_zoo"])
     low, median, high = results["port"]
@@ -90,7 +101,7 @@ def test_a_tiny_benchmark_fills_every_table():
     for heading in (
         "inference, 32x32",
         "runtimes, 32x32",
-        "training steps/s",
+        "training images/s",
         "build seconds",
         "porting resnet50",
         "peak memory",
@@ -254,3 +265,28 @@ def test_the_runners_compute_the_models_outputs():
 def test_bench_rejects_unknown_cases(capsys, argv, message):
     assert cli.main(["bench", *argv, "--no-memory"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_recipe_ablation_rows_are_recipes_and_the_report_is_their_statistics():
+    from keras_zoo.bench import recipes
+    from keras_zoo.recipes.recipe import recipe
+
+    labels = [label for label, _, _ in recipes.ABLATION]
+    assert len(set(labels)) == len(labels) and labels[0].startswith("default")
+    for _, name, overrides in recipes.ABLATION:  # each a valid recipe, the overrides in it
+        made = recipe(name, **overrides)
+        assert all(getattr(made, k) == v for k, v in overrides.items())
+    # the weight average's accuracy where the run kept one, the last epoch's either way
+    assert recipes.final_accuracy({"val_accuracy": [0.5, 0.9, 0.8]}) == 0.8
+    assert (
+        recipes.final_accuracy({"val_accuracy": [0.5, 0.9], "ema_val_accuracy": [0.1, 0.7]}) == 0.7
+    )
+    out = io.StringIO()
+    rows = [
+        recipes.Outcome("a", [0.90, 0.92, 0.94], [10, 20, 30]),
+        recipes.Outcome("b", [0.95], [5]),
+    ]
+    recipes.report(rows, out=out)
+    a, b = out.getvalue().splitlines()[2:]
+    assert a == "| a | 0.9200 ± 0.0200 | +0.00 | 0.900 0.920 0.940 | 20 |"
+    assert b == "| b | 0.9500 ± 0.0000 | +3.00 | 0.950 | 5 |"

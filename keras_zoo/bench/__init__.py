@@ -9,9 +9,10 @@ ratios are keras_zoo / peer per round, summarised as min, median and max. `keras
 - `cases`: the architectures (`Case`, `CASES`), their models (`zoo_model`, `keras_app_model`,
   `torch_module`) and input sizes (`case_size`: PFLD's is fixed at 112);
 - `runners`: a Keras model or a torch module as a callable of an NHWC batch, and the torch
-  reference (`keras_runner`, `torch_runner`, `nchw`, `load_torch_reference`);
+  reference (`keras_runner`, `torch_runner`, `torch_trainer`, `nchw`, `load_torch_reference`);
 - `timing`: `images_per_second`, `alternate`, `gemm_gflops`, `summary`, `fmt`;
-- `tables`: inference, training, build, port and memory against the peers;
+- `tables`: inference, training (against keras.applications and a torch training loop), build,
+  port and memory against the peers;
 - `calibration`, `runtimes`: the runtimes table, exports against torch's, outputs checked;
 - `machine`: the processor and the runtimes' versions;
 - `run`: `run_all`, the driver of `keras-zoo bench`, and `TABLES`, `choose_cases`,
@@ -46,6 +47,7 @@ from keras_zoo.bench.runners import (
     load_torch_reference,
     nchw,
     torch_runner,
+    torch_trainer,
 )
 from keras_zoo.bench.runtimes import (
     BEST_OF,
@@ -132,6 +134,7 @@ __all__ = [
     "summary",
     "torch_module",
     "torch_runner",
+    "torch_trainer",
     "torch_runtimes",
     "zoo_model",
     "zoo_runtimes",

@@ -162,7 +162,13 @@ def run_all(
     train_cases = [c for c in chosen if c.label in TRAIN_CASES]
     if "training" in tables and train_cases:
         results["training"] = bench_training(
-            train_cases, size=size, batch=train_batch, rounds=rounds, seconds=seconds, out=out
+            train_cases,
+            size=size,
+            batch=train_batch,
+            rounds=rounds,
+            seconds=seconds,
+            torch_fn=torch_fn,
+            out=out,
         )
     if "build" in tables:
         results["build"] = bench_build(chosen, size=size, rounds=rounds, out=out)

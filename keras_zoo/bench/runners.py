@@ -51,6 +51,37 @@ def torch_runner(module: Any) -> Callable:
     return nchw(run)
 
 
+def torch_trainer(
+    module: Any, labels: np.ndarray, *, lr: float = 0.01, momentum: float = 0.9, decay=1e-4
+) -> Callable:
+    """One training step of `module` on NHWC batches (see `nchw`) with `labels`, as a torch
+    training loop writes it: train mode, cross-entropy on the logits, zero_grad, backward,
+    torch.optim.SGD with momentum and weight decay `decay` kept off parameters of one
+    dimension or less (norms, biases: timm's param_groups_weight_decay)."""
+    import torch
+
+    module.train()
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(
+        [
+            {"params": [p for p in params if p.ndim > 1], "weight_decay": decay},
+            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+        ],
+        lr=lr,
+        momentum=momentum,
+    )
+    target = torch.from_numpy(np.asarray(labels, np.int64))
+
+    def step(x):
+        optimizer.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(module(torch.from_numpy(x)), target)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return nchw(step)
+
+
 TORCH_REFERENCE = "keras_zoo.torch_reference:torch_model"
 
 

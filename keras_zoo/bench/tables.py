@@ -21,7 +21,7 @@ from keras_zoo.bench.cases import (
     torch_module,
     zoo_model,
 )
-from keras_zoo.bench.runners import keras_runner, torch_runner
+from keras_zoo.bench.runners import keras_runner, torch_runner, torch_trainer
 from keras_zoo.bench.timing import alternate, fmt, summary
 
 VARIANTS = ("keras_zoo", "folded")  # the model as built; keras_zoo.fold_batchnorm's export
@@ -109,6 +109,9 @@ def bench_inference(
     return rows
 
 
+TRAIN_LR, TRAIN_MOMENTUM, TRAIN_WEIGHT_DECAY = 0.01, 0.9, 1e-4
+
+
 def bench_training(
     cases: Sequence[Case],
     *,
@@ -116,36 +119,84 @@ def bench_training(
     batch: int,
     rounds: int,
     seconds: float,
+    torch_fn: TorchFn | None = None,
     out: TextIO = sys.stdout,
 ) -> list[dict]:
-    """Training steps/s (SGD, cross-entropy on logits) of keras_zoo against keras.applications
-    (where the case has a keras.applications model)."""
-    import keras
-
+    """Training images/s of keras_zoo, as Keras' fit steps it (`train_on_batch`: the same
+    compiled step) with and without XLA, against keras.applications (where the case has a
+    peer) and against a torch training loop on torch's module (with `torch_fn`): SGD with
+    momentum and weight decay kept off norms and biases (keras_zoo.recipes.optim.SGD; torch's
+    SGD on the same two groups), cross-entropy on logits, the same batch each step. Returns
+    the rows: each contender's images/s and the ratios "keras_zoo ratio PEER" and
+    "keras_zoo xla ratio torch" (min, median, max)."""
     print(
-        f"\ntraining steps/s, batch {batch} at {size}x{size}, median (min..max) over "
-        f"{rounds} rounds",
+        f"\ntraining images/s, batch {batch} at {size}x{size}, median (min..max) over "
+        f"{rounds} rounds; SGD with momentum {TRAIN_MOMENTUM}, weight decay "
+        f"{TRAIN_WEIGHT_DECAY:g} off norms and biases; ratio = keras_zoo / peer per round",
         file=out,
     )
-    print(f"{'model':<20} {'keras_zoo':>20} {'keras.applications':>20} {'ratio':>18}", file=out)
+    ratios = [("keras_zoo", "keras.applications")]
+    if torch_fn is not None:
+        ratios += [("keras_zoo", "torch"), ("keras_zoo xla", "torch")]
+    header = f"{'model':<20}"
+    for name in ("keras_zoo", "keras_zoo xla", "keras.applications", "torch"):
+        header += f" {name:>20}" if name != "torch" or torch_fn is not None else ""
+    for a, b in ratios:
+        header += f" {a.replace('keras_zoo', 'zoo') + ' / ' + b.replace('keras.', ''):>22}"
+    print(header, file=out)
     rng = np.random.default_rng(1)
     x = rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
     y = rng.integers(0, 1000, batch)
     rows = []
     for case in cases:
-        runners = {}
-        for key, make in _contenders(case):
-            model = make(case, size)
-            model.compile(
-                optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        runners = {
+            "keras_zoo": _keras_trainer(zoo_model(case, size), y, jit_compile=False),
+            "keras_zoo xla": _keras_trainer(zoo_model(case, size), y, jit_compile=True),
+        }
+        if case.keras_app:
+            runners["keras.applications"] = _keras_trainer(
+                keras_app_model(case, size), y, jit_compile=False
             )
-            runners[key] = (lambda m: lambda xb: m.train_on_batch(xb, y))(model)
-        sps = alternate(runners, x, rounds, seconds)
-        row = _peer_row(case, {k: [v / batch for v in vs] for k, vs in sps.items()})
-        _print_peer_row(row, out)
+        if torch_fn is not None:
+            runners["torch"] = torch_trainer(torch_module(case, torch_fn), y)
+        ips = alternate(runners, x, rounds, seconds)
+        row: dict[str, Any] = {"model": case.label, **{k: summary(v) for k, v in ips.items()}}
+        row["no peer"] = {} if case.keras_app else {"keras.applications": case.no_keras_app}
+        line = f"{case.label:<20}"
+        for name in ("keras_zoo", "keras_zoo xla", "keras.applications", "torch"):
+            if name == "torch" and torch_fn is None:
+                continue
+            line += f" {fmt(row[name], 1) if name in row else 'none':>20}"
+        for a, b in ratios:
+            if b in ips:
+                row[f"{a} ratio {b}"] = summary([p / q for p, q in zip(ips[a], ips[b])])
+            line += f" {fmt(row[f'{a} ratio {b}']) if b in ips else '-':>22}"
+        why = row["no peer"].get("keras.applications")
+        print(line + (f"  ({why})" if why else ""), file=out, flush=True)
         rows.append(row)
+        del runners
+        gc.collect()
     return rows
+
+
+def _keras_trainer(model: Any, y: np.ndarray, *, jit_compile: bool) -> Callable:
+    """train_on_batch(x, y) of `model`, compiled as bench_training says."""
+    import keras
+
+    from keras_zoo.recipes import optim
+
+    model.compile(
+        optimizer=optim.SGD(
+            TRAIN_LR,
+            momentum=TRAIN_MOMENTUM,
+            nesterov=False,
+            weight_decay=TRAIN_WEIGHT_DECAY,
+            no_decay=optim.no_decay_variables(model),
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit_compile,
+    )
+    return lambda x: model.train_on_batch(x, y)
 
 
 def _contenders(case: Case) -> list[tuple[str, Callable]]:

@@ -82,7 +82,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=16,
         help="the training table's batch size",
     )
-    p.add_argument("--xla", action="store_true", help="compile every Keras contender with XLA")
+    p.add_argument(
+        "--xla",
+        action="store_true",
+        help="compile every Keras contender of inference with XLA (training measures both)",
+    )
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     p.add_argument(
         "--torch-reference",
