@@ -1,6 +1,7 @@
 """The training recipe's pieces on the bundled handwritten digits (keras_zoo.bench.recipes):
 
     python scripts/bench_recipes.py ablation [--model resnet18] [--seeds 0 1 2] [--epochs 15]
+        [--validation-split 0.8]
     python scripts/bench_recipes.py distillation [--teacher resnet50]
         [--student mobilenet_v3_small] [--temperature 4] [--seeds 0 1 2] [--epochs 15]
 
@@ -30,10 +31,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument(
+        "--validation-split",
+        type=float,
+        default=recipes.VALIDATION_SPLIT,
+        help="the share of each class held out (default %(default)s: training on the rest)",
+    )
     args = parser.parse_args(argv)
     for name in ("epochs", "batch_size", "image_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0 < args.validation_split < 1:
+        parser.error("--validation-split must be between 0 and 1")
     from keras_zoo.datasets import write_digits
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -43,18 +52,21 @@ def main(argv: list[str] | None = None) -> int:
             epochs=args.epochs,
             batch_size=args.batch_size,
             image_size=args.image_size,
+            validation_split=args.validation_split,
             progress=lambda line: print(line, flush=True),
         )
         if args.what == "ablation":
             print(
                 f"ablation: {args.model} on the digits at {args.image_size}x{args.image_size}, "
-                f"{args.epochs} epochs, batch {args.batch_size}, seeds {args.seeds}"
+                f"{args.epochs} epochs, batch {args.batch_size}, seeds {args.seeds}, "
+                f"{args.validation_split:.0%} of each class held out"
             )
             outcomes = recipes.ablation(data, model=args.model, **common)
         else:
             print(
                 f"distillation: {args.student} from {args.teacher} at T={args.temperature}, "
-                f"weight {args.distill_weight}, on the digits, {args.epochs} epochs each"
+                f"weight {args.distill_weight}, on the digits, {args.epochs} epochs each, "
+                f"{args.validation_split:.0%} of each class held out"
             )
             outcomes = recipes.distillation(
                 data,
