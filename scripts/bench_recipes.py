@@ -23,6 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("ablation", "distillation"))
     parser.add_argument("--model", default="resnet18", help="the ablation's model")
+    parser.add_argument(
+        "--rows",
+        nargs="+",
+        metavar="TEXT",
+        help="the ablation's rows whose labels contain one of these (default: all)",
+    )
     parser.add_argument("--teacher", default="resnet50")
     parser.add_argument("--student", default="mobilenet_v3_small")
     parser.add_argument("--temperature", type=float, default=4.0)
@@ -43,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if not 0 < args.validation_split < 1:
         parser.error("--validation-split must be between 0 and 1")
+    rows = [
+        row
+        for row in recipes.ABLATION
+        if not args.rows or any(text in row[0] for text in args.rows)
+    ]
+    if not rows:
+        parser.error(f"--rows: no row's label contains any of {args.rows}")
     from keras_zoo.datasets import write_digits
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.epochs} epochs, batch {args.batch_size}, seeds {args.seeds}, "
                 f"{args.validation_split:.0%} of each class held out"
             )
-            outcomes = recipes.ablation(data, model=args.model, **common)
+            outcomes = recipes.ablation(data, model=args.model, rows=rows, **common)
         else:
             print(
                 f"distillation: {args.student} from {args.teacher} at T={args.temperature}, "

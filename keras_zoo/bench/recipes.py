@@ -37,7 +37,9 @@ ABLATION: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("+ TrivialAugmentWide", "default", {"auto_augment": "ta_wide"}),
     ("+ RandAugment (2, 9)", "default", {"auto_augment": "ra"}),
     ("+ random erasing 0.25", "default", {"random_erase": 0.25}),
-    ("+ EMA 0.99 every step", "default", {"ema_decay": 0.99, "ema_every": 1}),
+    # a horizon of about 10 of the run's 90 steps: at 0.99 the average still holds 0.99^90 =
+    # 40% of the random initial weights at the end (validation accuracy 0.10 to 0.36)
+    ("+ EMA 0.9 every step", "default", {"ema_decay": 0.9, "ema_every": 1}),
     ("+ drop path 0.1", "default", {"drop_path_rate": 0.1}),
     ("AdamW, decay 0.05 off norms", "default", {"optimizer": "adamw", "weight_decay": 0.05}),
     (
