@@ -52,7 +52,12 @@ def torch_runner(module: Any) -> Callable:
 
 
 def torch_trainer(
-    module: Any, labels: np.ndarray, *, lr: float = 0.01, momentum: float = 0.9, decay=1e-4
+    module: Any,
+    labels: np.ndarray,
+    *,
+    lr: float = 0.01,
+    momentum: float = 0.9,
+    decay: float = 1e-4,
 ) -> Callable:
     """One training step of `module` on NHWC batches (see `nchw`) with `labels`, as a torch
     training loop writes it: train mode, cross-entropy on the logits, zero_grad, backward,
