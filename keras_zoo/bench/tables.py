@@ -158,7 +158,13 @@ def bench_training(
                 keras_app_model(case, size), y, jit_compile=False
             )
         if torch_fn is not None:
-            runners["torch"] = torch_trainer(torch_module(case, torch_fn), y)
+            runners["torch"] = torch_trainer(
+                torch_module(case, torch_fn),
+                y,
+                lr=TRAIN_LR,
+                momentum=TRAIN_MOMENTUM,
+                decay=TRAIN_WEIGHT_DECAY,
+            )
         ips = alternate(runners, x, rounds, seconds)
         row: dict[str, Any] = {"model": case.label, **{k: summary(v) for k, v in ips.items()}}
         row["no peer"] = {} if case.keras_app else {"keras.applications": case.no_keras_app}
