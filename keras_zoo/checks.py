@@ -7,6 +7,7 @@ need it: the registry and the command line's parser use this module without Tens
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import re
@@ -47,6 +48,32 @@ def check_fraction(value: Any, arg: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) < 1:
         raise ValueError(f"{arg} must be a number in [0, 1), got {value!r}")
     return float(value)
+
+
+def check_number_in(
+    value: Any,
+    arg: str,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """A finite int or float (not a bool) in [low, high], either end open where said."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (
+            value < high if high_open else value <= high
+        )
+    if not ok:
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{arg} must be a number in {left}{low:g}, {high:g}{right}, got {value!r}")
+
+
+def check_int_at_least(value: Any, arg: str, least: int) -> None:
+    """An int (not a bool) >= `least`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{arg} must be an integer >= {least}, got {value!r}")
 
 
 def check_choice(value: Any, arg: str, choices: Sequence[Any]) -> Any:

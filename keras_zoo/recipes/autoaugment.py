@@ -17,6 +17,8 @@ image (H, W, C), as the training pipeline maps its images before batching, or a 
 result, in a dataset's map as eagerly.
 
 >>> import tensorflow as tf
+
+from keras_zoo import checks
 >>> image = tf.zeros((32, 48, 3), tf.uint8)
 >>> tuple(rand_augment(image, seed=[1, 2]).shape), trivial_augment_wide(image, seed=7).dtype
 ((32, 48, 3), tf.uint8)
@@ -33,6 +35,8 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+
+from keras_zoo import checks
 
 # torchvision's order of the operations (its _AUGMENTATION_SPACE keys): an op's index is its
 # place here, for both policies
@@ -168,7 +172,7 @@ def apply_op(image: Any, op_name: str, magnitude: Any, *, fill: Any = None) -> t
     >>> apply_op(image, "Solarize", 0.5)[..., 0].numpy().tolist()  # 200 >= 127.5: inverted
     [[10, 55]]
     """
-    op = _check_choice(op_name, "op_name", OPS)
+    op = checks.check_choice(op_name, "op_name", OPS)
     images = _check_images(image)
     _check_magnitude(op, magnitude)
     # a Python number straight to float64 (tf.cast would pass it through float32 first)
@@ -556,14 +560,8 @@ def _equalize(image: tf.Tensor) -> tf.Tensor:
 # --- argument checks ---------------------------------------------------------------------------
 
 
-def _check_choice(value: Any, arg: str, choices: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{arg} must be one of {', '.join(choices)}; got {value!r}")
-    return value
-
-
 def _check_policy(policy: Any) -> str:
-    return _check_choice(policy, "policy", POLICIES)
+    return checks.check_choice(policy, "policy", POLICIES)
 
 
 def _check_count(value: Any, arg: str) -> int:

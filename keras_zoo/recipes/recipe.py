@@ -27,40 +27,11 @@ import dataclasses
 import math
 from typing import Any
 
+from keras_zoo import checks
+
 OPTIMIZERS = ("adam", "adamw", "sgd", "sgd_nesterov")
 SCHEDULES = ("cosine", "step", "constant")
 AUTO_AUGMENTS = ("ta_wide", "ra")
-
-
-def _choice(field: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{field} must be one of {', '.join(choices)}; got {value!r}")
-
-
-def _number(
-    field: str,
-    value: Any,
-    low: float,
-    high: float,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (
-            value < high if high_open else value <= high
-        )
-    if not ok:
-        left, right = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(
-            f"{field} must be a number in {left}{low:g}, {high:g}{right}, got {value!r}"
-        )
-
-
-def _integer(field: str, value: Any, least: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ValueError(f"{field} must be an integer >= {least}, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,31 +81,31 @@ class Recipe:
     name: str = "custom"
 
     def __post_init__(self) -> None:
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
+        checks.check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        checks.check_choice(self.schedule, "schedule", SCHEDULES)
         if self.auto_augment is not None:
-            _choice("auto_augment", self.auto_augment, AUTO_AUGMENTS)
-        _number("lr", self.lr, 0.0, math.inf, low_open=True)
+            checks.check_choice(self.auto_augment, "auto_augment", AUTO_AUGMENTS)
+        checks.check_number_in(self.lr, "lr", 0.0, math.inf, low_open=True)
         if self.lr_batch_size is not None:
-            _integer("lr_batch_size", self.lr_batch_size, 1)
+            checks.check_int_at_least(self.lr_batch_size, "lr_batch_size", 1)
         for field in ("weight_decay", "min_lr", "warmup_epochs"):
-            _number(field, getattr(self, field), 0.0, math.inf)
+            checks.check_number_in(getattr(self, field), field, 0.0, math.inf)
         for field in ("momentum", "label_smoothing", "random_erase"):
-            _number(field, getattr(self, field), 0.0, 1.0, high_open=True)
+            checks.check_number_in(getattr(self, field), field, 0.0, 1.0, high_open=True)
         for field in ("mix_prob", "switch_prob", "step_gamma"):
-            _number(field, getattr(self, field), 0.0, 1.0)
-        _number("warmup_start", self.warmup_start, 0.0, 1.0, low_open=True)
+            checks.check_number_in(getattr(self, field), field, 0.0, 1.0)
+        checks.check_number_in(self.warmup_start, "warmup_start", 0.0, 1.0, low_open=True)
         for field in ("mixup_alpha", "cutmix_alpha"):
-            _number(field, getattr(self, field), 0.0, math.inf)
+            checks.check_number_in(getattr(self, field), field, 0.0, math.inf)
         for field in ("step_epochs", "ra_ops", "ema_every"):
-            _integer(field, getattr(self, field), 1)
-        _integer("ra_magnitude", self.ra_magnitude, 0)
+            checks.check_int_at_least(getattr(self, field), field, 1)
+        checks.check_int_at_least(self.ra_magnitude, "ra_magnitude", 0)
         if self.layer_decay is not None:
-            _number("layer_decay", self.layer_decay, 0.0, 1.0, low_open=True)
+            checks.check_number_in(self.layer_decay, "layer_decay", 0.0, 1.0, low_open=True)
         if self.ema_decay is not None:
-            _number("ema_decay", self.ema_decay, 0.0, 1.0, high_open=True)
+            checks.check_number_in(self.ema_decay, "ema_decay", 0.0, 1.0, high_open=True)
         if self.drop_path_rate is not None:
-            _number("drop_path_rate", self.drop_path_rate, 0.0, 1.0, high_open=True)
+            checks.check_number_in(self.drop_path_rate, "drop_path_rate", 0.0, 1.0, high_open=True)
         if self.optimizer == "adam" and self.weight_decay:
             raise ValueError(
                 "weight_decay: Adam's would be coupled to its gradient scaling; use "
