@@ -9,6 +9,8 @@ By default a command shows no TensorFlow, absl or CUDA log line:
   silences ("WARNING: All log messages before absl::InitializeLog() is called ...", "Could not
   find cuda drivers", CUDA's "Unable to register cuDNN factory"), is read aside while
   TensorFlow is imported, and only the lines that are not such log lines are written back;
+  the same while an export converts (`keras_zoo.deploy`: the LiteRT converter's log lines and
+  its "fully_quantize: 0, inference_type: 6, ..." line) and a LiteRT interpreter starts;
 - the Python loggers of TensorFlow and absl show errors only;
 - a warning is one line, `warning: MESSAGE`, not Python's file, line number and source line;
 - where stdout is not a terminal (a file, a pipe), Keras prints a line per epoch rather than
@@ -36,14 +38,16 @@ QUIET_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR"}
 # absl's "I0123 12:34:56.789012  1234 file.cc:31] ..." (before absl is set up, the seconds
 # since 1970 in place of the time of day: "I0000 00:00:1714668459.875897"), TensorFlow's older
 # "2024-01-23 12:34:56.789012: I tensorflow/.../file.cc:31] ...", absl's notice before its first
-# line, the second line of TensorFlow's CPU-instructions notice, and LiteRT's notice when an
-# interpreter first allocates its tensors
+# line, the second line of TensorFlow's CPU-instructions notice, LiteRT's notice when an
+# interpreter first allocates its tensors, and the converter's settings line of a quantized
+# LiteRT conversion
 _LOG_LINE = re.compile(
     r"[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] "
     r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] \S+:\d+\] "
     r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
     r"|To enable the following instructions: "
     r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\."
+    r"|fully_quantize: \d+, inference_type: \d+, "
 )
 
 

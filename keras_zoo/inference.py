@@ -355,7 +355,10 @@ def evaluate(
     of it, or the training or validation subset: of data split into train/ and val/, its
     folders; of other data, the run's split drawn again), with images prepared as
     in the run's validation (the preprocessing of the weights it started from, centre crops).
-    `weights` and `runtime` as for `predict`."""
+    `weights` and `runtime` as for `predict`. The data's class folders are the weights'
+    classes; where those are ImageNet-1k's, they may be some of them, each named by its WordNet
+    id (n01440764/, as ImageNet's validation folders are) or by its whole name ("n01440764
+    tench"), and the evaluation lists those classes and the other classes as one."""
     from keras_zoo.model_args import check_model_args
     from keras_zoo.registry import model_info
 
@@ -363,21 +366,78 @@ def evaluate(
     checks.check_choice(subset, "subset", ("all", "training", "validation"))
     folder = task_named(model_info(name).task).read(data)
     inference = _inference(name, weights, runtime, model_args, image_size)
+    imagenet = None  # the output of each class folder, where the classes are ImageNet-1k's
     if inference.task.named_outputs and folder.names != inference.class_names:
-        theirs = (
-            f"the weights' classes are {_listed(inference.class_names)}"
-            if inference.class_names is not None
-            else "nothing names the weights' classes (no "
-            f"{' or '.join(inference.task.names_files)} beside them)"
-        )
-        raise ValueError(f"data {data!r} has the classes {_listed(folder.names)} but {theirs}")
+        imagenet = _imagenet_outputs(data, folder.names, inference.class_names)
+        if imagenet is None:
+            theirs = (
+                f"the weights' classes are {_listed(inference.class_names)}"
+                if inference.class_names is not None
+                else "nothing names the weights' classes (no "
+                f"{' or '.join(inference.task.names_files)} beside them)"
+            )
+            raise ValueError(f"data {data!r} has the classes {_listed(folder.names)} but {theirs}")
     indices = np.arange(len(folder.files))
     if subset != "all":
         train_idx, val_idx = _subsets(folder, data, subset, inference.config)
         indices = val_idx if subset == "validation" else train_idx
     files, targets = np.array(folder.files)[indices], folder.targets[indices]
     regions = inference.task.regions(list(files), targets=targets)
-    return inference.task.evaluate(inference.outputs(files, regions), targets, folder.names)
+    outputs, names = inference.outputs(files, regions), folder.names
+    if imagenet is not None:
+        outputs, names = _of_the_data_classes(outputs, imagenet, inference.class_names or ())
+    return inference.task.evaluate(outputs, targets, names)
+
+
+OTHER_CLASSES = "(other classes)"
+
+
+def _imagenet_outputs(
+    data: str, names: Sequence[str], class_names: Sequence[str] | None
+) -> np.ndarray | None:
+    """Where the weights' classes are ImageNet-1k's ("n01440764 tench", ...), the index of the
+    output of each class folder `names` of `data`: a folder is named by its class's WordNet id
+    (n01440764/, as ImageNet's own folders are) or by the class's whole name; ValueError naming
+    a folder that is neither, or two that name one class. None for other weights."""
+    from keras_zoo.preprocess import imagenet_classes
+
+    classes = imagenet_classes()
+    whole = tuple(f"{wnid} {name}" for wnid, name in classes)
+    if class_names is None or tuple(class_names) != whole:
+        return None
+    index = {wnid: i for i, (wnid, _) in enumerate(classes)} | {n: i for i, n in enumerate(whole)}
+    unknown = [n for n in names if n not in index]
+    if unknown:
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        raise ValueError(
+            f"data {data!r}: class folder {unknown[0]!r}{more} is not one of the weights' "
+            f"ImageNet-1k classes: expected its WordNet id ({classes[0][0]!r}) or its whole "
+            f"name ({whole[0]!r})"
+        )
+    first: dict[int, str] = {}
+    for n in names:
+        if first.setdefault(index[n], n) != n:
+            raise ValueError(
+                f"data {data!r}: class folders {first[index[n]]!r} and {n!r} name the same "
+                "ImageNet-1k class; keep one"
+            )
+    return np.array([index[n] for n in names])
+
+
+def _of_the_data_classes(
+    outputs: np.ndarray, indices: np.ndarray, class_names: Sequence[str]
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The outputs of the data's classes (`indices`, in the order of its class folders), and,
+    where the data holds fewer classes than the weights, the highest of the other outputs as
+    one more, `OTHER_CLASSES`: the top class is the same (an image whose top class is none of
+    the data's is counted as the other classes'), and the evaluation lists the data's classes
+    only. The names: the weights' names of the data's classes."""
+    names = tuple(class_names[i] for i in indices)
+    kept = outputs[:, indices]
+    rest = np.delete(outputs, indices, axis=1)
+    if rest.shape[1] == 0:
+        return kept, names
+    return np.concatenate([kept, rest.max(axis=1, keepdims=True)], axis=1), (*names, OTHER_CLASSES)
 
 
 def _listed(names: Sequence[str] | None, count: int = 10) -> str:

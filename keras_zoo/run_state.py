@@ -13,7 +13,8 @@
 `Checkpoints` writes the best weights and the backups, `find_backup` reads them back,
 `SignalsBetweenBatches` lets Ctrl-C and SIGTERM stop fit between batches, and
 `TrainingInterrupted` says what was kept; a folder whose run.json has the results holds a
-finished run (`finished_run`), which `train` does not write over. `model_kwargs` and
+finished run (`finished_run`), which `train` does not write over; `claim_numbered` claims the
+numbered folders (OUT-2, ...) of a new run beside one. `model_kwargs` and
 `recorded_model_args` are how a run's model is built, by `keras_zoo.training.train` and again by
 `keras_zoo.inference`.
 """
@@ -28,7 +29,7 @@ import shutil
 import signal
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
@@ -115,6 +116,35 @@ def finished_run(out: str) -> bool:
     is not a JSON object)."""
     path = os.path.join(out, RUN_CONFIG)
     return os.path.isfile(path) and "results" in read_json_object(path, "a run's record")
+
+
+def claim_numbered(folders: Sequence[str], start: int = 2) -> int:
+    """The first number n from `start` for which every folder "F-n" of `folders` is free (does
+    not exist), those folders made, which claims them: each is made by os.mkdir, which fails
+    where the folder exists, so that runs started at once, in threads, processes or on machines
+    that share the file system, never claim the same number. Where a later folder of a number
+    exists, those made of it are removed again and the next number is tried.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     [claim_numbered([os.path.join(root, "out")]) for _ in range(2)]
+    [2, 3]
+    """
+    folders = list(dict.fromkeys(os.fspath(f) for f in folders))  # a folder given twice: once
+    number = start
+    while True:
+        made: list[str] = []
+        try:
+            for folder in folders:
+                path = f"{folder}-{number}"
+                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+                os.mkdir(path)
+                made.append(path)
+            return number
+        except FileExistsError:
+            for path in reversed(made):
+                os.rmdir(path)
+            number += 1
 
 
 def write_json(path: str, value: Any) -> None:

@@ -37,6 +37,7 @@ from keras_zoo.run_state import (
     Checkpoints,
     SignalsBetweenBatches,
     TrainingInterrupted,
+    claim_numbered,
     finished_run,
     holds_run,
     model_kwargs,
@@ -132,8 +133,11 @@ def train(
     An out that holds a finished run (its run.json has results) is refused with a ValueError
     that says how to go on; new_run=True trains into the first free numbered folder beside an
     out that holds a run, finished or not (OUT-2, OUT-3, ...; a log_dir given with it gets the
-    same number), and starts afresh. With verbose, one line says where a new run went, which
-    folders a split dataset's images come from, and from which epoch a run resumes.
+    same number), and starts afresh; the numbered folders are claimed once everything is
+    checked, atomically, so that runs started at once get a number each (not with strategy
+    "multi-worker": its workers give the same new out instead). With verbose, one line says
+    where a new run went, which folders a split dataset's images come from, and from which
+    epoch a run resumes.
 
     A run stopped after some epochs (Ctrl-C, SIGTERM, a crash, a lost machine) resumes after
     its last finished epoch when started again with the same out, from the backups in
@@ -177,8 +181,14 @@ def train(
     kwargs = model_kwargs(name, model_args, image_size, task.head(folder.names))
     kwargs.update(fit.check_model_keywords(chosen, name, info.keywords))
     fit_keywords = task.fit_keywords(loss, folder)  # an auxiliary net the loss trains
+    if new_run and strategy == "multi-worker":
+        raise ValueError(
+            "new_run: not with strategy 'multi-worker', whose workers would each pick a "
+            "numbered folder of their own; give every worker the same new out instead"
+        )
+    given = out, log_dir
     asked, _ = _folders(name, data, out, log_dir)
-    out, log_dir = _folders(name, data, out, log_dir, new_run)
+    out, log_dir = _folders(name, data, out, log_dir, new_run)  # a finished run refused
     dist = make_strategy(strategy)  # before any TensorFlow op: collectives are set up here
     verify_images(folder.files)  # an unreadable image is named before the model is built
     with dist.scope():
@@ -205,6 +215,8 @@ def train(
     with dist.scope():
         excluded = _compile(model, task, chosen, batch_size, images.steps, epochs, loss)
     prepare_model(model, dist, images.train)
+    if new_run:  # everything is checked: the new run's numbered folders claimed
+        out, log_dir = _folders(name, data, *given, new_run, claim=True)
     if verbose and excluded:
         print(
             f"no weight decay on {len(excluded)} variables (norms' scales and offsets, biases, "
@@ -360,19 +372,30 @@ def _distiller(model, description, names, teacher: str, weights: str, settings: 
 
 
 def _folders(
-    name: str, data: str, out: str | None, log_dir: str | None, new_run: bool | None = None
+    name: str,
+    data: str,
+    out: str | None,
+    log_dir: str | None,
+    new_run: bool | None = None,
+    claim: bool = False,
 ) -> tuple[str, str]:
     """The run's output and log folders: by default both logs/<name>_<data folder name>.
     new_run None: as given. False: ValueError where out holds a finished run, saying how to go
     on. True: where out holds a run (`holds_run`), the first numbered folders beside out and an
-    explicit log_dir that are both free (OUT-2, LOG_DIR-2; OUT-3, ...)."""
+    explicit log_dir that are both free (OUT-2, LOG_DIR-2; OUT-3, ...); with claim, those
+    folders are made, atomically (`run_state.claim_numbered`: two runs started at once never
+    get the same number)."""
     run_name = f"{name}_{os.path.basename(os.path.normpath(data))}"
     out = os.path.join("logs", run_name) if out is None else os.path.normpath(os.fspath(out))
     log_dir = None if log_dir is None else os.path.normpath(os.fspath(log_dir))
     if new_run is not None and (new_run and holds_run(out) or finished_run(out)):
-        number = 2
-        while any(os.path.lexists(f"{f}-{number}") for f in (out, log_dir) if f is not None):
-            number += 1
+        folders = [f for f in (out, log_dir) if f is not None]
+        if new_run and claim:
+            number = claim_numbered(folders)
+        else:
+            number = 2
+            while any(os.path.lexists(f"{f}-{number}") for f in folders):
+                number += 1
         numbered = f"{out}-{number}"
         if not new_run:
             raise ValueError(

@@ -125,6 +125,31 @@ def test_a_run_command_prints_no_tensorflow_log_line_and_a_line_per_epoch_in_a_p
     )
 
 
+def test_a_quantized_litert_export_prints_none_of_the_converters_lines(tmp_path):
+    """The LiteRT converter runs after TensorFlow's import, which the command line reads aside:
+    its settings line ("fully_quantize: 0, inference_type: 6, ...") and log lines are not
+    shown either."""
+    calibration = tmp_path / "calibration"
+    make_tree(calibration, per_class=2, size=32)
+    script = shutil.which("keras-zoo", path=os.path.dirname(sys.executable))
+    assert script, "the console script keras-zoo is not installed beside this Python"
+    out = tmp_path / "m.tflite"
+    argv = ["export", "mobilenet_v3_small", str(out), "--image-size", "32"]
+    argv += ["--quantize", "int8", "--calibration", str(calibration)]
+    done = subprocess.run(
+        [script, *argv], capture_output=True, text=True, env=_user_environment(), timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert out.is_file()
+    # keras-zoo's own lines: its note on the random weights and the check's warning on them
+    assert all(line.startswith(("note: ", "warning: ")) for line in done.stderr.splitlines()), (
+        done.stderr
+    )
+    for printed in (done.stdout, done.stderr):
+        assert "fully_quantize" not in printed and "inference_type" not in printed, printed
+        assert not NOISE.search(printed), printed
+
+
 NATIVE = (
     b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
     b"I0000 00:00:1714668459.875897  381002 cudart_stub.cc:31] Could not find cuda drivers on "
@@ -134,6 +159,8 @@ NATIVE = (
     b"2024-01-23 12:34:56.789012: I tensorflow/core/util/port.cc:153] oneDNN custom operations "
     b"are on.\n"
     b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+    b"fully_quantize: 0, inference_type: 6, input_inference_type: FLOAT32, "
+    b"output_inference_type: FLOAT32\n"
     b"Fatal Python error: a real problem\n"
 )
 

@@ -144,9 +144,46 @@ def test_evaluate_takes_a_weight_set_and_says_whose_classes_differ(cached, tmp_p
     status = cli.main(["evaluate", NAME, "--weights", "imagenet", "--data", str(tree)])
     assert status == 2
     assert capsys.readouterr().err.splitlines() == [
-        f"keras-zoo evaluate: error: data {str(tree)!r} has the classes ['blue', 'green', "
-        "'red'] but the weights' classes are ['n01440764 tench', 'n01443537 goldfish', "
-        "'n01484850 great white shark', ... (1000 in all)]"
+        f"keras-zoo evaluate: error: data {str(tree)!r}: class folder 'blue' (and 2 more) is not "
+        "one of the weights' ImageNet-1k classes: expected its WordNet id ('n01440764') or its "
+        "whole name ('n01440764 tench')"
+    ]
+
+
+def test_evaluate_takes_imagenet_class_folders_named_by_wordnet_id(tmp_path, capsys):
+    """ImageNet's validation folders as users have them (val/n01440764/*.JPEG), three of the
+    1000 classes, with a Keras weights file of an ImageNet-1k top: each folder is its ImageNet
+    class (whose index is not its folder's: cock is 7th), the images whose top class is none of
+    them are "(other classes)"; a folder that is no ImageNet-1k class is named."""
+    import keras
+
+    model = keras_zoo.build("mobilenet_v3_small", input_shape=(32, 32, 3))  # 1000 classes
+    classifier = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
+    kernel, bias = classifier.get_weights()
+    bias[7] = 1e3  # every image's top class: 7, n01514668 cock
+    classifier.set_weights([kernel, bias])
+    weights = tmp_path / "mobilenet_v3_small.weights.h5"
+    model.save_weights(weights)
+    wnids = {"n01440764": 0, "n01443537": 1, "n01514668": 2}  # tench, goldfish, cock
+    val = make_tree(tmp_path / "val", per_class=2, size=32, classes=wnids)
+    argv = ["evaluate", "mobilenet_v3_small", "--weights", str(weights), "--data", str(val)]
+    assert cli.main([*argv, "--image-size", "32"]) == 0
+    printed = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert printed[0][-2:] == ["accuracy", "0.3333"], printed
+    assert printed[2:6] == [
+        ["n01440764", "tench", "0.0000", "0.0000", "2"],
+        ["n01443537", "goldfish", "0.0000", "0.0000", "2"],
+        ["n01514668", "cock", "0.3333", "1.0000", "2"],
+        ["(other", "classes)", "0.0000", "0.0000", "0"],
+    ]
+    assert (tmp_path / "confusion_matrix_all.png").is_file()
+    # a folder that names no ImageNet-1k class
+    (val / "n01440764").rename(val / "tench")
+    assert cli.main([*argv, "--image-size", "32"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"keras-zoo evaluate: error: data {str(val)!r}: class folder 'tench' is not one of the "
+        "weights' ImageNet-1k classes: expected its WordNet id ('n01440764') or its whole name "
+        "('n01440764 tench')"
     ]
 
 

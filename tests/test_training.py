@@ -523,6 +523,46 @@ def test_a_finished_run_is_refused_and_left_as_it_was(run, tree, capsys):
     assert not os.path.exists(f"{out}-2") and not os.path.exists(f"{logs}-2")
 
 
+def test_new_runs_started_at_once_claim_a_numbered_folder_each(tmp_path):
+    """Eight `--new-run`s beside one run, all claiming at the same moment (as runs on machines
+    that share the folder do), get eight numbers; a number whose log folder is taken is given
+    back whole."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from keras_zoo import training
+
+    out, logs = tmp_path / "out", tmp_path / "logs"
+    out.mkdir()
+    (out / "run.json").write_text("{}")  # an unfinished run
+    (tmp_path / "logs-3").mkdir()  # another run's TensorBoard folder
+    start = threading.Barrier(8)
+
+    def claim(_):
+        start.wait()
+        return training._folders(MODEL, "data", str(out), str(logs), True, claim=True)
+
+    with ThreadPoolExecutor(8) as pool:
+        claimed = list(pool.map(claim, range(8)))
+    numbers = [2, *range(4, 11)]
+    assert sorted(claimed) == sorted((f"{out}-{n}", f"{logs}-{n}") for n in numbers)
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["out", "logs-3", *(f"{f}-{n}" for f in ("out", "logs") for n in numbers)]
+    )
+
+
+def test_new_run_is_refused_under_the_multi_worker_strategy(run, tree, capsys):
+    """Each worker would claim a number of its own: refused, before anything is written."""
+    out, logs = run
+    _fails(
+        capsys,
+        [*_run_argv(tree, out, logs), "--new-run", "--strategy", "multi-worker"],
+        "new_run: not with strategy 'multi-worker', whose workers would each pick a numbered "
+        "folder of their own; give every worker the same new out instead",
+    )
+    assert not os.path.exists(f"{out}-2") and not os.path.exists(f"{logs}-2")
+
+
 def _split_tree(root, validation="val"):
     """train/ of 6 images per class beside `validation`/ of 2, and test/ of 1."""
     make_tree(root / "train", per_class=6)

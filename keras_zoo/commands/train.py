@@ -65,7 +65,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--new-run",
         action="store_true",
         help="where --out holds a run, train afresh into the first free OUT-2, OUT-3, ... (and "
-        "LOG_DIR-N for a --log-dir given)",
+        "LOG_DIR-N for a --log-dir given), claimed so that runs started at once get one "
+        "each; not with --strategy multi-worker (give its workers the same new --out)",
     )
     p.add_argument(
         "--strategy",

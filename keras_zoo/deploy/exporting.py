@@ -407,11 +407,20 @@ def _fold(model):
 
 
 def _convert(model, target: str, fmt: str, quantize, calib, tmp: str, layout: str) -> None:
-    """Writes `model` to `target`; ExportError naming the format and the converter's words."""
+    """Writes `model` to `target`; ExportError naming the format and the converter's words.
+    The converters' own lines are not shown: what they print, and their native log lines
+    (`keras_zoo.console.native_stderr_filtered`: LiteRT's converter's, which run after the
+    command line has imported TensorFlow)."""
     import io
 
+    from keras_zoo.console import native_stderr_filtered
+
     try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            native_stderr_filtered(),
+            warnings.catch_warnings(),
+        ):
             warnings.simplefilter("ignore", FutureWarning)  # tf2onnx's use of np.object
             FORMATS[fmt].convert(model, target, quantize, calib, tmp, layout)
     except ExportError:
