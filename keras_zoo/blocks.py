@@ -304,6 +304,7 @@ def inverted_res_block(
     se_gate: ActivationSpec = "hardsigmoid",
     residual: bool | None = None,
     flat: bool = False,
+    drop_path_rate: float = 0.0,
 ) -> Tensor:
     """MobileNet V2/V3 inverted residual: 1x1 expand + activation (skipped when `expanded`
     equals the input channels), k x k depthwise + activation, optional squeeze-and-excitation,
@@ -314,7 +315,9 @@ def inverted_res_block(
     The squeeze-and-excitation (`se_block`) squeezes to `se_channels`: a number, or a function
     of (input channels, expanded channels), by default MobileNet V3's
     `mobilenet_v3_se_channels` (EfficientNet's MBConv: `lambda cin, _: max(1, cin // 4)`);
-    `se_activation` and `se_gate` are its activation and gate.
+    `se_activation` and `se_gate` are its activation and gate. With `drop_path_rate` a block
+    with a residual drops its branch under stochastic depth (`name`.stochastic_depth,
+    torchvision's MBConv) before the addition.
 
     Layers are named as torchvision's nn.Sequential `name`.`seq` numbers them: V2
     ("features.3.conv") has the projection as two entries (conv, batch norm); V3
@@ -382,11 +385,65 @@ def inverted_res_block(
         x = conv2d(x, filters, 1, name=f"{name}.{seq}.{i}")
         x = batch_norm(x, name=f"{name}.{seq}.{i + 1}", fused=True, **bn)
     if can_add if residual is None else residual:
+        x = drop_path(x, drop_path_rate, name=f"{name}.stochastic_depth")
         return layers.Add(name=name)([inputs, x])
     return layers.Identity(name=name)(x)
 
 
 _inverted_res_block = inverted_res_block  # the name the design and older code use
+
+
+def fused_mbconv(
+    x: Tensor,
+    expanded: int,
+    filters: int,
+    stride: int = 1,
+    kernel_size: int = 3,
+    *,
+    name: str,
+    activation_kind: ActivationSpec = "silu",
+    epsilon: float = TORCH_BN_EPSILON,
+    momentum: float = TORCH_BN_MOMENTUM,
+    drop_path_rate: float = 0.0,
+) -> Tensor:
+    """EfficientNetV2's FusedMBConv (torchvision's `name`.block): the expansion and the
+    depthwise convolution of an inverted residual fused into one k x k convolution +
+    activation (`block.0`), then a 1x1 linear projection (`block.1`); when `expanded` equals
+    the input channels, the k x k convolution + activation alone (`block.0`). A residual add
+    when stride is 1 and channels are unchanged, its branch under stochastic depth at
+    `drop_path_rate` (`name`.stochastic_depth).
+
+    >>> import keras
+    >>> fused_mbconv(keras.Input((56, 56, 24)), 96, 48, 2, name="features.2.0").shape
+    (None, 28, 28, 48)
+    """
+    inputs = x
+    bn: dict[str, Any] = dict(epsilon=epsilon, momentum=momentum)
+    if expanded != x.shape[-1]:
+        x = conv_bn_act(
+            x,
+            expanded,
+            kernel_size,
+            stride,
+            name=f"{name}.block.0",
+            activation_kind=activation_kind,
+            **bn,
+        )
+        x = conv_bn_act(x, filters, 1, name=f"{name}.block.1", activation_kind=None, **bn)
+    else:
+        x = conv_bn_act(
+            x,
+            filters,
+            kernel_size,
+            stride,
+            name=f"{name}.block.0",
+            activation_kind=activation_kind,
+            **bn,
+        )
+    if stride == 1 and inputs.shape[-1] == filters:
+        x = drop_path(x, drop_path_rate, name=f"{name}.stochastic_depth")
+        return layers.Add(name=name)([inputs, x])
+    return layers.Identity(name=name)(x)
 
 
 def depthwise_separable(

@@ -657,3 +657,44 @@ def drop_path_rates(drop_path_rate: float, blocks: int) -> list[float]:
     if blocks < 2:
         return [0.0] * blocks
     return [drop_path_rate * i / (blocks - 1) for i in range(blocks)]
+
+
+@keras.saving.register_keras_serializable(package="keras_zoo")
+class LayerScale(keras.layers.Layer):
+    """A learned scale per channel (the last axis) of a residual branch, before the addition
+    (Touvron et al., 2021; ConvNeXt's layer scale): x * gamma.
+
+    Its one weight, `gamma` of shape (channels,), starts at `init_value` (ConvNeXt's 1e-6, so
+    that each block begins close to the identity). torchvision's ConvNeXt keeps it as the
+    parameter `layer_scale` of shape (channels, 1, 1), timm's as `gamma` of shape (channels,):
+    the porter takes either (`keras_zoo.port.tensors`).
+
+    >>> import numpy as np
+    >>> layer = LayerScale(0.5)
+    >>> np.asarray(layer(np.ones((1, 2, 3), "float32"))).tolist(), tuple(layer.gamma.shape)
+    ([[[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]], (3,))
+    """
+
+    def __init__(self, init_value: float = 1e-6, **kwargs: Any) -> None:
+        from keras_zoo.checks import check_positive_number
+
+        super().__init__(**kwargs)
+        self.init_value = float(check_positive_number(init_value, "init_value"))
+
+    def build(self, input_shape: Any) -> None:
+        if input_shape[-1] is None:
+            raise ValueError(f"{self.name}: a layer scale needs a known number of channels")
+        self.gamma = self.add_weight(
+            shape=(int(input_shape[-1]),),
+            initializer=keras.initializers.Constant(self.init_value),
+            name="gamma",
+        )
+
+    def call(self, x: Any) -> Any:
+        return x * keras.ops.cast(self.gamma, x.dtype)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "init_value": self.init_value}

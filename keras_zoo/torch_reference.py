@@ -1,7 +1,7 @@
 """The PyTorch reference of every keras_zoo id, built by its source's own constructor.
 
 - torchvision's own models (torchvision.models.get_model) for every ResNet, ResNeXt and Wide
-  ResNet id, mobilenet_v2, mobilenet_v3_large / _small, shufflenet_v2_x* and vit_*;
+  ResNet id, mobilenet_v2, mobilenet_v3_large / _small, shufflenet_v2_x*, vit_* and convnext_*;
 - timm's own MobileNet V1 (timm.create_model) for mobilenet_v1: mobilenetv1_100 (alpha 1.0) and
   mobilenetv1_125 (alpha 1.25), the only widths timm registers; other alphas have no reference;
 - megvii's ShuffleNet V1 (ShuffleNet-Series) is not a package and has no installable source, so

@@ -140,18 +140,21 @@ def torchvision_weights(
     resize: int = 256,
     size: int = 224,
     interpolation: str = "bilinear",
+    mean: tuple[float, float, float] = IMAGENET_MEAN,
+    std: tuple[float, float, float] = IMAGENET_STD,
     **config: Any,
 ) -> WeightSet:
     """A torchvision weight set (torchvision.models.<Id>_Weights.<tag>): the shorter side
     resized to `resize` (bilinear unless `interpolation` says otherwise), a `size` centre crop
-    (224 unless the weights were trained at another size), ImageNet mean and std."""
+    (224 unless the weights were trained at another size), ImageNet mean and std unless `mean`
+    and `std` say otherwise (EfficientNet_V2_L's 0.5)."""
     return WeightSet(
         "torchvision",
         tag,
         TORCHVISION_URL + filename,
         "torchvision",
         top1,
-        Preprocessing((size, size), size / resize, interpolation),
+        Preprocessing((size, size), size / resize, interpolation, _rgb(mean), _rgb(std)),
         sha256=_hash_prefix(filename),
         config=config,
     )

@@ -8,8 +8,10 @@ both frameworks in float32 and in float64, using the references and seeds of the
 hand-written, as it has no installable source). The Vision Transformers (vit_b_16, vit_b_32,
 vit_l_16, vit_l_32) are compared as tests/test_parity_vit.py compares them: torchvision's own
 VisionTransformer with every parameter random (tests/torch_models.py
-random_transformer_reference), its state_dict loaded by name. The last column names the
-reference's class.
+random_transformer_reference), its state_dict loaded by name; the EfficientNets and
+ConvNeXts with the references of their parity tests (tests/test_parity_efficientnet.py: batch
+norm calibrated after its random affine parameters; tests/test_parity_convnext.py: every
+parameter random, the layer scales included). The last column names the reference's class.
 """
 
 import os
@@ -22,7 +24,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+import keras_zoo  # noqa: E402
 from keras_zoo.port import load_state_dict  # noqa: E402
+from tests import test_parity_convnext, test_parity_efficientnet  # noqa: E402
 from tests.parity import logit_error, reference, torch_logits  # noqa: E402
 from tests.test_parity_mobilenet import CONFIGS  # noqa: E402
 from tests.torch_models import random_transformer_reference, state_dict_numpy  # noqa: E402
@@ -42,7 +46,15 @@ DEFAULT = [
     "vit_b_32",
     "vit_l_16",
     "vit_l_32",
+    "efficientnet_b0",
+    "efficientnet_v2_s",
+    "convnext_tiny",
 ]
+# the families whose parity tests make their own references: reference(name, dtype)
+FAMILY_REFERENCES = {
+    "efficientnet": test_parity_efficientnet.reference,
+    "convnext": test_parity_convnext.reference,
+}
 TRANSFORMERS = ("vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32")
 SIZE = 224
 
@@ -51,9 +63,13 @@ def transformer_error(name: str, dtype: torch.dtype) -> tuple[float, type]:
     """(max |keras - torch| / max |torch| of the logits, the reference's class) of Vision
     Transformer `name` at SIZE x SIZE, with the reference and seed of tests/test_parity_vit.py
     and Keras' floatx already set to `dtype`'s."""
-    import keras_zoo
-
     ref = random_transformer_reference(name, seed=len(name), image_size=SIZE).to(dtype)
+    return module_error(name, ref, dtype)
+
+
+def module_error(name: str, ref: torch.nn.Module, dtype: torch.dtype) -> tuple[float, type]:
+    """(max |keras - torch| / max |torch| of the logits, the reference's class) of `name`
+    ported from the torch module `ref` at SIZE x SIZE, Keras' floatx already `dtype`'s."""
     model = keras_zoo.build(name, input_shape=(SIZE, SIZE, 3), classifier_activation=None)
     load_state_dict(model, state_dict_numpy(ref))
     np_dtype = "float64" if dtype == torch.float64 else "float32"
@@ -71,8 +87,13 @@ def main() -> int:
         for dtype, floatx in ((torch.float32, "float32"), (torch.float64, "float64")):
             keras.config.set_floatx(floatx)
             keras.config.set_dtype_policy(floatx)
-            if name in TRANSFORMERS:
-                error, source = transformer_error(name, dtype)
+            family = keras_zoo.model_info(name).family
+            if name in TRANSFORMERS or family in FAMILY_REFERENCES:
+                error, source = (
+                    transformer_error(name, dtype)
+                    if name in TRANSFORMERS
+                    else module_error(name, FAMILY_REFERENCES[family](name, dtype), dtype)
+                )
                 errors.append(error)
                 continue
             errors.append(

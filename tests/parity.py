@@ -15,15 +15,16 @@ FLOAT32_TOLERANCE = 2e-5  # max |keras - torch| / max |torch| of a correct float
 
 
 @functools.lru_cache(maxsize=1)
-def _float32_reference(name, alpha, seed):
+def _float32_reference(name, alpha, seed, affine_first):
     kwargs = {} if alpha is None else {"alpha": alpha}
-    return random_reference(name, seed, **kwargs)
+    return random_reference(name, seed, affine_first=affine_first, **kwargs)
 
 
-def reference(name, dtype=torch.float32, *, alpha=None, seed=None):
-    """A torch reference of `name` with random weights and calibrated batch norm (cached)."""
+def reference(name, dtype=torch.float32, *, alpha=None, seed=None, affine_first=False):
+    """A torch reference of `name` with random weights and calibrated batch norm (cached;
+    `affine_first`: see tests.torch_models.randomize)."""
     seed = len(name) if seed is None else seed
-    return copy.deepcopy(_float32_reference(name, alpha, seed)).to(dtype)
+    return copy.deepcopy(_float32_reference(name, alpha, seed, affine_first)).to(dtype)
 
 
 def ported(name, ref, input_shape, *, optional_modules=(), **build_kwargs):

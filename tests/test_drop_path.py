@@ -195,7 +195,7 @@ def test_without_a_rate_the_model_is_unchanged(resnets, vits):
 
 def test_drop_path_rate_is_a_checked_family_keyword():
     for name in keras_zoo.list_models():
-        if keras_zoo.model_info(name).family in ("resnet", "vit"):
+        if keras_zoo.model_info(name).family in ("resnet", "vit", "efficientnet", "convnext"):
             assert family_keywords(name)["drop_path_rate"] == 0.0, name
     assert check_model_args("wide_resnet50_2", {"drop_path_rate": 0.2}) == {"drop_path_rate": 0.2}
     with pytest.raises(ValueError, match="drop_path_rate takes a number"):

@@ -21,7 +21,7 @@ import torch
 import keras_zoo
 from keras_zoo import cli, registry
 from keras_zoo.pretrained import cache_path
-from keras_zoo.weight_sets import resize_size
+from keras_zoo.weight_sets import HF_URL, resize_size
 from tests.conftest import relative_error, use_weight_set
 from tests.torch_models import import_timm, import_torchvision, randomize, torch_model
 
@@ -32,7 +32,7 @@ ALL_WEIGHTS = [
 
 
 def test_every_weight_set_records_its_source_and_preprocessing():
-    assert len(ALL_WEIGHTS) == 48  # 34 torchvision, 5 timm, 8 megvii, 1 PFLD-pytorch
+    assert len(ALL_WEIGHTS) == 78  # 50 torchvision, 19 timm, 8 megvii, 1 PFLD-pytorch
     sources = ("torchvision", "timm", "megvii", "pfld_pytorch")
     for name, ws in ALL_WEIGHTS:
         assert ws.source in sources and ws.url.startswith("https://")
@@ -86,13 +86,23 @@ def test_torchvision_weight_sets_are_torchvisions_own():
             )
             assert theirs.meta["num_params"] == params, (name, ws.tag)
             checked += 1
-    assert checked == 34
+    assert checked == 50
 
 
 def test_timm_weight_sets_are_timms_own():
     timm = import_timm()
     timm_sets = [(name, ws) for name, ws in ALL_WEIGHTS if ws.source == "timm"]
     assert {ws.tag.partition(".")[0] for _, ws in timm_sets} == {
+        "convnext_base",
+        "convnext_large",
+        "convnext_small",
+        "convnext_tiny",
+        "efficientnet_b0",
+        "efficientnet_b1",
+        "efficientnet_b2",
+        "efficientnet_b3",
+        "efficientnet_b4",
+        "efficientnet_b5",
         "mobilenetv1_100",
         "mobilenetv2_100",
         "mobilenetv3_large_100",
@@ -102,7 +112,9 @@ def test_timm_weight_sets_are_timms_own():
     for name, ws in timm_sets:
         cfg = timm.models.get_pretrained_cfg(ws.tag).to_dict()
         pre = ws.preprocessing
-        assert cfg["url"] == (ws.url if "github.com" in ws.url else "")
+        # timm's GitHub release file where it has one, else its Hugging Face repository's
+        # (the url of ConvNeXt's fb_* configs is facebookresearch's file, in another layout)
+        assert ws.url == (cfg["url"] if "github.com" in cfg["url"] else HF_URL.format(tag=ws.tag))
         assert cfg["hf_hub_id"] == f"timm/{ws.tag}" and cfg["num_classes"] == 1000
         assert cfg["mean"] == pytest.approx(pre.mean) and cfg["std"] == pytest.approx(pre.std)
         assert cfg["interpolation"] == pre.interpolation
@@ -114,7 +126,8 @@ def test_timm_weight_sets_are_timms_own():
             assert pre.input_size == tuple(cfg["test_input_size"][1:])
             assert pre.crop_pct == pytest.approx(cfg["test_crop_pct"])
         # timm's model of that tag is keras_zoo's id: the same parameter count
-        model = timm.create_model(ws.tag.partition(".")[0], pretrained=False)
+        with torch.device("meta"):  # its structure, without paying for its initialisation
+            model = timm.create_model(ws.tag.partition(".")[0], pretrained=False)
         assert sum(p.numel() for p in model.parameters()) == keras_zoo.model_info(name).params
 
 

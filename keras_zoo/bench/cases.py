@@ -79,6 +79,16 @@ CASES = (
         {},
         no_keras_app="keras.applications has no ShuffleNet",
     ),
+    # keras.applications' EfficientNet (B0-B7) normalises inside the model, always
+    Case("efficientnet_b0", "efficientnet_b0", {}, "EfficientNetB0", {}),
+    Case(
+        "efficientnet_v2_s",
+        "efficientnet_v2_s",
+        {},
+        "EfficientNetV2S",
+        {"include_preprocessing": False},
+    ),
+    Case("convnext_tiny", "convnext_tiny", {}, "ConvNeXtTiny", {"include_preprocessing": False}),
     Case("resnet50", "resnet50", {}, "ResNet50", {}),
     Case(
         "resnext50_32x4d",

@@ -22,6 +22,18 @@ V2's InvertedResidual.conv holds its projection's conv and batch norm as two ite
 sequence (conv.2, conv.3), V3's InvertedResidual.block wraps every step (block.3.0, block.3.1),
 and a squeeze-and-excitation step, where there is one, shifts the numbers after it.
 
+timm's ConvNeXt keeps torchvision's tensors, its layer scale as (C,) where torchvision's is
+(C, 1, 1), in stages of its own:
+
+| timm                                        | keras_zoo (torchvision)                       |
+|---------------------------------------------|-----------------------------------------------|
+| stem.0, stem.1                              | features.0.0, features.0.1                    |
+| stages.S.downsample.0 / .1 (S > 0)          | features.2S.0 / .1                            |
+| stages.S.blocks.B.conv_dw, norm             | features.(2S+1).B.block.0, block.2            |
+| stages.S.blocks.B.mlp.fc1, mlp.fc2          | features.(2S+1).B.block.3, block.5            |
+| stages.S.blocks.B.gamma (C,)                | features.(2S+1).B.layer_scale (C, 1, 1)       |
+| head.norm, head.fc                          | classifier.0, classifier.2                    |
+
 All of that is data below: `TIMM_BLOCKS` (timm's block kinds as ordered steps), `Numbering`
 (torchvision's conventions) and one tuple of `Map`s per layout in `LAYOUTS`; the functions only
 apply them.
@@ -120,11 +132,24 @@ class Map:
     required: the top-level modules the checkpoint must have. A checkpoint fits the map when
         its top-level modules include `required` and are all in `modules`.
     blocks: per timm block kind, torchvision's numbering of its steps; block n (from 1, in
-        order of (S, B)) goes to modules["blocks"] with "{n}" filled in. None: "blocks" is
-        renamed like any other module.
+        order of (S, B)) goes to modules["blocks"] with "{n}" filled in, or with "{stage}"
+        (S + 1) and "{block}" (B) where torchvision nests blocks in stages (EfficientNet);
+        "{end}" then counts stages, not blocks. None: "blocks" is renamed like any other
+        module.
     conv_as_linear: top-level modules whose 1x1 convolution becomes a Linear.
     unused: modules (keras_zoo's paths) that the source's forward pass never reads, whose
         tensors are dropped on purpose (PFLD-pytorch's bn8).
+    block_members: submodules that some block must hold for the map to fit (timm's
+        EfficientNet and MobileNet V2 share their top-level modules; only the EfficientNet
+        has squeeze-and-excitation).
+    paths: renames below the top level, (source path, keras_zoo path) pairs, for top-level
+        modules whose parts go to different places (timm's ConvNeXt: stages.S.blocks.B.mlp.fc1
+        -> features.(2S+1).B.block.3). "{B}" stands for any number and carries over; the
+        longest path that starts a key renames it, and a key under a top-level module that
+        has paths must start with one of them (its entry in `modules` only lets it fit).
+    channel_scales: parameters (the last part of a keras_zoo key) of one value per channel
+        that torchvision keeps as (C, 1, 1) and the source as (C,) (ConvNeXt's layer_scale,
+        timm's gamma): a (C,) tensor gets the two axes.
 
     A module renamed to "" is a wrapper whose contents are the model's top level
     (PFLD-pytorch's train.py saves the backbone's state_dict under "pfld_backbone").
@@ -136,6 +161,9 @@ class Map:
     blocks: Mapping[str, Numbering] | None = None
     conv_as_linear: frozenset[str] = frozenset()
     unused: frozenset[str] = frozenset()
+    block_members: frozenset[str] = frozenset()
+    paths: tuple[tuple[str, str], ...] = ()
+    channel_scales: frozenset[str] = frozenset()
 
 
 def _same_names(name: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> Map:
@@ -162,6 +190,20 @@ TIMM_MOBILENET_V2 = Map(
     frozenset({"conv_stem", "bn1", "blocks", "conv_head", "bn2"}),
     blocks={"ds": TORCHVISION_V2, "ir": TORCHVISION_V2},
 )
+TIMM_EFFICIENTNET = Map(
+    "efficientnet",
+    {
+        "conv_stem": "features.0.0",
+        "bn1": "features.0.1",
+        "blocks": "features.{stage}.{block}",
+        "conv_head": "features.{end}.0",
+        "bn2": "features.{end}.1",
+        "classifier": "classifier.1",
+    },
+    frozenset({"conv_stem", "bn1", "blocks", "conv_head", "bn2"}),
+    blocks={"ds": TORCHVISION_V3, "ir": TORCHVISION_V3},
+    block_members=frozenset({"se.conv_reduce"}),
+)
 TIMM_MOBILENET_V3 = Map(
     "mobilenetv3",
     {
@@ -174,6 +216,37 @@ TIMM_MOBILENET_V3 = Map(
     frozenset({"conv_stem", "bn1", "blocks", "conv_head"}),
     blocks={"ds": TORCHVISION_V3, "ir": TORCHVISION_V3, "cn": TORCHVISION_CONV},
     conv_as_linear=frozenset({"conv_head"}),
+)
+
+
+def _convnext_paths(stages: int = 4) -> tuple[tuple[str, str], ...]:
+    """timm's ConvNeXt paths -> torchvision's: stage S's blocks are features.(2S+1), the
+    downsampling before it (S > 0) features.2S; the head's norm and Linear classifier.0 and .2
+    (torchvision's .1 is a Flatten)."""
+    block = {
+        "conv_dw": "block.0",
+        "norm": "block.2",
+        "mlp.fc1": "block.3",
+        "mlp.fc2": "block.5",
+        "gamma": "layer_scale",
+    }
+    paths = [("head.norm", "classifier.0"), ("head.fc", "classifier.2")]
+    for s in range(stages):
+        if s:
+            paths.append((f"stages.{s}.downsample", f"features.{2 * s}"))
+        paths += [
+            (f"stages.{s}.blocks.{{B}}.{member}", f"features.{2 * s + 1}.{{B}}.{path}")
+            for member, path in block.items()
+        ]
+    return tuple(paths)
+
+
+TIMM_CONVNEXT = Map(
+    "convnext",
+    {"stem": "features.0", "stages": "features", "head": "classifier"},
+    frozenset({"stem", "stages"}),
+    paths=_convnext_paths(),
+    channel_scales=frozenset({"layer_scale"}),
 )
 
 # PFLD-pytorch (polarisZhao/PFLD-pytorch, models/pfld.py): PFLDInference's module names are
@@ -222,7 +295,14 @@ PFLD_TRAINING = (_pfld_training("pfld_backbone"), _pfld_training("plfd_backbone"
 # share torchvision's names, so they are "torchvision".
 LAYOUTS: dict[str, tuple[Map, ...]] = {
     "torchvision": (RESNET, TORCHVISION_MOBILENET, SHUFFLENET_V2),
-    "timm": (TIMM_MOBILENET_V2, TIMM_MOBILENET_V3, TIMM_MOBILENET_V1, RESNET),
+    "timm": (
+        TIMM_EFFICIENTNET,
+        TIMM_MOBILENET_V2,
+        TIMM_MOBILENET_V3,
+        TIMM_MOBILENET_V1,
+        RESNET,
+        TIMM_CONVNEXT,
+    ),
     "megvii": (MEGVII_SHUFFLENET_V1,),
     "pfld_pytorch": (*PFLD_TRAINING, PFLD),
 }
@@ -232,8 +312,16 @@ def _top_modules(keys: Iterable[str]) -> set[str]:
     return {key.partition(".")[0] for key in keys}
 
 
-def _fits(map_: Map, top: set[str]) -> bool:
-    return map_.required <= top <= set(map_.modules)
+def _block_member_names(keys: Iterable[str]) -> set[str]:
+    """The submodules of timm's blocks: "se.conv_reduce" for blocks.S.B.se.conv_reduce.weight."""
+    return {".".join(k.split(".")[3:-1]) for k in keys if k.startswith("blocks.")}
+
+
+def _fits(map_: Map, keys: list[str]) -> bool:
+    top = _top_modules(keys)
+    return map_.required <= top <= set(map_.modules) and map_.block_members <= _block_member_names(
+        keys
+    )
 
 
 def detect_layout(keys: Iterable[str]) -> str | None:
@@ -246,15 +334,15 @@ def detect_layout(keys: Iterable[str]) -> str | None:
     >>> detect_layout(["encoder.weight"]) is None
     True
     """
-    top = _top_modules(keys)
-    return next((name for name, maps in LAYOUTS.items() if any(_fits(m, top) for m in maps)), None)
+    keys = list(keys)
+    return next((name for name, maps in LAYOUTS.items() if any(_fits(m, keys) for m in maps)), None)
 
 
 def _fitting_map(layout: str, keys: list[str]) -> Map:
     top = _top_modules(keys)
     maps = LAYOUTS[layout]
     for map_ in maps:
-        if _fits(map_, top):
+        if _fits(map_, keys):
             return map_
     # name the first key that the closest map (one whose required modules are all there) lacks
     closest = next((m for m in maps if m.required <= top), None)
@@ -339,10 +427,37 @@ def _block_renames(map_: Map, keys: list[str]) -> dict[tuple[int, int, str], str
                 f"none of {map_.name}'s block kinds: "
                 + "; ".join(f"{k} ({', '.join(ms)})" for k, ms in kinds.items())
             )
-        block = map_.modules["blocks"].replace("{n}", str(n))
+        block = (
+            map_.modules["blocks"]
+            .replace("{n}", str(n))
+            .replace("{stage}", str(s + 1))
+            .replace("{block}", str(b))
+        )
         paths = _step_paths(TIMM_BLOCKS[kind], set(members), numberings[kind])
         renames.update(((s, b, member), _join(block, path)) for member, path in paths.items())
     return renames
+
+
+def _path_target(map_: Map, key: str) -> str:
+    """`key` renamed by the longest of `map_.paths` that starts it; ValueError naming the key
+    when none does."""
+    parts = key.split(".")
+    best: tuple[int, str] | None = None
+    for source, target in map_.paths:
+        pattern = source.split(".")
+        head = parts[: len(pattern)]
+        if len(head) < len(pattern) or (best is not None and len(pattern) <= best[0]):
+            continue
+        if all(p == h or (p == "{B}" and h.isdigit()) for p, h in zip(pattern, head)):
+            number = next((h for p, h in zip(pattern, head) if p == "{B}"), "")
+            best = (len(pattern), _join(target.replace("{B}", number), *parts[len(pattern) :]))
+    if best is None:
+        starts = sorted({s for s, _ in map_.paths if s.partition(".")[0] == parts[0]})
+        raise ValueError(
+            f"cannot place {key!r}: {map_.name}'s {parts[0]} keys start with one of "
+            + ", ".join(starts)
+        )
+    return best[1]
 
 
 def _conv_as_linear(key: str, value: np.ndarray) -> np.ndarray:
@@ -378,13 +493,19 @@ def convert_state_dict(
     checks.check_choice(layout, "layout", tuple(LAYOUTS))
     map_ = _fitting_map(layout, keys)
     renames = _block_renames(map_, keys) if map_.blocks is not None else {}
-    end = str(len({tuple(k.split(".")[1:3]) for k in keys if k.startswith("blocks.")}) + 1)
+    # "{end}" follows the last block, or the last stage where blocks are nested in stages
+    depth = 2 if "{stage}" in map_.modules.get("blocks", "") else 3
+    positions = {tuple(k.split(".")[1:depth]) for k in keys if k.startswith("blocks.")}
+    end = str(len(positions) + 1)
+    by_paths = {source.partition(".")[0] for source, _ in map_.paths}
     out: dict[str, np.ndarray] = {}
     for key in keys:
         top = key.partition(".")[0]
         if renames and top == "blocks":
             _, s, b, *member, param = key.split(".")
             target = _join(renames[int(s), int(b), ".".join(member)], param)
+        elif top in by_paths:
+            target = _path_target(map_, key)
         else:
             target = _join(map_.modules[top].replace("{end}", end), key[len(top) + 1 :])
         if target.rpartition(".")[0] in map_.unused:
@@ -392,6 +513,8 @@ def convert_state_dict(
         value = np.asarray(state_dict[key])
         if top in map_.conv_as_linear:
             value = _conv_as_linear(key, value)
+        if target.rpartition(".")[2] in map_.channel_scales and value.ndim == 1:
+            value = value.reshape(-1, 1, 1)
         if target in out:
             raise ValueError(f"{key!r} and another key both become {target!r}")
         out[target] = value

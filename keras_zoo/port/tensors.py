@@ -13,6 +13,8 @@
 | out_proj.weight (D, D), .bias     | attention_output kernel (H, D/H, D)   | transpose + reshape  |
 | a bare parameter (class_token,    | ClassToken, PositionEmbedding weight  | as is                |
 |   encoder.pos_embedding)          |                                       |                      |
+| a bare parameter layer_scale      | LayerScale gamma (C,)                 | trailing 1s dropped  |
+|   (C, 1, 1) (timm: gamma (C,))    |                                       |                      |
 
 Names are relative to the layer's name (its module path): "out_proj.weight" is a submodule's
 tensor, and `PARAMETER` ("") is a parameter named like the layer itself (torchvision's ViT
@@ -38,7 +40,14 @@ IGNORED_KEYS = ("num_batches_tracked",)
 PARAMETER = ""  # the tensor whose full name is the layer's name
 # keras_zoo's layers holding one bare torch parameter, known by their class path: the porter
 # imports nothing from the zoo (tests/test_weights.py)
-PARAMETER_LAYERS = ("keras_zoo.layers.ClassToken", "keras_zoo.layers.PositionEmbedding")
+PARAMETER_LAYERS = (
+    "keras_zoo.layers.ClassToken",
+    "keras_zoo.layers.PositionEmbedding",
+    "keras_zoo.layers.LayerScale",
+)
+# of those, the layers whose weight is one value per channel, (C,), which torch may keep with
+# trailing axes of 1 (torchvision's ConvNeXt layer_scale is (C, 1, 1))
+CHANNEL_LAYERS = ("keras_zoo.layers.LayerScale",)
 _ATTENTION_KEYS = ("in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias")
 
 
@@ -75,6 +84,8 @@ def keras_weights_from_torch(layer: keras.layers.Layer, tensors: dict[str, np.nd
             t = t.transpose(2, 3, 1, 0)
         elif key == "weight" and isinstance(layer, keras.layers.Dense):
             t = t.T
+        elif _class_path(layer) in CHANNEL_LAYERS and t.ndim > 1 and set(t.shape[1:]) == {1}:
+            t = t.reshape(t.shape[0])
         out.append(np.ascontiguousarray(t))
     return out
 

@@ -58,7 +58,8 @@ def check_model_keywords(recipe: Recipe, name: str, keywords: tuple[str, ...]) -
         return {}
     if "drop_path_rate" not in keywords:
         raise ValueError(
-            f"drop_path_rate: {name} has no stochastic depth (the ResNets and ViTs have)"
+            f"drop_path_rate: {name} has no stochastic depth (the ResNets, EfficientNets, "
+            "ConvNeXts and ViTs have)"
         )
     return {"drop_path_rate": recipe.drop_path_rate}
 
