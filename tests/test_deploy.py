@@ -30,6 +30,7 @@ BLOCK_KINDS = {  # id -> keywords: one id per kind of block
     "resnext50_32x4d": {},  # bottlenecks with grouped 3x3 convolutions
     "mobilenet_v1": {"alpha": 0.25},  # depthwise separable, ReLU6
     "mobilenet_v3_small": {},  # inverted residuals, hard-swish, squeeze-excite
+    "efficientnet_b0": {},  # MBConv: SiLU, squeeze-excite with a sigmoid gate
     "shufflenet_v2_x0_5": {},  # channel split and shuffle
     "shufflenet_v1_g3_x0_5": {},  # grouped 1x1 convolutions and shuffle
 }
@@ -179,6 +180,36 @@ def test_nchw_exports_take_torch_style_batches(models, images, name, fmt, tmp_pa
         shuffles = sum(isinstance(layer, ChannelShuffle) for layer in walk.layers(model))
         assert Counter(n.op_type for n in graph.node)["Transpose"] == shuffles
     assert json.loads((tmp_path / f"{name}{SUFFIX[fmt]}.json").read_text())["layout"] == "nchw"
+
+
+@pytest.fixture(scope="module")
+def small_convnext():
+    """A ConvNeXt of torchvision's layer kinds at a small size (keras_zoo's convnext with fewer
+    blocks and channels; convnext_tiny converts for a minute per format): LayerNorm over the
+    channels, torch's erf GELU, layer scales (random, of order 1, so that every block
+    counts), the 4x4 patchify stem and the 2x2 downsampling."""
+    from keras_zoo.layers import LayerScale
+    from keras_zoo.models.convnext import convnext
+
+    keras.utils.set_random_seed(0)
+    model = convnext(depths=(1, 1, 2, 1), dims=(16, 32, 48, 64), input_shape=(SIZE, SIZE, 3))
+    rng = np.random.default_rng(1)
+    for layer in walk.layers(model):
+        if isinstance(layer, LayerScale):
+            layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layer.weights])
+    return model
+
+
+@pytest.mark.parametrize("fmt", ["litert", "onnx", "openvino"])
+def test_a_convnext_exports_to_every_format_within_1e_4(small_convnext, fmt, tmp_path):
+    path = tmp_path / f"convnext{SUFFIX[fmt]}"
+    result = keras_zoo.export(small_convnext, path, fmt, verbose=False)
+    assert result.max_error <= deploy.TOLERANCE
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 1, (4, SIZE, SIZE, 3)).astype("float32")
+    want = small_convnext.predict(x, verbose=0)
+    assert np.ptp(want, axis=0).max() > 1e-3
+    assert relative_error(keras_zoo.load_exported(path)(x), want) <= 1e-4
 
 
 def test_the_check_is_not_blind(models, tmp_path, monkeypatch):
