@@ -190,17 +190,11 @@ TIMM_MOBILENET_V2 = Map(
     frozenset({"conv_stem", "bn1", "blocks", "conv_head", "bn2"}),
     blocks={"ds": TORCHVISION_V2, "ir": TORCHVISION_V2},
 )
-TIMM_EFFICIENTNET = Map(
-    "efficientnet",
-    {
-        "conv_stem": "features.0.0",
-        "bn1": "features.0.1",
-        "blocks": "features.{stage}.{block}",
-        "conv_head": "features.{end}.0",
-        "bn2": "features.{end}.1",
-        "classifier": "classifier.1",
-    },
-    frozenset({"conv_stem", "bn1", "blocks", "conv_head", "bn2"}),
+# timm's EfficientNet: its MobileNet V2's top-level names, its blocks in torchvision's stages
+TIMM_EFFICIENTNET = dataclasses.replace(
+    TIMM_MOBILENET_V2,
+    name="efficientnet",
+    modules={**TIMM_MOBILENET_V2.modules, "blocks": "features.{stage}.{block}"},
     blocks={"ds": TORCHVISION_V3, "ir": TORCHVISION_V3},
     block_members=frozenset({"se.conv_reduce"}),
 )
