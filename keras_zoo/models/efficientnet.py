@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     import keras
 
 TITLE = "EfficientNet B0-B7/V2"  # the family as the command line's description names it
-KERAS_MOMENTUM = {0.1: 0.9, 0.01: 0.99}  # torch's batch-norm momentum -> Keras'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,9 +160,8 @@ def efficientnet(
     "v2_s", "v2_m", "v2_l") as torchvision defines them. dropout is the classifier's (the
     architecture's own by default: 0.2 .. 0.5); drop_path_rate is stochastic depth (in
     [0, 1), off by default; torchvision's stochastic_depth_prob, 0.2 in its training);
-    bn_epsilon the batch norms' epsilon (torchvision's
-    1e-5 for B0-B4, 1e-3 for B5-B7 and V2; timm's B5 weights use 1e-5, set by the weight
-    set)."""
+    bn_epsilon the batch norms' epsilon (torchvision's 1e-5 for B0-B4, 1e-3 for B5-B7 and V2;
+    timm's B5 weights use 1e-5, set by the weight set)."""
     from keras import layers
 
     from keras_zoo.blocks import conv_bn_act, fused_mbconv, inverted_res_block, make_divisible
@@ -175,7 +173,7 @@ def efficientnet(
     epsilon = spec.bn_epsilon if bn_epsilon is None else bn_epsilon
     bn: dict[str, Any] = dict(
         epsilon=checks.check_positive_number(epsilon, "bn_epsilon", usual="1e-5, 1e-3"),
-        momentum=KERAS_MOMENTUM[spec.bn_momentum],
+        momentum=1.0 - spec.bn_momentum,  # Keras' momentum weighs the running value
     )
     stages = scaled_stages(spec)
     total = sum(stage.repeats for stage in stages)
