@@ -469,9 +469,9 @@ def convert_state_dict(
 
     layout: "torchvision", "timm", "megvii" or "pfld_pytorch" (see `LAYOUTS`); None reads it
     from the keys with `detect_layout`. Layouts that already are keras_zoo's only become numpy
-    (less the modules their source never uses: PFLD-pytorch's bn8); timm's MobileNet V2 and V3
-    and PFLD-pytorch's training checkpoints are renamed. The input is left as it is (arrays
-    may share memory with it).
+    (less the modules their source never uses: PFLD-pytorch's bn8); timm's MobileNet V2 and V3,
+    EfficientNet and ConvNeXt and PFLD-pytorch's training checkpoints are renamed. The input
+    is left as it is (arrays may share memory with it).
     Raises ValueError for an unknown layout, or naming the first key the layout's maps cannot
     place.
     """
